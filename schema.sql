@@ -1,0 +1,145 @@
+-- keygate's whole current schema. Applied to an empty database at start; older
+-- databases are migrated forward by src/db.rs. Times are Unix milliseconds.
+PRAGMA user_version = 1;
+
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    email         TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE organizations (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    owner_id   TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE members (
+    id                      TEXT PRIMARY KEY,
+    organization_id         TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    user_id                 TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role                    TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+    can_create_projects     INTEGER NOT NULL DEFAULT 0,
+    can_delete_projects     INTEGER NOT NULL DEFAULT 0,
+    can_create_environments INTEGER NOT NULL DEFAULT 0,
+    can_delete_environments INTEGER NOT NULL DEFAULT 0,
+    can_create_services     INTEGER NOT NULL DEFAULT 0,
+    can_delete_services     INTEGER NOT NULL DEFAULT 0,
+    can_access_to_api       INTEGER NOT NULL DEFAULT 0,
+    created_at              INTEGER NOT NULL,
+    UNIQUE (organization_id, user_id)
+) STRICT;
+CREATE UNIQUE INDEX members_one_owner ON members (organization_id) WHERE role = 'owner';
+CREATE INDEX members_user ON members (user_id);
+
+CREATE TABLE sessions (
+    id                     TEXT PRIMARY KEY,
+    token_hash             BLOB NOT NULL UNIQUE,
+    user_id                TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    active_organization_id TEXT REFERENCES organizations(id) ON DELETE SET NULL,
+    created_at             INTEGER NOT NULL,
+    updated_at             INTEGER NOT NULL,
+    expires_at             INTEGER NOT NULL,
+    ip_address             TEXT,
+    user_agent             TEXT
+) STRICT;
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+CREATE TABLE invitations (
+    id              TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    email           TEXT NOT NULL,
+    role            TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+    token_hash      BLOB NOT NULL UNIQUE,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'canceled')),
+    inviter_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX invitations_org ON invitations (organization_id, status);
+
+CREATE TABLE projects (
+    id              TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    description     TEXT,
+    created_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX projects_org ON projects (organization_id, created_at DESC);
+
+CREATE TABLE environments (
+    id              TEXT PRIMARY KEY,
+    project_id      TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    description     TEXT,
+    is_default      INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    UNIQUE (project_id, name)
+) STRICT;
+CREATE INDEX environments_org ON environments (organization_id);
+
+CREATE TABLE applications (
+    id                 TEXT PRIMARY KEY,
+    environment_id     TEXT NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+    organization_id    TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    name               TEXT NOT NULL,
+    app_name           TEXT NOT NULL,
+    description        TEXT,
+    application_status TEXT NOT NULL DEFAULT 'idle',
+    created_at         INTEGER NOT NULL,
+    UNIQUE (organization_id, app_name)
+) STRICT;
+CREATE INDEX applications_env ON applications (environment_id);
+
+-- A member's access lists; rows vanish with the member or the resource.
+CREATE TABLE member_projects (
+    member_id  TEXT NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    PRIMARY KEY (member_id, project_id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE member_environments (
+    member_id      TEXT NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+    environment_id TEXT NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+    PRIMARY KEY (member_id, environment_id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE member_applications (
+    member_id      TEXT NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+    application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    PRIMARY KEY (member_id, application_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE api_keys (
+    id                     TEXT PRIMARY KEY,
+    name                   TEXT NOT NULL,
+    prefix                 TEXT NOT NULL,
+    start                  TEXT NOT NULL,
+    key_hash               BLOB NOT NULL UNIQUE,
+    -- After a rotation the old secret keeps working until previous_expires_at.
+    previous_key_hash      BLOB UNIQUE,
+    previous_expires_at    INTEGER,
+    user_id                TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    organization_id        TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    enabled                INTEGER NOT NULL DEFAULT 1,
+    expires_at             INTEGER,
+    rate_limit_enabled     INTEGER NOT NULL DEFAULT 0,
+    rate_limit_time_window INTEGER,
+    rate_limit_max         INTEGER,
+    remaining              INTEGER,
+    refill_amount          INTEGER,
+    refill_interval        INTEGER,
+    last_refill_at         INTEGER,
+    scope_read_only        INTEGER NOT NULL DEFAULT 0,
+    scope_project_ids      TEXT,
+    last_used_at           INTEGER,
+    request_count          INTEGER NOT NULL DEFAULT 0,
+    created_at             INTEGER NOT NULL,
+    updated_at             INTEGER NOT NULL
+) STRICT;
+CREATE INDEX api_keys_user ON api_keys (user_id);
+CREATE INDEX api_keys_org ON api_keys (organization_id);

@@ -1,0 +1,169 @@
+//! `/api/auth/*`: sign-up, sign-in, sign-out and the current session.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::error::{ApiError, ApiResult};
+use super::security::{client, origin_allowed, session_token};
+use super::views::{SessionAndUser, Success};
+use crate::auth::cookie;
+use crate::domain::{State, accounts, sessions};
+use crate::error::{Error, Reason};
+
+/// Sign-up input.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SignUpBody {
+    /// Display name, 1-255 characters.
+    pub name: String,
+    /// Email address; trimmed and lower-cased.
+    pub email: String,
+    /// 8-128 characters.
+    #[oai(write_only)]
+    pub password: String,
+    /// The token of an invitation; required for every sign-up after the first.
+    #[oai(write_only)]
+    pub invitation_token: Option<String>,
+}
+
+/// Sign-in input.
+#[derive(Debug, Object)]
+pub struct SignInBody {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    #[oai(write_only)]
+    pub password: String,
+}
+
+#[derive(ApiResponse)]
+pub enum SignedIn {
+    /// Signed in: the session cookie is set.
+    #[oai(status = 200)]
+    Ok(Json<SessionAndUser>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum SignedOut {
+    /// Signed out: the session is deleted and the cookie cleared.
+    #[oai(status = 200)]
+    Ok(Json<Success>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum CurrentSession {
+    /// The current session and user, or `null` when the request has no live session.
+    #[oai(status = 200)]
+    Ok(Json<Option<SessionAndUser>>),
+}
+
+fn signed_in(st: &State, user: &crate::model::User, issued: &sessions::Issued) -> SignedIn {
+    let cookie = cookie::set(
+        &issued.token,
+        st.config.session_ttl_ms / 1000,
+        st.config.secure_cookies(),
+    );
+    SignedIn::Ok(
+        Json(SessionAndUser {
+            session: (&issued.session).into(),
+            user: user.into(),
+        }),
+        cookie,
+    )
+}
+
+/// A browser that sends an Origin must send ours, even before it has a session (no
+/// login CSRF). Clients without an Origin (curl, SDKs) are not browsers.
+fn check_login_origin(st: &State, req: &Request) -> Result<(), ApiError> {
+    if req.header("origin").is_some() && !origin_allowed(st, req) {
+        return Err(Error::Denied(Reason::InvalidOrigin).into());
+    }
+    Ok(())
+}
+
+pub struct AuthApi;
+
+#[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Sign up with email and password.
+    ///
+    /// The first sign-up on a new server creates the owner and the organization
+    /// "My Organization". Every later sign-up needs an `invitationToken`; without one it is
+    /// refused with 400 `signup_closed`. Sets the session cookie.
+    #[oai(path = "/sign-up/email", method = "post", operation_id = "auth.signUp")]
+    async fn sign_up(
+        &self,
+        st: Data<&State>,
+        req: &Request,
+        body: Json<SignUpBody>,
+    ) -> ApiResult<SignedIn> {
+        check_login_origin(&st, req)?;
+        let b = body.0;
+        let input = accounts::SignUp {
+            name: b.name,
+            email: b.email,
+            password: b.password,
+            invitation_token: b.invitation_token,
+        };
+        let (user, issued) = accounts::sign_up(&st, input, &client(&st, req)).await?;
+        Ok(signed_in(&st, &user, &issued))
+    }
+
+    /// Sign in with email and password.
+    ///
+    /// Sets the session cookie (3 days, extended on use after 24 hours). A wrong email and
+    /// a wrong password give the same 401 `invalid_credentials`. Attempts are limited per
+    /// account and per client address (429 `too_many_attempts`).
+    #[oai(path = "/sign-in/email", method = "post", operation_id = "auth.signIn")]
+    async fn sign_in(
+        &self,
+        st: Data<&State>,
+        req: &Request,
+        body: Json<SignInBody>,
+    ) -> ApiResult<SignedIn> {
+        check_login_origin(&st, req)?;
+        let (user, issued) =
+            accounts::sign_in(&st, &body.email, &body.password, &client(&st, req)).await?;
+        Ok(signed_in(&st, &user, &issued))
+    }
+
+    /// Sign out: deletes the current session and clears the cookie.
+    #[oai(path = "/sign-out", method = "post", operation_id = "auth.signOut")]
+    async fn sign_out(&self, st: Data<&State>, req: &Request) -> ApiResult<SignedOut> {
+        if let Some(token) = session_token(&st, req) {
+            if !origin_allowed(&st, req) {
+                return Err(Error::Denied(Reason::InvalidOrigin).into());
+            }
+            sessions::sign_out(&st, token).await?;
+        }
+        Ok(SignedOut::Ok(
+            Json(Success::yes()),
+            cookie::clear(st.config.secure_cookies()),
+        ))
+    }
+
+    /// The current session and its user, or `null`.
+    ///
+    /// Using the session here extends it like any other request does.
+    #[oai(
+        path = "/get-session",
+        method = "get",
+        operation_id = "auth.getSession"
+    )]
+    async fn get_session(&self, st: Data<&State>, req: &Request) -> ApiResult<CurrentSession> {
+        let Some(token) = session_token(&st, req) else {
+            return Ok(CurrentSession::Ok(Json(None)));
+        };
+        match super::security::session(&st, req, token).await {
+            Ok(current) => Ok(CurrentSession::Ok(Json(Some(SessionAndUser {
+                session: (&current.session).into(),
+                user: (&current.user).into(),
+            })))),
+            Err(e) if e.status().as_u16() == 401 => Ok(CurrentSession::Ok(Json(None))),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The HTTP API: one file per router, the security extractor, the error mapping, and the
+//! middleware around them.
+
+pub mod auth;
+pub mod error;
+pub mod frame;
+pub mod health;
+pub mod security;
+pub mod views;
+
+use std::collections::HashMap;
+
+use poem_openapi::{OpenApiService, Tags};
+
+/// Swagger UI groups.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Sign-up, sign-in, sign-out and the current session (cookie-based).
+    Auth,
+    /// Liveness.
+    Health,
+}
+
+pub type Apis = (auth::AuthApi, health::HealthApi);
+
+/// The OpenAPI service: every router, with the spec's metadata.
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (auth::AuthApi, health::HealthApi),
+        "keygate",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "A self-hosted API authentication server. Procedures live at \
+             `/api/<router>.<procedure>`: queries are GET with query parameters, mutations are \
+             POST with a JSON body. Authenticate with an API key in the `x-api-key` header or \
+             with the session cookie set by sign-in. Every error has the shape \
+             `{message, code, reason, issues?}`; 401 covers every failed authentication or \
+             authorization, 429 comes with `Retry-After`.",
+    )
+    .server("/")
+}
+
+/// The spec as pretty JSON, exactly as `keygate openapi` prints it.
+pub fn spec_json() -> String {
+    service().spec()
+}
+
+/// The method each path answers to, for `Allow` on a 405.
+pub fn allowed_methods(spec: &str) -> HashMap<String, String> {
+    let parsed: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+    let mut out = HashMap::new();
+    if let Some(paths) = parsed.get("paths").and_then(|p| p.as_object()) {
+        for (path, ops) in paths {
+            if let Some(ops) = ops.as_object() {
+                let methods: Vec<String> = ops.keys().map(|m| m.to_uppercase()).collect();
+                out.insert(path.clone(), methods.join(", "));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,189 @@
+//! Turns the `x-api-key` header or the session cookie into an `Actor`. Declared in the
+//! spec as two alternative security schemes.
+
+use poem::Request;
+use poem::http::{Method, header};
+use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+
+use super::error::ApiError;
+use super::frame::CookieSlot;
+use crate::auth::cookie;
+use crate::domain::access::{self, Actor};
+use crate::domain::sessions::{self, Current};
+use crate::domain::{Client, State};
+use crate::error::{Error, Reason};
+
+pub const API_KEY_SCHEME: &str = "ApiKey";
+pub const COOKIE_SCHEME: &str = "SessionCookie";
+
+/// The authenticated caller of an operation.
+pub struct Caller(pub Actor);
+
+pub fn state(req: &Request) -> Result<&State, ApiError> {
+    req.data::<State>()
+        .ok_or_else(|| Error::internal("application state missing").into())
+}
+
+/// The session token the request carries, if any.
+pub fn session_token<'r>(st: &State, req: &'r Request) -> Option<&'r str> {
+    let name = cookie::name(st.config.secure_cookies());
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| cookie::find(h, name))
+        .filter(|t| !t.is_empty())
+}
+
+/// The client address and user agent, for sessions and sign-in limits.
+pub fn client(st: &State, req: &Request) -> Client {
+    let address = if st.config.trust_proxy {
+        req.header("x-forwarded-for")
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    } else {
+        None
+    }
+    .or_else(|| {
+        req.remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string())
+    });
+    Client {
+        address,
+        user_agent: req.header(header::USER_AGENT.as_str()).map(str::to_owned),
+    }
+}
+
+fn origin_of(url: &str) -> &str {
+    // scheme://host[:port], without path, query or trailing slash.
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    &url[..end]
+}
+
+/// Whether a cookie-authenticated state change comes from this server's own pages or a
+/// trusted origin.
+pub fn origin_allowed(st: &State, req: &Request) -> bool {
+    let Some(origin) = req
+        .header(header::ORIGIN.as_str())
+        .filter(|o| *o != "null")
+        .or_else(|| req.header(header::REFERER.as_str()))
+        .map(origin_of)
+    else {
+        return false;
+    };
+    let same = |candidate: &str| origin.eq_ignore_ascii_case(origin_of(candidate));
+    if let Some(public) = &st.config.public_url {
+        if same(public) {
+            return true;
+        }
+    } else if let Some(host) = req.header(header::HOST.as_str()) {
+        let own = origin.split_once("://").map(|(_, h)| h);
+        if own.is_some_and(|h| h.eq_ignore_ascii_case(host)) {
+            return true;
+        }
+    }
+    st.config.trusted_origins.iter().any(|t| same(t))
+}
+
+fn changes_state(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Authenticates a request: an `x-api-key` header decides alone when present; otherwise
+/// the session cookie.
+pub async fn authenticate(st: &State, req: &Request) -> Result<Actor, ApiError> {
+    if req.headers().contains_key("x-api-key") {
+        return Err(Error::Denied(Reason::InvalidApiKey).into());
+    }
+    let Some(token) = session_token(st, req) else {
+        return Err(Error::Denied(Reason::MissingCredentials).into());
+    };
+    if changes_state(req.method()) && !origin_allowed(st, req) {
+        return Err(Error::Denied(Reason::InvalidOrigin).into());
+    }
+    let current = session(st, req, token).await?;
+    Ok(access::from_session(st, &current)?)
+}
+
+/// Authenticates the session of `token`. The response re-issues the cookie when the
+/// session was extended, and clears it when the session is dead.
+pub async fn session(st: &State, req: &Request, token: &str) -> Result<Current, ApiError> {
+    let secure = st.config.secure_cookies();
+    let slot = req.extensions().get::<CookieSlot>();
+    match sessions::authenticate(st, token).await {
+        Ok(current) => {
+            if current.extended
+                && let Some(slot) = slot
+            {
+                slot.put(cookie::set(token, st.config.session_ttl_ms / 1000, secure));
+            }
+            Ok(current)
+        }
+        Err(e) => {
+            if let Some(slot) = slot {
+                slot.put(cookie::clear(secure));
+            }
+            Err(e.into())
+        }
+    }
+}
+
+impl<'a> ApiExtractor<'a> for Caller {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            API_KEY_SCHEME,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some(
+                    "An API key from `user.createApiKey`, sent as `x-api-key: <key>`. It acts \
+                     inside the organization it was created for, with its user's role.",
+                ),
+                name: Some("x-api-key"),
+                key_in: Some("header"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+        registry.create_security_scheme(
+            COOKIE_SCHEME,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some(
+                    "The session cookie set by sign-in (`__Secure-keygate.session_token` when \
+                     served over HTTPS). State-changing requests must carry a matching Origin.",
+                ),
+                name: Some(cookie::NAME),
+                key_in: Some("cookie"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![API_KEY_SCHEME, COOKIE_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut poem::RequestBody,
+        _opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let st = state(req)?;
+        Ok(Caller(authenticate(st, req).await?))
+    }
+}

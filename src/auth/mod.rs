@@ -1,0 +1,6 @@
+//! Pure crypto and formats: password hashing, random tokens and ids, cookie
+//! attributes. No SQL, no HTTP.
+
+pub mod cookie;
+pub mod password;
+pub mod token;

@@ -1,0 +1,285 @@
+//! The command line: `serve`, `openapi`, `user create`, `backup`, `healthcheck`,
+//! `version`.
+
+use std::io::{BufRead, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::domain::{State, accounts};
+use crate::model::{OrgId, Role};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keygate",
+    version,
+    about = "API keys, sessions and organizations for a self-hosted API, on one SQLite file."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (API, Swagger UI at /swagger, dashboard at /).
+    Serve(ServeArgs),
+    /// Print the OpenAPI document.
+    Openapi {
+        /// Print YAML instead of JSON.
+        #[arg(long)]
+        yaml: bool,
+    },
+    /// Manage users from the shell.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Write a consistent copy of the database to PATH (safe while the server runs).
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        path: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Ask a running server whether it is healthy; exit status 0 when it is.
+    Healthcheck {
+        /// The server's address.
+        #[arg(long, env = "KEYGATE_LISTEN", default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The first user becomes the owner of "My Organization"; later users
+    /// join an organization as admin or member. The password is read from
+    /// KEYGATE_PASSWORD or, if unset, from the first line of standard input.
+    Create {
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Role in the organization (for every user but the first).
+        #[arg(long, default_value = "member", value_parser = ["admin", "member"])]
+        role: String,
+        /// Organization id to join (default: the first organization).
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArg {
+    /// The SQLite database file [default: keygate.db in the user's data directory].
+    #[arg(long, env = "KEYGATE_DB")]
+    pub db: Option<PathBuf>,
+}
+
+impl DbArg {
+    pub fn path(&self) -> Result<PathBuf, String> {
+        match &self.db {
+            Some(p) => Ok(p.clone()),
+            None => default_db_path(),
+        }
+    }
+}
+
+/// `~/.local/share/keygate/keygate.db` on Linux, the platform's data directory elsewhere.
+pub fn default_db_path() -> Result<PathBuf, String> {
+    directories::ProjectDirs::from("", "", "keygate")
+        .map(|d| d.data_dir().join("keygate.db"))
+        .ok_or_else(|| "no home directory to put the database in; pass --db PATH".to_owned())
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KEYGATE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Session lifetime in seconds.
+    #[arg(long, env = "KEYGATE_SESSION_TTL", default_value_t = 259_200)]
+    pub session_ttl: i64,
+    /// Seconds after the last extension at which a request extends the session.
+    #[arg(long, env = "KEYGATE_SESSION_UPDATE_AGE", default_value_t = 86_400)]
+    pub session_update_age: i64,
+    /// Public URL when served behind an HTTPS proxy (makes cookies Secure).
+    #[arg(long, env = "KEYGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Other origins allowed to make cookie-authenticated changes (repeat or separate
+    /// with commas).
+    #[arg(
+        long = "trusted-origin",
+        env = "KEYGATE_TRUSTED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub trusted_origins: Vec<String>,
+    /// Take client addresses from X-Forwarded-For (only behind a proxy that sets it).
+    #[arg(long, env = "KEYGATE_TRUST_PROXY")]
+    pub trust_proxy: bool,
+    /// Log filter: error, warn, info, debug, or a tracing directive.
+    #[arg(long, env = "KEYGATE_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> Result<Config, String> {
+        let mut c = Config::new(self.db.path()?);
+        c.listen = self.listen;
+        c.session_ttl_ms = self.session_ttl.saturating_mul(1000);
+        c.session_update_age_ms = self.session_update_age.saturating_mul(1000);
+        c.public_url = self
+            .public_url
+            .as_ref()
+            .map(|u| u.trim_end_matches('/').to_owned());
+        c.trusted_origins = self
+            .trusted_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        c.trust_proxy = self.trust_proxy;
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// The log filter a command runs with.
+pub fn log_filter(cli: &Cli) -> String {
+    match &cli.command {
+        Command::Serve(a) => a.log_level.clone(),
+        _ => "warn".to_owned(),
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime: {e}"))?
+                .block_on(crate::server::serve(config))
+        }
+        Command::Openapi { yaml } => {
+            let service = crate::api::service();
+            let text = if yaml {
+                service.spec_yaml()
+            } else {
+                service.spec()
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}").map_err(|e| e.to_string())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    name,
+                    role,
+                    org,
+                    db,
+                },
+        } => {
+            let password = read_password()?;
+            let new =
+                accounts::NewUser::parse(&name, &email, &password).map_err(|e| e.to_string())?;
+            let role = Role::parse(&role).ok_or("role must be admin or member")?;
+            let state = open_state(&db)?;
+            let created = accounts::create_user_blocking(&state, new, role, org.map(OrgId))
+                .map_err(|e| e.to_string())?;
+            match created.owner_of {
+                Some(org) => println!(
+                    "created user {} <{}> as owner of \"{}\" ({})",
+                    created.user.id, created.user.email, org.name, org.id
+                ),
+                None => println!(
+                    "created user {} <{}> as {}",
+                    created.user.id,
+                    created.user.email,
+                    role.as_str()
+                ),
+            }
+            Ok(())
+        }
+        Command::Backup { path, db } => {
+            let state = open_state(&db)?;
+            state.db.backup_to(&path).map_err(|e| e.to_string())?;
+            println!(
+                "backed up {} to {}",
+                state.db.path().display(),
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Healthcheck { listen } => healthcheck(listen),
+        Command::Version => {
+            println!("keygate {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    }
+}
+
+fn open_state(db: &DbArg) -> Result<State, String> {
+    let path = db.path()?;
+    let config = Config::new(path.clone());
+    let db = Db::open(&path, 1).map_err(|e| e.to_string())?;
+    Ok(State::new(db, Arc::new(SystemClock), config))
+}
+
+fn read_password() -> Result<String, String> {
+    if let Ok(p) = std::env::var("KEYGATE_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let p = line.trim_end_matches(['\r', '\n']).to_owned();
+    if p.is_empty() {
+        return Err("no password: set KEYGATE_PASSWORD or pipe it on standard input".into());
+    }
+    Ok(p)
+}
+
+/// `GET /api/health` over a plain TCP connection, so the check needs no HTTP client.
+fn healthcheck(addr: SocketAddr) -> Result<(), String> {
+    let timeout = Duration::from_secs(5);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET /api/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("cannot send the request: {e}"))?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    let status = reply.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") {
+        println!("healthy: {addr}");
+        Ok(())
+    } else {
+        Err(format!("unhealthy: {addr} answered {status:?}"))
+    }
+}

@@ -1,0 +1,100 @@
+//! Runtime configuration, built once in `main` (or by a test) and passed down.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::clock::{DAY, MINUTE};
+
+/// Everything the server needs to know at start.
+#[derive(Clone)]
+pub struct Config {
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// The SQLite file.
+    pub db_path: PathBuf,
+    /// Public base URL (`https://keygate.example.com`) when served behind a proxy; decides
+    /// the cookie's `Secure` flag and `__Secure-` prefix and counts as a trusted origin.
+    pub public_url: Option<String>,
+    /// Extra origins allowed to send cookie-authenticated state-changing requests.
+    pub trusted_origins: Vec<String>,
+    /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy that
+    /// sets it).
+    pub trust_proxy: bool,
+    /// Session lifetime in milliseconds (default 3 days).
+    pub session_ttl_ms: i64,
+    /// How long after the last extension a request extends the session (default 24 hours).
+    pub session_update_age_ms: i64,
+    /// Sign-in attempts allowed per account per window.
+    pub sign_in_per_account: u32,
+    /// Sign-in attempts allowed per client address per window.
+    pub sign_in_per_address: u32,
+    /// The sign-in rate-limit window in milliseconds.
+    pub sign_in_window_ms: i64,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Argon2 memory cost in KiB (19 MiB by default; tests lower it to run fast).
+    pub argon2_m_kib: u32,
+    /// How many password hashes may run at once on the blocking pool.
+    pub hash_concurrency: usize,
+    /// Read connections in the pool.
+    pub read_pool_size: u32,
+}
+
+impl Config {
+    /// The defaults for `db_path`, with every other value at its documented default.
+    pub fn new(db_path: PathBuf) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            db_path,
+            public_url: None,
+            trusted_origins: Vec::new(),
+            trust_proxy: false,
+            session_ttl_ms: 3 * DAY,
+            session_update_age_ms: DAY,
+            sign_in_per_account: 10,
+            sign_in_per_address: 50,
+            sign_in_window_ms: 15 * MINUTE,
+            max_body_bytes: 1024 * 1024,
+            argon2_m_kib: 19 * 1024,
+            hash_concurrency: 2,
+            read_pool_size: 8,
+        }
+    }
+
+    /// Whether cookies must be `Secure` (the public URL is HTTPS).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
+    /// Sanity limits so a typo cannot make sessions last forever or never.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(MINUTE..=365 * DAY).contains(&self.session_ttl_ms) {
+            return Err("session lifetime must be between 60 seconds and 365 days".into());
+        }
+        if self.session_update_age_ms < 0 || self.session_update_age_ms > self.session_ttl_ms {
+            return Err("session update age must be between 0 and the session lifetime".into());
+        }
+        for o in self.public_url.iter().chain(&self.trusted_origins) {
+            if !(o.starts_with("http://") || o.starts_with("https://")) {
+                return Err(format!("origin {o:?} must start with http:// or https://"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("db_path", &self.db_path)
+            .field("public_url", &self.public_url)
+            .field("trusted_origins", &self.trusted_origins)
+            .field("session_ttl_ms", &self.session_ttl_ms)
+            .field("session_update_age_ms", &self.session_update_age_ms)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,275 @@
+//! Opening the SQLite file: pragmas, schema and migrations, a read pool, and the one
+//! writer connection.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// The schema of a new database; its `PRAGMA user_version` is `SCHEMA_VERSION`.
+pub const SCHEMA: &str = include_str!("../schema.sql");
+/// The version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+/// `MIGRATIONS[v - 1]` moves a database from version `v` to `v + 1`.
+const MIGRATIONS: &[&str] = &[];
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the directory {dir}: {source}")]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the database {path} has schema version {found}, newer than this keygate understands ({supported}); run a newer keygate or restore a backup"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("the database {path} could not be opened: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the database pool for {path} could not be built: {source}")]
+    Pool { path: PathBuf, source: r2d2::Error },
+}
+
+/// A handle on the database, cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    reads: Pool<SqliteConnectionManager>,
+    writer: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = FULL;
+         PRAGMA temp_store = MEMORY;",
+    )
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`, applies the schema or migrates
+    /// it forward, and refuses a database written by a newer keygate.
+    pub fn open(path: &Path, read_pool_size: u32) -> Result<Db, OpenError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
+                dir: dir.to_owned(),
+                source,
+            })?;
+        }
+        let sqlite = |source| OpenError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let mut writer = Connection::open(path).map_err(sqlite)?;
+        configure(&writer).map_err(sqlite)?;
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite)?;
+        migrate(&mut writer, path)?;
+
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| configure(c));
+        let reads = Pool::builder()
+            .max_size(read_pool_size.max(1))
+            .min_idle(Some(1))
+            .build(manager)
+            .map_err(|source| OpenError::Pool {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Db {
+            reads,
+            writer: Arc::new(Mutex::new(writer)),
+            path: Arc::new(path.to_owned()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read_conn(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
+        Ok(self.reads.get()?)
+    }
+
+    /// Runs a short read on the calling thread. Point lookups take microseconds, which is
+    /// cheaper than a hop to the blocking pool.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.read_conn()?;
+        f(&conn)
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer connection, on the
+    /// blocking pool; commits when `f` returns Ok, rolls back otherwise.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f))
+            .await
+            .map_err(|e| Error::internal(format!("write task failed: {e}")))?
+    }
+
+    /// `write` for callers already off the async workers (CLI, shutdown).
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let mut conn = self
+            .writer
+            .lock()
+            .map_err(|_| Error::internal("writer connection poisoned"))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Checks that the database answers.
+    pub fn ping(&self) -> Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .map(|_| ())
+    }
+
+    /// Writes a consistent copy of the live database to `dest` through SQLite's online
+    /// backup API. Writers are not blocked (WAL); the copy appears under its name only
+    /// once complete.
+    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(Error::invalid(
+                "destination_exists",
+                format!("{} already exists; choose a new path", dest.display()),
+            ));
+        }
+        let tmp = dest.with_extension("partial");
+        let _ = std::fs::remove_file(&tmp);
+        let result = (|| -> rusqlite::Result<()> {
+            let src = self.read_conn().map_err(|e| {
+                rusqlite::Error::InvalidParameterName(format!("read connection: {e}"))
+            })?;
+            let mut dst = Connection::open(&tmp)?;
+            {
+                let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
+                // One step copies every page under one read transaction: a consistent
+                // snapshot even while the server writes.
+                loop {
+                    match backup.step(-1)? {
+                        rusqlite::backup::StepResult::Done => break,
+                        _ => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                }
+            }
+            dst.pragma_update(None, "journal_mode", "DELETE")?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::internal(format!("backup failed: {e}")));
+        }
+        std::fs::rename(&tmp, dest).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::internal(format!("cannot move the backup into place: {e}"))
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
+    let sqlite = |source| OpenError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .map_err(sqlite)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sqlite)?;
+    if version > SCHEMA_VERSION {
+        return Err(OpenError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        let tables: i64 = tx
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(sqlite)?;
+        if tables != 0 {
+            return Err(sqlite(rusqlite::Error::InvalidParameterName(
+                "the file holds tables but no keygate schema version; is it a keygate database?"
+                    .into(),
+            )));
+        }
+        tx.execute_batch(SCHEMA).map_err(sqlite)?;
+    } else {
+        for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize - 1) {
+            tx.execute_batch(step).map_err(sqlite)?;
+            tx.pragma_update(None, "user_version", from as i64 + 2)
+                .map_err(sqlite)?;
+        }
+    }
+    tx.commit().map_err(sqlite)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_gets_the_current_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("k.db"), 2).unwrap();
+        let v: i64 = db
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        // Opening again leaves it as it is.
+        drop(db);
+        Db::open(&dir.path().join("k.db"), 2).unwrap();
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        drop(Db::open(&path, 2).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = Db::open(&path, 2)
+            .err()
+            .expect("a newer schema must be refused");
+        let msg = err.to_string();
+        assert!(msg.contains("newer than this keygate"), "{msg}");
+        assert!(matches!(err, OpenError::TooNew { found, .. } if found == SCHEMA_VERSION + 1));
+    }
+
+    #[test]
+    fn a_foreign_sqlite_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        assert!(Db::open(&path, 2).is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! Sign-up (the first one bootstraps the owner), sign-in, and users made from the shell.
+
+use rusqlite::Connection;
+
+use super::sessions::{self, Issued};
+use super::{Client, State};
+use crate::auth::password::Verified;
+use crate::auth::token;
+use crate::error::{Checks, Error, Reason, Result, Throttle};
+use crate::model::{
+    Email, Flags, MemberId, Membership, Name, OrgId, Organization, Password, Role, User, UserId,
+};
+use crate::store;
+
+/// The organization the first user gets.
+pub const FIRST_ORG_NAME: &str = "My Organization";
+/// Longest user or organization name.
+pub const NAME_MAX: usize = 255;
+
+/// Sign-up input as received.
+pub struct SignUp {
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub invitation_token: Option<String>,
+}
+
+/// Parsed sign-up fields.
+pub struct NewUser {
+    pub name: Name,
+    pub email: Email,
+    pub password: Password,
+}
+
+impl NewUser {
+    pub fn parse(name: &str, email: &str, password: &str) -> Result<NewUser> {
+        let mut c = Checks::new();
+        let name = c.field("name", Name::parse(name, NAME_MAX));
+        let email = c.field("email", Email::parse(email));
+        let password = c.field("password", Password::parse(password));
+        c.finish()?;
+        match (name, email, password) {
+            (Some(name), Some(email), Some(password)) => Ok(NewUser {
+                name,
+                email,
+                password,
+            }),
+            _ => Err(Error::internal("checks passed without values")),
+        }
+    }
+}
+
+/// Inserts a user with an already computed hash; 409 when the email is taken.
+fn insert_user(conn: &Connection, new: &NewUser, hash: &str, now: i64) -> Result<User> {
+    if store::users::by_email(conn, new.email.as_str())?.is_some() {
+        return Err(Error::conflict(
+            "email_taken",
+            "A user with this email already exists",
+        ));
+    }
+    let user = User {
+        id: UserId(token::new_id()),
+        name: new.name.as_str().to_owned(),
+        email: new.email.as_str().to_owned(),
+        created_at: now,
+        updated_at: now,
+    };
+    store::users::insert(conn, &user, hash)?;
+    Ok(user)
+}
+
+/// Creates an organization owned by `owner`.
+pub fn create_org_in(
+    conn: &Connection,
+    owner: &UserId,
+    name: &str,
+    now: i64,
+) -> Result<Organization> {
+    let org = Organization {
+        id: OrgId(token::new_id()),
+        name: name.to_owned(),
+        owner_id: owner.clone(),
+        created_at: now,
+    };
+    store::orgs::insert(conn, &org)?;
+    store::orgs::insert_member(
+        conn,
+        &Membership {
+            id: MemberId(token::new_id()),
+            organization_id: org.id.clone(),
+            user_id: owner.clone(),
+            role: Role::Owner,
+            flags: Flags::ALL,
+            created_at: now,
+        },
+    )?;
+    Ok(org)
+}
+
+/// `POST /api/auth/sign-up/email`. The first user becomes the owner of "My Organization";
+/// later sign-ups need an invitation.
+pub async fn sign_up(st: &State, input: SignUp, client: &Client) -> Result<(User, Issued)> {
+    let new = NewUser::parse(&input.name, &input.email, &input.password)?;
+    if input.invitation_token.is_none() && st.db.read(store::users::count)? > 0 {
+        return Err(signup_closed());
+    }
+    let hash = st.hash_password(new.password.expose().to_owned()).await?;
+    let (now, ttl, client) = (st.now(), st.config.session_ttl_ms, client.clone());
+    st.db
+        .write(move |tx| {
+            // Checked again under the write lock: two first sign-ups cannot both win.
+            if store::users::count(tx)? > 0 {
+                return Err(signup_closed());
+            }
+            let user = insert_user(tx, &new, &hash, now)?;
+            let org = create_org_in(tx, &user.id, FIRST_ORG_NAME, now)?;
+            let issued = sessions::create_in(tx, &user.id, Some(org.id), &client, now, ttl)?;
+            Ok((user, issued))
+        })
+        .await
+}
+
+fn signup_closed() -> Error {
+    Error::invalid(
+        "signup_closed",
+        "Sign-up is closed: ask an administrator for an invitation",
+    )
+}
+
+/// `POST /api/auth/sign-in/email`. Wrong email and wrong password give the same answer
+/// after the same work; attempts are limited per account and per client address.
+pub async fn sign_in(
+    st: &State,
+    email: &str,
+    password: &str,
+    client: &Client,
+) -> Result<(User, Issued)> {
+    let email = email.trim().to_lowercase();
+    let mut c = Checks::new();
+    if email.is_empty() {
+        c.fail("email", "email is required");
+    }
+    if password.is_empty() {
+        c.fail("password", "password is required");
+    }
+    if password.chars().count() > Password::MAX {
+        c.fail("password", "password must be at most 128 characters");
+    }
+    c.finish()?;
+
+    let now = st.now();
+    let throttled = |b| Error::Throttled(Throttle::TooManyAttempts, b);
+    if let Some(addr) = &client.address {
+        st.sign_in_by_address.take(addr, now).map_err(throttled)?;
+    }
+    st.sign_in_by_account.peek(&email, now).map_err(throttled)?;
+
+    let found = st
+        .db
+        .read(|c| store::users::with_hash_by_email(c, &email))?;
+    let (user, stored) = match found {
+        Some((u, h)) => (Some(u), Some(h)),
+        None => (None, None),
+    };
+    let verdict = st.verify_password(password.to_owned(), stored).await?;
+    let (Some(user), Verified::Yes { rehash }) = (user, verdict) else {
+        // A failure spends from the account's budget; success does not.
+        let _ = st.sign_in_by_account.take(&email, now);
+        return Err(Error::Denied(Reason::InvalidCredentials));
+    };
+    let new_hash = if rehash {
+        Some(st.hash_password(password.to_owned()).await?)
+    } else {
+        None
+    };
+    let (ttl, client, uid) = (st.config.session_ttl_ms, client.clone(), user.id.clone());
+    let issued = st
+        .db
+        .write(move |tx| {
+            if let Some(h) = new_hash {
+                store::users::set_password_hash(tx, &uid, &h, now)?;
+            }
+            let org = store::orgs::first_org_of(tx, &uid)?;
+            sessions::create_in(tx, &uid, org, &client, now, ttl)
+        })
+        .await?;
+    Ok((user, issued))
+}
+
+/// What `keygate user create` did.
+#[derive(Debug)]
+pub struct Created {
+    pub user: User,
+    /// Set when the user was the first and so got a new organization as its owner.
+    pub owner_of: Option<Organization>,
+}
+
+/// Creates a user from the shell. The first user becomes the owner of "My Organization";
+/// later ones are added to `org` (or the first organization) as `role`.
+pub fn create_user_blocking(
+    st: &State,
+    new: NewUser,
+    role: Role,
+    org: Option<OrgId>,
+) -> Result<Created> {
+    if role == Role::Owner {
+        return Err(Error::invalid(
+            "invalid_role",
+            "an organization has exactly one owner; choose admin or member",
+        ));
+    }
+    let hasher = crate::auth::password::Hasher::new(st.config.argon2_m_kib);
+    let hash = hasher.hash(new.password.expose());
+    let now = st.now();
+    st.db.write_blocking(|tx| {
+        let first = store::users::count(tx)? == 0;
+        let user = insert_user(tx, &new, &hash, now)?;
+        if first {
+            let org = create_org_in(tx, &user.id, FIRST_ORG_NAME, now)?;
+            return Ok(Created {
+                user,
+                owner_of: Some(org),
+            });
+        }
+        let org_id = match org {
+            Some(id) => {
+                store::orgs::by_id(tx, &id)?
+                    .ok_or(Error::NotFound("organization"))?
+                    .id
+            }
+            None => store::orgs::oldest(tx)?.ok_or(Error::NotFound("organization"))?,
+        };
+        let flags = if role == Role::Member {
+            Flags::default()
+        } else {
+            Flags::ALL
+        };
+        store::orgs::insert_member(
+            tx,
+            &Membership {
+                id: MemberId(token::new_id()),
+                organization_id: org_id,
+                user_id: user.id.clone(),
+                role,
+                flags,
+                created_at: now,
+            },
+        )?;
+        Ok(Created {
+            user,
+            owner_of: None,
+        })
+    })
+}

@@ -1,0 +1,124 @@
+//! Sessions: created at sign-in, found by the SHA-256 of their token, extended at most
+//! once per update age, deleted when expired or signed out.
+
+use rusqlite::Connection;
+
+use super::{Client, State};
+use crate::auth::token;
+use crate::error::{Error, Reason, Result};
+use crate::model::{OrgId, Session, SessionId, User, UserId};
+use crate::store;
+
+/// A new session and the token the client must keep (shown once).
+pub struct Issued {
+    pub session: Session,
+    pub token: String,
+}
+
+/// Creates a session inside the caller's transaction.
+pub fn create_in(
+    conn: &Connection,
+    user: &UserId,
+    active_org: Option<OrgId>,
+    client: &Client,
+    now: i64,
+    ttl_ms: i64,
+) -> Result<Issued> {
+    let token = token::new_token();
+    let session = Session {
+        id: SessionId(token::new_id()),
+        user_id: user.clone(),
+        active_organization_id: active_org,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + ttl_ms,
+        ip_address: client.address.clone(),
+        user_agent: client.user_agent.as_deref().map(|ua| truncate(ua, 512)),
+    };
+    store::sessions::insert(conn, &session, &token::sha256(token.as_bytes()))?;
+    Ok(Issued { session, token })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// A session that authenticated a request.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub session: Session,
+    pub user: User,
+    /// The expiry moved forward on this request: the cookie must be sent again.
+    pub extended: bool,
+}
+
+/// Finds the session of `token`, deleting it when expired and extending it when the last
+/// extension is older than the update age.
+pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
+    if !token::looks_like_token(token) {
+        return Err(Error::Denied(Reason::InvalidSession));
+    }
+    let hash = token::sha256(token.as_bytes());
+    let now = st.now();
+    let found = st.db.read(|c| {
+        let Some(s) = store::sessions::by_token_hash(c, &hash)? else {
+            return Ok(None);
+        };
+        let user = store::users::by_id(c, &s.user_id)?;
+        Ok(user.map(|u| (s, u)))
+    })?;
+    let Some((mut session, user)) = found else {
+        return Err(Error::Denied(Reason::InvalidSession));
+    };
+    if session.expires_at <= now {
+        let id = session.id.clone();
+        st.db
+            .write(move |tx| store::sessions::delete(tx, &id))
+            .await?;
+        return Err(Error::Denied(Reason::SessionExpired));
+    }
+    let mut extended = false;
+    if now - session.updated_at > st.config.session_update_age_ms {
+        let expires_at = now + st.config.session_ttl_ms;
+        let (id, seen) = (session.id.clone(), session.updated_at);
+        // Two requests may race here; the one whose UPDATE lands re-issues the cookie,
+        // the other sees the new expiry on its next request.
+        extended = st
+            .db
+            .write(move |tx| store::sessions::extend(tx, &id, seen, now, expires_at))
+            .await?;
+        if extended {
+            session.updated_at = now;
+            session.expires_at = expires_at;
+        }
+    }
+    Ok(Current {
+        session,
+        user,
+        extended,
+    })
+}
+
+/// Deletes the session of `token`, if there is one.
+pub async fn sign_out(st: &State, token: &str) -> Result<()> {
+    if !token::looks_like_token(token) {
+        return Ok(());
+    }
+    let hash = token::sha256(token.as_bytes());
+    st.db
+        .write(move |tx| {
+            if let Some(s) = store::sessions::by_token_hash(tx, &hash)? {
+                store::sessions::delete(tx, &s.id)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// Deletes every expired session; run from time to time by the server.
+pub async fn purge_expired(st: &State) -> Result<usize> {
+    let now = st.now();
+    st.db
+        .write(move |tx| store::sessions::delete_expired(tx, now))
+        .await
+}

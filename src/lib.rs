@@ -1,0 +1,34 @@
+//! keygate: API keys, sessions and organizations for a self-hosted API, on one SQLite file.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod model;
+pub mod server;
+pub mod store;
+pub mod web;
+
+use poem::{Endpoint, EndpointExt, Route};
+
+pub use domain::State;
+
+/// The whole HTTP application for `state`; tests build it in-process.
+pub fn app(state: State) -> impl Endpoint {
+    let service = api::service();
+    let spec = service.spec();
+    let allowed = api::allowed_methods(&spec);
+    let yaml = service.spec_yaml();
+    Route::new()
+        .at("/", web::dashboard())
+        .nest("/swagger", service.swagger_ui())
+        .at("/openapi.json", web::text(spec, "application/json"))
+        .at("/openapi.yaml", web::text(yaml, "application/yaml"))
+        .nest_no_strip("/api", service)
+        .with(api::frame::Frame::new(state.config.max_body_bytes, allowed))
+        .data(state)
+}

@@ -1,0 +1,302 @@
+//! Plain types shared by every layer: typed ids, roles, permissions, records, and the
+//! parsed forms of user input. Imports nothing from the rest of the crate.
+
+use std::fmt;
+
+macro_rules! id_type {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+    )*};
+}
+
+id_type!(
+    /// A user's id.
+    UserId,
+    /// An organization's id.
+    OrgId,
+    /// A membership's id.
+    MemberId,
+    /// A session's id (not its token).
+    SessionId,
+    /// An invitation's id (not its token).
+    InvitationId,
+    /// An API key's id (not the key).
+    ApiKeyId,
+    /// A project's id.
+    ProjectId,
+    /// An environment's id.
+    EnvironmentId,
+    /// An application's id.
+    ApplicationId,
+);
+
+/// A member's role inside one organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+
+    /// Owner and admin bypass the member flags and access lists.
+    pub fn is_privileged(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+/// The member permission flags, with Dokploy's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flags {
+    pub can_create_projects: bool,
+    pub can_delete_projects: bool,
+    pub can_create_environments: bool,
+    pub can_delete_environments: bool,
+    pub can_create_services: bool,
+    pub can_delete_services: bool,
+    pub can_access_to_api: bool,
+}
+
+impl Flags {
+    pub const ALL: Flags = Flags {
+        can_create_projects: true,
+        can_delete_projects: true,
+        can_create_environments: true,
+        can_delete_environments: true,
+        can_create_services: true,
+        can_delete_services: true,
+        can_access_to_api: true,
+    };
+}
+
+/// A user as stored, without the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrgId,
+    pub name: String,
+    pub owner_id: UserId,
+    pub created_at: i64,
+}
+
+/// A user's membership in one organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub id: MemberId,
+    pub organization_id: OrgId,
+    pub user_id: UserId,
+    pub role: Role,
+    pub flags: Flags,
+    pub created_at: i64,
+}
+
+/// A session as stored (the token itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub active_organization_id: Option<OrgId>,
+    pub created_at: i64,
+    /// When the expiry was last moved forward.
+    pub updated_at: i64,
+    pub expires_at: i64,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A lower-cased, trimmed email address of a plausible shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Email, &'static str> {
+        let s = raw.trim().to_lowercase();
+        if s.is_empty() {
+            return Err("email is required");
+        }
+        if s.len() > 254 {
+            return Err("email must be at most 254 characters");
+        }
+        let Some((local, domain)) = s.split_once('@') else {
+            return Err("email must look like name@example.com");
+        };
+        let domain_ok = !domain.is_empty()
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == '<' || c == '>');
+        if !domain_ok || !local_ok {
+            return Err("email must look like name@example.com");
+        }
+        Ok(Email(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A password within the accepted length (checked in characters, not bytes).
+pub struct Password(String);
+
+impl Password {
+    pub const MIN: usize = 8;
+    pub const MAX: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Password, &'static str> {
+        let n = raw.chars().count();
+        if n < Self::MIN {
+            return Err("password must be at least 8 characters");
+        }
+        if n > Self::MAX {
+            return Err("password must be at most 128 characters");
+        }
+        Ok(Password(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A trimmed, non-empty display name of bounded length without control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    pub fn parse(raw: &str, max: usize) -> Result<Name, String> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if s.chars().count() > max {
+            return Err(format!("must be at most {max} characters"));
+        }
+        if s.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Name(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_lower_cased() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+    }
+
+    #[test]
+    fn email_of_wrong_shape_is_refused() {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@x.com",
+            "a b@x.com",
+            "a@x..com",
+            "a@.x.com",
+            "a@x.com.",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn password_length_is_counted_in_characters() {
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse(&"é".repeat(128)).is_ok());
+        assert!(Password::parse(&"é".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(Name::parse("  x ", 3).unwrap().as_str(), "x");
+        assert!(Name::parse("   ", 3).is_err());
+        assert!(Name::parse("abcd", 3).is_err());
+        assert!(Name::parse("a\u{0}b", 3).is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! Running the server: bind, serve until SIGTERM or Ctrl-C, let requests in flight finish.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::Server;
+use poem::listener::TcpListener;
+
+use crate::clock::{HOUR, SystemClock};
+use crate::config::Config;
+use crate::db::Db;
+use crate::domain::{State, sessions};
+
+/// How long in-flight requests get to finish after a stop signal.
+const GRACE: Duration = Duration::from_secs(10);
+
+pub async fn serve(config: Config) -> Result<(), String> {
+    let db = Db::open(&config.db_path, config.read_pool_size).map_err(|e| e.to_string())?;
+    let listen = config.listen;
+    let state = State::new(db, Arc::new(SystemClock), config);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    drop(listener); // The port is free; poem binds it again below.
+    tracing::info!(
+        "keygate {} listening on http://{listen} (database {})",
+        env!("CARGO_PKG_VERSION"),
+        state.db.path().display()
+    );
+
+    let janitor = tokio::spawn(janitor(state.clone()));
+    let result = Server::new(TcpListener::bind(listen))
+        .run_with_graceful_shutdown(crate::app(state.clone()), stop_signal(), Some(GRACE))
+        .await
+        .map_err(|e| format!("server error: {e}"));
+    janitor.abort();
+    tracing::info!("stopped");
+    result
+}
+
+/// Deletes expired sessions every hour.
+async fn janitor(state: State) {
+    let mut tick = tokio::time::interval(Duration::from_millis(HOUR as u64));
+    loop {
+        tick.tick().await;
+        match sessions::purge_expired(&state).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+    }
+}
+
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("stop signal received; finishing requests in flight");
+}

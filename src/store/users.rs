@@ -1,0 +1,74 @@
+use rusqlite::{Connection, Row, params};
+
+use super::optional;
+use crate::error::Result;
+use crate::model::{User, UserId};
+
+const COLUMNS: &str = "id, name, email, created_at, updated_at";
+
+fn user(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(r.get(0)?),
+        name: r.get(1)?,
+        email: r.get(2)?,
+        created_at: r.get(3)?,
+        updated_at: r.get(4)?,
+    })
+}
+
+pub fn insert(conn: &Connection, u: &User, password_hash: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO users (id, name, email, password_hash, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        u.id.as_str(),
+        u.name,
+        u.email,
+        password_hash,
+        u.created_at,
+        u.updated_at
+    ])?;
+    Ok(())
+}
+
+pub fn by_id(conn: &Connection, id: &UserId) -> Result<Option<User>> {
+    let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?;
+    Ok(optional(st.query_row([id.as_str()], user))?)
+}
+
+pub fn by_email(conn: &Connection, email: &str) -> Result<Option<User>> {
+    let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email = ?1"))?;
+    Ok(optional(st.query_row([email], user))?)
+}
+
+/// The user and their password hash, for sign-in.
+pub fn with_hash_by_email(conn: &Connection, email: &str) -> Result<Option<(User, String)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, password_hash FROM users WHERE email = ?1"
+    ))?;
+    Ok(optional(
+        st.query_row([email], |r| Ok((user(r)?, r.get(5)?))),
+    )?)
+}
+
+pub fn password_hash(conn: &Connection, id: &UserId) -> Result<Option<String>> {
+    let mut st = conn.prepare_cached("SELECT password_hash FROM users WHERE id = ?1")?;
+    Ok(optional(st.query_row([id.as_str()], |r| r.get(0)))?)
+}
+
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+}
+
+pub fn set_name(conn: &Connection, id: &UserId, name: &str, now: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE users SET name = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id.as_str(), name, now])?;
+    Ok(())
+}
+
+pub fn set_password_hash(conn: &Connection, id: &UserId, hash: &str, now: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id.as_str(), hash, now])?;
+    Ok(())
+}
