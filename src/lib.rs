@@ -18,7 +18,7 @@ use poem::{Endpoint, EndpointExt, Route};
 pub use domain::State;
 
 /// The whole HTTP application for `state`; tests build it in-process.
-pub fn app(state: State) -> impl Endpoint {
+pub fn app(state: State) -> impl Endpoint<Output = poem::Response> {
     let service = api::service();
     let spec = service.spec();
     let allowed = api::allowed_methods(&spec);

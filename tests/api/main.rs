@@ -1,0 +1,7 @@
+//! Integration tests through HTTP, one file per feature.
+
+mod helpers;
+
+mod auth;
+mod errors;
+mod sessions;
