@@ -17,6 +17,7 @@ pub enum Reason {
     PermissionDenied,
     WrongOrganization,
     InvalidOrigin,
+    InvitationEmailMismatch,
 }
 
 impl Reason {
@@ -34,6 +35,7 @@ impl Reason {
             Reason::PermissionDenied => "permission_denied",
             Reason::WrongOrganization => "wrong_organization",
             Reason::InvalidOrigin => "invalid_origin",
+            Reason::InvitationEmailMismatch => "invitation_email_mismatch",
         }
     }
 
@@ -55,6 +57,7 @@ impl Reason {
             Reason::InvalidOrigin => {
                 "The request's Origin does not match this server or a trusted origin"
             }
+            Reason::InvitationEmailMismatch => "The invitation was sent to another email address",
         }
     }
 }

@@ -142,6 +142,46 @@ pub struct Membership {
     pub created_at: i64,
 }
 
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Canceled,
+}
+
+impl InvitationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationStatus::Pending => "pending",
+            InvitationStatus::Accepted => "accepted",
+            InvitationStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InvitationStatus> {
+        match s {
+            "pending" => Some(InvitationStatus::Pending),
+            "accepted" => Some(InvitationStatus::Accepted),
+            "canceled" => Some(InvitationStatus::Canceled),
+            _ => None,
+        }
+    }
+}
+
+/// An invitation to join an organization (its token is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub organization_id: OrgId,
+    pub email: String,
+    pub role: Role,
+    pub status: InvitationStatus,
+    pub inviter_id: UserId,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 /// A session as stored (the token itself is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {

@@ -5,7 +5,9 @@ pub mod auth;
 pub mod error;
 pub mod frame;
 pub mod health;
+pub mod organization;
 pub mod security;
+pub mod user;
 pub mod views;
 
 use std::collections::HashMap;
@@ -19,26 +21,37 @@ pub enum ApiTags {
     Auth,
     /// Liveness.
     Health,
+    /// Organizations, invitations and member roles.
+    Organization,
+    /// The caller, its sessions, and the members of the active organization.
+    User,
 }
 
-pub type Apis = (auth::AuthApi, health::HealthApi);
+pub type Apis = (
+    auth::AuthApi,
+    health::HealthApi,
+    organization::OrganizationApi,
+    user::UserApi,
+);
 
 /// The OpenAPI service: every router, with the spec's metadata.
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (auth::AuthApi, health::HealthApi),
-        "keygate",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "A self-hosted API authentication server. Procedures live at \
+    let apis = (
+        auth::AuthApi,
+        health::HealthApi,
+        organization::OrganizationApi,
+        user::UserApi,
+    );
+    OpenApiService::new(apis, "keygate", env!("CARGO_PKG_VERSION"))
+        .description(
+            "A self-hosted API authentication server. Procedures live at \
              `/api/<router>.<procedure>`: queries are GET with query parameters, mutations are \
              POST with a JSON body. Authenticate with an API key in the `x-api-key` header or \
              with the session cookie set by sign-in. Every error has the shape \
              `{message, code, reason, issues?}`; 401 covers every failed authentication or \
              authorization, 429 comes with `Retry-After`.",
-    )
-    .server("/")
+        )
+        .server("/")
 }
 
 /// The spec as pretty JSON, exactly as `keygate openapi` prints it.

@@ -3,7 +3,8 @@
 use poem_openapi::Object;
 
 use crate::clock::rfc3339;
-use crate::model::{Session, User};
+use crate::domain::members::Permissions;
+use crate::model::{Invitation, Membership, Organization, Role, Session, User};
 
 /// A user, as anyone allowed to see it sees it (never a password hash).
 #[derive(Debug, Clone, Object)]
@@ -92,5 +93,155 @@ pub struct Success {
 impl Success {
     pub fn yes() -> Success {
         Success { success: true }
+    }
+}
+
+/// An organization and the caller's role in it.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct OrganizationView {
+    /// The organization's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The owner's user id.
+    pub owner_id: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// The caller's role in it: `owner`, `admin` or `member`.
+    pub role: String,
+}
+
+impl OrganizationView {
+    pub fn new(o: &Organization, role: Role) -> OrganizationView {
+        OrganizationView {
+            id: o.id.to_string(),
+            name: o.name.clone(),
+            owner_id: o.owner_id.to_string(),
+            created_at: rfc3339(o.created_at),
+            role: role.as_str().to_owned(),
+        }
+    }
+}
+
+/// A member's flags and access lists in one organization (Dokploy's names).
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PermissionsView {
+    /// `owner`, `admin` or `member`. Owner and admin hold every permission.
+    pub role: String,
+    /// May create projects.
+    pub can_create_projects: bool,
+    /// May delete projects.
+    pub can_delete_projects: bool,
+    /// May create environments.
+    pub can_create_environments: bool,
+    /// May delete environments.
+    pub can_delete_environments: bool,
+    /// May create applications.
+    pub can_create_services: bool,
+    /// May delete applications.
+    pub can_delete_services: bool,
+    /// May create and use API keys.
+    #[oai(rename = "canAccessToAPI")]
+    pub can_access_to_api: bool,
+    /// Projects a member may see.
+    pub accessed_projects: Vec<String>,
+    /// Environments a member may see.
+    pub accessed_environments: Vec<String>,
+    /// Applications a member may see.
+    pub accessed_services: Vec<String>,
+}
+
+impl From<&Permissions> for PermissionsView {
+    fn from(p: &Permissions) -> Self {
+        let f = &p.flags;
+        PermissionsView {
+            role: p.role.as_str().to_owned(),
+            can_create_projects: f.can_create_projects,
+            can_delete_projects: f.can_delete_projects,
+            can_create_environments: f.can_create_environments,
+            can_delete_environments: f.can_delete_environments,
+            can_create_services: f.can_create_services,
+            can_delete_services: f.can_delete_services,
+            can_access_to_api: f.can_access_to_api,
+            accessed_projects: p.projects.clone(),
+            accessed_environments: p.environments.clone(),
+            accessed_services: p.applications.clone(),
+        }
+    }
+}
+
+/// A membership.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MemberView {
+    /// The membership's id (use it with `organization.updateMemberRole`).
+    pub id: String,
+    /// The organization.
+    pub organization_id: String,
+    /// The member's user id (use it with `user.remove` and `user.assignPermissions`).
+    pub user_id: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    /// When the user joined (RFC 3339).
+    pub created_at: String,
+    /// The member's user, where the caller may see it.
+    #[oai(skip_serializing_if_is_none)]
+    pub user: Option<UserView>,
+}
+
+impl MemberView {
+    pub fn new(m: &Membership, user: Option<&User>) -> MemberView {
+        MemberView {
+            id: m.id.to_string(),
+            organization_id: m.organization_id.to_string(),
+            user_id: m.user_id.to_string(),
+            role: m.role.as_str().to_owned(),
+            created_at: rfc3339(m.created_at),
+            user: user.map(UserView::from),
+        }
+    }
+}
+
+/// An invitation (its token only in the answer to `organization.inviteMember`).
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct InvitationView {
+    /// The invitation's id.
+    pub id: String,
+    /// The organization it invites to.
+    pub organization_id: String,
+    /// Who may accept it.
+    pub email: String,
+    /// The role it grants: `admin` or `member`.
+    pub role: String,
+    /// `pending`, `accepted` or `canceled` (a pending one past `expiresAt` can no longer
+    /// be accepted).
+    pub status: String,
+    /// Who sent it.
+    pub inviter_id: String,
+    /// When it was sent (RFC 3339).
+    pub created_at: String,
+    /// When it stops being valid (RFC 3339), 48 hours after sending.
+    pub expires_at: String,
+    /// The secret to accept it or sign up with; shown once.
+    #[oai(skip_serializing_if_is_none)]
+    pub token: Option<String>,
+}
+
+impl InvitationView {
+    pub fn new(i: &Invitation, token: Option<String>) -> InvitationView {
+        InvitationView {
+            id: i.id.to_string(),
+            organization_id: i.organization_id.to_string(),
+            email: i.email.clone(),
+            role: i.role.as_str().to_owned(),
+            status: i.status.as_str().to_owned(),
+            inviter_id: i.inviter_id.to_string(),
+            created_at: rfc3339(i.created_at),
+            expires_at: rfc3339(i.expires_at),
+            token,
+        }
     }
 }

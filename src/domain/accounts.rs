@@ -2,6 +2,7 @@
 
 use rusqlite::Connection;
 
+use super::invitations;
 use super::sessions::{self, Issued};
 use super::{Client, State};
 use crate::auth::password::Verified;
@@ -51,7 +52,7 @@ impl NewUser {
 }
 
 /// Inserts a user with an already computed hash; 409 when the email is taken.
-fn insert_user(conn: &Connection, new: &NewUser, hash: &str, now: i64) -> Result<User> {
+pub fn insert_user(conn: &Connection, new: &NewUser, hash: &str, now: i64) -> Result<User> {
     if store::users::by_email(conn, new.email.as_str())?.is_some() {
         return Err(Error::conflict(
             "email_taken",
@@ -108,6 +109,14 @@ pub async fn sign_up(st: &State, input: SignUp, client: &Client) -> Result<(User
     let (now, ttl, client) = (st.now(), st.config.session_ttl_ms, client.clone());
     st.db
         .write(move |tx| {
+            if let Some(raw) = &input.invitation_token {
+                let inv = invitations::by_token_for(tx, raw, new.email.as_str(), now)?;
+                let user = insert_user(tx, &new, &hash, now)?;
+                let m = invitations::accept_in(tx, &inv, &user.id, now)?;
+                let org = Some(m.organization_id);
+                let issued = sessions::create_in(tx, &user.id, org, &client, now, ttl)?;
+                return Ok((user, issued));
+            }
             // Checked again under the write lock: two first sign-ups cannot both win.
             if store::users::count(tx)? > 0 {
                 return Err(signup_closed());

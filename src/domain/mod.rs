@@ -3,8 +3,12 @@
 
 pub mod access;
 pub mod accounts;
+pub mod invitations;
 pub mod limiter;
+pub mod members;
+pub mod orgs;
 pub mod sessions;
+pub mod users;
 
 use std::ops::Deref;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! The only place with SQL. Every function takes a connection (a transaction derefs to
 //! one), binds its parameters, and org-scoped functions filter by the organization id.
 
+pub mod invitations;
 pub mod orgs;
 pub mod sessions;
 pub mod users;

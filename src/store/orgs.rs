@@ -114,3 +114,179 @@ pub fn oldest(conn: &Connection) -> Result<Option<OrgId>> {
         conn.prepare_cached("SELECT id FROM organizations ORDER BY created_at, id LIMIT 1")?;
     Ok(optional(st.query_row([], |r| Ok(OrgId(r.get(0)?))))?)
 }
+
+/// The user's organizations with the user's role in each, oldest membership first.
+pub fn of_user(conn: &Connection, user: &UserId) -> Result<Vec<(Organization, Role)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT o.id, o.name, o.owner_id, o.created_at, m.role
+         FROM members m JOIN organizations o ON o.id = m.organization_id
+         WHERE m.user_id = ?1 ORDER BY m.created_at, m.id",
+    )?;
+    let rows = st.query_map([user.as_str()], |r| {
+        let role: String = r.get(4)?;
+        Ok((organization(r)?, Role::parse(&role).unwrap_or(Role::Member)))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn set_name(conn: &Connection, id: &OrgId, name: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE organizations SET name = ?2 WHERE id = ?1")?
+        .execute(params![id.as_str(), name])?;
+    Ok(())
+}
+
+/// Deletes the organization and, by cascade, everything in it.
+pub fn delete(conn: &Connection, id: &OrgId) -> Result<()> {
+    conn.prepare_cached("DELETE FROM organizations WHERE id = ?1")?
+        .execute([id.as_str()])?;
+    Ok(())
+}
+
+/// A membership by its id, in whichever organization it is.
+pub fn member_by_id(conn: &Connection, id: &MemberId) -> Result<Option<Membership>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM members m WHERE m.id = ?1"
+    ))?;
+    Ok(optional(st.query_row([id.as_str()], membership))?)
+}
+
+/// The members of `org` with their users, oldest first.
+pub fn members_of(conn: &Connection, org: &OrgId) -> Result<Vec<(Membership, crate::model::User)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {MEMBER_COLUMNS}, u.name, u.email, u.created_at, u.updated_at
+         FROM members m JOIN users u ON u.id = m.user_id
+         WHERE m.organization_id = ?1 ORDER BY m.created_at, m.id"
+    ))?;
+    let rows = st.query_map([org.as_str()], |r| {
+        let m = membership(r)?;
+        let u = crate::model::User {
+            id: m.user_id.clone(),
+            name: r.get(12)?,
+            email: r.get(13)?,
+            created_at: r.get(14)?,
+            updated_at: r.get(15)?,
+        };
+        Ok((m, u))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn set_role(conn: &Connection, org: &OrgId, member: &MemberId, role: Role) -> Result<()> {
+    conn.prepare_cached("UPDATE members SET role = ?3 WHERE id = ?2 AND organization_id = ?1")?
+        .execute(params![org.as_str(), member.as_str(), role.as_str()])?;
+    Ok(())
+}
+
+pub fn set_flags(conn: &Connection, org: &OrgId, member: &MemberId, f: &Flags) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE members SET can_create_projects = ?3, can_delete_projects = ?4,
+             can_create_environments = ?5, can_delete_environments = ?6,
+             can_create_services = ?7, can_delete_services = ?8, can_access_to_api = ?9
+         WHERE id = ?2 AND organization_id = ?1",
+    )?
+    .execute(params![
+        org.as_str(),
+        member.as_str(),
+        f.can_create_projects,
+        f.can_delete_projects,
+        f.can_create_environments,
+        f.can_delete_environments,
+        f.can_create_services,
+        f.can_delete_services,
+        f.can_access_to_api
+    ])?;
+    Ok(())
+}
+
+/// Removes a member from `org` with the API keys it had there; its sessions that acted
+/// in `org` lose their active organization.
+pub fn delete_member(conn: &Connection, org: &OrgId, member: &Membership) -> Result<()> {
+    conn.prepare_cached("DELETE FROM members WHERE id = ?2 AND organization_id = ?1")?
+        .execute(params![org.as_str(), member.id.as_str()])?;
+    conn.prepare_cached("DELETE FROM api_keys WHERE organization_id = ?1 AND user_id = ?2")?
+        .execute(params![org.as_str(), member.user_id.as_str()])?;
+    conn.prepare_cached(
+        "UPDATE sessions SET active_organization_id = NULL
+         WHERE user_id = ?2 AND active_organization_id = ?1",
+    )?
+    .execute(params![org.as_str(), member.user_id.as_str()])?;
+    Ok(())
+}
+
+/// Which access list a resource id belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessList {
+    Projects,
+    Environments,
+    Applications,
+}
+
+impl AccessList {
+    /// (list table, its resource column, the resource table).
+    fn tables(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            AccessList::Projects => ("member_projects", "project_id", "projects"),
+            AccessList::Environments => ("member_environments", "environment_id", "environments"),
+            AccessList::Applications => ("member_applications", "application_id", "applications"),
+        }
+    }
+}
+
+/// The ids in one of a member's access lists.
+pub fn access_list(conn: &Connection, member: &MemberId, list: AccessList) -> Result<Vec<String>> {
+    let (table, column, _) = list.tables();
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {column} FROM {table} WHERE member_id = ?1 ORDER BY {column}"
+    ))?;
+    let rows = st.query_map([member.as_str()], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The ids among `ids` that are not resources of that kind in `org`.
+pub fn foreign_ids(
+    conn: &Connection,
+    org: &OrgId,
+    list: AccessList,
+    ids: &[String],
+) -> Result<Vec<String>> {
+    let (_, _, resources) = list.tables();
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT 1 FROM {resources} WHERE id = ?1 AND organization_id = ?2"
+    ))?;
+    let mut out = Vec::new();
+    for id in ids {
+        if !st.exists(params![id, org.as_str()])? {
+            out.push(id.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces one of a member's access lists.
+pub fn set_access_list(
+    conn: &Connection,
+    member: &MemberId,
+    list: AccessList,
+    ids: &[String],
+) -> Result<()> {
+    let (table, column, _) = list.tables();
+    conn.prepare_cached(&format!("DELETE FROM {table} WHERE member_id = ?1"))?
+        .execute([member.as_str()])?;
+    let mut ins = conn.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO {table} (member_id, {column}) VALUES (?1, ?2)"
+    ))?;
+    for id in ids {
+        ins.execute(params![member.as_str(), id])?;
+    }
+    Ok(())
+}
+
+/// Adds one resource to a member's access list.
+pub fn grant(conn: &Connection, member: &MemberId, list: AccessList, id: &str) -> Result<()> {
+    let (table, column, _) = list.tables();
+    conn.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO {table} (member_id, {column}) VALUES (?1, ?2)"
+    ))?
+    .execute(params![member.as_str(), id])?;
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! `user.*`: the caller itself, and the members of the active organization.
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::ApiTags;
+use super::error::ApiResult;
+use super::security::Caller;
+use super::views::{MemberView, PermissionsView, SessionView, Success, UserView};
+use crate::domain::accounts::NewUser;
+use crate::domain::members::{self, Assignment};
+use crate::domain::{State, users};
+use crate::model::{Flags, SessionId, UserId};
+
+/// The caller, with its membership in the organization the request acts in.
+#[derive(Debug, Object)]
+pub struct Me {
+    /// The caller.
+    pub user: UserView,
+    /// Its membership in the active organization (absent when it has none).
+    #[oai(skip_serializing_if_is_none)]
+    pub member: Option<MemberView>,
+    /// Its resolved permissions there.
+    #[oai(skip_serializing_if_is_none)]
+    pub permissions: Option<PermissionsView>,
+}
+
+/// Changes to the caller's profile.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct UpdateUser {
+    /// A new display name.
+    pub name: Option<String>,
+    /// The current password; required with `password`.
+    #[oai(write_only)]
+    pub current_password: Option<String>,
+    /// A new password, 8-128 characters. Ends the caller's other sessions.
+    #[oai(write_only)]
+    pub password: Option<String>,
+}
+
+/// A session of the caller's.
+#[derive(Debug, Object)]
+pub struct SessionEntry {
+    /// The session.
+    pub session: SessionView,
+    /// Whether this request came with it.
+    pub current: bool,
+}
+
+/// Names a session.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SessionRef {
+    /// The session's id.
+    pub session_id: String,
+}
+
+/// Names a user.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct UserRef {
+    /// The user's id.
+    pub user_id: String,
+}
+
+/// New permissions for a member (Dokploy's names). Missing flags are false and missing
+/// lists empty: the call replaces everything.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AssignPermissions {
+    /// The member's user id.
+    pub user_id: String,
+    /// May create projects.
+    #[oai(default)]
+    pub can_create_projects: bool,
+    /// May delete projects.
+    #[oai(default)]
+    pub can_delete_projects: bool,
+    /// May create environments.
+    #[oai(default)]
+    pub can_create_environments: bool,
+    /// May delete environments.
+    #[oai(default)]
+    pub can_delete_environments: bool,
+    /// May create applications.
+    #[oai(default)]
+    pub can_create_services: bool,
+    /// May delete applications.
+    #[oai(default)]
+    pub can_delete_services: bool,
+    /// May create and use API keys.
+    #[oai(default, rename = "canAccessToAPI")]
+    pub can_access_to_api: bool,
+    /// Project ids the member may see.
+    #[oai(default)]
+    pub accessed_projects: Vec<String>,
+    /// Environment ids the member may see.
+    #[oai(default)]
+    pub accessed_environments: Vec<String>,
+    /// Application ids the member may see.
+    #[oai(default)]
+    pub accessed_services: Vec<String>,
+}
+
+/// A user to create directly into the active organization.
+#[derive(Debug, Object)]
+pub struct CreateUserWithCredentials {
+    /// Email address.
+    pub email: String,
+    /// Password, 8-128 characters.
+    #[oai(write_only)]
+    pub password: String,
+    /// Display name.
+    pub name: String,
+    /// `admin` or `member`.
+    pub role: String,
+}
+
+pub struct UserApi;
+
+#[OpenApi(prefix_path = "/api", tag = "ApiTags::User")]
+impl UserApi {
+    /// The caller, its membership and permissions in the active organization.
+    #[oai(path = "/user.get", method = "get", operation_id = "user.get")]
+    async fn get(&self, st: Data<&State>, caller: Caller) -> ApiResult<Json<Me>> {
+        let actor = &caller.0;
+        let (member, permissions) = match actor.member() {
+            Ok(m) => (
+                Some(MemberView::new(m, None)),
+                Some((&members::permissions(&st, actor)?).into()),
+            ),
+            Err(_) => (None, None),
+        };
+        Ok(Json(Me {
+            user: (&actor.user).into(),
+            member,
+            permissions,
+        }))
+    }
+
+    /// Change the caller's name or password. A new password needs `currentPassword`, can
+    /// only be set from a session, and signs out every other session.
+    #[oai(path = "/user.update", method = "post", operation_id = "user.update")]
+    async fn update(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<UpdateUser>,
+    ) -> ApiResult<Json<UserView>> {
+        let b = body.0;
+        let u = users::Update {
+            name: b.name,
+            current_password: b.current_password,
+            password: b.password,
+        };
+        let user = users::update(&st, &caller.0, u).await?;
+        Ok(Json((&user).into()))
+    }
+
+    /// The caller's live sessions, newest first.
+    #[oai(
+        path = "/user.listSessions",
+        method = "get",
+        operation_id = "user.listSessions"
+    )]
+    async fn list_sessions(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+    ) -> ApiResult<Json<Vec<SessionEntry>>> {
+        let current = caller.0.session_id();
+        let list = users::sessions(&st, &caller.0)?;
+        Ok(Json(
+            list.iter()
+                .map(|s| SessionEntry {
+                    session: s.into(),
+                    current: Some(&s.id) == current,
+                })
+                .collect(),
+        ))
+    }
+
+    /// End one of the caller's sessions.
+    #[oai(
+        path = "/user.revokeSession",
+        method = "post",
+        operation_id = "user.revokeSession"
+    )]
+    async fn revoke_session(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<SessionRef>,
+    ) -> ApiResult<Json<Success>> {
+        users::revoke_session(&st, &caller.0, &SessionId(body.0.session_id)).await?;
+        Ok(Json(Success::yes()))
+    }
+
+    /// The members of the active organization.
+    #[oai(path = "/user.all", method = "get", operation_id = "user.all")]
+    async fn all(&self, st: Data<&State>, caller: Caller) -> ApiResult<Json<Vec<MemberView>>> {
+        let list = members::all(&st, &caller.0)?;
+        Ok(Json(
+            list.iter()
+                .map(|(m, u)| MemberView::new(m, Some(u)))
+                .collect(),
+        ))
+    }
+
+    /// Remove a user from the active organization (owner or admin; not the owner, not an
+    /// admin by an admin, not oneself). Their API keys for it are deleted and their
+    /// sessions stop acting in it at once.
+    #[oai(path = "/user.remove", method = "post", operation_id = "user.remove")]
+    async fn remove(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<UserRef>,
+    ) -> ApiResult<Json<Success>> {
+        members::remove(&st, &caller.0, &UserId(body.0.user_id)).await?;
+        Ok(Json(Success::yes()))
+    }
+
+    /// Replace a member's permission flags and access lists (owner or admin). Every listed
+    /// id must belong to the organization.
+    #[oai(
+        path = "/user.assignPermissions",
+        method = "post",
+        operation_id = "user.assignPermissions"
+    )]
+    async fn assign_permissions(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<AssignPermissions>,
+    ) -> ApiResult<Json<PermissionsView>> {
+        let b = body.0;
+        let a = Assignment {
+            flags: Flags {
+                can_create_projects: b.can_create_projects,
+                can_delete_projects: b.can_delete_projects,
+                can_create_environments: b.can_create_environments,
+                can_delete_environments: b.can_delete_environments,
+                can_create_services: b.can_create_services,
+                can_delete_services: b.can_delete_services,
+                can_access_to_api: b.can_access_to_api,
+            },
+            projects: b.accessed_projects,
+            environments: b.accessed_environments,
+            applications: b.accessed_services,
+        };
+        let p = members::assign(&st, &caller.0, &UserId(b.user_id), a).await?;
+        Ok(Json((&p).into()))
+    }
+
+    /// The caller's resolved permissions in the active organization.
+    #[oai(
+        path = "/user.getPermissions",
+        method = "get",
+        operation_id = "user.getPermissions"
+    )]
+    async fn get_permissions(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+    ) -> ApiResult<Json<PermissionsView>> {
+        let p = members::permissions(&st, &caller.0)?;
+        Ok(Json((&p).into()))
+    }
+
+    /// Create a user directly into the active organization as `admin` or `member`
+    /// (owner or admin).
+    #[oai(
+        path = "/user.createUserWithCredentials",
+        method = "post",
+        operation_id = "user.createUserWithCredentials"
+    )]
+    async fn create_user_with_credentials(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<CreateUserWithCredentials>,
+    ) -> ApiResult<Json<MemberView>> {
+        let b = body.0;
+        let new = NewUser::parse(&b.name, &b.email, &b.password)?;
+        let (user, m) = members::create_with_credentials(&st, &caller.0, new, &b.role).await?;
+        Ok(Json(MemberView::new(&m, Some(&user))))
+    }
+}

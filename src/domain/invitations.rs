@@ -1,0 +1,213 @@
+//! Invitations: random single-use tokens, stored hashed, valid for 48 hours.
+
+use rusqlite::Connection;
+
+use super::State;
+use super::access::{self, Actor};
+use crate::auth::token;
+use crate::clock::HOUR;
+use crate::error::{Checks, Error, Reason, Result};
+use crate::model::{
+    Email, Flags, Invitation, InvitationId, InvitationStatus, MemberId, Membership, Role, UserId,
+};
+use crate::store;
+
+/// How long an invitation can be accepted.
+pub const TTL_MS: i64 = 48 * HOUR;
+
+/// Parses a role that may be given to someone else (never `owner`).
+pub fn assignable_role(path: &str, raw: &str) -> Result<Role> {
+    match Role::parse(raw) {
+        Some(Role::Owner) => Err(Error::Invalid {
+            reason: "invalid_role",
+            message: "An organization has exactly one owner; choose admin or member".into(),
+            issues: vec![crate::error::FieldIssue {
+                path: path.into(),
+                message: "must be admin or member".into(),
+            }],
+        }),
+        Some(r) => Ok(r),
+        None => {
+            let mut c = Checks::new();
+            c.fail(path, "must be admin or member");
+            c.finish()?;
+            Err(Error::internal("unreachable role check"))
+        }
+    }
+}
+
+/// `organization.inviteMember`: owner or admin invites `email` as admin or member.
+/// Returns the invitation and its token (shown once).
+pub async fn invite(
+    st: &State,
+    actor: &Actor,
+    email: &str,
+    role: &str,
+) -> Result<(Invitation, String)> {
+    let mut c = Checks::new();
+    let email = c.field("email", Email::parse(email));
+    let role = assignable_role("role", role);
+    c.finish()?;
+    let (email, role) = (email.ok_or_else(|| Error::internal("email"))?, role?);
+    let me = access::privileged(actor)?.clone();
+    let now = st.now();
+    let token = token::new_token();
+    let invitation = Invitation {
+        id: InvitationId(token::new_id()),
+        organization_id: me.organization_id.clone(),
+        email: email.into_string(),
+        role,
+        status: InvitationStatus::Pending,
+        inviter_id: actor.user.id.clone(),
+        created_at: now,
+        expires_at: now + TTL_MS,
+    };
+    let hash = token::sha256(token.as_bytes());
+    let inv = invitation.clone();
+    st.db
+        .write(move |tx| {
+            if let Some(u) = store::users::by_email(tx, &inv.email)?
+                && store::orgs::membership_of(tx, &inv.organization_id, &u.id)?.is_some()
+            {
+                return Err(Error::conflict(
+                    "already_a_member",
+                    "This user is already a member of the organization",
+                ));
+            }
+            if store::invitations::pending_exists(tx, &inv.organization_id, &inv.email, now)? {
+                return Err(Error::conflict(
+                    "already_invited",
+                    "This email already has a pending invitation",
+                ));
+            }
+            store::invitations::insert(tx, &inv, &hash)
+        })
+        .await?;
+    Ok((invitation, token))
+}
+
+/// `organization.allInvitations`: the active organization's invitations.
+pub fn all(st: &State, actor: &Actor) -> Result<Vec<Invitation>> {
+    let me = access::privileged(actor)?;
+    st.db
+        .read(|c| store::invitations::of_org(c, &me.organization_id))
+}
+
+/// `organization.removeInvitation`: cancels a pending invitation.
+pub async fn remove(st: &State, actor: &Actor, id: &InvitationId) -> Result<Invitation> {
+    let me = access::privileged(actor)?.clone();
+    let id = id.clone();
+    st.db
+        .write(move |tx| {
+            let mut inv =
+                store::invitations::by_id(tx, &id)?.ok_or(Error::NotFound("invitation"))?;
+            if inv.organization_id != me.organization_id {
+                return Err(Error::Denied(Reason::WrongOrganization));
+            }
+            if !store::invitations::settle(tx, &id, InvitationStatus::Canceled)? {
+                return Err(Error::invalid(
+                    "invitation_not_pending",
+                    "The invitation was already accepted or canceled",
+                ));
+            }
+            inv.status = InvitationStatus::Canceled;
+            Ok(inv)
+        })
+        .await
+}
+
+/// Checks that `inv` can be accepted by `email` at `now`.
+fn acceptable(inv: &Invitation, email: &str, now: i64) -> Result<()> {
+    if inv.status != InvitationStatus::Pending {
+        return Err(Error::invalid(
+            "invitation_not_pending",
+            "The invitation was already used or canceled",
+        ));
+    }
+    if inv.expires_at <= now {
+        return Err(Error::invalid(
+            "invitation_expired",
+            "The invitation has expired",
+        ));
+    }
+    if !inv.email.eq_ignore_ascii_case(email) {
+        return Err(Error::Denied(Reason::InvitationEmailMismatch));
+    }
+    Ok(())
+}
+
+/// Turns an invitation into a membership for `user`, inside the caller's transaction.
+pub fn accept_in(
+    conn: &Connection,
+    inv: &Invitation,
+    user: &UserId,
+    now: i64,
+) -> Result<Membership> {
+    if store::orgs::membership_of(conn, &inv.organization_id, user)?.is_some() {
+        return Err(Error::conflict(
+            "already_a_member",
+            "You are already a member of this organization",
+        ));
+    }
+    if !store::invitations::settle(conn, &inv.id, InvitationStatus::Accepted)? {
+        return Err(Error::invalid(
+            "invitation_not_pending",
+            "The invitation was already used or canceled",
+        ));
+    }
+    let m = Membership {
+        id: MemberId(token::new_id()),
+        organization_id: inv.organization_id.clone(),
+        user_id: user.clone(),
+        role: inv.role,
+        flags: if inv.role == Role::Admin {
+            Flags::ALL
+        } else {
+            Flags::default()
+        },
+        created_at: now,
+    };
+    store::orgs::insert_member(conn, &m)?;
+    Ok(m)
+}
+
+/// Finds the invitation of a token and checks it for `email`, inside a transaction.
+pub fn by_token_for(conn: &Connection, raw: &str, email: &str, now: i64) -> Result<Invitation> {
+    let not_found = || Error::NotFound("invitation");
+    if !token::looks_like_token(raw) {
+        return Err(not_found());
+    }
+    let inv = store::invitations::by_token_hash(conn, &token::sha256(raw.as_bytes()))?
+        .ok_or_else(not_found)?;
+    acceptable(&inv, email, now)?;
+    Ok(inv)
+}
+
+/// What identifies the invitation being accepted.
+pub enum Ticket {
+    Id(InvitationId),
+    Token(String),
+}
+
+/// `organization.acceptInvitation`: a signed-in user whose email matches joins, and the
+/// session switches to the new organization.
+pub async fn accept(st: &State, actor: &Actor, ticket: Ticket) -> Result<Membership> {
+    let session = access::session_only(actor)?.clone();
+    let (user, now) = (actor.user.clone(), st.now());
+    st.db
+        .write(move |tx| {
+            let inv = match ticket {
+                Ticket::Token(t) => by_token_for(tx, &t, &user.email, now)?,
+                Ticket::Id(id) => {
+                    let inv =
+                        store::invitations::by_id(tx, &id)?.ok_or(Error::NotFound("invitation"))?;
+                    acceptable(&inv, &user.email, now)?;
+                    inv
+                }
+            };
+            let m = accept_in(tx, &inv, &user.id, now)?;
+            store::sessions::set_active_org(tx, &session, Some(&m.organization_id))?;
+            Ok(m)
+        })
+        .await
+}

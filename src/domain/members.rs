@@ -1,0 +1,213 @@
+//! Members of the active organization: roles, removal, permission flags and access lists.
+
+use super::State;
+use super::access::{self, Actor};
+use super::accounts::{NewUser, insert_user};
+use super::invitations::assignable_role;
+use crate::auth::token;
+use crate::error::{Checks, Error, Reason, Result};
+use crate::model::{Flags, MemberId, Membership, Role, User, UserId};
+use crate::store;
+use crate::store::orgs::AccessList;
+
+/// A member's flags and access lists, as resolved for one organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permissions {
+    pub role: Role,
+    pub flags: Flags,
+    pub projects: Vec<String>,
+    pub environments: Vec<String>,
+    pub applications: Vec<String>,
+}
+
+/// Whether `me` may change or remove `target`: nobody acts on itself, nobody on the
+/// owner, and an admin not on another admin.
+fn may_manage(me: &Membership, target: &Membership) -> Result<()> {
+    let denied = Err(Error::Denied(Reason::PermissionDenied));
+    if me.id == target.id || !me.role.is_privileged() || target.role == Role::Owner {
+        return denied;
+    }
+    if me.role == Role::Admin && target.role == Role::Admin {
+        return denied;
+    }
+    Ok(())
+}
+
+/// `user.all`: the members of the active organization with their users.
+pub fn all(st: &State, actor: &Actor) -> Result<Vec<(Membership, User)>> {
+    let me = actor.member()?;
+    st.db
+        .read(|c| store::orgs::members_of(c, &me.organization_id))
+}
+
+/// `organization.updateMemberRole`.
+pub async fn update_role(
+    st: &State,
+    actor: &Actor,
+    member: &MemberId,
+    role: &str,
+) -> Result<Membership> {
+    let role = assignable_role("role", role)?;
+    let me = access::privileged(actor)?.clone();
+    let member = member.clone();
+    st.db
+        .write(move |tx| {
+            let mut target =
+                store::orgs::member_by_id(tx, &member)?.ok_or(Error::NotFound("member"))?;
+            if target.organization_id != me.organization_id {
+                return Err(Error::Denied(Reason::WrongOrganization));
+            }
+            may_manage(&me, &target)?;
+            store::orgs::set_role(tx, &me.organization_id, &target.id, role)?;
+            target.role = role;
+            Ok(target)
+        })
+        .await
+}
+
+/// The membership of `user` in the actor's organization, for an owner or admin to manage.
+fn managed_target(tx: &rusqlite::Connection, me: &Membership, user: &UserId) -> Result<Membership> {
+    let target = store::orgs::membership_of(tx, &me.organization_id, user)?
+        .ok_or(Error::NotFound("member"))?;
+    may_manage(me, &target)?;
+    Ok(target)
+}
+
+/// `user.remove`: removes a user from the active organization. Their API keys for it are
+/// deleted and their sessions stop acting in it, from the very next request.
+pub async fn remove(st: &State, actor: &Actor, user: &UserId) -> Result<()> {
+    let me = access::privileged(actor)?.clone();
+    let user = user.clone();
+    st.db
+        .write(move |tx| {
+            let target = managed_target(tx, &me, &user)?;
+            store::orgs::delete_member(tx, &me.organization_id, &target)
+        })
+        .await
+}
+
+/// New flags and access lists for a member.
+pub struct Assignment {
+    pub flags: Flags,
+    pub projects: Vec<String>,
+    pub environments: Vec<String>,
+    pub applications: Vec<String>,
+}
+
+/// `user.assignPermissions`: replaces a member's flags and access lists. Every listed id
+/// must be a resource of the organization.
+pub async fn assign(
+    st: &State,
+    actor: &Actor,
+    user: &UserId,
+    a: Assignment,
+) -> Result<Permissions> {
+    let me = access::privileged(actor)?.clone();
+    let user = user.clone();
+    st.db
+        .write(move |tx| {
+            let target = managed_target(tx, &me, &user)?;
+            let org = &me.organization_id;
+            let mut c = Checks::new();
+            let lists = [
+                ("accessedProjects", AccessList::Projects, &a.projects),
+                (
+                    "accessedEnvironments",
+                    AccessList::Environments,
+                    &a.environments,
+                ),
+                (
+                    "accessedServices",
+                    AccessList::Applications,
+                    &a.applications,
+                ),
+            ];
+            for (path, list, ids) in lists {
+                for id in store::orgs::foreign_ids(tx, org, list, ids)? {
+                    c.fail(path, format!("{id} is not a resource of this organization"));
+                }
+            }
+            c.finish()?;
+            store::orgs::set_flags(tx, org, &target.id, &a.flags)?;
+            for (_, list, ids) in lists {
+                store::orgs::set_access_list(tx, &target.id, list, ids)?;
+            }
+            Ok(Permissions {
+                role: target.role,
+                flags: a.flags,
+                projects: sorted(&a.projects),
+                environments: sorted(&a.environments),
+                applications: sorted(&a.applications),
+            })
+        })
+        .await
+}
+
+fn sorted(ids: &[String]) -> Vec<String> {
+    let mut v = ids.to_vec();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// `user.getPermissions`: the caller's resolved permissions in the active organization.
+/// Owner and admin hold every flag.
+pub fn permissions(st: &State, actor: &Actor) -> Result<Permissions> {
+    let m = actor.member()?;
+    st.db.read(|c| {
+        Ok(Permissions {
+            role: m.role,
+            flags: if m.role.is_privileged() {
+                Flags::ALL
+            } else {
+                m.flags
+            },
+            projects: store::orgs::access_list(c, &m.id, AccessList::Projects)?,
+            environments: store::orgs::access_list(c, &m.id, AccessList::Environments)?,
+            applications: store::orgs::access_list(c, &m.id, AccessList::Applications)?,
+        })
+    })
+}
+
+/// `user.createUserWithCredentials`: an owner or admin creates a user directly into the
+/// active organization.
+pub async fn create_with_credentials(
+    st: &State,
+    actor: &Actor,
+    new: NewUser,
+    role: &str,
+) -> Result<(User, Membership)> {
+    let role = assignable_role("role", role)?;
+    let me = access::privileged(actor)?.clone();
+    if st
+        .db
+        .read(|c| store::users::by_email(c, new.email.as_str()))?
+        .is_some()
+    {
+        return Err(Error::conflict(
+            "email_taken",
+            "A user with this email already exists",
+        ));
+    }
+    let hash = st.hash_password(new.password.expose().to_owned()).await?;
+    let now = st.now();
+    st.db
+        .write(move |tx| {
+            let user = insert_user(tx, &new, &hash, now)?;
+            let m = Membership {
+                id: MemberId(token::new_id()),
+                organization_id: me.organization_id.clone(),
+                user_id: user.id.clone(),
+                role,
+                flags: if role == Role::Admin {
+                    Flags::ALL
+                } else {
+                    Flags::default()
+                },
+                created_at: now,
+            };
+            store::orgs::insert_member(tx, &m)?;
+            Ok((user, m))
+        })
+        .await
+}

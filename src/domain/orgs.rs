@@ -1,0 +1,120 @@
+//! Organizations: create, list, rename, delete, and the session's active one.
+
+use super::State;
+use super::access::{self, Actor};
+use super::accounts::{NAME_MAX, create_org_in};
+use crate::error::{Checks, Error, Reason, Result};
+use crate::model::{Membership, Name, OrgId, Organization, Role};
+use crate::store;
+
+fn parse_name(raw: &str) -> Result<Name> {
+    let mut c = Checks::new();
+    let name = c.field("name", Name::parse(raw, NAME_MAX));
+    c.finish()?;
+    name.ok_or_else(|| Error::internal("checked name missing"))
+}
+
+/// `organization.create`: the caller becomes its owner.
+pub async fn create(st: &State, actor: &Actor, name: &str) -> Result<(Organization, Role)> {
+    let name = parse_name(name)?;
+    access::session_only(actor)?;
+    let (user, now) = (actor.user.id.clone(), st.now());
+    let org = st
+        .db
+        .write(move |tx| create_org_in(tx, &user, name.as_str(), now))
+        .await?;
+    Ok((org, Role::Owner))
+}
+
+/// `organization.all`: the caller's organizations and its role in each. An API key sees
+/// only its own organization.
+pub fn all(st: &State, actor: &Actor) -> Result<Vec<(Organization, Role)>> {
+    let mut orgs = st.db.read(|c| store::orgs::of_user(c, &actor.user.id))?;
+    if actor.session_id().is_none() {
+        let m = actor.member()?;
+        orgs.retain(|(o, _)| o.id == m.organization_id);
+    }
+    Ok(orgs)
+}
+
+/// `organization.one`.
+pub fn one(st: &State, actor: &Actor, org: &OrgId) -> Result<(Organization, Membership)> {
+    scope_to_key(actor, org)?;
+    access::member_in(st, actor, org)
+}
+
+/// An API key acts only inside its organization.
+fn scope_to_key(actor: &Actor, org: &OrgId) -> Result<()> {
+    if actor.session_id().is_none() && actor.member()?.organization_id != *org {
+        return Err(Error::Denied(Reason::WrongOrganization));
+    }
+    Ok(())
+}
+
+/// `organization.update`: owner or admin renames it.
+pub async fn update(
+    st: &State,
+    actor: &Actor,
+    org: &OrgId,
+    name: &str,
+) -> Result<(Organization, Membership)> {
+    let name = parse_name(name)?;
+    scope_to_key(actor, org)?;
+    let (mut o, m) = access::member_in(st, actor, org)?;
+    if !m.role.is_privileged() {
+        return Err(Error::Denied(Reason::PermissionDenied));
+    }
+    let id = o.id.clone();
+    let new_name = name.into_string();
+    o.name = new_name.clone();
+    st.db
+        .write(move |tx| store::orgs::set_name(tx, &id, &new_name))
+        .await?;
+    Ok((o, m))
+}
+
+/// `organization.delete`: only the owner, and not the owner's last organization.
+pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
+    scope_to_key(actor, org)?;
+    let (o, m) = access::member_in(st, actor, org)?;
+    if m.role != Role::Owner {
+        return Err(Error::Denied(Reason::PermissionDenied));
+    }
+    let user = actor.user.id.clone();
+    st.db
+        .write(move |tx| {
+            if store::orgs::of_user(tx, &user)?.len() <= 1 {
+                return Err(Error::invalid(
+                    "last_organization",
+                    "You cannot delete your only organization",
+                ));
+            }
+            store::orgs::delete(tx, &o.id)
+        })
+        .await
+}
+
+/// `organization.setActive`: the session acts in `org` from now on.
+pub async fn set_active(
+    st: &State,
+    actor: &Actor,
+    org: &OrgId,
+) -> Result<(Organization, Membership)> {
+    let session = access::session_only(actor)?.clone();
+    let (o, m) = access::member_in(st, actor, org)?;
+    let id = o.id.clone();
+    st.db
+        .write(move |tx| store::sessions::set_active_org(tx, &session, Some(&id)))
+        .await?;
+    Ok((o, m))
+}
+
+/// `organization.active`: the organization the request acts in.
+pub fn active(st: &State, actor: &Actor) -> Result<(Organization, Membership)> {
+    let m = actor.member()?.clone();
+    let o = st
+        .db
+        .read(|c| store::orgs::by_id(c, &m.organization_id))?
+        .ok_or(Error::NotFound("organization"))?;
+    Ok((o, m))
+}

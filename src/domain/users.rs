@@ -1,0 +1,85 @@
+//! The caller itself: profile, password, sessions.
+
+use super::State;
+use super::access::{self, Actor};
+use super::accounts::NAME_MAX;
+use crate::auth::password::Verified;
+use crate::error::{Checks, Error, Reason, Result};
+use crate::model::{Name, Password, Session, SessionId, User};
+use crate::store;
+
+/// What `user.update` may change.
+pub struct Update {
+    pub name: Option<String>,
+    pub current_password: Option<String>,
+    pub password: Option<String>,
+}
+
+/// `user.update`: a new name and/or password. A password change needs the current
+/// password, only works from a session, and ends the user's other sessions.
+pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
+    let mut c = Checks::new();
+    let name = u
+        .name
+        .as_deref()
+        .and_then(|n| c.field("name", Name::parse(n, NAME_MAX)));
+    let password = u
+        .password
+        .as_deref()
+        .and_then(|p| c.field("password", Password::parse(p)));
+    if u.password.is_some() && u.current_password.as_deref().is_none_or(str::is_empty) {
+        c.fail(
+            "currentPassword",
+            "the current password is needed to set a new one",
+        );
+    }
+    c.finish()?;
+
+    let mut new_hash = None;
+    if let Some(p) = &password {
+        let keep = access::session_only(actor)?.clone();
+        let stored = st
+            .db
+            .read(|c| store::users::password_hash(c, &actor.user.id))?;
+        let current = u.current_password.clone().unwrap_or_default();
+        if st.verify_password(current, stored).await? == Verified::No {
+            return Err(Error::Denied(Reason::InvalidCredentials));
+        }
+        new_hash = Some((st.hash_password(p.expose().to_owned()).await?, keep));
+    }
+    let (id, now) = (actor.user.id.clone(), st.now());
+    let name = name.map(Name::into_string);
+    st.db
+        .write(move |tx| {
+            if let Some(n) = &name {
+                store::users::set_name(tx, &id, n, now)?;
+            }
+            if let Some((hash, keep)) = &new_hash {
+                store::users::set_password_hash(tx, &id, hash, now)?;
+                store::sessions::delete_others(tx, &id, Some(keep))?;
+            }
+            store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))
+        })
+        .await
+}
+
+/// `user.listSessions`: the caller's live sessions, newest first.
+pub fn sessions(st: &State, actor: &Actor) -> Result<Vec<Session>> {
+    let now = st.now();
+    st.db
+        .read(|c| store::sessions::of_user(c, &actor.user.id, now))
+}
+
+/// `user.revokeSession`: ends one of the caller's sessions.
+pub async fn revoke_session(st: &State, actor: &Actor, id: &SessionId) -> Result<()> {
+    let (user, id) = (actor.user.id.clone(), id.clone());
+    let gone = st
+        .db
+        .write(move |tx| store::sessions::delete_of_user(tx, &user, &id))
+        .await?;
+    if gone {
+        Ok(())
+    } else {
+        Err(Error::NotFound("session"))
+    }
+}

@@ -1,0 +1,84 @@
+use rusqlite::{Connection, Row, params};
+
+use super::optional;
+use crate::error::Result;
+use crate::model::{Invitation, InvitationId, InvitationStatus, OrgId, Role, UserId};
+
+const COLUMNS: &str =
+    "id, organization_id, email, role, status, inviter_id, created_at, expires_at";
+
+fn invitation(r: &Row<'_>) -> rusqlite::Result<Invitation> {
+    let role: String = r.get(3)?;
+    let status: String = r.get(4)?;
+    Ok(Invitation {
+        id: InvitationId(r.get(0)?),
+        organization_id: OrgId(r.get(1)?),
+        email: r.get(2)?,
+        role: Role::parse(&role).unwrap_or(Role::Member),
+        status: InvitationStatus::parse(&status).unwrap_or(InvitationStatus::Canceled),
+        inviter_id: UserId(r.get(5)?),
+        created_at: r.get(6)?,
+        expires_at: r.get(7)?,
+    })
+}
+
+pub fn insert(conn: &Connection, i: &Invitation, token_hash: &[u8; 32]) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO invitations (id, organization_id, email, role, token_hash, status,
+                                  inviter_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        i.id.as_str(),
+        i.organization_id.as_str(),
+        i.email,
+        i.role.as_str(),
+        &token_hash[..],
+        i.status.as_str(),
+        i.inviter_id.as_str(),
+        i.created_at,
+        i.expires_at
+    ])?;
+    Ok(())
+}
+
+pub fn by_id(conn: &Connection, id: &InvitationId) -> Result<Option<Invitation>> {
+    let mut st =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM invitations WHERE id = ?1"))?;
+    Ok(optional(st.query_row([id.as_str()], invitation))?)
+}
+
+pub fn by_token_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<Invitation>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM invitations WHERE token_hash = ?1"
+    ))?;
+    Ok(optional(st.query_row([&hash[..]], invitation))?)
+}
+
+/// The organization's invitations, newest first.
+pub fn of_org(conn: &Connection, org: &OrgId) -> Result<Vec<Invitation>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM invitations WHERE organization_id = ?1
+         ORDER BY created_at DESC, id"
+    ))?;
+    let rows = st.query_map([org.as_str()], invitation)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether `email` has a pending invitation to `org` that has not expired at `now`.
+pub fn pending_exists(conn: &Connection, org: &OrgId, email: &str, now: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM invitations WHERE organization_id = ?1 AND email = ?2
+             AND status = 'pending' AND expires_at > ?3",
+        )?
+        .exists(params![org.as_str(), email, now])?)
+}
+
+/// Moves a pending invitation to `status`; false when it was no longer pending.
+pub fn settle(conn: &Connection, id: &InvitationId, status: InvitationStatus) -> Result<bool> {
+    let n = conn
+        .prepare_cached("UPDATE invitations SET status = ?2 WHERE id = ?1 AND status = 'pending'")?
+        .execute(params![id.as_str(), status.as_str()])?;
+    Ok(n == 1)
+}
