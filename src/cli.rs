@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::db::Db;
-use crate::domain::{State, accounts};
+use crate::domain::{State, accounts, keys};
 use crate::model::{OrgId, Role};
 
 #[derive(Debug, Parser)]
@@ -40,6 +40,11 @@ pub enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage API keys from the shell.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
     },
     /// Write a consistent copy of the database to PATH (safe while the server runs).
     Backup {
@@ -76,6 +81,24 @@ pub enum UserCommand {
         /// Organization id to join (default: the first organization).
         #[arg(long)]
         org: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key for a user in one of its organizations and print it (once).
+    Create {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        /// The organization's id.
+        #[arg(long)]
+        org: String,
+        /// The key's name (1-32 characters).
+        #[arg(long)]
+        name: String,
         #[command(flatten)]
         db: DbArg,
     },
@@ -131,6 +154,10 @@ pub struct ServeArgs {
     /// Take client addresses from X-Forwarded-For (only behind a proxy that sets it).
     #[arg(long, env = "KEYGATE_TRUST_PROXY")]
     pub trust_proxy: bool,
+    /// A rate limit for API keys that set none, as MAX/SECONDS (e.g. 600/60); none by
+    /// default.
+    #[arg(long, env = "KEYGATE_KEY_RATE_LIMIT", value_parser = parse_rate)]
+    pub key_rate_limit: Option<(u32, i64)>,
     /// Log filter: error, warn, info, debug, or a tracing directive.
     #[arg(long, env = "KEYGATE_LOG", default_value = "info")]
     pub log_level: String,
@@ -153,9 +180,28 @@ impl ServeArgs {
             .filter(|o| !o.is_empty())
             .collect();
         c.trust_proxy = self.trust_proxy;
+        c.default_key_rate_limit = self.key_rate_limit;
         c.validate()?;
         Ok(c)
     }
+}
+
+fn parse_rate(s: &str) -> Result<(u32, i64), String> {
+    let (max, secs) = s
+        .split_once('/')
+        .ok_or("expected MAX/SECONDS, e.g. 600/60")?;
+    let max: u32 = max
+        .trim()
+        .parse()
+        .map_err(|_| "MAX must be a whole number")?;
+    let secs: i64 = secs
+        .trim()
+        .parse()
+        .map_err(|_| "SECONDS must be a whole number")?;
+    if max == 0 || !(1..=86_400).contains(&secs) {
+        return Err("MAX must be at least 1 and SECONDS between 1 and 86400".into());
+    }
+    Ok((max, secs * 1000))
 }
 
 /// The log filter a command runs with.
@@ -215,6 +261,25 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     role.as_str()
                 ),
             }
+            Ok(())
+        }
+        Command::Key {
+            command:
+                KeyCommand::Create {
+                    email,
+                    org,
+                    name,
+                    db,
+                },
+        } => {
+            let state = open_state(&db)?;
+            let made = keys::create_from_shell(&state, &email, &OrgId(org), &name)
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "created API key {} ({}) for {} in organization {}; it is shown once:",
+                made.key.id, made.key.name, made.user.email, made.key.organization_id
+            );
+            println!("{}", made.secret);
             Ok(())
         }
         Command::Backup { path, db } => {

@@ -31,6 +31,10 @@ pub struct Config {
     pub sign_in_per_address: u32,
     /// The sign-in rate-limit window in milliseconds.
     pub sign_in_window_ms: i64,
+    /// A rate limit for API keys that set none: (max requests, window in milliseconds).
+    pub default_key_rate_limit: Option<(u32, i64)>,
+    /// How often in-memory key usage (last use, counts, quota) is written to the database.
+    pub usage_flush_ms: i64,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
     /// Argon2 memory cost in KiB (19 MiB by default; tests lower it to run fast).
@@ -55,6 +59,8 @@ impl Config {
             sign_in_per_account: 10,
             sign_in_per_address: 50,
             sign_in_window_ms: 15 * MINUTE,
+            default_key_rate_limit: None,
+            usage_flush_ms: 2_000,
             max_body_bytes: 1024 * 1024,
             argon2_m_kib: 19 * 1024,
             hash_concurrency: 2,

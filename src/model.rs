@@ -196,6 +196,61 @@ pub struct Session {
     pub user_agent: Option<String>,
 }
 
+/// A per-key request rate limit: at most `max` requests per `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub window_ms: i64,
+    pub max: u32,
+}
+
+/// A per-key usage quota, refilled to `amount` every `interval_ms` when set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refill {
+    pub amount: i64,
+    pub interval_ms: i64,
+}
+
+/// What a key may do beyond its user's rights: only less.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyScope {
+    /// Refuse every mutation.
+    pub read_only: bool,
+    /// Only these projects (and what is inside them), when set; sorted.
+    pub project_ids: Option<Vec<String>>,
+}
+
+impl KeyScope {
+    pub fn is_unrestricted(&self) -> bool {
+        !self.read_only && self.project_ids.is_none()
+    }
+}
+
+/// An API key as stored (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub prefix: String,
+    /// The prefix and first characters, for recognising a key in a list.
+    pub start: String,
+    pub user_id: UserId,
+    pub organization_id: OrgId,
+    pub enabled: bool,
+    pub expires_at: Option<i64>,
+    pub rate_limit: Option<RateLimit>,
+    /// Requests left; `None` is unlimited.
+    pub remaining: Option<i64>,
+    pub refill: Option<Refill>,
+    pub last_refill_at: Option<i64>,
+    pub scope: KeyScope,
+    pub last_used_at: Option<i64>,
+    pub request_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Until when the secret before the last rotation still works.
+    pub previous_expires_at: Option<i64>,
+}
+
 /// A lower-cased, trimmed email address of a plausible shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);

@@ -9,7 +9,7 @@ use poem::listener::TcpListener;
 use crate::clock::{HOUR, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
-use crate::domain::{State, sessions};
+use crate::domain::{State, keys, sessions};
 
 /// How long in-flight requests get to finish after a stop signal.
 const GRACE: Duration = Duration::from_secs(10);
@@ -29,13 +29,32 @@ pub async fn serve(config: Config) -> Result<(), String> {
     );
 
     let janitor = tokio::spawn(janitor(state.clone()));
+    let flusher = tokio::spawn(flusher(state.clone()));
     let result = Server::new(TcpListener::bind(listen))
         .run_with_graceful_shutdown(crate::app(state.clone()), stop_signal(), Some(GRACE))
         .await
         .map_err(|e| format!("server error: {e}"));
     janitor.abort();
+    flusher.abort();
+    // Requests are done: what they counted lands before the process ends.
+    match keys::flush_usage(&state).await {
+        Ok(n) => tracing::info!(keys = n, "key usage flushed"),
+        Err(e) => tracing::error!(error = %e, "flushing key usage at shutdown failed"),
+    }
     tracing::info!("stopped");
     result
+}
+
+/// Writes in-memory key usage to the database every few seconds.
+async fn flusher(state: State) {
+    let every = Duration::from_millis(state.config.usage_flush_ms.max(100) as u64);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = keys::flush_usage(&state).await {
+            tracing::warn!(error = %e, "flushing key usage failed; will retry");
+        }
+    }
 }
 
 /// Deletes expired sessions every hour.

@@ -159,8 +159,8 @@ impl AuthApi {
         };
         match super::security::session(&st, req, token).await {
             Ok(current) => Ok(CurrentSession::Ok(Json(Some(SessionAndUser {
-                session: (&current.session).into(),
-                user: (&current.user).into(),
+                session: (&current.cached.session).into(),
+                user: (&current.cached.principal.user).into(),
             })))),
             Err(e) if e.status().as_u16() == 401 => Ok(CurrentSession::Ok(Json(None))),
             Err(e) => Err(e),

@@ -11,7 +11,7 @@ use super::frame::CookieSlot;
 use crate::auth::cookie;
 use crate::domain::access::{self, Actor};
 use crate::domain::sessions::{self, Current};
-use crate::domain::{Client, State};
+use crate::domain::{Client, State, keys};
 use crate::error::{Error, Reason};
 
 pub const API_KEY_SCHEME: &str = "ApiKey";
@@ -98,8 +98,14 @@ fn changes_state(m: &Method) -> bool {
 /// Authenticates a request: an `x-api-key` header decides alone when present; otherwise
 /// the session cookie.
 pub async fn authenticate(st: &State, req: &Request) -> Result<Actor, ApiError> {
-    if req.headers().contains_key("x-api-key") {
-        return Err(Error::Denied(Reason::InvalidApiKey).into());
+    let mut keys = req.headers().get_all("x-api-key").iter();
+    if let Some(first) = keys.next() {
+        // One key, as text; anything else is not a key this server issued.
+        let raw = match (first.to_str(), keys.next()) {
+            (Ok(raw), None) => raw.trim(),
+            _ => "",
+        };
+        return Ok(keys::authenticate(st, raw, changes_state(req.method()))?);
     }
     let Some(token) = session_token(st, req) else {
         return Err(Error::Denied(Reason::MissingCredentials).into());
@@ -108,7 +114,7 @@ pub async fn authenticate(st: &State, req: &Request) -> Result<Actor, ApiError> 
         return Err(Error::Denied(Reason::InvalidOrigin).into());
     }
     let current = session(st, req, token).await?;
-    Ok(access::from_session(st, &current)?)
+    Ok(access::from_session(current.cached))
 }
 
 /// Authenticates the session of `token`. The response re-issues the cookie when the

@@ -7,11 +7,14 @@ use poem_openapi::{Object, OpenApi};
 use super::ApiTags;
 use super::error::ApiResult;
 use super::security::Caller;
-use super::views::{MemberView, PermissionsView, SessionView, Success, UserView};
+use super::views::{
+    ApiKeyView, CreatedApiKey, MemberView, PermissionsView, ScopeView, SessionView, Success,
+    UserView,
+};
 use crate::domain::accounts::NewUser;
 use crate::domain::members::{self, Assignment};
-use crate::domain::{State, users};
-use crate::model::{Flags, SessionId, UserId};
+use crate::domain::{State, keys, users};
+use crate::model::{ApiKeyId, Flags, SessionId, UserId};
 
 /// The caller, with its membership in the organization the request acts in.
 #[derive(Debug, Object)]
@@ -24,6 +27,74 @@ pub struct Me {
     /// Its resolved permissions there.
     #[oai(skip_serializing_if_is_none)]
     pub permissions: Option<PermissionsView>,
+    /// Its API keys (an API key sees only those of its organization).
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+/// The organization a new key acts in.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct KeyMetadata {
+    /// The organization's id; the caller must be a member.
+    pub organization_id: String,
+}
+
+/// A new API key (Dokploy's field names and units).
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CreateApiKey {
+    /// 1-32 characters.
+    pub name: String,
+    /// Which organization the key acts in.
+    pub metadata: KeyMetadata,
+    /// 1-32 characters of `[a-zA-Z0-9_-]` before the `_` (default `kg`).
+    pub prefix: Option<String>,
+    /// Seconds until it expires, 86400 (1 day) to 31536000 (365 days); never by default.
+    pub expires_in: Option<i64>,
+    /// Limit the request rate (default: on when `rateLimitMax` is given).
+    pub rate_limit_enabled: Option<bool>,
+    /// The rate limit's window in milliseconds, 1000 to 86400000 (default one day).
+    pub rate_limit_time_window: Option<i64>,
+    /// Requests allowed per window, 1 to 1000000.
+    pub rate_limit_max: Option<i64>,
+    /// A quota of requests; absent means unlimited.
+    pub remaining: Option<i64>,
+    /// Refill the quota to this many requests...
+    pub refill_amount: Option<i64>,
+    /// ...every this many milliseconds (at least 1000).
+    pub refill_interval: Option<i64>,
+    /// Narrow the key below its user's rights.
+    pub scope: Option<ScopeView>,
+}
+
+/// Names a key.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ApiKeyRef {
+    /// The key's id.
+    pub api_key_id: String,
+}
+
+/// Changes to a key.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct UpdateApiKey {
+    /// The key's id.
+    pub api_key_id: String,
+    /// A new name, 1-32 characters.
+    pub name: Option<String>,
+    /// Enable or disable the key; a disabled key is refused at once.
+    pub enabled: Option<bool>,
+}
+
+/// A rotation.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct RotateApiKey {
+    /// The key's id.
+    pub api_key_id: String,
+    /// How long the old secret keeps working, 0 (default) to 604800 seconds.
+    pub grace_period_seconds: Option<i64>,
 }
 
 /// Changes to the caller's profile.
@@ -133,10 +204,120 @@ impl UserApi {
             ),
             Err(_) => (None, None),
         };
+        let api_keys = keys::list(&st, actor)?;
         Ok(Json(Me {
-            user: (&actor.user).into(),
+            user: actor.user().into(),
             member,
             permissions,
+            api_keys: api_keys.iter().map(ApiKeyView::from).collect(),
+        }))
+    }
+
+    /// Create an API key acting as the caller inside `metadata.organizationId`. The
+    /// answer holds the key once; only its hash is stored. A member needs
+    /// `canAccessToAPI`.
+    #[oai(
+        path = "/user.createApiKey",
+        method = "post",
+        operation_id = "user.createApiKey"
+    )]
+    async fn create_api_key(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<CreateApiKey>,
+    ) -> ApiResult<Json<CreatedApiKey>> {
+        let b = body.0;
+        let scope = b.scope.unwrap_or(ScopeView {
+            read_only: false,
+            project_ids: None,
+        });
+        let n = keys::NewKey {
+            name: b.name,
+            organization_id: b.metadata.organization_id,
+            prefix: b.prefix,
+            expires_in: b.expires_in,
+            rate_limit_enabled: b.rate_limit_enabled,
+            rate_limit_time_window: b.rate_limit_time_window,
+            rate_limit_max: b.rate_limit_max,
+            remaining: b.remaining,
+            refill_amount: b.refill_amount,
+            refill_interval: b.refill_interval,
+            read_only: scope.read_only,
+            project_ids: scope.project_ids,
+        };
+        let (k, secret) = keys::create(&st, &caller.0, n).await?;
+        Ok(Json(CreatedApiKey {
+            key: secret,
+            api_key: (&k).into(),
+        }))
+    }
+
+    /// Delete an API key: the caller's own, or (as organization owner) any key of the
+    /// organization. It is refused from the very next request.
+    #[oai(
+        path = "/user.deleteApiKey",
+        method = "post",
+        operation_id = "user.deleteApiKey"
+    )]
+    async fn delete_api_key(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<ApiKeyRef>,
+    ) -> ApiResult<Json<Success>> {
+        keys::delete(&st, &caller.0, &ApiKeyId(body.0.api_key_id)).await?;
+        Ok(Json(Success::yes()))
+    }
+
+    /// Rename, enable or disable one of the caller's keys.
+    #[oai(
+        path = "/user.updateApiKey",
+        method = "post",
+        operation_id = "user.updateApiKey"
+    )]
+    async fn update_api_key(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<UpdateApiKey>,
+    ) -> ApiResult<Json<ApiKeyView>> {
+        let b = body.0;
+        let k = keys::update(
+            &st,
+            &caller.0,
+            &ApiKeyId(b.api_key_id),
+            b.name.as_deref(),
+            b.enabled,
+        )
+        .await?;
+        Ok(Json((&k).into()))
+    }
+
+    /// Give one of the caller's keys a new secret (shown once). The old secret keeps
+    /// working for `gracePeriodSeconds`.
+    #[oai(
+        path = "/user.rotateApiKey",
+        method = "post",
+        operation_id = "user.rotateApiKey"
+    )]
+    async fn rotate_api_key(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<RotateApiKey>,
+    ) -> ApiResult<Json<CreatedApiKey>> {
+        let b = body.0;
+        let (k, secret) = keys::rotate(
+            &st,
+            &caller.0,
+            &ApiKeyId(b.api_key_id),
+            b.grace_period_seconds,
+        )
+        .await?;
+        Ok(Json(CreatedApiKey {
+            key: secret,
+            api_key: (&k).into(),
         }))
     }
 

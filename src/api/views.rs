@@ -4,7 +4,7 @@ use poem_openapi::Object;
 
 use crate::clock::rfc3339;
 use crate::domain::members::Permissions;
-use crate::model::{Invitation, Membership, Organization, Role, Session, User};
+use crate::model::{ApiKey, Invitation, Membership, Organization, Role, Session, User};
 
 /// A user, as anyone allowed to see it sees it (never a password hash).
 #[derive(Debug, Clone, Object)]
@@ -244,4 +244,113 @@ impl InvitationView {
             token,
         }
     }
+}
+
+/// What a key may do beyond its user's rights: only less.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ScopeView {
+    /// Refuse every mutation (POST) with 401 `permission_denied`.
+    #[oai(default)]
+    pub read_only: bool,
+    /// Only these projects and what they contain.
+    #[oai(skip_serializing_if_is_none)]
+    pub project_ids: Option<Vec<String>>,
+}
+
+/// An API key (never the key itself, except once at creation or rotation).
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    /// The key's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The prefix and first characters, to recognise the key.
+    pub start: String,
+    /// The prefix before `_`.
+    pub prefix: String,
+    /// The user it acts as.
+    pub user_id: String,
+    /// The organization it acts in.
+    pub organization_id: String,
+    /// Disabled keys are refused with 401 `api_key_disabled`.
+    pub enabled: bool,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// When it last changed (RFC 3339).
+    pub updated_at: String,
+    /// When it stops working (RFC 3339); absent when it never expires.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<String>,
+    /// When it was last used (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    pub last_used_at: Option<String>,
+    /// How many requests it has made.
+    pub request_count: i64,
+    /// Whether a rate limit applies.
+    pub rate_limit_enabled: bool,
+    /// The rate limit's window in milliseconds.
+    #[oai(skip_serializing_if_is_none)]
+    pub rate_limit_time_window: Option<i64>,
+    /// Requests allowed per window.
+    #[oai(skip_serializing_if_is_none)]
+    pub rate_limit_max: Option<i64>,
+    /// Requests left in the quota; absent when unlimited.
+    #[oai(skip_serializing_if_is_none)]
+    pub remaining: Option<i64>,
+    /// What the quota is refilled to.
+    #[oai(skip_serializing_if_is_none)]
+    pub refill_amount: Option<i64>,
+    /// How often, in milliseconds.
+    #[oai(skip_serializing_if_is_none)]
+    pub refill_interval: Option<i64>,
+    /// When the quota was last refilled (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    pub last_refill_at: Option<String>,
+    /// The key's narrowing.
+    pub scope: ScopeView,
+    /// Until when the secret from before the last rotation still works (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    pub previous_secret_expires_at: Option<String>,
+}
+
+impl From<&ApiKey> for ApiKeyView {
+    fn from(k: &ApiKey) -> Self {
+        ApiKeyView {
+            id: k.id.to_string(),
+            name: k.name.clone(),
+            start: k.start.clone(),
+            prefix: k.prefix.clone(),
+            user_id: k.user_id.to_string(),
+            organization_id: k.organization_id.to_string(),
+            enabled: k.enabled,
+            created_at: rfc3339(k.created_at),
+            updated_at: rfc3339(k.updated_at),
+            expires_at: k.expires_at.map(rfc3339),
+            last_used_at: k.last_used_at.map(rfc3339),
+            request_count: k.request_count,
+            rate_limit_enabled: k.rate_limit.is_some(),
+            rate_limit_time_window: k.rate_limit.map(|r| r.window_ms),
+            rate_limit_max: k.rate_limit.map(|r| i64::from(r.max)),
+            remaining: k.remaining,
+            refill_amount: k.refill.map(|r| r.amount),
+            refill_interval: k.refill.map(|r| r.interval_ms),
+            last_refill_at: k.last_refill_at.map(rfc3339),
+            scope: ScopeView {
+                read_only: k.scope.read_only,
+                project_ids: k.scope.project_ids.clone(),
+            },
+            previous_secret_expires_at: k.previous_expires_at.map(rfc3339),
+        }
+    }
+}
+
+/// A key with its secret: shown once.
+#[derive(Debug, Clone, Object)]
+pub struct CreatedApiKey {
+    /// The key. Send it as `x-api-key`; it cannot be shown again.
+    pub key: String,
+    #[oai(flatten)]
+    pub api_key: ApiKeyView,
 }

@@ -1,37 +1,92 @@
 //! Who is acting: the "mock session context" of the reference. API keys and sessions both
 //! end in one `Actor`, and every rule is checked against it.
 
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
 use super::State;
-use super::sessions::Current;
+use super::cache::{AccessLists, CachedKey, CachedSession, Principal};
 use crate::error::{Error, Reason, Result};
-use crate::model::{Membership, OrgId, Organization, SessionId, User};
+use crate::model::{ApiKey, KeyScope, Membership, OrgId, Organization, SessionId, User};
 use crate::store;
+use crate::store::orgs::AccessList;
 
 /// How the actor authenticated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Via {
-    Session(SessionId),
+    Session(Arc<CachedSession>),
+    Key(Arc<CachedKey>),
 }
 
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub user: User,
+    pub principal: Arc<Principal>,
     pub via: Via,
-    /// The membership in the organization the request acts in, or why there is none.
-    pub membership: Result<Membership, Reason>,
 }
 
 impl Actor {
+    pub fn user(&self) -> &User {
+        &self.principal.user
+    }
+
     /// The membership the request acts with; 401 when there is none.
     pub fn member(&self) -> Result<&Membership> {
-        self.membership.as_ref().map_err(|r| Error::Denied(*r))
+        self.principal
+            .membership
+            .as_ref()
+            .map_err(|r| Error::Denied(*r))
     }
 
     pub fn session_id(&self) -> Option<&SessionId> {
         match &self.via {
-            Via::Session(id) => Some(id),
+            Via::Session(s) => Some(&s.session.id),
+            Via::Key(_) => None,
         }
     }
+
+    pub fn key(&self) -> Option<&ApiKey> {
+        match &self.via {
+            Via::Key(k) => Some(&k.key),
+            Via::Session(_) => None,
+        }
+    }
+
+    /// The key's narrowing, if the request came with a key.
+    pub fn scope(&self) -> Option<&KeyScope> {
+        self.key().map(|k| &k.scope)
+    }
+
+    pub fn lists(&self) -> &AccessLists {
+        &self.principal.lists
+    }
+}
+
+/// Loads what authorization needs about `user` in `org`; with no `org`, in the user's
+/// first organization (a session whose active organization is gone).
+pub fn load_principal(conn: &Connection, user: User, org: Option<&OrgId>) -> Result<Principal> {
+    let membership = match org {
+        Some(org) => store::orgs::membership_of(conn, org, &user.id)?.ok_or(Reason::NotAMember),
+        None => match store::orgs::first_org_of(conn, &user.id)? {
+            Some(org) => {
+                store::orgs::membership_of(conn, &org, &user.id)?.ok_or(Reason::NotAMember)
+            }
+            None => Err(Reason::NoActiveOrganization),
+        },
+    };
+    let lists = match &membership {
+        Ok(m) if !m.role.is_privileged() => AccessLists {
+            projects: store::orgs::access_list(conn, &m.id, AccessList::Projects)?,
+            environments: store::orgs::access_list(conn, &m.id, AccessList::Environments)?,
+            applications: store::orgs::access_list(conn, &m.id, AccessList::Applications)?,
+        },
+        _ => AccessLists::default(),
+    };
+    Ok(Principal {
+        user,
+        membership,
+        lists,
+    })
 }
 
 /// The caller's membership in the organization it acts in, if owner or admin.
@@ -57,30 +112,16 @@ pub fn session_only(actor: &Actor) -> Result<&SessionId> {
 pub fn member_in(st: &State, actor: &Actor, org: &OrgId) -> Result<(Organization, Membership)> {
     st.db.read(|c| {
         let o = store::orgs::by_id(c, org)?.ok_or(Error::NotFound("organization"))?;
-        let m = store::orgs::membership_of(c, org, &actor.user.id)?
+        let m = store::orgs::membership_of(c, org, &actor.user().id)?
             .ok_or(Error::Denied(Reason::NotAMember))?;
         Ok((o, m))
     })
 }
 
-/// The actor of an authenticated session, in the session's active organization.
-///
-/// A session whose active organization is gone (deleted, or the user was removed from
-/// it) acts in the user's first organization until another is chosen.
-pub fn from_session(st: &State, current: &Current) -> Result<Actor> {
-    let user = &current.user.id;
-    let membership = st.db.read(|c| {
-        if let Some(org) = &current.session.active_organization_id {
-            return Ok(store::orgs::membership_of(c, org, user)?.ok_or(Reason::NotAMember));
-        }
-        Ok(match store::orgs::first_org_of(c, user)? {
-            Some(org) => store::orgs::membership_of(c, &org, user)?.ok_or(Reason::NotAMember),
-            None => Err(Reason::NoActiveOrganization),
-        })
-    })?;
-    Ok(Actor {
-        user: current.user.clone(),
-        via: Via::Session(current.session.id.clone()),
-        membership,
-    })
+/// The actor of an authenticated session.
+pub fn from_session(s: Arc<CachedSession>) -> Actor {
+    Actor {
+        principal: Arc::clone(&s.principal),
+        via: Via::Session(s),
+    }
 }

@@ -58,7 +58,7 @@ pub async fn invite(
         email: email.into_string(),
         role,
         status: InvitationStatus::Pending,
-        inviter_id: actor.user.id.clone(),
+        inviter_id: actor.user().id.clone(),
         created_at: now,
         expires_at: now + TTL_MS,
     };
@@ -193,8 +193,9 @@ pub enum Ticket {
 /// session switches to the new organization.
 pub async fn accept(st: &State, actor: &Actor, ticket: Ticket) -> Result<Membership> {
     let session = access::session_only(actor)?.clone();
-    let (user, now) = (actor.user.clone(), st.now());
-    st.db
+    let (user, now) = (actor.user().clone(), st.now());
+    let m = st
+        .db
         .write(move |tx| {
             let inv = match ticket {
                 Ticket::Token(t) => by_token_for(tx, &t, &user.email, now)?,
@@ -209,5 +210,7 @@ pub async fn accept(st: &State, actor: &Actor, ticket: Ticket) -> Result<Members
             store::sessions::set_active_org(tx, &session, Some(&m.organization_id))?;
             Ok(m)
         })
-        .await
+        .await?;
+    st.cache.forget_user(&actor.user().id);
+    Ok(m)
 }

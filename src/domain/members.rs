@@ -50,7 +50,8 @@ pub async fn update_role(
     let role = assignable_role("role", role)?;
     let me = access::privileged(actor)?.clone();
     let member = member.clone();
-    st.db
+    let target = st
+        .db
         .write(move |tx| {
             let mut target =
                 store::orgs::member_by_id(tx, &member)?.ok_or(Error::NotFound("member"))?;
@@ -62,7 +63,9 @@ pub async fn update_role(
             target.role = role;
             Ok(target)
         })
-        .await
+        .await?;
+    st.cache.forget_user(&target.user_id);
+    Ok(target)
 }
 
 /// The membership of `user` in the actor's organization, for an owner or admin to manage.
@@ -77,13 +80,15 @@ fn managed_target(tx: &rusqlite::Connection, me: &Membership, user: &UserId) -> 
 /// deleted and their sessions stop acting in it, from the very next request.
 pub async fn remove(st: &State, actor: &Actor, user: &UserId) -> Result<()> {
     let me = access::privileged(actor)?.clone();
-    let user = user.clone();
+    let target = user.clone();
     st.db
         .write(move |tx| {
-            let target = managed_target(tx, &me, &user)?;
+            let target = managed_target(tx, &me, &target)?;
             store::orgs::delete_member(tx, &me.organization_id, &target)
         })
-        .await
+        .await?;
+    st.cache.forget_user(user);
+    Ok(())
 }
 
 /// New flags and access lists for a member.
@@ -103,10 +108,11 @@ pub async fn assign(
     a: Assignment,
 ) -> Result<Permissions> {
     let me = access::privileged(actor)?.clone();
-    let user = user.clone();
-    st.db
+    let target = user.clone();
+    let p = st
+        .db
         .write(move |tx| {
-            let target = managed_target(tx, &me, &user)?;
+            let target = managed_target(tx, &me, &target)?;
             let org = &me.organization_id;
             let mut c = Checks::new();
             let lists = [
@@ -140,7 +146,9 @@ pub async fn assign(
                 applications: sorted(&a.applications),
             })
         })
-        .await
+        .await?;
+    st.cache.forget_user(user);
+    Ok(p)
 }
 
 fn sorted(ids: &[String]) -> Vec<String> {

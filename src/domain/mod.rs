@@ -3,7 +3,9 @@
 
 pub mod access;
 pub mod accounts;
+pub mod cache;
 pub mod invitations;
+pub mod keys;
 pub mod limiter;
 pub mod members;
 pub mod orgs;
@@ -34,6 +36,7 @@ pub struct Inner {
     hash_slots: Semaphore,
     pub sign_in_by_account: Limiter,
     pub sign_in_by_address: Limiter,
+    pub cache: cache::AuthCache,
 }
 
 impl Deref for State {
@@ -50,6 +53,7 @@ impl State {
             hash_slots: Semaphore::new(config.hash_concurrency.max(1)),
             sign_in_by_account: Limiter::new(config.sign_in_per_account, config.sign_in_window_ms),
             sign_in_by_address: Limiter::new(config.sign_in_per_address, config.sign_in_window_ms),
+            cache: cache::AuthCache::default(),
             db,
             clock,
             config,

@@ -18,18 +18,19 @@ fn parse_name(raw: &str) -> Result<Name> {
 pub async fn create(st: &State, actor: &Actor, name: &str) -> Result<(Organization, Role)> {
     let name = parse_name(name)?;
     access::session_only(actor)?;
-    let (user, now) = (actor.user.id.clone(), st.now());
+    let (user, now) = (actor.user().id.clone(), st.now());
     let org = st
         .db
         .write(move |tx| create_org_in(tx, &user, name.as_str(), now))
         .await?;
+    st.cache.forget_user(&actor.user().id);
     Ok((org, Role::Owner))
 }
 
 /// `organization.all`: the caller's organizations and its role in each. An API key sees
 /// only its own organization.
 pub fn all(st: &State, actor: &Actor) -> Result<Vec<(Organization, Role)>> {
-    let mut orgs = st.db.read(|c| store::orgs::of_user(c, &actor.user.id))?;
+    let mut orgs = st.db.read(|c| store::orgs::of_user(c, &actor.user().id))?;
     if actor.session_id().is_none() {
         let m = actor.member()?;
         orgs.retain(|(o, _)| o.id == m.organization_id);
@@ -80,7 +81,7 @@ pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
     if m.role != Role::Owner {
         return Err(Error::Denied(Reason::PermissionDenied));
     }
-    let user = actor.user.id.clone();
+    let user = actor.user().id.clone();
     st.db
         .write(move |tx| {
             if store::orgs::of_user(tx, &user)?.len() <= 1 {
@@ -91,7 +92,9 @@ pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
             }
             store::orgs::delete(tx, &o.id)
         })
-        .await
+        .await?;
+    st.cache.forget_org(org);
+    Ok(())
 }
 
 /// `organization.setActive`: the session acts in `org` from now on.
@@ -106,6 +109,7 @@ pub async fn set_active(
     st.db
         .write(move |tx| store::sessions::set_active_org(tx, &session, Some(&id)))
         .await?;
+    st.cache.forget_user(&actor.user().id);
     Ok((o, m))
 }
 

@@ -1,12 +1,16 @@
 //! Sessions: created at sign-in, found by the SHA-256 of their token, extended at most
 //! once per update age, deleted when expired or signed out.
 
+use std::sync::Arc;
+
 use rusqlite::Connection;
 
+use super::access::load_principal;
+use super::cache::CachedSession;
 use super::{Client, State};
 use crate::auth::token;
 use crate::error::{Error, Reason, Result};
-use crate::model::{OrgId, Session, SessionId, User, UserId};
+use crate::model::{OrgId, Session, SessionId, UserId};
 use crate::store;
 
 /// A new session and the token the client must keep (shown once).
@@ -46,56 +50,82 @@ fn truncate(s: &str, max: usize) -> String {
 /// A session that authenticated a request.
 #[derive(Debug, Clone)]
 pub struct Current {
-    pub session: Session,
-    pub user: User,
+    pub cached: Arc<CachedSession>,
     /// The expiry moved forward on this request: the cookie must be sent again.
     pub extended: bool,
 }
 
 /// Finds the session of `token`, deleting it when expired and extending it when the last
-/// extension is older than the update age.
+/// extension is older than the update age. Answers from the cache when it can.
 pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
     if !token::looks_like_token(token) {
         return Err(Error::Denied(Reason::InvalidSession));
     }
     let hash = token::sha256(token.as_bytes());
     let now = st.now();
-    let found = st.db.read(|c| {
-        let Some(s) = store::sessions::by_token_hash(c, &hash)? else {
-            return Ok(None);
-        };
-        let user = store::users::by_id(c, &s.user_id)?;
-        Ok(user.map(|u| (s, u)))
-    })?;
-    let Some((mut session, user)) = found else {
-        return Err(Error::Denied(Reason::InvalidSession));
+    let cached = match st.cache.session(&hash) {
+        Ok(c) => c,
+        Err(generation) => {
+            let loaded = st.db.read(|c| {
+                let Some(s) = store::sessions::by_token_hash(c, &hash)? else {
+                    return Ok(None);
+                };
+                let Some(user) = store::users::by_id(c, &s.user_id)? else {
+                    return Ok(None);
+                };
+                let principal = load_principal(c, user, s.active_organization_id.as_ref())?;
+                Ok(Some(CachedSession {
+                    session: s,
+                    principal: Arc::new(principal),
+                }))
+            })?;
+            let Some(loaded) = loaded else {
+                return Err(Error::Denied(Reason::InvalidSession));
+            };
+            let loaded = Arc::new(loaded);
+            st.cache.put_session(hash, generation, Arc::clone(&loaded));
+            loaded
+        }
     };
+    let session = &cached.session;
     if session.expires_at <= now {
         let id = session.id.clone();
         st.db
             .write(move |tx| store::sessions::delete(tx, &id))
             .await?;
+        st.cache.forget_session(&hash);
         return Err(Error::Denied(Reason::SessionExpired));
     }
-    let mut extended = false;
-    if now - session.updated_at > st.config.session_update_age_ms {
-        let expires_at = now + st.config.session_ttl_ms;
-        let (id, seen) = (session.id.clone(), session.updated_at);
-        // Two requests may race here; the one whose UPDATE lands re-issues the cookie,
-        // the other sees the new expiry on its next request.
-        extended = st
-            .db
-            .write(move |tx| store::sessions::extend(tx, &id, seen, now, expires_at))
-            .await?;
-        if extended {
-            session.updated_at = now;
-            session.expires_at = expires_at;
-        }
+    if now - session.updated_at <= st.config.session_update_age_ms {
+        return Ok(Current {
+            cached,
+            extended: false,
+        });
     }
+    let expires_at = now + st.config.session_ttl_ms;
+    let (id, seen) = (session.id.clone(), session.updated_at);
+    // Two requests may race here; the one whose UPDATE lands re-issues the cookie, the
+    // other sees the new expiry on its next request.
+    let extended = st
+        .db
+        .write(move |tx| store::sessions::extend(tx, &id, seen, now, expires_at))
+        .await?;
+    st.cache.forget_session(&hash);
+    if !extended {
+        return Ok(Current {
+            cached,
+            extended: false,
+        });
+    }
+    let mut updated = cached.session.clone();
+    updated.updated_at = now;
+    updated.expires_at = expires_at;
     Ok(Current {
-        session,
-        user,
-        extended,
+        cached: Arc::new(CachedSession {
+            session: updated,
+            principal: Arc::clone(&cached.principal),
+        }),
+        extended: true,
     })
 }
 
@@ -112,7 +142,9 @@ pub async fn sign_out(st: &State, token: &str) -> Result<()> {
             }
             Ok(())
         })
-        .await
+        .await?;
+    st.cache.forget_session(&hash);
+    Ok(())
 }
 
 /// Deletes every expired session; run from time to time by the server.

@@ -40,16 +40,17 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
         let keep = access::session_only(actor)?.clone();
         let stored = st
             .db
-            .read(|c| store::users::password_hash(c, &actor.user.id))?;
+            .read(|c| store::users::password_hash(c, &actor.user().id))?;
         let current = u.current_password.clone().unwrap_or_default();
         if st.verify_password(current, stored).await? == Verified::No {
             return Err(Error::Denied(Reason::InvalidCredentials));
         }
         new_hash = Some((st.hash_password(p.expose().to_owned()).await?, keep));
     }
-    let (id, now) = (actor.user.id.clone(), st.now());
+    let (id, now) = (actor.user().id.clone(), st.now());
     let name = name.map(Name::into_string);
-    st.db
+    let user = st
+        .db
         .write(move |tx| {
             if let Some(n) = &name {
                 store::users::set_name(tx, &id, n, now)?;
@@ -60,23 +61,26 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
             }
             store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))
         })
-        .await
+        .await?;
+    st.cache.forget_user(&user.id);
+    Ok(user)
 }
 
 /// `user.listSessions`: the caller's live sessions, newest first.
 pub fn sessions(st: &State, actor: &Actor) -> Result<Vec<Session>> {
     let now = st.now();
     st.db
-        .read(|c| store::sessions::of_user(c, &actor.user.id, now))
+        .read(|c| store::sessions::of_user(c, &actor.user().id, now))
 }
 
 /// `user.revokeSession`: ends one of the caller's sessions.
 pub async fn revoke_session(st: &State, actor: &Actor, id: &SessionId) -> Result<()> {
-    let (user, id) = (actor.user.id.clone(), id.clone());
+    let (user, id) = (actor.user().id.clone(), id.clone());
     let gone = st
         .db
         .write(move |tx| store::sessions::delete_of_user(tx, &user, &id))
         .await?;
+    st.cache.forget_user(&actor.user().id);
     if gone {
         Ok(())
     } else {

@@ -2,6 +2,7 @@
 //! one), binds its parameters, and org-scoped functions filter by the organization id.
 
 pub mod invitations;
+pub mod keys;
 pub mod orgs;
 pub mod sessions;
 pub mod users;

@@ -1,0 +1,534 @@
+//! API keys: created once, verified from memory, refused precisely.
+
+use std::sync::Arc;
+
+use super::State;
+use super::access::{self, Actor, Via, load_principal};
+use super::cache::{CachedKey, KeyHit};
+use super::limiter::Bucket;
+use crate::auth::{apikey, token};
+use crate::clock::{DAY, SECOND};
+use crate::error::{Backoff, Checks, Error, Reason, Result, Throttle};
+use crate::model::{ApiKey, ApiKeyId, KeyScope, Name, OrgId, RateLimit, Refill, Role, User};
+use crate::store;
+
+pub const NAME_MAX: usize = 32;
+pub const EXPIRES_MIN_SECS: i64 = DAY / SECOND;
+pub const EXPIRES_MAX_SECS: i64 = 365 * DAY / SECOND;
+pub const GRACE_MAX_SECS: i64 = 7 * DAY / SECOND;
+
+/// `user.createApiKey` input, in Dokploy's names and units.
+#[derive(Debug, Default)]
+pub struct NewKey {
+    pub name: String,
+    pub organization_id: String,
+    pub prefix: Option<String>,
+    /// Seconds from now.
+    pub expires_in: Option<i64>,
+    pub rate_limit_enabled: Option<bool>,
+    /// Milliseconds.
+    pub rate_limit_time_window: Option<i64>,
+    pub rate_limit_max: Option<i64>,
+    pub remaining: Option<i64>,
+    pub refill_amount: Option<i64>,
+    /// Milliseconds.
+    pub refill_interval: Option<i64>,
+    pub read_only: bool,
+    pub project_ids: Option<Vec<String>>,
+}
+
+/// Checks the input and builds the record (without id and times).
+fn parse_new(
+    n: &NewKey,
+    default_limit: Option<(u32, i64)>,
+) -> Result<(Name, String, Option<RateLimit>, Option<Refill>)> {
+    let mut c = Checks::new();
+    let name = c.field("name", Name::parse(&n.name, NAME_MAX));
+    let prefix = match &n.prefix {
+        None => Some(apikey::DEFAULT_PREFIX.to_owned()),
+        Some(p) => c.field("prefix", apikey::parse_prefix(p).map(str::to_owned)),
+    };
+    if n.organization_id.trim().is_empty() {
+        c.fail(
+            "metadata.organizationId",
+            "the key's organization is required",
+        );
+    }
+    if let Some(e) = n.expires_in
+        && !(EXPIRES_MIN_SECS..=EXPIRES_MAX_SECS).contains(&e)
+    {
+        c.fail(
+            "expiresIn",
+            "must be between 86400 (1 day) and 31536000 (365 days) seconds",
+        );
+    }
+    let mut rate_limit = None;
+    if n.rate_limit_enabled.unwrap_or(n.rate_limit_max.is_some()) {
+        let window = n.rate_limit_time_window.unwrap_or(DAY);
+        if !(SECOND..=DAY).contains(&window) {
+            c.fail(
+                "rateLimitTimeWindow",
+                "must be between 1000 and 86400000 milliseconds",
+            );
+        }
+        match n.rate_limit_max {
+            Some(max) if (1..=1_000_000).contains(&max) => {
+                rate_limit = Some(RateLimit {
+                    window_ms: window,
+                    max: max as u32,
+                })
+            }
+            Some(_) => c.fail("rateLimitMax", "must be between 1 and 1000000"),
+            None => c.fail("rateLimitMax", "required when rateLimitEnabled is true"),
+        }
+    } else if let Some((max, window_ms)) = default_limit {
+        rate_limit = Some(RateLimit { window_ms, max });
+    }
+    if n.remaining.is_some_and(|r| r < 0) {
+        c.fail("remaining", "must not be negative");
+    }
+    let refill = match (n.refill_amount, n.refill_interval) {
+        (None, None) => None,
+        (Some(amount), Some(interval_ms)) => {
+            if amount < 1 {
+                c.fail("refillAmount", "must be at least 1");
+            }
+            if interval_ms < SECOND {
+                c.fail("refillInterval", "must be at least 1000 milliseconds");
+            }
+            if n.remaining.is_none() {
+                c.fail("remaining", "required with refillAmount and refillInterval");
+            }
+            Some(Refill {
+                amount,
+                interval_ms,
+            })
+        }
+        (Some(_), None) => {
+            c.fail("refillInterval", "required with refillAmount");
+            None
+        }
+        (None, Some(_)) => {
+            c.fail("refillAmount", "required with refillInterval");
+            None
+        }
+    };
+    if let Some(ids) = &n.project_ids
+        && ids.len() > 1000
+    {
+        c.fail("scope.projectIds", "at most 1000 projects");
+    }
+    c.finish()?;
+    match (name, prefix) {
+        (Some(name), Some(prefix)) => Ok((name, prefix, rate_limit, refill)),
+        _ => Err(Error::internal("checked key fields missing")),
+    }
+}
+
+/// Whether the user may hold keys in its organization: members need `canAccessToAPI`.
+fn may_use_api(principal_role: Role, can_access_to_api: bool) -> Result<()> {
+    if principal_role == Role::Member && !can_access_to_api {
+        return Err(Error::Denied(Reason::PermissionDenied));
+    }
+    Ok(())
+}
+
+/// A key that only narrows may not mint or manage keys: it could widen itself.
+fn may_manage_keys(actor: &Actor) -> Result<()> {
+    if actor.scope().is_some_and(|s| !s.is_unrestricted()) {
+        return Err(Error::Denied(Reason::PermissionDenied));
+    }
+    Ok(())
+}
+
+/// `user.createApiKey`. Returns the record and the key, which is never shown again.
+pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, String)> {
+    let (name, prefix, rate_limit, refill) = parse_new(&n, st.config.default_key_rate_limit)?;
+    may_manage_keys(actor)?;
+    let org = OrgId(n.organization_id.trim().to_owned());
+    if let Some(k) = actor.key()
+        && k.organization_id != org
+    {
+        return Err(Error::Denied(Reason::WrongOrganization));
+    }
+    let (_, m) = access::member_in(st, actor, &org)?;
+    may_use_api(m.role, m.flags.can_access_to_api)?;
+    if let Some(ids) = &n.project_ids {
+        let foreign = st
+            .db
+            .read(|c| store::orgs::foreign_ids(c, &org, store::orgs::AccessList::Projects, ids))?;
+        if !foreign.is_empty() {
+            let mut c = Checks::new();
+            for id in foreign {
+                c.fail(
+                    "scope.projectIds",
+                    format!("{id} is not a project of this organization"),
+                );
+            }
+            c.finish()?;
+        }
+    }
+    let now = st.now();
+    let key = apikey::generate(&prefix);
+    let mut project_ids = n.project_ids.clone();
+    if let Some(ids) = &mut project_ids {
+        ids.sort();
+        ids.dedup();
+    }
+    let record = ApiKey {
+        id: ApiKeyId(token::new_id()),
+        name: name.into_string(),
+        prefix,
+        start: apikey::start(&key),
+        user_id: actor.user().id.clone(),
+        organization_id: org,
+        enabled: true,
+        expires_at: n.expires_in.map(|s| now + s * SECOND),
+        rate_limit,
+        remaining: n.remaining,
+        refill,
+        last_refill_at: refill.map(|_| now),
+        scope: KeyScope {
+            read_only: n.read_only,
+            project_ids,
+        },
+        last_used_at: None,
+        request_count: 0,
+        created_at: now,
+        updated_at: now,
+        previous_expires_at: None,
+    };
+    let (rec, hash) = (record.clone(), apikey::hash(&key));
+    st.db
+        .write(move |tx| store::keys::insert(tx, &rec, &hash))
+        .await?;
+    // A lookup of this key before it existed may have been cached as a miss.
+    st.cache.forget_key(&record.id);
+    Ok((record, key))
+}
+
+/// The caller's keys, newest first, with usage not yet flushed folded in.
+pub fn list(st: &State, actor: &Actor) -> Result<Vec<ApiKey>> {
+    let mut keys = st.db.read(|c| store::keys::of_user(c, &actor.user().id))?;
+    if let Some(k) = actor.key() {
+        keys.retain(|x| x.organization_id == k.organization_id);
+    }
+    let runtimes = st.cache.runtimes();
+    for k in &mut keys {
+        if let Some((_, rt)) = runtimes.iter().find(|(id, _)| *id == k.id) {
+            let s = rt.state.lock().unwrap_or_else(|p| p.into_inner());
+            k.request_count += s.pending;
+            if s.last_used_at > 0 {
+                k.last_used_at = Some(s.last_used_at.max(k.last_used_at.unwrap_or(0)));
+            }
+            k.remaining = s.remaining;
+            k.last_refill_at = s.last_refill_at;
+        }
+    }
+    Ok(keys)
+}
+
+/// Loads a key the caller may manage: its own, or (`org_owner_may`) any key of an
+/// organization the caller owns.
+fn managed(st: &State, actor: &Actor, id: &ApiKeyId, org_owner_may: bool) -> Result<ApiKey> {
+    may_manage_keys(actor)?;
+    let key = st
+        .db
+        .read(|c| store::keys::by_id(c, id))?
+        .ok_or(Error::NotFound("API key"))?;
+    if let Some(own) = actor.key()
+        && own.organization_id != key.organization_id
+    {
+        return Err(Error::Denied(Reason::WrongOrganization));
+    }
+    if key.user_id == actor.user().id {
+        return Ok(key);
+    }
+    let role = st
+        .db
+        .read(|c| store::orgs::membership_of(c, &key.organization_id, &actor.user().id))?
+        .map(|m| m.role);
+    match role {
+        None => Err(Error::Denied(Reason::WrongOrganization)),
+        Some(Role::Owner) if org_owner_may => Ok(key),
+        Some(_) => Err(Error::Denied(Reason::PermissionDenied)),
+    }
+}
+
+/// `user.deleteApiKey`: by its user, or by the owner of its organization.
+pub async fn delete(st: &State, actor: &Actor, id: &ApiKeyId) -> Result<()> {
+    let key = managed(st, actor, id, true)?;
+    let kid = key.id.clone();
+    st.db.write(move |tx| store::keys::delete(tx, &kid)).await?;
+    st.cache.forget_key(&key.id);
+    st.cache.drop_runtime(&key.id);
+    Ok(())
+}
+
+/// `user.updateApiKey`: rename, enable or disable one's own key.
+pub async fn update(
+    st: &State,
+    actor: &Actor,
+    id: &ApiKeyId,
+    name: Option<&str>,
+    enabled: Option<bool>,
+) -> Result<ApiKey> {
+    let mut c = Checks::new();
+    let name = name.and_then(|n| c.field("name", Name::parse(n, NAME_MAX)));
+    c.finish()?;
+    let mut key = managed(st, actor, id, false)?;
+    if let Some(n) = name {
+        key.name = n.into_string();
+    }
+    if let Some(e) = enabled {
+        key.enabled = e;
+    }
+    key.updated_at = st.now();
+    let k = key.clone();
+    st.db
+        .write(move |tx| store::keys::update(tx, &k.id, &k.name, k.enabled, k.updated_at))
+        .await?;
+    st.cache.forget_key(&key.id);
+    Ok(key)
+}
+
+/// `user.rotateApiKey`: a new secret for the same key. The old one keeps working for
+/// `grace_secs` (0 to 7 days).
+pub async fn rotate(
+    st: &State,
+    actor: &Actor,
+    id: &ApiKeyId,
+    grace_secs: Option<i64>,
+) -> Result<(ApiKey, String)> {
+    let grace = grace_secs.unwrap_or(0);
+    if !(0..=GRACE_MAX_SECS).contains(&grace) {
+        let mut c = Checks::new();
+        c.fail(
+            "gracePeriodSeconds",
+            "must be between 0 and 604800 (7 days)",
+        );
+        c.finish()?;
+    }
+    let mut key = managed(st, actor, id, false)?;
+    let now = st.now();
+    let secret = apikey::generate(&key.prefix);
+    key.start = apikey::start(&secret);
+    key.updated_at = now;
+    key.previous_expires_at = (grace > 0).then_some(now + grace * SECOND);
+    let (k, hash) = (key.clone(), apikey::hash(&secret));
+    st.db
+        .write(move |tx| {
+            store::keys::rotate(tx, &k.id, &hash, &k.start, k.previous_expires_at, now)
+        })
+        .await?;
+    st.cache.forget_key(&key.id);
+    Ok((key, secret))
+}
+
+/// Verifies `raw` from an `x-api-key` header, in the documented order, and answers the
+/// actor it acts as. A hit in the cache costs no database work. A read-only key is
+/// refused a `mutation` before it spends quota or rate.
+pub fn authenticate(st: &State, raw: &str, mutation: bool) -> Result<Actor> {
+    if !apikey::well_formed(raw) {
+        return Err(Error::Denied(Reason::InvalidApiKey));
+    }
+    let hash = apikey::hash(raw);
+    let now = st.now();
+    let cached = match st.cache.key(&hash) {
+        KeyHit::Found(k) => k,
+        KeyHit::Missing => return Err(Error::Denied(Reason::InvalidApiKey)),
+        KeyHit::Unknown(generation) => {
+            let loaded = st.db.read(|c| {
+                let Some((key, previous)) = store::keys::by_hash(c, &hash)? else {
+                    return Ok(None);
+                };
+                let Some(user) = store::users::by_id(c, &key.user_id)? else {
+                    return Ok(None);
+                };
+                let principal = load_principal(c, user, Some(&key.organization_id))?;
+                Ok(Some((key, previous, principal)))
+            })?;
+            let found = loaded.map(|(key, previous_secret, principal)| {
+                Arc::new(CachedKey {
+                    runtime: st.cache.runtime(&key, now),
+                    key,
+                    previous_secret,
+                    principal: Arc::new(principal),
+                })
+            });
+            st.cache.put_key(hash, generation, found.clone());
+            found.ok_or(Error::Denied(Reason::InvalidApiKey))?
+        }
+    };
+    let key = &cached.key;
+    if cached.previous_secret && key.previous_expires_at.is_none_or(|t| t <= now) {
+        return Err(Error::Denied(Reason::InvalidApiKey));
+    }
+    if !key.enabled {
+        return Err(Error::Denied(Reason::ApiKeyDisabled));
+    }
+    if key.expires_at.is_some_and(|t| t <= now) {
+        return Err(Error::Denied(Reason::ApiKeyExpired));
+    }
+    let m = cached
+        .principal
+        .membership
+        .as_ref()
+        .map_err(|r| Error::Denied(*r))?;
+    may_use_api(m.role, m.flags.can_access_to_api)?;
+    if mutation && key.scope.read_only {
+        return Err(Error::Denied(Reason::PermissionDenied));
+    }
+    admit(&cached, now)?;
+    Ok(Actor {
+        principal: Arc::clone(&cached.principal),
+        via: Via::Key(cached),
+    })
+}
+
+/// Quota, then rate limit; counts the request when both let it through.
+fn admit(k: &CachedKey, now: i64) -> Result<()> {
+    let mut s = k.runtime.state.lock().unwrap_or_else(|p| p.into_inner());
+    if let (Some(refill), Some(last)) = (k.key.refill, s.last_refill_at)
+        && now - last >= refill.interval_ms
+    {
+        s.remaining = Some(refill.amount);
+        // Refills land on the interval's grid, so waiting never shifts the schedule.
+        s.last_refill_at = Some(last + (now - last) / refill.interval_ms * refill.interval_ms);
+    }
+    if let Some(left) = s.remaining
+        && left <= 0
+    {
+        let (retry, limit) = match (k.key.refill, s.last_refill_at) {
+            (Some(r), Some(last)) => (
+                ((last + r.interval_ms - now).max(0)) as u64,
+                r.amount as u64,
+            ),
+            _ => (DAY as u64, 0),
+        };
+        let secs = retry.div_ceil(1000).max(1);
+        return Err(Error::Throttled(
+            Throttle::UsageExceeded,
+            Backoff {
+                retry_after_secs: secs,
+                limit,
+                remaining: 0,
+                reset_secs: secs,
+            },
+        ));
+    }
+    if let Some(rl) = k.key.rate_limit {
+        let bucket = s
+            .bucket
+            .get_or_insert_with(|| Bucket::full(rl.max, rl.window_ms, now));
+        bucket
+            .take(rl.max, rl.window_ms, now)
+            .map_err(|b| Error::Throttled(Throttle::RateLimited, b))?;
+    }
+    if let Some(left) = &mut s.remaining {
+        *left -= 1;
+    }
+    s.last_used_at = now;
+    s.pending += 1;
+    Ok(())
+}
+
+/// Writes usage accumulated in memory (last use, request counts, quota) in one
+/// transaction. Runs every few seconds and at shutdown.
+pub async fn flush_usage(st: &State) -> Result<usize> {
+    let mut batch = Vec::new();
+    for (id, rt) in st.cache.runtimes() {
+        let mut s = rt.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.pending == 0 {
+            continue;
+        }
+        batch.push((
+            Arc::clone(&rt),
+            store::keys::Usage {
+                id,
+                last_used_at: s.last_used_at,
+                requests: s.pending,
+                remaining: s.remaining,
+                last_refill_at: s.last_refill_at,
+            },
+        ));
+        s.pending = 0;
+    }
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let usages: Vec<_> = batch.iter().map(|(_, u)| u.clone()).collect();
+    let n = usages.len();
+    let written = st
+        .db
+        .write(move |tx| {
+            for u in &usages {
+                store::keys::record_usage(tx, u)?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = written {
+        // Nothing is lost: the counts go back and the next flush tries again.
+        for (rt, u) in &batch {
+            rt.state.lock().unwrap_or_else(|p| p.into_inner()).pending += u.requests;
+        }
+        return Err(e);
+    }
+    Ok(n)
+}
+
+/// What `keygate key create` made.
+pub struct CreatedFromShell {
+    pub key: ApiKey,
+    pub secret: String,
+    pub user: User,
+}
+
+/// Creates a key for the user with `email` in `org` from the shell.
+pub fn create_from_shell(
+    st: &State,
+    email: &str,
+    org: &OrgId,
+    name: &str,
+) -> Result<CreatedFromShell> {
+    let n = NewKey {
+        name: name.to_owned(),
+        organization_id: org.to_string(),
+        ..NewKey::default()
+    };
+    let (name, prefix, rate_limit, refill) = parse_new(&n, st.config.default_key_rate_limit)?;
+    let email = email.trim().to_lowercase();
+    let now = st.now();
+    let secret = apikey::generate(&prefix);
+    let hash = apikey::hash(&secret);
+    let org = org.clone();
+    st.db.write_blocking(|tx| {
+        let user = store::users::by_email(tx, &email)?.ok_or(Error::NotFound("user"))?;
+        let m = store::orgs::membership_of(tx, &org, &user.id)?
+            .ok_or(Error::Denied(Reason::NotAMember))?;
+        may_use_api(m.role, m.flags.can_access_to_api)?;
+        let key = ApiKey {
+            id: ApiKeyId(token::new_id()),
+            name: name.into_string(),
+            prefix,
+            start: apikey::start(&secret),
+            user_id: user.id.clone(),
+            organization_id: org,
+            enabled: true,
+            expires_at: None,
+            rate_limit,
+            remaining: None,
+            refill,
+            last_refill_at: None,
+            scope: KeyScope::default(),
+            last_used_at: None,
+            request_count: 0,
+            created_at: now,
+            updated_at: now,
+            previous_expires_at: None,
+        };
+        store::keys::insert(tx, &key, &hash)?;
+        Ok(CreatedFromShell { key, secret, user })
+    })
+}

@@ -1,0 +1,190 @@
+use rusqlite::{Connection, Row, params};
+
+use super::optional;
+use crate::error::Result;
+use crate::model::{ApiKey, ApiKeyId, KeyScope, OrgId, RateLimit, Refill, UserId};
+
+const COLUMNS: &str = "id, name, prefix, start, user_id, organization_id, enabled, expires_at, \
+    rate_limit_enabled, rate_limit_time_window, rate_limit_max, remaining, refill_amount, \
+    refill_interval, last_refill_at, scope_read_only, scope_project_ids, last_used_at, \
+    request_count, created_at, updated_at, previous_expires_at";
+
+fn api_key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    let rate_limit = match (
+        r.get::<_, bool>(8)?,
+        r.get::<_, Option<i64>>(9)?,
+        r.get::<_, Option<i64>>(10)?,
+    ) {
+        (true, Some(window_ms), Some(max)) => Some(RateLimit {
+            window_ms,
+            max: u32::try_from(max).unwrap_or(u32::MAX),
+        }),
+        _ => None,
+    };
+    let refill = match (r.get::<_, Option<i64>>(12)?, r.get::<_, Option<i64>>(13)?) {
+        (Some(amount), Some(interval_ms)) => Some(Refill {
+            amount,
+            interval_ms,
+        }),
+        _ => None,
+    };
+    let project_ids: Option<String> = r.get(16)?;
+    Ok(ApiKey {
+        id: ApiKeyId(r.get(0)?),
+        name: r.get(1)?,
+        prefix: r.get(2)?,
+        start: r.get(3)?,
+        user_id: UserId(r.get(4)?),
+        organization_id: OrgId(r.get(5)?),
+        enabled: r.get(6)?,
+        expires_at: r.get(7)?,
+        rate_limit,
+        remaining: r.get(11)?,
+        refill,
+        last_refill_at: r.get(14)?,
+        scope: KeyScope {
+            read_only: r.get(15)?,
+            project_ids: project_ids.and_then(|s| serde_json::from_str(&s).ok()),
+        },
+        last_used_at: r.get(17)?,
+        request_count: r.get(18)?,
+        created_at: r.get(19)?,
+        updated_at: r.get(20)?,
+        previous_expires_at: r.get(21)?,
+    })
+}
+
+pub fn insert(conn: &Connection, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
+    let project_ids = k
+        .scope
+        .project_ids
+        .as_ref()
+        .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+    conn.prepare_cached(
+        "INSERT INTO api_keys (id, name, prefix, start, key_hash, user_id, organization_id,
+             enabled, expires_at, rate_limit_enabled, rate_limit_time_window, rate_limit_max,
+             remaining, refill_amount, refill_interval, last_refill_at, scope_read_only,
+             scope_project_ids, request_count, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, 0, ?19, ?20)",
+    )?
+    .execute(params![
+        k.id.as_str(),
+        k.name,
+        k.prefix,
+        k.start,
+        &hash[..],
+        k.user_id.as_str(),
+        k.organization_id.as_str(),
+        k.enabled,
+        k.expires_at,
+        k.rate_limit.is_some(),
+        k.rate_limit.map(|r| r.window_ms),
+        k.rate_limit.map(|r| i64::from(r.max)),
+        k.remaining,
+        k.refill.map(|r| r.amount),
+        k.refill.map(|r| r.interval_ms),
+        k.last_refill_at,
+        k.scope.read_only,
+        project_ids,
+        k.created_at,
+        k.updated_at
+    ])?;
+    Ok(())
+}
+
+/// The key whose current or previous secret hashes to `hash`; the flag says which.
+pub fn by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<(ApiKey, bool)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, 0 FROM api_keys WHERE key_hash = ?1
+         UNION ALL
+         SELECT {COLUMNS}, 1 FROM api_keys WHERE previous_key_hash = ?1
+         LIMIT 1"
+    ))?;
+    Ok(optional(st.query_row([&hash[..]], |r| {
+        Ok((api_key(r)?, r.get(22)?))
+    }))?)
+}
+
+pub fn by_id(conn: &Connection, id: &ApiKeyId) -> Result<Option<ApiKey>> {
+    let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?;
+    Ok(optional(st.query_row([id.as_str()], api_key))?)
+}
+
+/// The user's keys, newest first.
+pub fn of_user(conn: &Connection, user: &UserId) -> Result<Vec<ApiKey>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, id"
+    ))?;
+    let rows = st.query_map([user.as_str()], api_key)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn delete(conn: &Connection, id: &ApiKeyId) -> Result<()> {
+    conn.prepare_cached("DELETE FROM api_keys WHERE id = ?1")?
+        .execute([id.as_str()])?;
+    Ok(())
+}
+
+pub fn update(conn: &Connection, id: &ApiKeyId, name: &str, enabled: bool, now: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE api_keys SET name = ?2, enabled = ?3, updated_at = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id.as_str(), name, enabled, now])?;
+    Ok(())
+}
+
+/// Gives a key a new secret. With `previous_until`, the old secret keeps working until
+/// then; without, it stops at once.
+pub fn rotate(
+    conn: &Connection,
+    id: &ApiKeyId,
+    new_hash: &[u8; 32],
+    start: &str,
+    previous_until: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE api_keys SET
+             previous_key_hash = CASE WHEN ?4 IS NULL THEN NULL ELSE key_hash END,
+             previous_expires_at = ?4,
+             key_hash = ?2, start = ?3, updated_at = ?5
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id.as_str(),
+        &new_hash[..],
+        start,
+        previous_until,
+        now
+    ])?;
+    Ok(())
+}
+
+/// What accumulated in memory for one key since the last flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub id: ApiKeyId,
+    pub last_used_at: i64,
+    pub requests: i64,
+    pub remaining: Option<i64>,
+    pub last_refill_at: Option<i64>,
+}
+
+pub fn record_usage(conn: &Connection, u: &Usage) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2),
+             request_count = request_count + ?3,
+             remaining = CASE WHEN remaining IS NULL THEN NULL ELSE ?4 END,
+             last_refill_at = coalesce(?5, last_refill_at)
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        u.id.as_str(),
+        u.last_used_at,
+        u.requests,
+        u.remaining,
+        u.last_refill_at
+    ])?;
+    Ok(())
+}
