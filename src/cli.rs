@@ -272,7 +272,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     db,
                 },
         } => {
-            let state = open_state(&db)?;
+            let state = open_existing(&db)?;
             let made = keys::create_from_shell(&state, &email, &OrgId(org), &name)
                 .map_err(|e| e.to_string())?;
             eprintln!(
@@ -283,7 +283,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Backup { path, db } => {
-            let state = open_state(&db)?;
+            let state = open_existing(&db)?;
             state.db.backup_to(&path).map_err(|e| e.to_string())?;
             println!(
                 "backed up {} to {}",
@@ -305,6 +305,15 @@ fn open_state(db: &DbArg) -> Result<State, String> {
     let config = Config::new(path.clone());
     let db = Db::open(&path, 1).map_err(|e| e.to_string())?;
     Ok(State::new(db, Arc::new(SystemClock), config))
+}
+
+/// Like `open_state`, for commands that must not create a database by mistake.
+fn open_existing(db: &DbArg) -> Result<State, String> {
+    let path = db.path()?;
+    if !path.is_file() {
+        return Err(format!("no database at {}", path.display()));
+    }
+    open_state(db)
 }
 
 fn read_password() -> Result<String, String> {

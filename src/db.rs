@@ -157,8 +157,25 @@ impl Db {
                 format!("{} already exists; choose a new path", dest.display()),
             ));
         }
-        let tmp = dest.with_extension("partial");
-        let _ = std::fs::remove_file(&tmp);
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::invalid(
+                "no_such_directory",
+                format!("the directory {} does not exist", dir.display()),
+            ));
+        }
+        // A name of our own in the same directory, so the final step is a link on one
+        // file system and no other file is ever touched.
+        let name = dest
+            .file_name()
+            .map_or_else(|| "backup".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = dir.join(format!(
+            ".{name}.{}.partial",
+            crate::auth::token::random_base62(8)
+        ));
         let result = (|| -> rusqlite::Result<()> {
             let src = self.read_conn().map_err(|e| {
                 rusqlite::Error::InvalidParameterName(format!("read connection: {e}"))
@@ -182,9 +199,14 @@ impl Db {
             let _ = std::fs::remove_file(&tmp);
             return Err(Error::internal(format!("backup failed: {e}")));
         }
-        std::fs::rename(&tmp, dest).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::internal(format!("cannot move the backup into place: {e}"))
+        // A hard link never replaces an existing file, unlike a rename.
+        let linked = std::fs::hard_link(&tmp, dest);
+        let _ = std::fs::remove_file(&tmp);
+        linked.map_err(|e| {
+            Error::invalid(
+                "destination_exists",
+                format!("cannot write {}: {e}", dest.display()),
+            )
         })
     }
 }
@@ -200,6 +222,11 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
     let version: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(sqlite)?;
+    if version < 0 {
+        return Err(sqlite(rusqlite::Error::InvalidParameterName(format!(
+            "the file has a negative schema version ({version}); is it a keygate database?"
+        ))));
+    }
     if version > SCHEMA_VERSION {
         return Err(OpenError::TooNew {
             path: path.to_owned(),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::Server;
-use poem::listener::TcpListener;
+use poem::listener::TcpAcceptor;
 
 use crate::clock::{HOUR, SystemClock};
 use crate::config::Config;
@@ -21,16 +21,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    drop(listener); // The port is free; poem binds it again below.
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let acceptor = TcpAcceptor::from_tokio(listener).map_err(|e| e.to_string())?;
     tracing::info!(
-        "keygate {} listening on http://{listen} (database {})",
+        "keygate {} listening on http://{bound} (database {})",
         env!("CARGO_PKG_VERSION"),
         state.db.path().display()
     );
 
     let janitor = tokio::spawn(janitor(state.clone()));
     let flusher = tokio::spawn(flusher(state.clone()));
-    let result = Server::new(TcpListener::bind(listen))
+    let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(crate::app(state.clone()), stop_signal(), Some(GRACE))
         .await
         .map_err(|e| format!("server error: {e}"));

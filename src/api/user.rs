@@ -200,7 +200,7 @@ impl UserApi {
         let (member, permissions) = match actor.member() {
             Ok(m) => (
                 Some(MemberView::new(m, None)),
-                Some((&members::permissions(&st, actor)?).into()),
+                Some((&members::permissions(actor)?).into()),
             ),
             Err(_) => (None, None),
         };
@@ -442,12 +442,8 @@ impl UserApi {
         method = "get",
         operation_id = "user.getPermissions"
     )]
-    async fn get_permissions(
-        &self,
-        st: Data<&State>,
-        caller: Caller,
-    ) -> ApiResult<Json<PermissionsView>> {
-        let p = members::permissions(&st, &caller.0)?;
+    async fn get_permissions(&self, caller: Caller) -> ApiResult<Json<PermissionsView>> {
+        let p = members::permissions(&caller.0)?;
         Ok(Json((&p).into()))
     }
 

@@ -159,21 +159,21 @@ fn sorted(ids: &[String]) -> Vec<String> {
 }
 
 /// `user.getPermissions`: the caller's resolved permissions in the active organization.
-/// Owner and admin hold every flag.
-pub fn permissions(st: &State, actor: &Actor) -> Result<Permissions> {
+/// Owner and admin hold every flag. Answered from the verified credential, which carries
+/// them.
+pub fn permissions(actor: &Actor) -> Result<Permissions> {
     let m = actor.member()?;
-    st.db.read(|c| {
-        Ok(Permissions {
-            role: m.role,
-            flags: if m.role.is_privileged() {
-                Flags::ALL
-            } else {
-                m.flags
-            },
-            projects: store::orgs::access_list(c, &m.id, AccessList::Projects)?,
-            environments: store::orgs::access_list(c, &m.id, AccessList::Environments)?,
-            applications: store::orgs::access_list(c, &m.id, AccessList::Applications)?,
-        })
+    let lists = actor.lists();
+    Ok(Permissions {
+        role: m.role,
+        flags: if m.role.is_privileged() {
+            Flags::ALL
+        } else {
+            m.flags
+        },
+        projects: lists.projects.clone(),
+        environments: lists.environments.clone(),
+        applications: lists.applications.clone(),
     })
 }
 
