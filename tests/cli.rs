@@ -389,8 +389,9 @@ fn a_backup_refuses_to_overwrite_an_existing_file() {
 fn the_server_stops_with_exit_status_zero_on_sigterm() {
     let mut server = Server::start();
     let pid = server.child.id().to_string();
-    let kill = Command::new("kill")
-        .args(["-TERM", &pid])
+    // The shell's own `kill`: /usr/bin/kill (procps) is missing from minimal images.
+    let kill = Command::new("sh")
+        .args(["-c", "kill -TERM \"$0\"", &pid])
         .status()
         .expect("run kill");
     assert!(kill.success());
