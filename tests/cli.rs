@@ -1,0 +1,518 @@
+//! End-to-end tests of the real binary: `serve` on a temporary database and a free
+//! loopback port, driven through its own subcommands and a tiny HTTP/1.1 client.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery";
+const STARTUP: Duration = Duration::from_secs(10);
+const SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// Every variable the binary reads, so the caller's environment cannot leak in.
+const KEYGATE_VARS: &[&str] = &[
+    "KEYGATE_LISTEN",
+    "KEYGATE_DB",
+    "KEYGATE_SESSION_TTL",
+    "KEYGATE_SESSION_UPDATE_AGE",
+    "KEYGATE_PUBLIC_URL",
+    "KEYGATE_TRUSTED_ORIGINS",
+    "KEYGATE_TRUST_PROXY",
+    "KEYGATE_LOG",
+    "KEYGATE_PASSWORD",
+];
+
+/// `keygate` with a clean environment; `home` (when given) stands in for the user's home
+/// so nothing can touch the real default database.
+fn keygate(home: Option<&Path>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keygate"));
+    for var in KEYGATE_VARS {
+        cmd.env_remove(var);
+    }
+    if let Some(home) = home {
+        cmd.env("HOME", home)
+            .env("XDG_DATA_HOME", home.join("data"));
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `keygate args...` to completion.
+fn run(args: &[&str]) -> Output {
+    keygate(None).args(args).output().expect("run keygate")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A loopback port nobody listens on right now.
+fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address")
+}
+
+/// Waits up to `limit` for `child` to exit.
+fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `keygate serve` child on a temporary database. Dropping it kills the process, so no
+/// server outlives its test, whatever happens.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    db: PathBuf,
+    log: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts a server on a fresh database and waits until its health check passes.
+    fn start() -> Server {
+        // Another process may take the free port before the server binds it; then the
+        // server exits at once, and we try again on a new port.
+        for attempt in 1.. {
+            let mut server = Server::spawn();
+            if server.wait_until_healthy() {
+                return server;
+            }
+            let log = server.log_text();
+            assert!(
+                attempt < 3 && log.contains("cannot listen"),
+                "the server did not become healthy within {STARTUP:?}:\n{log}"
+            );
+        }
+        unreachable!()
+    }
+
+    fn spawn() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("keygate.db");
+        let addr = free_addr();
+        let log = dir.path().join("serve.log");
+        let out = std::fs::File::create(&log).expect("create the log file");
+        let err = out.try_clone().expect("clone the log file");
+        let child = keygate(Some(dir.path()))
+            .arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--db")
+            .arg(&db)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn keygate serve");
+        Server {
+            child,
+            addr,
+            db,
+            log,
+            dir,
+        }
+    }
+
+    /// Polls `keygate healthcheck` until it passes (true) or the server exits or the time
+    /// is up (false).
+    fn wait_until_healthy(&mut self) -> bool {
+        let deadline = Instant::now() + STARTUP;
+        while Instant::now() < deadline {
+            if self.child.try_wait().expect("poll the server").is_some() {
+                return false;
+            }
+            let status = keygate(None)
+                .args(["healthcheck", "--listen", &self.addr.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run keygate healthcheck");
+            // The log line proves that this child, not some other process, holds the port.
+            if status.success()
+                && self
+                    .log_text()
+                    .contains(&format!("listening on http://{}", self.addr))
+            {
+                return true;
+            }
+            sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `keygate user create` against this server's database, password from the
+    /// environment.
+    fn create_user(&self, email: &str, name: &str) -> Output {
+        keygate(Some(self.dir.path()))
+            .args(["user", "create", "--email", email, "--name", name, "--db"])
+            .arg(&self.db)
+            .env("KEYGATE_PASSWORD", PASSWORD)
+            .output()
+            .expect("run keygate user create")
+    }
+
+    fn post_json(&self, path: &str, body: &str) -> HttpReply {
+        http(
+            self.addr,
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            body,
+        )
+    }
+}
+
+/// What the tiny client below read back.
+#[derive(Debug)]
+struct HttpReply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl HttpReply {
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on its own connection (`Connection: close`), read to the end.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpReply {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let raw = text(&raw);
+
+    let (head, rest) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of headers in {raw:?}"));
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    HttpReply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Decodes a `Transfer-Encoding: chunked` body.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size in {rest:?}"));
+        if size == 0 {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The users' emails in the database at `path`, sorted.
+fn emails(path: &Path) -> Vec<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the database");
+    let mut stmt = conn
+        .prepare("SELECT email FROM users ORDER BY email")
+        .expect("prepare");
+    stmt.query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("read rows")
+}
+
+#[test]
+fn a_user_created_from_the_shell_while_the_server_runs_can_sign_in_over_http() {
+    let server = Server::start();
+
+    let created = server.create_user("owner@example.com", "Owner");
+    assert!(
+        created.status.success(),
+        "user create failed: {}",
+        text(&created.stderr)
+    );
+    let said = text(&created.stdout);
+    assert!(
+        said.contains("owner@example.com") && said.contains("as owner of \"My Organization\""),
+        "the first user must become the owner: {said}"
+    );
+
+    let reply = server.post_json(
+        "/api/auth/sign-in/email",
+        &format!(r#"{{"email":"owner@example.com","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(reply.status, 200, "sign-in failed: {reply:?}");
+    let cookie = reply
+        .header_values("set-cookie")
+        .find(|c| c.starts_with("keygate.session_token="))
+        .unwrap_or_else(|| panic!("no session cookie in {reply:?}"));
+    let token = cookie
+        .trim_start_matches("keygate.session_token=")
+        .split(';')
+        .next()
+        .unwrap();
+    assert!(!token.is_empty(), "empty session cookie: {cookie}");
+
+    // The cookie works on the next request.
+    let session = http(
+        server.addr,
+        "GET",
+        "/api/auth/get-session",
+        &[("cookie", &format!("keygate.session_token={token}"))],
+        "",
+    );
+    assert_eq!(session.status, 200, "{session:?}");
+    let body: serde_json::Value = serde_json::from_str(&session.body).expect("JSON session");
+    assert_eq!(body["user"]["email"], "owner@example.com", "{body}");
+}
+
+#[test]
+fn a_backup_taken_while_the_server_runs_holds_the_same_users_as_the_live_database() {
+    let server = Server::start();
+    // One user written by the server itself (its writes may still sit in the WAL), one
+    // by the shell.
+    let signed_up = server.post_json(
+        "/api/auth/sign-up/email",
+        &format!(r#"{{"name":"Ada","email":"ada@example.com","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(signed_up.status, 200, "sign-up failed: {signed_up:?}");
+    let created = server.create_user("bob@example.com", "Bob");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+
+    let out = server.dir.path().join("backup.db");
+    let backup = keygate(Some(server.dir.path()))
+        .arg("backup")
+        .arg(&out)
+        .arg("--db")
+        .arg(&server.db)
+        .output()
+        .expect("run keygate backup");
+    assert!(
+        backup.status.success(),
+        "backup failed: {}",
+        text(&backup.stderr)
+    );
+
+    let live = emails(&server.db);
+    assert_eq!(live, ["ada@example.com", "bob@example.com"]);
+    assert_eq!(emails(&out), live);
+}
+
+#[test]
+fn a_backup_refuses_to_overwrite_an_existing_file() {
+    let server = Server::start();
+    let out = server.dir.path().join("taken.db");
+    std::fs::write(&out, b"precious").unwrap();
+
+    let backup = keygate(Some(server.dir.path()))
+        .arg("backup")
+        .arg(&out)
+        .arg("--db")
+        .arg(&server.db)
+        .output()
+        .expect("run keygate backup");
+
+    assert!(
+        !backup.status.success(),
+        "backup over an existing file succeeded"
+    );
+    let err = text(&backup.stderr);
+    assert!(err.contains("already exists"), "unclear message: {err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+}
+
+#[test]
+fn the_server_stops_with_exit_status_zero_on_sigterm() {
+    let mut server = Server::start();
+    let pid = server.child.id().to_string();
+    // The shell's own `kill`: /usr/bin/kill (procps) is missing from minimal images.
+    let kill = Command::new("sh")
+        .args(["-c", "kill -TERM \"$0\"", &pid])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+
+    let status = wait_for_exit(&mut server.child, SHUTDOWN).unwrap_or_else(|| {
+        panic!(
+            "the server still runs {SHUTDOWN:?} after SIGTERM:\n{}",
+            server.log_text()
+        )
+    });
+    assert!(
+        status.success(),
+        "exit status {status:?}:\n{}",
+        server.log_text()
+    );
+}
+
+#[test]
+fn serve_refuses_a_database_written_by_a_newer_keygate() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keygate.db");
+    let created = keygate(Some(dir.path()))
+        .args([
+            "user",
+            "create",
+            "--email",
+            "a@example.com",
+            "--name",
+            "A",
+            "--db",
+        ])
+        .arg(&db)
+        .env("KEYGATE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+
+    let mut child = keygate(Some(dir.path()))
+        .args(["serve", "--listen", &free_addr().to_string(), "--db"])
+        .arg(&db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_for_exit(&mut child, STARTUP);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("serve started on a database from a newer version");
+    }
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.unwrap().success());
+    assert!(
+        err.contains("newer than this keygate"),
+        "unclear message: {err}"
+    );
+}
+
+#[test]
+fn a_health_check_against_a_closed_port_fails() {
+    let out = run(&["healthcheck", "--listen", &free_addr().to_string()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cannot connect"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let out = run(&["version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("keygate {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn every_subcommand_answers_help_with_exit_status_zero() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["openapi", "--help"],
+        &["user", "--help"],
+        &["user", "create", "--help"],
+        &["backup", "--help"],
+        &["healthcheck", "--help"],
+        &["version", "--help"],
+    ] {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "keygate {args:?} failed: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stdout).contains("Usage:"),
+            "keygate {args:?} printed no usage"
+        );
+    }
+}
+
+#[test]
+fn openapi_prints_a_json_document_with_its_paths() {
+    let out = run(&["openapi"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let spec: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the spec is JSON");
+    assert!(spec["openapi"].is_string(), "no openapi version: {spec}");
+    let paths = spec["paths"].as_object().expect("paths is an object");
+    assert!(paths.contains_key("/api/health"), "{paths:?}");
+    assert!(paths.contains_key("/api/auth/sign-in/email"), "{paths:?}");
+}
