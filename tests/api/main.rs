@@ -5,5 +5,6 @@ mod helpers;
 mod auth;
 mod errors;
 mod health;
+mod known_bugs;
 mod sessions;
 mod spec;
