@@ -153,6 +153,25 @@ async fn a_second_sign_up_without_an_invitation_is_refused() {
     assert_eq!(app.count("sessions"), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_simultaneous_first_sign_ups_cannot_both_win() {
+    let app = TestApp::new();
+
+    let (a, b) = tokio::join!(
+        app.sign_up(sign_up_body("ada@example.com", PASSWORD)),
+        app.sign_up(sign_up_body("bob@example.com", PASSWORD)),
+    );
+
+    let (won, lost) = if a.status == 200 { (a, b) } else { (b, a) };
+    won.assert_ok();
+    lost.assert_error(400, "signup_closed");
+    assert!(lost.set_cookie.is_empty());
+    assert_eq!(app.count("users"), 1);
+    assert_eq!(app.count("organizations"), 1);
+    assert_eq!(app.count("members"), 1);
+    assert_eq!(app.count("sessions"), 1);
+}
+
 #[tokio::test]
 async fn a_made_up_invitation_token_does_not_open_sign_up() {
     let app = TestApp::new();
