@@ -2,21 +2,37 @@
 
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use keygate::clock::ManualClock;
 use keygate::config::Config;
 use keygate::db::Db;
+use keygate::domain::accounts::{NewUser, create_user_blocking};
+use keygate::model::Role;
 use keygate::{State, app};
 use poem::endpoint::BoxEndpoint;
+use poem::http::Method;
+use poem::http::uri::Scheme;
 use poem::test::{TestClient, TestResponse};
-use poem::{EndpointExt, Response};
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Addr, Body, Endpoint, EndpointExt, Request, RequestParts, Response};
 use serde_json::{Value, json};
 
 /// 2026-11-27T00:00:00Z, a fixed start for every test clock.
 pub const T0: i64 = 1_795_737_600_000;
 pub const ORIGIN: &str = "http://localhost";
 pub const PASSWORD: &str = "correct horse battery";
+/// The email `TestApp::owner` signs up with.
+pub const OWNER_EMAIL: &str = "owner@example.com";
+/// The session lifetime in seconds, as the cookie's `Max-Age` shows it.
+pub const THREE_DAYS_SECS: i64 = 259_200;
+
+pub const SIGN_UP: &str = "/api/auth/sign-up/email";
+pub const SIGN_IN: &str = "/api/auth/sign-in/email";
+pub const SIGN_OUT: &str = "/api/auth/sign-out";
+pub const GET_SESSION: &str = "/api/auth/get-session";
+pub const HEALTH: &str = "/api/health";
 
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
@@ -75,6 +91,23 @@ impl Reply {
         &self.body
     }
 
+    /// A response header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// Asserts that the response is JSON (errors included).
+    #[track_caller]
+    pub fn assert_json(&self) {
+        let ct = self.header("content-type").unwrap_or_default();
+        assert!(
+            ct.starts_with("application/json"),
+            "content-type {ct:?} is not JSON (status {}, body {})",
+            self.status,
+            self.body
+        );
+    }
+
     /// The session token from a `Set-Cookie`, if one was set (not cleared).
     pub fn session_token(&self) -> Option<String> {
         self.set_cookie.iter().find_map(|c| {
@@ -86,14 +119,19 @@ impl Reply {
 }
 
 pub async fn read(resp: TestResponse) -> Reply {
-    let status = resp.0.status().as_u16();
-    let headers = resp.0.headers().clone();
+    read_response(resp.0).await
+}
+
+pub async fn read_response(resp: Response) -> Reply {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
     let set_cookie = headers
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
-    let text = resp.0.into_body().into_string().await.unwrap();
+    let bytes = resp.into_body().into_vec().await.unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = if text.is_empty() {
         Value::Null
     } else {
@@ -107,7 +145,7 @@ pub async fn read(resp: TestResponse) -> Reply {
     }
 }
 
-type Req<'a> = poem::test::TestRequestBuilder<'a, BoxEndpoint<'static, Response>>;
+pub type Req<'a> = poem::test::TestRequestBuilder<'a, BoxEndpoint<'static, Response>>;
 
 /// How a request authenticates.
 #[derive(Clone, Debug)]
@@ -115,6 +153,72 @@ pub enum As {
     Nobody,
     Cookie(String),
     Key(String),
+}
+
+impl As {
+    /// The session token of `As::Cookie`.
+    #[track_caller]
+    pub fn token(&self) -> &str {
+        match self {
+            As::Cookie(t) => t,
+            other => panic!("{other:?} carries no session token"),
+        }
+    }
+}
+
+/// The `Cookie` request header that carries `token`.
+pub fn cookie(token: &str) -> String {
+    format!("keygate.session_token={token}")
+}
+
+/// Checks a session `Set-Cookie` attribute by attribute and returns its token.
+#[track_caller]
+pub fn session_cookie_token(set_cookie: &str, max_age_secs: i64) -> String {
+    let rest = set_cookie
+        .strip_prefix("keygate.session_token=")
+        .unwrap_or_else(|| panic!("not a session cookie: {set_cookie:?}"));
+    let (token, attributes) = rest.split_once(';').unwrap_or((rest, ""));
+    assert_eq!(token.len(), 43, "token length in {set_cookie:?}");
+    assert!(
+        token.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "token is not base62 in {set_cookie:?}"
+    );
+    assert_eq!(
+        attributes,
+        format!(" Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax"),
+        "attributes of {set_cookie:?}"
+    );
+    token.to_owned()
+}
+
+/// Asserts that `set_cookie` makes the browser forget the session cookie.
+#[track_caller]
+pub fn assert_clears_session_cookie(set_cookie: &[String]) {
+    assert_eq!(
+        set_cookie,
+        ["keygate.session_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"],
+        "expected one clearing Set-Cookie"
+    );
+}
+
+/// Asserts that a user object has exactly the public fields (no password, no hash).
+#[track_caller]
+pub fn assert_public_user(user: &Value) {
+    let mut keys: Vec<&str> = user
+        .as_object()
+        .unwrap_or_else(|| panic!("user is not an object: {user}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["createdAt", "email", "id", "name", "updatedAt"],
+        "user fields: {user}"
+    );
+    let text = user.to_string();
+    assert!(!text.contains("argon2"), "a hash leaked: {text}");
+    assert!(!text.contains(PASSWORD), "the password leaked: {text}");
 }
 
 impl TestApp {
@@ -148,6 +252,69 @@ impl TestApp {
                 .header("origin", ORIGIN),
             As::Key(k) => req.header("x-api-key", k.as_str()),
         }
+    }
+
+    /// A request built by hand (no credentials, no Origin).
+    pub fn request(&self, method: Method, path: &str) -> Req<'_> {
+        self.client.request(method, path)
+    }
+
+    /// Sends a request built with `request`.
+    pub async fn send(&self, req: Req<'_>) -> Reply {
+        read(req.send().await).await
+    }
+
+    /// Sends a request as if it came from `remote` over TCP, which `TestClient` cannot do.
+    pub async fn send_from(
+        &self,
+        remote: SocketAddr,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> Reply {
+        let mut builder = poem::http::Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let (parts, ()) = builder
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let parts = RequestParts::from((
+            parts,
+            LocalAddr(Addr::SocketAddr(SocketAddr::from(([127, 0, 0, 1], 3000)))),
+            RemoteAddr(Addr::SocketAddr(remote)),
+            Scheme::HTTP,
+        ));
+        let req = Request::from_parts(parts, Body::from_json(body).unwrap());
+        // A second endpoint over the same state: same database, clock and limiters.
+        let resp = app(self.state.clone()).get_response(req).await;
+        read_response(resp).await
+    }
+
+    /// `POST` a sign-up with no credentials and no Origin.
+    pub async fn sign_up(&self, body: Value) -> Reply {
+        self.post(SIGN_UP, body, &As::Nobody).await
+    }
+
+    /// `POST` a sign-in with no credentials and no Origin, whatever the outcome.
+    pub async fn try_sign_in(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            SIGN_IN,
+            json!({"email": email, "password": password}),
+            &As::Nobody,
+        )
+        .await
+    }
+
+    /// Creates a user the way `keygate user create` does (the first becomes the owner).
+    pub fn create_user(&self, email: &str, role: Role) -> keygate::model::User {
+        let new = NewUser::parse("Created", email, PASSWORD).unwrap();
+        create_user_blocking(&self.state, new, role, None)
+            .unwrap()
+            .user
     }
 
     /// `GET path?query` as `who`.
@@ -212,6 +379,39 @@ impl TestApp {
                 })?)
             })
             .unwrap()
+    }
+
+    /// Runs a query and returns every value of the first column of every row as bytes
+    /// (text as UTF-8, integers in decimal).
+    pub fn column_bytes(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Vec<Vec<u8>> {
+        self.state
+            .db
+            .read(|c| {
+                let mut st = c.prepare(sql)?;
+                let rows = st.query_map(params, |r| {
+                    Ok(match r.get_ref(0)? {
+                        rusqlite::types::ValueRef::Null => Vec::new(),
+                        rusqlite::types::ValueRef::Integer(i) => i.to_string().into_bytes(),
+                        rusqlite::types::ValueRef::Real(f) => f.to_string().into_bytes(),
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            t.to_vec()
+                        }
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .unwrap()
+    }
+
+    /// The database file and its write-ahead log, as raw bytes.
+    pub fn database_files(&self) -> Vec<u8> {
+        let path = self.state.db.path();
+        let mut out = std::fs::read(path).unwrap();
+        let wal = path.with_extension("db-wal");
+        if let Ok(bytes) = std::fs::read(wal) {
+            out.extend(bytes);
+        }
+        out
     }
 
     pub fn count(&self, table: &str) -> i64 {

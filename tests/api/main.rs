@@ -4,4 +4,7 @@ mod helpers;
 
 mod auth;
 mod errors;
+mod health;
+mod known_bugs;
 mod sessions;
+mod spec;
