@@ -1,13 +1,18 @@
 //! `/api/auth/*`: sign-up, sign-in, sign-out and the current session.
 
-use poem::Request;
 use poem::web::Data;
+use poem::{IntoResponse, Request, Response};
 use poem_openapi::payload::Json;
+use poem_openapi::registry::{
+    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
+use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::error::{ApiError, ApiResult};
 use super::security::{client, origin_allowed, session_token};
+use super::text::Text;
 use super::views::{SessionAndUser, Success};
 use crate::auth::cookie;
 use crate::domain::{State, accounts, sessions};
@@ -18,25 +23,25 @@ use crate::error::{Error, Reason};
 #[oai(rename_all = "camelCase")]
 pub struct SignUpBody {
     /// Display name, 1-255 characters.
-    pub name: String,
+    pub name: Text,
     /// Email address; trimmed and lower-cased.
-    pub email: String,
+    pub email: Text,
     /// 8-128 characters.
     #[oai(write_only)]
-    pub password: String,
+    pub password: Text,
     /// The token of an invitation; required for every sign-up after the first.
     #[oai(write_only)]
-    pub invitation_token: Option<String>,
+    pub invitation_token: Option<Text>,
 }
 
 /// Sign-in input.
 #[derive(Debug, Object)]
 pub struct SignInBody {
     /// Email address.
-    pub email: String,
+    pub email: Text,
     /// Password.
     #[oai(write_only)]
-    pub password: String,
+    pub password: Text,
 }
 
 #[derive(ApiResponse)]
@@ -53,11 +58,46 @@ pub enum SignedOut {
     Ok(Json<Success>, #[oai(header = "Set-Cookie")] String),
 }
 
-#[derive(ApiResponse)]
-pub enum CurrentSession {
-    /// The current session and user, or `null` when the request has no live session.
-    #[oai(status = 200)]
-    Ok(Json<Option<SessionAndUser>>),
+/// The current session and user, or JSON `null`; documented as a nullable object, which
+/// poem-openapi's `Option` does not do by itself.
+pub struct CurrentSession(Option<SessionAndUser>);
+
+impl IntoResponse for CurrentSession {
+    fn into_response(self) -> Response {
+        let body = self
+            .0
+            .as_ref()
+            .and_then(ToJSON::to_json)
+            .unwrap_or(serde_json::Value::Null);
+        Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(body.to_string())
+    }
+}
+
+impl ApiResponse for CurrentSession {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The current session and user, or `null` when the request has no live session.",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "application/json; charset=utf-8",
+                    schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+                        nullable: true,
+                        all_of: vec![SessionAndUser::schema_ref()],
+                        ..MetaSchema::ANY
+                    })),
+                }],
+                headers: Vec::new(),
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        SessionAndUser::register(registry);
+    }
 }
 
 fn signed_in(st: &State, user: &crate::model::User, issued: &sessions::Issued) -> SignedIn {
@@ -103,10 +143,10 @@ impl AuthApi {
         check_login_origin(&st, req)?;
         let b = body.0;
         let input = accounts::SignUp {
-            name: b.name,
-            email: b.email,
-            password: b.password,
-            invitation_token: b.invitation_token,
+            name: b.name.0,
+            email: b.email.0,
+            password: b.password.0,
+            invitation_token: b.invitation_token.map(Text::into_inner),
         };
         let (user, issued) = accounts::sign_up(&st, input, &client(&st, req)).await?;
         Ok(signed_in(&st, &user, &issued))
@@ -155,14 +195,14 @@ impl AuthApi {
     )]
     async fn get_session(&self, st: Data<&State>, req: &Request) -> ApiResult<CurrentSession> {
         let Some(token) = session_token(&st, req) else {
-            return Ok(CurrentSession::Ok(Json(None)));
+            return Ok(CurrentSession(None));
         };
         match super::security::session(&st, req, token).await {
-            Ok(current) => Ok(CurrentSession::Ok(Json(Some(SessionAndUser {
+            Ok(current) => Ok(CurrentSession(Some(SessionAndUser {
                 session: (&current.cached.session).into(),
                 user: (&current.cached.principal.user).into(),
-            })))),
-            Err(e) if e.status().as_u16() == 401 => Ok(CurrentSession::Ok(Json(None))),
+            }))),
+            Err(e) if e.status().as_u16() == 401 => Ok(CurrentSession(None)),
             Err(e) => Err(e),
         }
     }

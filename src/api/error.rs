@@ -76,8 +76,7 @@ pub struct ErrorBody {
     /// A machine-readable detail: `invalid_api_key`, `session_expired`, `not_a_member`,
     /// `permission_denied`, `wrong_organization`, `rate_limited`, `validation_failed`, ...
     pub reason: String,
-    /// Field-level validation problems (400 only).
-    #[oai(skip_serializing_if_is_empty)]
+    /// Field-level validation problems (empty but for 400 `validation_failed`).
     pub issues: Vec<ErrorIssue>,
 }
 

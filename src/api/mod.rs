@@ -7,6 +7,7 @@ pub mod frame;
 pub mod health;
 pub mod organization;
 pub mod security;
+pub mod text;
 pub mod user;
 pub mod views;
 

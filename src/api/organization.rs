@@ -8,6 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use super::ApiTags;
 use super::error::ApiResult;
 use super::security::Caller;
+use super::text::Text;
 use super::views::{InvitationView, MemberView, OrganizationView, Success};
 use crate::domain::invitations::{self, Ticket};
 use crate::domain::{State, members, orgs};
@@ -18,7 +19,7 @@ use crate::model::{InvitationId, MemberId, OrgId};
 #[derive(Debug, Object)]
 pub struct CreateOrganization {
     /// Its name, 1-255 characters.
-    pub name: String,
+    pub name: Text,
 }
 
 /// Names an organization.
@@ -26,7 +27,7 @@ pub struct CreateOrganization {
 #[oai(rename_all = "camelCase")]
 pub struct OrganizationRef {
     /// The organization's id.
-    pub organization_id: String,
+    pub organization_id: Text,
 }
 
 /// A new name for an organization.
@@ -34,18 +35,18 @@ pub struct OrganizationRef {
 #[oai(rename_all = "camelCase")]
 pub struct UpdateOrganization {
     /// The organization's id.
-    pub organization_id: String,
+    pub organization_id: Text,
     /// Its new name, 1-255 characters.
-    pub name: String,
+    pub name: Text,
 }
 
 /// Whom to invite.
 #[derive(Debug, Object)]
 pub struct InviteMember {
     /// The invitee's email address.
-    pub email: String,
+    pub email: Text,
     /// `admin` or `member`.
-    pub role: String,
+    pub role: Text,
 }
 
 /// Names an invitation.
@@ -53,7 +54,7 @@ pub struct InviteMember {
 #[oai(rename_all = "camelCase")]
 pub struct InvitationRef {
     /// The invitation's id.
-    pub invitation_id: String,
+    pub invitation_id: Text,
 }
 
 /// The invitation to accept: by id or by token.
@@ -61,10 +62,10 @@ pub struct InvitationRef {
 #[oai(rename_all = "camelCase")]
 pub struct AcceptInvitation {
     /// The invitation's id.
-    pub invitation_id: Option<String>,
+    pub invitation_id: Option<Text>,
     /// The invitation's token.
     #[oai(write_only)]
-    pub token: Option<String>,
+    pub token: Option<Text>,
 }
 
 /// A new role for a member.
@@ -72,9 +73,9 @@ pub struct AcceptInvitation {
 #[oai(rename_all = "camelCase")]
 pub struct UpdateMemberRole {
     /// The membership's id (`id` in `user.all`).
-    pub member_id: String,
+    pub member_id: Text,
     /// `admin` or `member`.
-    pub role: String,
+    pub role: Text,
 }
 
 pub struct OrganizationApi;
@@ -148,7 +149,7 @@ impl OrganizationApi {
         body: Json<UpdateOrganization>,
     ) -> ApiResult<Json<OrganizationView>> {
         let b = body.0;
-        let (o, m) = orgs::update(&st, &caller.0, &OrgId(b.organization_id), &b.name).await?;
+        let (o, m) = orgs::update(&st, &caller.0, &OrgId(b.organization_id.0), &b.name).await?;
         Ok(Json(OrganizationView::new(&o, m.role)))
     }
 
@@ -165,7 +166,7 @@ impl OrganizationApi {
         caller: Caller,
         body: Json<OrganizationRef>,
     ) -> ApiResult<Json<Success>> {
-        orgs::delete(&st, &caller.0, &OrgId(body.0.organization_id)).await?;
+        orgs::delete(&st, &caller.0, &OrgId(body.0.organization_id.0)).await?;
         Ok(Json(Success::yes()))
     }
 
@@ -181,7 +182,7 @@ impl OrganizationApi {
         caller: Caller,
         body: Json<OrganizationRef>,
     ) -> ApiResult<Json<OrganizationView>> {
-        let (o, m) = orgs::set_active(&st, &caller.0, &OrgId(body.0.organization_id)).await?;
+        let (o, m) = orgs::set_active(&st, &caller.0, &OrgId(body.0.organization_id.0)).await?;
         Ok(Json(OrganizationView::new(&o, m.role)))
     }
 
@@ -242,7 +243,8 @@ impl OrganizationApi {
         caller: Caller,
         body: Json<InvitationRef>,
     ) -> ApiResult<Json<InvitationView>> {
-        let inv = invitations::remove(&st, &caller.0, &InvitationId(body.0.invitation_id)).await?;
+        let inv =
+            invitations::remove(&st, &caller.0, &InvitationId(body.0.invitation_id.0)).await?;
         Ok(Json(InvitationView::new(&inv, None)))
     }
 
@@ -260,8 +262,8 @@ impl OrganizationApi {
         body: Json<AcceptInvitation>,
     ) -> ApiResult<Json<MemberView>> {
         let ticket = match (body.0.invitation_id, body.0.token) {
-            (Some(id), None) => Ticket::Id(InvitationId(id)),
-            (None, Some(t)) => Ticket::Token(t),
+            (Some(id), None) => Ticket::Id(InvitationId(id.0)),
+            (None, Some(t)) => Ticket::Token(t.0),
             _ => {
                 let mut c = Checks::new();
                 c.fail("invitationId", "give exactly one of invitationId and token");
@@ -287,7 +289,7 @@ impl OrganizationApi {
         body: Json<UpdateMemberRole>,
     ) -> ApiResult<Json<MemberView>> {
         let b = body.0;
-        let m = members::update_role(&st, &caller.0, &MemberId(b.member_id), &b.role).await?;
+        let m = members::update_role(&st, &caller.0, &MemberId(b.member_id.0), &b.role).await?;
         Ok(Json(MemberView::new(&m, None)))
     }
 }

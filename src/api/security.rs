@@ -83,7 +83,8 @@ pub fn origin_allowed(st: &State, req: &Request) -> bool {
             return true;
         }
     } else if let Some(host) = req.header(header::HOST.as_str()) {
-        let own = origin.split_once("://").map(|(_, h)| h);
+        // Without a public URL the server is reached directly, over plain HTTP.
+        let own = origin.strip_prefix("http://");
         if own.is_some_and(|h| h.eq_ignore_ascii_case(host)) {
             return true;
         }

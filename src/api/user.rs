@@ -7,6 +7,7 @@ use poem_openapi::{Object, OpenApi};
 use super::ApiTags;
 use super::error::ApiResult;
 use super::security::Caller;
+use super::text::Text;
 use super::views::{
     ApiKeyView, CreatedApiKey, MemberView, PermissionsView, ScopeView, SessionView, Success,
     UserView,
@@ -36,7 +37,7 @@ pub struct Me {
 #[oai(rename_all = "camelCase")]
 pub struct KeyMetadata {
     /// The organization's id; the caller must be a member.
-    pub organization_id: String,
+    pub organization_id: Text,
 }
 
 /// A new API key (Dokploy's field names and units).
@@ -44,11 +45,11 @@ pub struct KeyMetadata {
 #[oai(rename_all = "camelCase")]
 pub struct CreateApiKey {
     /// 1-32 characters.
-    pub name: String,
+    pub name: Text,
     /// Which organization the key acts in.
     pub metadata: KeyMetadata,
     /// 1-32 characters of `[a-zA-Z0-9_-]` before the `_` (default `kg`).
-    pub prefix: Option<String>,
+    pub prefix: Option<Text>,
     /// Seconds until it expires, 86400 (1 day) to 31536000 (365 days); never by default.
     pub expires_in: Option<i64>,
     /// Limit the request rate (default: on when `rateLimitMax` is given).
@@ -72,7 +73,7 @@ pub struct CreateApiKey {
 #[oai(rename_all = "camelCase")]
 pub struct ApiKeyRef {
     /// The key's id.
-    pub api_key_id: String,
+    pub api_key_id: Text,
 }
 
 /// Changes to a key.
@@ -80,9 +81,9 @@ pub struct ApiKeyRef {
 #[oai(rename_all = "camelCase")]
 pub struct UpdateApiKey {
     /// The key's id.
-    pub api_key_id: String,
+    pub api_key_id: Text,
     /// A new name, 1-32 characters.
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// Enable or disable the key; a disabled key is refused at once.
     pub enabled: Option<bool>,
 }
@@ -92,7 +93,7 @@ pub struct UpdateApiKey {
 #[oai(rename_all = "camelCase")]
 pub struct RotateApiKey {
     /// The key's id.
-    pub api_key_id: String,
+    pub api_key_id: Text,
     /// How long the old secret keeps working, 0 (default) to 604800 seconds.
     pub grace_period_seconds: Option<i64>,
 }
@@ -102,13 +103,13 @@ pub struct RotateApiKey {
 #[oai(rename_all = "camelCase")]
 pub struct UpdateUser {
     /// A new display name.
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// The current password; required with `password`.
     #[oai(write_only)]
-    pub current_password: Option<String>,
+    pub current_password: Option<Text>,
     /// A new password, 8-128 characters. Ends the caller's other sessions.
     #[oai(write_only)]
-    pub password: Option<String>,
+    pub password: Option<Text>,
 }
 
 /// A session of the caller's.
@@ -125,7 +126,7 @@ pub struct SessionEntry {
 #[oai(rename_all = "camelCase")]
 pub struct SessionRef {
     /// The session's id.
-    pub session_id: String,
+    pub session_id: Text,
 }
 
 /// Names a user.
@@ -133,7 +134,7 @@ pub struct SessionRef {
 #[oai(rename_all = "camelCase")]
 pub struct UserRef {
     /// The user's id.
-    pub user_id: String,
+    pub user_id: Text,
 }
 
 /// New permissions for a member (Dokploy's names). Missing flags are false and missing
@@ -142,7 +143,7 @@ pub struct UserRef {
 #[oai(rename_all = "camelCase")]
 pub struct AssignPermissions {
     /// The member's user id.
-    pub user_id: String,
+    pub user_id: Text,
     /// May create projects.
     #[oai(default)]
     pub can_create_projects: bool,
@@ -166,27 +167,27 @@ pub struct AssignPermissions {
     pub can_access_to_api: bool,
     /// Project ids the member may see.
     #[oai(default)]
-    pub accessed_projects: Vec<String>,
+    pub accessed_projects: Vec<Text>,
     /// Environment ids the member may see.
     #[oai(default)]
-    pub accessed_environments: Vec<String>,
+    pub accessed_environments: Vec<Text>,
     /// Application ids the member may see.
     #[oai(default)]
-    pub accessed_services: Vec<String>,
+    pub accessed_services: Vec<Text>,
 }
 
 /// A user to create directly into the active organization.
 #[derive(Debug, Object)]
 pub struct CreateUserWithCredentials {
     /// Email address.
-    pub email: String,
+    pub email: Text,
     /// Password, 8-128 characters.
     #[oai(write_only)]
-    pub password: String,
+    pub password: Text,
     /// Display name.
-    pub name: String,
+    pub name: Text,
     /// `admin` or `member`.
-    pub role: String,
+    pub role: Text,
 }
 
 pub struct UserApi;
@@ -233,9 +234,9 @@ impl UserApi {
             project_ids: None,
         });
         let n = keys::NewKey {
-            name: b.name,
-            organization_id: b.metadata.organization_id,
-            prefix: b.prefix,
+            name: b.name.0,
+            organization_id: b.metadata.organization_id.0,
+            prefix: b.prefix.map(Text::into_inner),
             expires_in: b.expires_in,
             rate_limit_enabled: b.rate_limit_enabled,
             rate_limit_time_window: b.rate_limit_time_window,
@@ -266,7 +267,7 @@ impl UserApi {
         caller: Caller,
         body: Json<ApiKeyRef>,
     ) -> ApiResult<Json<Success>> {
-        keys::delete(&st, &caller.0, &ApiKeyId(body.0.api_key_id)).await?;
+        keys::delete(&st, &caller.0, &ApiKeyId(body.0.api_key_id.0)).await?;
         Ok(Json(Success::yes()))
     }
 
@@ -286,7 +287,7 @@ impl UserApi {
         let k = keys::update(
             &st,
             &caller.0,
-            &ApiKeyId(b.api_key_id),
+            &ApiKeyId(b.api_key_id.0),
             b.name.as_deref(),
             b.enabled,
         )
@@ -311,7 +312,7 @@ impl UserApi {
         let (k, secret) = keys::rotate(
             &st,
             &caller.0,
-            &ApiKeyId(b.api_key_id),
+            &ApiKeyId(b.api_key_id.0),
             b.grace_period_seconds,
         )
         .await?;
@@ -332,9 +333,9 @@ impl UserApi {
     ) -> ApiResult<Json<UserView>> {
         let b = body.0;
         let u = users::Update {
-            name: b.name,
-            current_password: b.current_password,
-            password: b.password,
+            name: b.name.map(Text::into_inner),
+            current_password: b.current_password.map(Text::into_inner),
+            password: b.password.map(Text::into_inner),
         };
         let user = users::update(&st, &caller.0, u).await?;
         Ok(Json((&user).into()))
@@ -375,7 +376,7 @@ impl UserApi {
         caller: Caller,
         body: Json<SessionRef>,
     ) -> ApiResult<Json<Success>> {
-        users::revoke_session(&st, &caller.0, &SessionId(body.0.session_id)).await?;
+        users::revoke_session(&st, &caller.0, &SessionId(body.0.session_id.0)).await?;
         Ok(Json(Success::yes()))
     }
 
@@ -400,7 +401,7 @@ impl UserApi {
         caller: Caller,
         body: Json<UserRef>,
     ) -> ApiResult<Json<Success>> {
-        members::remove(&st, &caller.0, &UserId(body.0.user_id)).await?;
+        members::remove(&st, &caller.0, &UserId(body.0.user_id.0)).await?;
         Ok(Json(Success::yes()))
     }
 
@@ -428,11 +429,11 @@ impl UserApi {
                 can_delete_services: b.can_delete_services,
                 can_access_to_api: b.can_access_to_api,
             },
-            projects: b.accessed_projects,
-            environments: b.accessed_environments,
-            applications: b.accessed_services,
+            projects: Text::strings(b.accessed_projects),
+            environments: Text::strings(b.accessed_environments),
+            applications: Text::strings(b.accessed_services),
         };
-        let p = members::assign(&st, &caller.0, &UserId(b.user_id), a).await?;
+        let p = members::assign(&st, &caller.0, &UserId(b.user_id.0), a).await?;
         Ok(Json((&p).into()))
     }
 

@@ -102,11 +102,18 @@ pub fn create_org_in(
 /// later sign-ups need an invitation.
 pub async fn sign_up(st: &State, input: SignUp, client: &Client) -> Result<(User, Issued)> {
     let new = NewUser::parse(&input.name, &input.email, &input.password)?;
-    if input.invitation_token.is_none() && st.db.read(store::users::count)? > 0 {
-        return Err(signup_closed());
+    // Refuse what cannot succeed before spending a password hash on it.
+    let now = st.now();
+    match &input.invitation_token {
+        None if st.db.read(store::users::count)? > 0 => return Err(signup_closed()),
+        None => {}
+        Some(raw) => {
+            st.db
+                .read(|c| invitations::by_token_for(c, raw, new.email.as_str(), now))?;
+        }
     }
     let hash = st.hash_password(new.password.expose().to_owned()).await?;
-    let (now, ttl, client) = (st.now(), st.config.session_ttl_ms, client.clone());
+    let (ttl, client) = (st.config.session_ttl_ms, client.clone());
     st.db
         .write(move |tx| {
             if let Some(raw) = &input.invitation_token {
@@ -148,6 +155,9 @@ pub async fn sign_in(
     let mut c = Checks::new();
     if email.is_empty() {
         c.fail("email", "email is required");
+    }
+    if email.len() > 254 {
+        c.fail("email", "email must be at most 254 characters");
     }
     if password.is_empty() {
         c.fail("password", "password is required");

@@ -184,7 +184,7 @@ async fn a_made_up_invitation_token_does_not_open_sign_up() {
         }))
         .await;
 
-    r.assert_error(400, "signup_closed");
+    r.assert_error(404, "not_found");
     assert_eq!(app.count("users"), 1);
     assert_eq!(app.count("members"), 1);
 }

@@ -3,8 +3,8 @@
 mod helpers;
 
 mod auth;
+mod contract;
 mod errors;
 mod health;
-mod known_bugs;
 mod sessions;
 mod spec;

@@ -1,5 +1,6 @@
-//! Tests of the contract that the code does not meet yet. Each asserts the correct
-//! behaviour and fails until the bug it names is fixed in `src/`.
+//! Fine points of the contract that are easy to lose: the spec's security schemes, a
+//! nullable get-session, an error body that matches its schema, and string fields that
+//! refuse numbers.
 
 use poem::http::Method;
 use serde_json::{Value, json};
