@@ -251,6 +251,101 @@ pub struct ApiKey {
     pub previous_expires_at: Option<i64>,
 }
 
+/// A project: the top of an organization's resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: ProjectId,
+    pub organization_id: OrgId,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: i64,
+}
+
+/// An environment of a project; every project has the default `production`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub id: EnvironmentId,
+    pub project_id: ProjectId,
+    pub organization_id: OrgId,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_default: bool,
+    pub created_at: i64,
+}
+
+/// An application deployed in an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    pub id: ApplicationId,
+    pub environment_id: EnvironmentId,
+    pub organization_id: OrgId,
+    pub name: String,
+    pub app_name: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+}
+
+/// An application's technical name: `^[a-zA-Z0-9._-]{1,63}$`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppName(String);
+
+impl AppName {
+    pub const MAX: usize = 63;
+
+    pub fn parse(raw: &str) -> Result<AppName, &'static str> {
+        let ok = !raw.is_empty()
+            && raw.len() <= Self::MAX
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(AppName(raw.to_owned()))
+        } else {
+            Err("must be 1-63 characters of letters, digits, '.', '_' and '-'")
+        }
+    }
+
+    /// A name derived from a display name plus `suffix`, always valid.
+    pub fn derive(display: &str, suffix: &str) -> AppName {
+        let mut slug = String::new();
+        for c in display.trim().chars() {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                slug.push(c);
+            } else if !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        let slug = slug.trim_matches(['-', '.']);
+        let keep = Self::MAX - suffix.len() - 1;
+        let slug: String = slug.chars().take(keep).collect();
+        let slug = if slug.is_empty() { "app".to_owned() } else { slug };
+        AppName(format!("{slug}-{suffix}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// An optional free-text description of bounded length.
+pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, String> {
+    const MAX: usize = 10_000;
+    match raw {
+        None => Ok(None),
+        Some(d) if d.chars().count() > MAX => Err(format!("must be at most {MAX} characters")),
+        Some(d) if d.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
+            Err("must not contain control characters".into())
+        }
+        Some(d) => Ok(Some(d.to_owned())),
+    }
+}
+
 /// A lower-cased, trimmed email address of a plausible shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
@@ -385,6 +480,18 @@ mod tests {
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse(&"é".repeat(128)).is_ok());
         assert!(Password::parse(&"é".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn app_names_are_checked_and_derived_valid() {
+        assert!(AppName::parse("my-app.v2_x").is_ok());
+        for bad in ["", "a b", "é", &"a".repeat(64)] {
+            assert!(AppName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(AppName::derive("My App!", "abc123").as_str(), "my-app-abc123");
+        assert_eq!(AppName::derive("  ***  ", "abc123").as_str(), "app-abc123");
+        let long = AppName::derive(&"x".repeat(500), "abc123");
+        assert!(AppName::parse(long.as_str()).is_ok());
     }
 
     #[test]

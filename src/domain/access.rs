@@ -8,7 +8,10 @@ use rusqlite::Connection;
 use super::State;
 use super::cache::{AccessLists, CachedKey, CachedSession, Principal};
 use crate::error::{Error, Reason, Result};
-use crate::model::{ApiKey, KeyScope, Membership, OrgId, Organization, SessionId, User};
+use crate::model::{
+    ApiKey, Application, Environment, Flags, KeyScope, Membership, OrgId, Organization, ProjectId,
+    SessionId, User,
+};
 use crate::store;
 use crate::store::orgs::AccessList;
 
@@ -87,6 +90,49 @@ pub fn load_principal(conn: &Connection, user: User, org: Option<&OrgId>) -> Res
         membership,
         lists,
     })
+}
+
+/// The caller's membership, if it holds the flag (owner and admin hold every flag).
+pub fn flag(actor: &Actor, has: fn(&Flags) -> bool) -> Result<&Membership> {
+    let m = actor.member()?;
+    if m.role.is_privileged() || has(&m.flags) {
+        Ok(m)
+    } else {
+        Err(Error::Denied(Reason::PermissionDenied))
+    }
+}
+
+fn listed(list: &[String], id: &str) -> bool {
+    list.binary_search_by(|x| x.as_str().cmp(id)).is_ok()
+}
+
+impl Actor {
+    fn privileged(&self) -> bool {
+        self.member().is_ok_and(|m| m.role.is_privileged())
+    }
+
+    /// Whether the caller may see project `id` of its organization: a key's project scope
+    /// first, then a member's access list.
+    pub fn sees_project(&self, id: &ProjectId) -> bool {
+        if let Some(ids) = self.scope().and_then(|s| s.project_ids.as_deref())
+            && !listed(ids, id.as_str())
+        {
+            return false;
+        }
+        self.privileged() || listed(&self.lists().projects, id.as_str())
+    }
+
+    /// Whether the caller may see environment `e`: its project, and for a member its list.
+    pub fn sees_environment(&self, e: &Environment) -> bool {
+        self.sees_project(&e.project_id)
+            && (self.privileged() || listed(&self.lists().environments, e.id.as_str()))
+    }
+
+    /// Whether the caller may see application `a` of environment `e`.
+    pub fn sees_application(&self, a: &Application, e: &Environment) -> bool {
+        self.sees_environment(e)
+            && (self.privileged() || listed(&self.lists().applications, a.id.as_str()))
+    }
 }
 
 /// The caller's membership in the organization it acts in, if owner or admin.

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod limiter;
 pub mod members;
 pub mod orgs;
+pub mod resources;
 pub mod sessions;
 pub mod users;
 

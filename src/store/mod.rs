@@ -4,6 +4,7 @@
 pub mod invitations;
 pub mod keys;
 pub mod orgs;
+pub mod resources;
 pub mod sessions;
 pub mod users;
 

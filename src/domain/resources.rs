@@ -1,0 +1,554 @@
+//! Projects, environments and applications, each guarded the same way whatever the
+//! credential: the organization first (another organization's resource is 401
+//! `wrong_organization`, a missing one 404), then a member's flags and access lists, then
+//! a key's scope.
+
+use rusqlite::Connection;
+
+use super::State;
+use super::access::{self, Actor};
+use crate::auth::token;
+use crate::error::{Checks, Error, Reason, Result};
+use crate::model::{
+    AppName, Application, ApplicationId, Environment, EnvironmentId, Flags, Membership, Name,
+    OrgId, Project, ProjectId, parse_description,
+};
+use crate::store;
+use crate::store::orgs::AccessList;
+use crate::store::resources as rs;
+
+pub const NAME_MAX: usize = 255;
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+pub const LIMIT_MAX: u32 = 100;
+pub const LIMIT_DEFAULT: u32 = 20;
+
+/// A project with what the caller may see inside it.
+#[derive(Debug, Clone)]
+pub struct ProjectTree {
+    pub project: Project,
+    pub environments: Vec<(Environment, Vec<Application>)>,
+}
+
+/// One page of a search.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+}
+
+fn parse_name(c: &mut Checks, raw: &str) -> Option<String> {
+    c.field("name", Name::parse(raw, NAME_MAX)).map(Name::into_string)
+}
+
+fn parse_desc(c: &mut Checks, raw: Option<&str>) -> Option<String> {
+    c.field("description", parse_description(raw)).flatten()
+}
+
+fn checked<T>(v: Option<T>) -> Result<T> {
+    v.ok_or_else(|| Error::internal("checked field missing"))
+}
+
+/// Finds a resource in the caller's organization: 404 when it exists nowhere, 401
+/// `wrong_organization` when it exists in another one.
+fn find<T>(
+    st: &State,
+    actor: &Actor,
+    what: &'static str,
+    get: impl Fn(&Connection, &OrgId) -> Result<Option<T>>,
+    locate: impl Fn(&Connection) -> Result<Option<OrgId>>,
+) -> Result<T> {
+    let org = &actor.member()?.organization_id;
+    st.db.read(|c| match get(c, org)? {
+        Some(t) => Ok(t),
+        None if locate(c)?.is_some() => Err(Error::Denied(Reason::WrongOrganization)),
+        None => Err(Error::NotFound(what)),
+    })
+}
+
+fn denied() -> Error {
+    Error::Denied(Reason::PermissionDenied)
+}
+
+fn visible_project(st: &State, actor: &Actor, id: &ProjectId) -> Result<Project> {
+    let p = find(st, actor, "project", |c, o| rs::project(c, o, id), |c| rs::locate_project(c, id))?;
+    if actor.sees_project(&p.id) { Ok(p) } else { Err(denied()) }
+}
+
+fn visible_environment(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<Environment> {
+    let e = find(st, actor, "environment", |c, o| rs::environment(c, o, id), |c| {
+        rs::locate_environment(c, id)
+    })?;
+    if actor.sees_environment(&e) { Ok(e) } else { Err(denied()) }
+}
+
+fn visible_application(st: &State, actor: &Actor, id: &ApplicationId) -> Result<(Application, Environment)> {
+    let found = find(
+        st,
+        actor,
+        "application",
+        |c, o| {
+            let Some(a) = rs::application(c, o, id)? else {
+                return Ok(None);
+            };
+            let e = rs::environment(c, o, &a.environment_id)?
+                .ok_or_else(|| Error::internal("application without environment"))?;
+            Ok(Some((a, e)))
+        },
+        |c| rs::locate_application(c, id),
+    )?;
+    if actor.sees_application(&found.0, &found.1) { Ok(found) } else { Err(denied()) }
+}
+
+/// A member's new resource joins its access lists, so it can see what it made.
+fn grant(conn: &Connection, m: &Membership, list: AccessList, id: &str) -> Result<()> {
+    if m.role.is_privileged() {
+        return Ok(());
+    }
+    store::orgs::grant(conn, &m.id, list, id)
+}
+
+fn after_grant(st: &State, m: &Membership) {
+    if !m.role.is_privileged() {
+        st.cache.forget_user(&m.user_id);
+    }
+}
+
+// ---- projects
+
+/// `project.create`: a project and its default `production` environment.
+pub async fn create_project(st: &State, actor: &Actor, name: &str, description: Option<&str>) -> Result<(Project, Environment)> {
+    let mut c = Checks::new();
+    let name = parse_name(&mut c, name);
+    let description = parse_desc(&mut c, description);
+    c.finish()?;
+    let m = access::flag(actor, |f: &Flags| f.can_create_projects)?.clone();
+    // A key limited to some projects cannot make new ones outside its reach.
+    if actor.scope().is_some_and(|s| s.project_ids.is_some()) {
+        return Err(denied());
+    }
+    let now = st.now();
+    let project = Project {
+        id: ProjectId(token::new_id()),
+        organization_id: m.organization_id.clone(),
+        name: checked(name)?,
+        description,
+        created_at: now,
+    };
+    let env = Environment {
+        id: EnvironmentId(token::new_id()),
+        project_id: project.id.clone(),
+        organization_id: m.organization_id.clone(),
+        name: DEFAULT_ENVIRONMENT.to_owned(),
+        description: None,
+        is_default: true,
+        created_at: now,
+    };
+    let (p, e, mm) = (project.clone(), env.clone(), m.clone());
+    st.db
+        .write(move |tx| {
+            rs::insert_project(tx, &p)?;
+            rs::insert_environment(tx, &e)?;
+            grant(tx, &mm, AccessList::Projects, p.id.as_str())?;
+            grant(tx, &mm, AccessList::Environments, e.id.as_str())
+        })
+        .await?;
+    after_grant(st, &m);
+    Ok((project, env))
+}
+
+/// Builds the trees of `projects` with what the caller may see inside them.
+fn trees(actor: &Actor, projects: Vec<Project>, envs: Vec<Environment>, apps: Vec<Application>) -> Vec<ProjectTree> {
+    let mut out: Vec<ProjectTree> = projects
+        .into_iter()
+        .filter(|p| actor.sees_project(&p.id))
+        .map(|project| ProjectTree {
+            project,
+            environments: Vec::new(),
+        })
+        .collect();
+    for e in envs {
+        if !actor.sees_environment(&e) {
+            continue;
+        }
+        if let Some(t) = out.iter_mut().find(|t| t.project.id == e.project_id) {
+            t.environments.push((e, Vec::new()));
+        }
+    }
+    for a in apps {
+        for t in &mut out {
+            if let Some((e, list)) = t.environments.iter_mut().find(|(e, _)| e.id == a.environment_id) {
+                if actor.sees_application(&a, e) {
+                    list.push(a);
+                }
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// `project.all`: the organization's projects the caller may see, newest first, each
+/// with its environments and their applications.
+pub fn all_projects(st: &State, actor: &Actor) -> Result<Vec<ProjectTree>> {
+    let org = &actor.member()?.organization_id;
+    let (p, e, a) = st.db.read(|c| {
+        Ok((rs::projects(c, org)?, rs::environments(c, org)?, rs::applications(c, org)?))
+    })?;
+    Ok(trees(actor, p, e, a))
+}
+
+/// `project.one`.
+pub fn one_project(st: &State, actor: &Actor, id: &ProjectId) -> Result<ProjectTree> {
+    let p = visible_project(st, actor, id)?;
+    let org = &p.organization_id;
+    let (e, a) = st.db.read(|c| Ok((rs::environments_of(c, org, &p.id)?, rs::applications(c, org)?)))?;
+    trees(actor, vec![p], e, a)
+        .pop()
+        .ok_or_else(|| Error::internal("visible project lost"))
+}
+
+/// `project.update`: a new name and/or description. Members need canCreateProjects.
+pub async fn update_project(st: &State, actor: &Actor, id: &ProjectId, name: Option<&str>, description: Option<&str>) -> Result<Project> {
+    let mut c = Checks::new();
+    let name = name.and_then(|n| parse_name(&mut c, n));
+    let description = description.map(|d| parse_desc(&mut c, Some(d)));
+    c.finish()?;
+    access::flag(actor, |f| f.can_create_projects)?;
+    let mut p = visible_project(st, actor, id)?;
+    if let Some(n) = name {
+        p.name = n;
+    }
+    if let Some(d) = description {
+        p.description = d;
+    }
+    let q = p.clone();
+    st.db.write(move |tx| rs::update_project(tx, &q)).await?;
+    Ok(p)
+}
+
+/// `project.remove`: the project, its environments and applications.
+pub async fn remove_project(st: &State, actor: &Actor, id: &ProjectId) -> Result<Project> {
+    access::flag(actor, |f| f.can_delete_projects)?;
+    let p = visible_project(st, actor, id)?;
+    let (org, pid) = (p.organization_id.clone(), p.id.clone());
+    st.db
+        .write(move |tx| rs::delete_project(tx, &org, &pid))
+        .await?;
+    Ok(p)
+}
+
+/// Checks and clamps paging.
+fn paging(limit: Option<i64>, offset: Option<i64>) -> Result<(usize, usize)> {
+    let mut c = Checks::new();
+    let limit = limit.unwrap_or(i64::from(LIMIT_DEFAULT));
+    if !(1..=i64::from(LIMIT_MAX)).contains(&limit) {
+        c.fail("limit", "must be between 1 and 100");
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        c.fail("offset", "must not be negative");
+    }
+    c.finish()?;
+    Ok((limit as usize, offset as usize))
+}
+
+fn page<T>(all: Vec<T>, limit: usize, offset: usize) -> Page<T> {
+    let total = all.len();
+    Page {
+        items: all.into_iter().skip(offset).take(limit).collect(),
+        total,
+    }
+}
+
+/// `project.search`: projects whose name or description contains `q`, newest first.
+pub fn search_projects(st: &State, actor: &Actor, q: Option<&str>, limit: Option<i64>, offset: Option<i64>) -> Result<Page<Project>> {
+    let (limit, offset) = paging(limit, offset)?;
+    let org = &actor.member()?.organization_id;
+    let q = q.map(str::trim).unwrap_or_default();
+    let found = st.db.read(|c| rs::search_projects(c, org, q))?;
+    let visible = found.into_iter().filter(|p| actor.sees_project(&p.id)).collect();
+    Ok(page(visible, limit, offset))
+}
+
+// ---- environments
+
+fn check_env_name(c: &mut Checks, raw: &str) -> Option<String> {
+    let name = parse_name(c, raw)?;
+    if name.eq_ignore_ascii_case(DEFAULT_ENVIRONMENT) {
+        c.fail("name", "\"production\" is reserved for the default environment");
+        return None;
+    }
+    Some(name)
+}
+
+fn env_name_conflict() -> Error {
+    Error::conflict(
+        "environment_exists",
+        "The project already has an environment with this name",
+    )
+}
+
+/// `environment.create`: a new environment in a project.
+pub async fn create_environment(st: &State, actor: &Actor, project: &ProjectId, name: &str, description: Option<&str>) -> Result<Environment> {
+    let mut c = Checks::new();
+    let name = check_env_name(&mut c, name);
+    let description = parse_desc(&mut c, description);
+    c.finish()?;
+    let m = access::flag(actor, |f| f.can_create_environments)?.clone();
+    let p = visible_project(st, actor, project)?;
+    let env = Environment {
+        id: EnvironmentId(token::new_id()),
+        project_id: p.id.clone(),
+        organization_id: p.organization_id.clone(),
+        name: checked(name)?,
+        description,
+        is_default: false,
+        created_at: st.now(),
+    };
+    let (e, mm) = (env.clone(), m.clone());
+    st.db
+        .write(move |tx| {
+            if rs::environment_name_taken(tx, &e.organization_id, &e.project_id, &e.name, None)? {
+                return Err(env_name_conflict());
+            }
+            rs::insert_environment(tx, &e)?;
+            grant(tx, &mm, AccessList::Environments, e.id.as_str())
+        })
+        .await?;
+    after_grant(st, &m);
+    Ok(env)
+}
+
+/// Applications the caller may see in `env`.
+fn apps_in(st: &State, actor: &Actor, env: &Environment) -> Result<Vec<Application>> {
+    let all = st.db.read(|c| rs::applications(c, &env.organization_id))?;
+    Ok(all
+        .into_iter()
+        .filter(|a| a.environment_id == env.id && actor.sees_application(a, env))
+        .collect())
+}
+
+/// `environment.one`: the environment and the applications the caller may see in it.
+pub fn one_environment(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<(Environment, Vec<Application>)> {
+    let e = visible_environment(st, actor, id)?;
+    let apps = apps_in(st, actor, &e)?;
+    Ok((e, apps))
+}
+
+/// `environment.byProjectId`: a project's environments the caller may see.
+pub fn environments_of(st: &State, actor: &Actor, project: &ProjectId) -> Result<Vec<(Environment, Vec<Application>)>> {
+    let p = visible_project(st, actor, project)?;
+    let org = &p.organization_id;
+    let (e, a) = st.db.read(|c| Ok((rs::environments_of(c, org, &p.id)?, rs::applications(c, org)?)))?;
+    Ok(trees(actor, vec![p], e, a)
+        .pop()
+        .map(|t| t.environments)
+        .unwrap_or_default())
+}
+
+/// `environment.update`: the default environment keeps its name.
+pub async fn update_environment(st: &State, actor: &Actor, id: &EnvironmentId, name: Option<&str>, description: Option<&str>) -> Result<Environment> {
+    let mut c = Checks::new();
+    let description = description.map(|d| parse_desc(&mut c, Some(d)));
+    let raw_name = name.map(str::trim);
+    c.finish()?;
+    access::flag(actor, |f| f.can_create_environments)?;
+    let mut e = visible_environment(st, actor, id)?;
+    if let Some(n) = raw_name
+        && n != e.name
+    {
+        if e.is_default {
+            return Err(Error::invalid(
+                "default_environment",
+                "The default environment cannot be renamed",
+            ));
+        }
+        let mut c = Checks::new();
+        let n = check_env_name(&mut c, n);
+        c.finish()?;
+        e.name = checked(n)?;
+    }
+    if let Some(d) = description {
+        e.description = d;
+    }
+    let f = e.clone();
+    st.db
+        .write(move |tx| {
+            if rs::environment_name_taken(tx, &f.organization_id, &f.project_id, &f.name, Some(&f.id))? {
+                return Err(env_name_conflict());
+            }
+            rs::update_environment(tx, &f)
+        })
+        .await?;
+    Ok(e)
+}
+
+/// `environment.remove`: not the default one; its applications go with it.
+pub async fn remove_environment(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<Environment> {
+    access::flag(actor, |f| f.can_delete_environments)?;
+    let e = visible_environment(st, actor, id)?;
+    if e.is_default {
+        return Err(Error::invalid(
+            "default_environment",
+            "The default environment cannot be removed",
+        ));
+    }
+    let (org, eid) = (e.organization_id.clone(), e.id.clone());
+    st.db
+        .write(move |tx| rs::delete_environment(tx, &org, &eid))
+        .await?;
+    Ok(e)
+}
+
+// ---- applications
+
+fn app_name_conflict() -> Error {
+    Error::conflict(
+        "app_name_taken",
+        "Another application of this organization already uses this appName",
+    )
+}
+
+/// `application.create`: `appName` defaults to the name plus a random suffix.
+pub async fn create_application(
+    st: &State,
+    actor: &Actor,
+    environment: &EnvironmentId,
+    name: &str,
+    app_name: Option<&str>,
+    description: Option<&str>,
+) -> Result<Application> {
+    let mut c = Checks::new();
+    let name = parse_name(&mut c, name);
+    let app_name = app_name.and_then(|a| c.field("appName", AppName::parse(a.trim())));
+    let description = parse_desc(&mut c, description);
+    c.finish()?;
+    let name = checked(name)?;
+    let m = access::flag(actor, |f| f.can_create_services)?.clone();
+    let e = visible_environment(st, actor, environment)?;
+    let chosen = app_name.is_some();
+    let mut app = Application {
+        id: ApplicationId(token::new_id()),
+        environment_id: e.id.clone(),
+        organization_id: e.organization_id.clone(),
+        app_name: app_name.map(AppName::into_string).unwrap_or_default(),
+        name,
+        description,
+        status: "idle".to_owned(),
+        created_at: st.now(),
+    };
+    let (mut a, mm) = (app.clone(), m.clone());
+    app = st
+        .db
+        .write(move |tx| {
+            if chosen {
+                if rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
+                    return Err(app_name_conflict());
+                }
+            } else {
+                // Six random characters make a collision rare; try again when it happens.
+                loop {
+                    let suffix = token::random_base62(6).to_ascii_lowercase();
+                    a.app_name = AppName::derive(&a.name, &suffix).into_string();
+                    if !rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
+                        break;
+                    }
+                }
+            }
+            rs::insert_application(tx, &a)?;
+            grant(tx, &mm, AccessList::Applications, a.id.as_str())?;
+            Ok(a)
+        })
+        .await?;
+    after_grant(st, &m);
+    Ok(app)
+}
+
+/// `application.one`.
+pub fn one_application(st: &State, actor: &Actor, id: &ApplicationId) -> Result<Application> {
+    Ok(visible_application(st, actor, id)?.0)
+}
+
+/// `application.update`: name, description, appName (unique per organization).
+pub async fn update_application(
+    st: &State,
+    actor: &Actor,
+    id: &ApplicationId,
+    name: Option<&str>,
+    description: Option<&str>,
+    app_name: Option<&str>,
+) -> Result<Application> {
+    let mut c = Checks::new();
+    let name = name.and_then(|n| parse_name(&mut c, n));
+    let description = description.map(|d| parse_desc(&mut c, Some(d)));
+    let app_name = app_name.and_then(|a| c.field("appName", AppName::parse(a.trim())));
+    c.finish()?;
+    access::flag(actor, |f| f.can_create_services)?;
+    let (mut a, _) = visible_application(st, actor, id)?;
+    if let Some(n) = name {
+        a.name = n;
+    }
+    if let Some(d) = description {
+        a.description = d;
+    }
+    if let Some(n) = app_name {
+        a.app_name = n.into_string();
+    }
+    let b = a.clone();
+    st.db
+        .write(move |tx| {
+            if rs::app_name_taken(tx, &b.organization_id, &b.app_name, Some(&b.id))? {
+                return Err(app_name_conflict());
+            }
+            rs::update_application(tx, &b)
+        })
+        .await?;
+    Ok(a)
+}
+
+/// `application.delete`.
+pub async fn delete_application(st: &State, actor: &Actor, id: &ApplicationId) -> Result<Application> {
+    access::flag(actor, |f| f.can_delete_services)?;
+    let (a, _) = visible_application(st, actor, id)?;
+    let (org, aid) = (a.organization_id.clone(), a.id.clone());
+    st.db
+        .write(move |tx| rs::delete_application(tx, &org, &aid))
+        .await?;
+    Ok(a)
+}
+
+/// What `application.search` filters by.
+#[derive(Debug, Default)]
+pub struct AppQuery<'a> {
+    pub q: Option<&'a str>,
+    pub project: Option<ProjectId>,
+    pub environment: Option<EnvironmentId>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// `application.search`: applications the caller may see, newest first.
+pub fn search_applications(st: &State, actor: &Actor, query: AppQuery<'_>) -> Result<Page<Application>> {
+    let (limit, offset) = paging(query.limit, query.offset)?;
+    if let Some(p) = &query.project {
+        visible_project(st, actor, p)?;
+    }
+    if let Some(e) = &query.environment {
+        visible_environment(st, actor, e)?;
+    }
+    let org = &actor.member()?.organization_id;
+    let q = query.q.map(str::trim).unwrap_or_default();
+    let (apps, envs) = st.db.read(|c| Ok((rs::search_applications(c, org, q)?, rs::environments(c, org)?)))?;
+    let visible = apps
+        .into_iter()
+        .filter(|a| {
+            let Some(e) = envs.iter().find(|e| e.id == a.environment_id) else {
+                return false;
+            };
+            query.environment.as_ref().is_none_or(|id| *id == e.id)
+                && query.project.as_ref().is_none_or(|id| *id == e.project_id)
+                && actor.sees_application(a, e)
+        })
+        .collect();
+    Ok(page(visible, limit, offset))
+}

@@ -1,0 +1,294 @@
+//! Projects, environments and applications. Every read and write names the
+//! organization; `locate_*` alone look across organizations, to tell "does not exist"
+//! (404) from "belongs to another organization" (401).
+
+use rusqlite::{Connection, Row, params};
+
+use super::optional;
+use crate::error::Result;
+use crate::model::{
+    Application, ApplicationId, Environment, EnvironmentId, OrgId, Project, ProjectId,
+};
+
+fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: ProjectId(r.get(0)?),
+        organization_id: OrgId(r.get(1)?),
+        name: r.get(2)?,
+        description: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+fn environment_row(r: &Row<'_>) -> rusqlite::Result<Environment> {
+    Ok(Environment {
+        id: EnvironmentId(r.get(0)?),
+        project_id: ProjectId(r.get(1)?),
+        organization_id: OrgId(r.get(2)?),
+        name: r.get(3)?,
+        description: r.get(4)?,
+        is_default: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+fn application_row(r: &Row<'_>) -> rusqlite::Result<Application> {
+    Ok(Application {
+        id: ApplicationId(r.get(0)?),
+        environment_id: EnvironmentId(r.get(1)?),
+        organization_id: OrgId(r.get(2)?),
+        name: r.get(3)?,
+        app_name: r.get(4)?,
+        description: r.get(5)?,
+        status: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+const PROJECT: &str = "id, organization_id, name, description, created_at";
+const ENVIRONMENT: &str =
+    "id, project_id, organization_id, name, description, is_default, created_at";
+const APPLICATION: &str = "id, environment_id, organization_id, name, app_name, description, \
+                           application_status, created_at";
+
+/// The organization a row of `table` belongs to, whichever it is.
+fn locate(conn: &Connection, table: &str, id: &str) -> Result<Option<OrgId>> {
+    let mut st =
+        conn.prepare_cached(&format!("SELECT organization_id FROM {table} WHERE id = ?1"))?;
+    Ok(optional(st.query_row([id], |r| Ok(OrgId(r.get(0)?))))?)
+}
+
+pub fn locate_project(conn: &Connection, id: &ProjectId) -> Result<Option<OrgId>> {
+    locate(conn, "projects", id.as_str())
+}
+
+pub fn locate_environment(conn: &Connection, id: &EnvironmentId) -> Result<Option<OrgId>> {
+    locate(conn, "environments", id.as_str())
+}
+
+pub fn locate_application(conn: &Connection, id: &ApplicationId) -> Result<Option<OrgId>> {
+    locate(conn, "applications", id.as_str())
+}
+
+// ---- projects
+
+pub fn insert_project(conn: &Connection, p: &Project) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO projects (id, organization_id, name, description, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![p.id.as_str(), p.organization_id.as_str(), p.name, p.description, p.created_at])?;
+    Ok(())
+}
+
+pub fn project(conn: &Connection, org: &OrgId, id: &ProjectId) -> Result<Option<Project>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {PROJECT} FROM projects WHERE id = ?1 AND organization_id = ?2"
+    ))?;
+    Ok(optional(st.query_row([id.as_str(), org.as_str()], project_row))?)
+}
+
+/// The organization's projects, newest first.
+pub fn projects(conn: &Connection, org: &OrgId) -> Result<Vec<Project>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {PROJECT} FROM projects WHERE organization_id = ?1
+         ORDER BY created_at DESC, id DESC"
+    ))?;
+    let rows = st.query_map([org.as_str()], project_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Escapes `q` for a LIKE pattern with `\` as the escape character.
+fn like(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The organization's projects whose name or description contains `q` (any case),
+/// newest first.
+pub fn search_projects(conn: &Connection, org: &OrgId, q: &str) -> Result<Vec<Project>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {PROJECT} FROM projects WHERE organization_id = ?1
+           AND (name LIKE ?2 ESCAPE '\\' OR coalesce(description, '') LIKE ?2 ESCAPE '\\')
+         ORDER BY created_at DESC, id DESC"
+    ))?;
+    let rows = st.query_map(params![org.as_str(), like(q)], project_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn update_project(conn: &Connection, p: &Project) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE projects SET name = ?3, description = ?4 WHERE id = ?1 AND organization_id = ?2",
+    )?
+    .execute(params![p.id.as_str(), p.organization_id.as_str(), p.name, p.description])?;
+    Ok(())
+}
+
+/// Deletes a project with its environments and applications (by cascade).
+pub fn delete_project(conn: &Connection, org: &OrgId, id: &ProjectId) -> Result<()> {
+    conn.prepare_cached("DELETE FROM projects WHERE id = ?1 AND organization_id = ?2")?
+        .execute([id.as_str(), org.as_str()])?;
+    Ok(())
+}
+
+// ---- environments
+
+pub fn insert_environment(conn: &Connection, e: &Environment) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO environments (id, project_id, organization_id, name, description,
+                                   is_default, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        e.id.as_str(),
+        e.project_id.as_str(),
+        e.organization_id.as_str(),
+        e.name,
+        e.description,
+        e.is_default,
+        e.created_at
+    ])?;
+    Ok(())
+}
+
+pub fn environment(conn: &Connection, org: &OrgId, id: &EnvironmentId) -> Result<Option<Environment>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {ENVIRONMENT} FROM environments WHERE id = ?1 AND organization_id = ?2"
+    ))?;
+    Ok(optional(st.query_row([id.as_str(), org.as_str()], environment_row))?)
+}
+
+/// Whether `project` has an environment called `name` (any case), other than `except`.
+pub fn environment_name_taken(
+    conn: &Connection,
+    org: &OrgId,
+    project: &ProjectId,
+    name: &str,
+    except: Option<&EnvironmentId>,
+) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM environments WHERE organization_id = ?1 AND project_id = ?2
+               AND lower(name) = lower(?3) AND id IS NOT ?4",
+        )?
+        .exists(params![org.as_str(), project.as_str(), name, except.map(EnvironmentId::as_str)])?)
+}
+
+/// The environments of one project (default first, then oldest first).
+pub fn environments_of(conn: &Connection, org: &OrgId, project: &ProjectId) -> Result<Vec<Environment>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {ENVIRONMENT} FROM environments WHERE organization_id = ?1 AND project_id = ?2
+         ORDER BY is_default DESC, created_at, id"
+    ))?;
+    let rows = st.query_map([org.as_str(), project.as_str()], environment_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every environment of the organization (default first, then oldest first).
+pub fn environments(conn: &Connection, org: &OrgId) -> Result<Vec<Environment>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {ENVIRONMENT} FROM environments WHERE organization_id = ?1
+         ORDER BY is_default DESC, created_at, id"
+    ))?;
+    let rows = st.query_map([org.as_str()], environment_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn update_environment(conn: &Connection, e: &Environment) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE environments SET name = ?3, description = ?4
+         WHERE id = ?1 AND organization_id = ?2",
+    )?
+    .execute(params![e.id.as_str(), e.organization_id.as_str(), e.name, e.description])?;
+    Ok(())
+}
+
+pub fn delete_environment(conn: &Connection, org: &OrgId, id: &EnvironmentId) -> Result<()> {
+    conn.prepare_cached("DELETE FROM environments WHERE id = ?1 AND organization_id = ?2")?
+        .execute([id.as_str(), org.as_str()])?;
+    Ok(())
+}
+
+// ---- applications
+
+pub fn insert_application(conn: &Connection, a: &Application) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO applications (id, environment_id, organization_id, name, app_name,
+                                   description, application_status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        a.id.as_str(),
+        a.environment_id.as_str(),
+        a.organization_id.as_str(),
+        a.name,
+        a.app_name,
+        a.description,
+        a.status,
+        a.created_at
+    ])?;
+    Ok(())
+}
+
+pub fn application(conn: &Connection, org: &OrgId, id: &ApplicationId) -> Result<Option<Application>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {APPLICATION} FROM applications WHERE id = ?1 AND organization_id = ?2"
+    ))?;
+    Ok(optional(st.query_row([id.as_str(), org.as_str()], application_row))?)
+}
+
+/// Whether `app_name` is used in the organization by an application other than `except`.
+pub fn app_name_taken(conn: &Connection, org: &OrgId, app_name: &str, except: Option<&ApplicationId>) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM applications WHERE organization_id = ?1 AND app_name = ?2
+               AND id IS NOT ?3",
+        )?
+        .exists(params![org.as_str(), app_name, except.map(ApplicationId::as_str)])?)
+}
+
+/// Every application of the organization, oldest first.
+pub fn applications(conn: &Connection, org: &OrgId) -> Result<Vec<Application>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {APPLICATION} FROM applications WHERE organization_id = ?1
+         ORDER BY created_at, id"
+    ))?;
+    let rows = st.query_map([org.as_str()], application_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The organization's applications whose name, app name or description contains `q`,
+/// newest first.
+pub fn search_applications(conn: &Connection, org: &OrgId, q: &str) -> Result<Vec<Application>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {APPLICATION} FROM applications WHERE organization_id = ?1
+           AND (name LIKE ?2 ESCAPE '\\' OR app_name LIKE ?2 ESCAPE '\\'
+                OR coalesce(description, '') LIKE ?2 ESCAPE '\\')
+         ORDER BY created_at DESC, id DESC"
+    ))?;
+    let rows = st.query_map(params![org.as_str(), like(q)], application_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn update_application(conn: &Connection, a: &Application) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE applications SET name = ?3, app_name = ?4, description = ?5
+         WHERE id = ?1 AND organization_id = ?2",
+    )?
+    .execute(params![a.id.as_str(), a.organization_id.as_str(), a.name, a.app_name, a.description])?;
+    Ok(())
+}
+
+pub fn delete_application(conn: &Connection, org: &OrgId, id: &ApplicationId) -> Result<()> {
+    conn.prepare_cached("DELETE FROM applications WHERE id = ?1 AND organization_id = ?2")?
+        .execute([id.as_str(), org.as_str()])?;
+    Ok(())
+}
