@@ -4,5 +4,7 @@ mod helpers;
 
 mod auth;
 mod errors;
+mod invitations;
+mod known_bugs_orgs;
 mod orgs;
 mod sessions;
