@@ -6,5 +6,6 @@ mod auth;
 mod errors;
 mod invitations;
 mod known_bugs_orgs;
+mod members;
 mod orgs;
 mod sessions;
