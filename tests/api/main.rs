@@ -9,3 +9,4 @@ mod known_bugs_orgs;
 mod members;
 mod orgs;
 mod sessions;
+mod users;
