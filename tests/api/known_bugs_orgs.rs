@@ -74,3 +74,17 @@ async fn a_demoted_admin_holds_no_member_permission_it_was_not_given() {
         );
     }
 }
+
+/// `domain::members::all` (behind `user.all`) only asks for a membership, so any member,
+/// even one without a single flag, lists every member of the organization with their
+/// email addresses. The member list is a management view: a member "reads only what it
+/// was given access to" (DESIGN.md), and Dokploy, whose wire format keygate keeps, serves
+/// `user.all` to admins only. The table cells in `roles::KNOWN_BUGS`.
+#[tokio::test]
+async fn members_cannot_list_the_organizations_members() {
+    let results = crate::roles::run_cells(crate::roles::KNOWN_BUGS).await;
+
+    if let Some(table) = crate::roles::report(&results) {
+        panic!("{table}");
+    }
+}

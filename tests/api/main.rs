@@ -8,5 +8,6 @@ mod invitations;
 mod known_bugs_orgs;
 mod members;
 mod orgs;
+mod roles;
 mod sessions;
 mod users;
