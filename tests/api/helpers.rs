@@ -348,7 +348,7 @@ impl TestApp {
         .to_owned()
     }
 
-    /// `organization.active` as `who`: the id of the organization it acts in.
+    /// `organization.active` as `who`: the organization it acts in, with its role there.
     pub async fn active_org(&self, who: &As) -> Reply {
         self.get("/api/organization.active", &[], who).await
     }
