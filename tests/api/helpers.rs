@@ -420,3 +420,174 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// A user who joined the owner's organization, and how it authenticates.
+#[derive(Clone, Debug)]
+pub struct Joined {
+    pub who: As,
+    pub email: String,
+    pub user_id: String,
+    pub member_id: String,
+}
+
+/// The member flags `user.assignPermissions` takes, all false.
+pub fn no_flags() -> Value {
+    json!({
+        "canCreateProjects": false,
+        "canDeleteProjects": false,
+        "canCreateEnvironments": false,
+        "canDeleteEnvironments": false,
+        "canCreateServices": false,
+        "canDeleteServices": false,
+        "canAccessToAPI": false,
+    })
+}
+
+/// The `id` string of a JSON object.
+#[track_caller]
+pub fn id_of(v: &Value) -> String {
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {v}"))
+        .to_owned()
+}
+
+impl TestApp {
+    /// Signs up the first user; returns its cookie, user id and organization id.
+    pub async fn owner_ids(&self) -> (As, String, String) {
+        let (who, body) = self.owner().await;
+        let user = body["user"]["id"].as_str().unwrap().to_owned();
+        let org = body["session"]["activeOrganizationId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (who, user, org)
+    }
+
+    /// `organization.inviteMember` by `by`; returns the invitation (with its token).
+    pub async fn invite(&self, by: &As, email: &str, role: &str) -> Value {
+        let r = self
+            .post(
+                "/api/organization.inviteMember",
+                json!({"email": email, "role": role}),
+                by,
+            )
+            .await;
+        r.assert_ok();
+        r.body
+    }
+
+    /// Signs up with an invitation token.
+    pub async fn sign_up_invited(&self, email: &str, token: &str) -> Reply {
+        self.post(
+            "/api/auth/sign-up/email",
+            json!({"name": "Invitee", "email": email, "password": PASSWORD,
+                   "invitationToken": token}),
+            &As::Nobody,
+        )
+        .await
+    }
+
+    /// `by` invites `email` as `role`; the invitee signs up with the token.
+    pub async fn invite_and_join(&self, by: &As, email: &str, role: &str) -> Joined {
+        let inv = self.invite(by, email, role).await;
+        let r = self
+            .sign_up_invited(email, inv["token"].as_str().unwrap())
+            .await;
+        r.assert_ok();
+        let user_id = r.body["user"]["id"].as_str().unwrap().to_owned();
+        let org = inv["organizationId"].as_str().unwrap().to_owned();
+        Joined {
+            who: As::Cookie(r.session_token().expect("sign-up sets a cookie")),
+            email: email.to_owned(),
+            member_id: self.member_id(&org, &user_id),
+            user_id,
+        }
+    }
+
+    /// A member of `by`'s active organization whose flags are `flags` (missing ones false).
+    pub async fn member_with(&self, by: &As, email: &str, flags: Value) -> Joined {
+        let j = self.invite_and_join(by, email, "member").await;
+        let mut body = no_flags();
+        body["userId"] = json!(j.user_id);
+        for (k, v) in flags.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        self.post("/api/user.assignPermissions", body, by)
+            .await
+            .assert_ok();
+        j
+    }
+
+    /// `user.createUserWithCredentials` by `by`, then signs the new user in.
+    pub async fn create_user(&self, by: &As, email: &str, role: &str) -> Joined {
+        let r = self
+            .post(
+                "/api/user.createUserWithCredentials",
+                json!({"email": email, "password": PASSWORD, "name": "Created", "role": role}),
+                by,
+            )
+            .await;
+        r.assert_ok();
+        Joined {
+            who: self.sign_in(email, PASSWORD).await,
+            email: email.to_owned(),
+            user_id: r.body["userId"].as_str().unwrap().to_owned(),
+            member_id: id_of(&r.body),
+        }
+    }
+
+    /// The membership id of `user` in `org` (panics when there is none).
+    pub fn member_id(&self, org: &str, user: &str) -> String {
+        self.scalar(
+            "SELECT id FROM members WHERE organization_id = ?1 AND user_id = ?2",
+            &[&org, &user],
+        )
+        .as_str()
+        .expect("a membership")
+        .to_owned()
+    }
+
+    /// `organization.active` as `who`: the organization it acts in, with its role there.
+    pub async fn active_org(&self, who: &As) -> Reply {
+        self.get("/api/organization.active", &[], who).await
+    }
+
+    /// The number of rows a query counts.
+    pub fn count_where(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> i64 {
+        self.scalar(sql, params).as_i64().unwrap()
+    }
+
+    /// Runs a statement on the writer connection (for setup the API cannot do).
+    pub fn exec(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) {
+        self.state
+            .db
+            .write_blocking(|tx| Ok(tx.execute(sql, params)?))
+            .unwrap();
+    }
+
+    /// The database file and its write-ahead log, as bytes.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let path = self.state.db.path().to_owned();
+        let mut out = std::fs::read(&path).unwrap();
+        let wal = format!("{}-wal", path.display());
+        if let Ok(more) = std::fs::read(wal) {
+            out.extend(more);
+        }
+        out
+    }
+}
+
+impl Reply {
+    /// The `path` of every entry in an error's `issues`.
+    pub fn issue_paths(&self) -> Vec<String> {
+        self.body["issues"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["path"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
