@@ -320,7 +320,11 @@ impl AppName {
         let slug = slug.trim_matches(['-', '.']);
         let keep = Self::MAX - suffix.len() - 1;
         let slug: String = slug.chars().take(keep).collect();
-        let slug = if slug.is_empty() { "app".to_owned() } else { slug };
+        let slug = if slug.is_empty() {
+            "app".to_owned()
+        } else {
+            slug
+        };
         AppName(format!("{slug}-{suffix}"))
     }
 
@@ -339,7 +343,10 @@ pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, String> {
     match raw {
         None => Ok(None),
         Some(d) if d.chars().count() > MAX => Err(format!("must be at most {MAX} characters")),
-        Some(d) if d.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
+        Some(d)
+            if d.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+        {
             Err("must not contain control characters".into())
         }
         Some(d) => Ok(Some(d.to_owned())),
@@ -488,7 +495,10 @@ mod tests {
         for bad in ["", "a b", "é", &"a".repeat(64)] {
             assert!(AppName::parse(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(AppName::derive("My App!", "abc123").as_str(), "my-app-abc123");
+        assert_eq!(
+            AppName::derive("My App!", "abc123").as_str(),
+            "my-app-abc123"
+        );
         assert_eq!(AppName::derive("  ***  ", "abc123").as_str(), "app-abc123");
         let long = AppName::derive(&"x".repeat(500), "abc123");
         assert!(AppName::parse(long.as_str()).is_ok());

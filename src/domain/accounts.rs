@@ -249,11 +249,7 @@ pub fn create_user_blocking(
             }
             None => store::orgs::oldest(tx)?.ok_or(Error::NotFound("organization"))?,
         };
-        let flags = if role == Role::Member {
-            Flags::default()
-        } else {
-            Flags::ALL
-        };
+        let flags = Flags::default();
         store::orgs::insert_member(
             tx,
             &Membership {

@@ -47,8 +47,22 @@ pub async fn invite(
     let mut c = Checks::new();
     let email = c.field("email", Email::parse(email));
     let role = assignable_role("role", role);
+    // Alone, a bad role keeps its own reason; with other problems, all are listed.
+    let role = match (role, email.is_some()) {
+        (Ok(r), _) => r,
+        (Err(e), true) => return Err(e),
+        (Err(e), false) => {
+            if let Error::Invalid { issues, .. } = e {
+                for i in issues {
+                    c.fail(&i.path, i.message);
+                }
+            }
+            c.finish()?;
+            return Err(Error::internal("unreachable role check"));
+        }
+    };
     c.finish()?;
-    let (email, role) = (email.ok_or_else(|| Error::internal("email"))?, role?);
+    let email = email.ok_or_else(|| Error::internal("checked email missing"))?;
     let me = access::privileged(actor)?.clone();
     let now = st.now();
     let token = token::new_token();
@@ -160,11 +174,7 @@ pub fn accept_in(
         organization_id: inv.organization_id.clone(),
         user_id: user.clone(),
         role: inv.role,
-        flags: if inv.role == Role::Admin {
-            Flags::ALL
-        } else {
-            Flags::default()
-        },
+        flags: Flags::default(),
         created_at: now,
     };
     store::orgs::insert_member(conn, &m)?;

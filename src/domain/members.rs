@@ -33,9 +33,10 @@ fn may_manage(me: &Membership, target: &Membership) -> Result<()> {
     Ok(())
 }
 
-/// `user.all`: the members of the active organization with their users.
+/// `user.all`: the members of the active organization with their users (owner or admin,
+/// as in Dokploy: a member sees only what it was given).
 pub fn all(st: &State, actor: &Actor) -> Result<Vec<(Membership, User)>> {
-    let me = actor.member()?;
+    let me = access::privileged(actor)?;
     st.db
         .read(|c| store::orgs::members_of(c, &me.organization_id))
 }
@@ -60,6 +61,12 @@ pub async fn update_role(
             }
             may_manage(&me, &target)?;
             store::orgs::set_role(tx, &me.organization_id, &target.id, role)?;
+            if target.role != role {
+                // Flags only mean something for members: whoever becomes one starts with
+                // none, whatever it held before.
+                store::orgs::set_flags(tx, &me.organization_id, &target.id, &Flags::default())?;
+                target.flags = Flags::default();
+            }
             target.role = role;
             Ok(target)
         })
@@ -207,11 +214,7 @@ pub async fn create_with_credentials(
                 organization_id: me.organization_id.clone(),
                 user_id: user.id.clone(),
                 role,
-                flags: if role == Role::Admin {
-                    Flags::ALL
-                } else {
-                    Flags::default()
-                },
+                flags: Flags::default(),
                 created_at: now,
             };
             store::orgs::insert_member(tx, &m)?;

@@ -37,7 +37,8 @@ pub struct Page<T> {
 }
 
 fn parse_name(c: &mut Checks, raw: &str) -> Option<String> {
-    c.field("name", Name::parse(raw, NAME_MAX)).map(Name::into_string)
+    c.field("name", Name::parse(raw, NAME_MAX))
+        .map(Name::into_string)
 }
 
 fn parse_desc(c: &mut Checks, raw: Option<&str>) -> Option<String> {
@@ -70,18 +71,40 @@ fn denied() -> Error {
 }
 
 fn visible_project(st: &State, actor: &Actor, id: &ProjectId) -> Result<Project> {
-    let p = find(st, actor, "project", |c, o| rs::project(c, o, id), |c| rs::locate_project(c, id))?;
-    if actor.sees_project(&p.id) { Ok(p) } else { Err(denied()) }
+    let p = find(
+        st,
+        actor,
+        "project",
+        |c, o| rs::project(c, o, id),
+        |c| rs::locate_project(c, id),
+    )?;
+    if actor.sees_project(&p.id) {
+        Ok(p)
+    } else {
+        Err(denied())
+    }
 }
 
 fn visible_environment(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<Environment> {
-    let e = find(st, actor, "environment", |c, o| rs::environment(c, o, id), |c| {
-        rs::locate_environment(c, id)
-    })?;
-    if actor.sees_environment(&e) { Ok(e) } else { Err(denied()) }
+    let e = find(
+        st,
+        actor,
+        "environment",
+        |c, o| rs::environment(c, o, id),
+        |c| rs::locate_environment(c, id),
+    )?;
+    if actor.sees_environment(&e) {
+        Ok(e)
+    } else {
+        Err(denied())
+    }
 }
 
-fn visible_application(st: &State, actor: &Actor, id: &ApplicationId) -> Result<(Application, Environment)> {
+fn visible_application(
+    st: &State,
+    actor: &Actor,
+    id: &ApplicationId,
+) -> Result<(Application, Environment)> {
     let found = find(
         st,
         actor,
@@ -96,7 +119,11 @@ fn visible_application(st: &State, actor: &Actor, id: &ApplicationId) -> Result<
         },
         |c| rs::locate_application(c, id),
     )?;
-    if actor.sees_application(&found.0, &found.1) { Ok(found) } else { Err(denied()) }
+    if actor.sees_application(&found.0, &found.1) {
+        Ok(found)
+    } else {
+        Err(denied())
+    }
 }
 
 /// A member's new resource joins its access lists, so it can see what it made.
@@ -116,7 +143,12 @@ fn after_grant(st: &State, m: &Membership) {
 // ---- projects
 
 /// `project.create`: a project and its default `production` environment.
-pub async fn create_project(st: &State, actor: &Actor, name: &str, description: Option<&str>) -> Result<(Project, Environment)> {
+pub async fn create_project(
+    st: &State,
+    actor: &Actor,
+    name: &str,
+    description: Option<&str>,
+) -> Result<(Project, Environment)> {
     let mut c = Checks::new();
     let name = parse_name(&mut c, name);
     let description = parse_desc(&mut c, description);
@@ -157,7 +189,12 @@ pub async fn create_project(st: &State, actor: &Actor, name: &str, description: 
 }
 
 /// Builds the trees of `projects` with what the caller may see inside them.
-fn trees(actor: &Actor, projects: Vec<Project>, envs: Vec<Environment>, apps: Vec<Application>) -> Vec<ProjectTree> {
+fn trees(
+    actor: &Actor,
+    projects: Vec<Project>,
+    envs: Vec<Environment>,
+    apps: Vec<Application>,
+) -> Vec<ProjectTree> {
     let mut out: Vec<ProjectTree> = projects
         .into_iter()
         .filter(|p| actor.sees_project(&p.id))
@@ -176,7 +213,11 @@ fn trees(actor: &Actor, projects: Vec<Project>, envs: Vec<Environment>, apps: Ve
     }
     for a in apps {
         for t in &mut out {
-            if let Some((e, list)) = t.environments.iter_mut().find(|(e, _)| e.id == a.environment_id) {
+            if let Some((e, list)) = t
+                .environments
+                .iter_mut()
+                .find(|(e, _)| e.id == a.environment_id)
+            {
                 if actor.sees_application(&a, e) {
                     list.push(a);
                 }
@@ -192,7 +233,11 @@ fn trees(actor: &Actor, projects: Vec<Project>, envs: Vec<Environment>, apps: Ve
 pub fn all_projects(st: &State, actor: &Actor) -> Result<Vec<ProjectTree>> {
     let org = &actor.member()?.organization_id;
     let (p, e, a) = st.db.read(|c| {
-        Ok((rs::projects(c, org)?, rs::environments(c, org)?, rs::applications(c, org)?))
+        Ok((
+            rs::projects(c, org)?,
+            rs::environments(c, org)?,
+            rs::applications(c, org)?,
+        ))
     })?;
     Ok(trees(actor, p, e, a))
 }
@@ -201,14 +246,25 @@ pub fn all_projects(st: &State, actor: &Actor) -> Result<Vec<ProjectTree>> {
 pub fn one_project(st: &State, actor: &Actor, id: &ProjectId) -> Result<ProjectTree> {
     let p = visible_project(st, actor, id)?;
     let org = &p.organization_id;
-    let (e, a) = st.db.read(|c| Ok((rs::environments_of(c, org, &p.id)?, rs::applications(c, org)?)))?;
+    let (e, a) = st.db.read(|c| {
+        Ok((
+            rs::environments_of(c, org, &p.id)?,
+            rs::applications(c, org)?,
+        ))
+    })?;
     trees(actor, vec![p], e, a)
         .pop()
         .ok_or_else(|| Error::internal("visible project lost"))
 }
 
 /// `project.update`: a new name and/or description. Members need canCreateProjects.
-pub async fn update_project(st: &State, actor: &Actor, id: &ProjectId, name: Option<&str>, description: Option<&str>) -> Result<Project> {
+pub async fn update_project(
+    st: &State,
+    actor: &Actor,
+    id: &ProjectId,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<Project> {
     let mut c = Checks::new();
     let name = name.and_then(|n| parse_name(&mut c, n));
     let description = description.map(|d| parse_desc(&mut c, Some(d)));
@@ -261,12 +317,21 @@ fn page<T>(all: Vec<T>, limit: usize, offset: usize) -> Page<T> {
 }
 
 /// `project.search`: projects whose name or description contains `q`, newest first.
-pub fn search_projects(st: &State, actor: &Actor, q: Option<&str>, limit: Option<i64>, offset: Option<i64>) -> Result<Page<Project>> {
+pub fn search_projects(
+    st: &State,
+    actor: &Actor,
+    q: Option<&str>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> Result<Page<Project>> {
     let (limit, offset) = paging(limit, offset)?;
     let org = &actor.member()?.organization_id;
     let q = q.map(str::trim).unwrap_or_default();
     let found = st.db.read(|c| rs::search_projects(c, org, q))?;
-    let visible = found.into_iter().filter(|p| actor.sees_project(&p.id)).collect();
+    let visible = found
+        .into_iter()
+        .filter(|p| actor.sees_project(&p.id))
+        .collect();
     Ok(page(visible, limit, offset))
 }
 
@@ -275,7 +340,10 @@ pub fn search_projects(st: &State, actor: &Actor, q: Option<&str>, limit: Option
 fn check_env_name(c: &mut Checks, raw: &str) -> Option<String> {
     let name = parse_name(c, raw)?;
     if name.eq_ignore_ascii_case(DEFAULT_ENVIRONMENT) {
-        c.fail("name", "\"production\" is reserved for the default environment");
+        c.fail(
+            "name",
+            "\"production\" is reserved for the default environment",
+        );
         return None;
     }
     Some(name)
@@ -289,7 +357,13 @@ fn env_name_conflict() -> Error {
 }
 
 /// `environment.create`: a new environment in a project.
-pub async fn create_environment(st: &State, actor: &Actor, project: &ProjectId, name: &str, description: Option<&str>) -> Result<Environment> {
+pub async fn create_environment(
+    st: &State,
+    actor: &Actor,
+    project: &ProjectId,
+    name: &str,
+    description: Option<&str>,
+) -> Result<Environment> {
     let mut c = Checks::new();
     let name = check_env_name(&mut c, name);
     let description = parse_desc(&mut c, description);
@@ -329,17 +403,30 @@ fn apps_in(st: &State, actor: &Actor, env: &Environment) -> Result<Vec<Applicati
 }
 
 /// `environment.one`: the environment and the applications the caller may see in it.
-pub fn one_environment(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<(Environment, Vec<Application>)> {
+pub fn one_environment(
+    st: &State,
+    actor: &Actor,
+    id: &EnvironmentId,
+) -> Result<(Environment, Vec<Application>)> {
     let e = visible_environment(st, actor, id)?;
     let apps = apps_in(st, actor, &e)?;
     Ok((e, apps))
 }
 
 /// `environment.byProjectId`: a project's environments the caller may see.
-pub fn environments_of(st: &State, actor: &Actor, project: &ProjectId) -> Result<Vec<(Environment, Vec<Application>)>> {
+pub fn environments_of(
+    st: &State,
+    actor: &Actor,
+    project: &ProjectId,
+) -> Result<Vec<(Environment, Vec<Application>)>> {
     let p = visible_project(st, actor, project)?;
     let org = &p.organization_id;
-    let (e, a) = st.db.read(|c| Ok((rs::environments_of(c, org, &p.id)?, rs::applications(c, org)?)))?;
+    let (e, a) = st.db.read(|c| {
+        Ok((
+            rs::environments_of(c, org, &p.id)?,
+            rs::applications(c, org)?,
+        ))
+    })?;
     Ok(trees(actor, vec![p], e, a)
         .pop()
         .map(|t| t.environments)
@@ -347,7 +434,13 @@ pub fn environments_of(st: &State, actor: &Actor, project: &ProjectId) -> Result
 }
 
 /// `environment.update`: the default environment keeps its name.
-pub async fn update_environment(st: &State, actor: &Actor, id: &EnvironmentId, name: Option<&str>, description: Option<&str>) -> Result<Environment> {
+pub async fn update_environment(
+    st: &State,
+    actor: &Actor,
+    id: &EnvironmentId,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<Environment> {
     let mut c = Checks::new();
     let description = description.map(|d| parse_desc(&mut c, Some(d)));
     let raw_name = name.map(str::trim);
@@ -374,7 +467,13 @@ pub async fn update_environment(st: &State, actor: &Actor, id: &EnvironmentId, n
     let f = e.clone();
     st.db
         .write(move |tx| {
-            if rs::environment_name_taken(tx, &f.organization_id, &f.project_id, &f.name, Some(&f.id))? {
+            if rs::environment_name_taken(
+                tx,
+                &f.organization_id,
+                &f.project_id,
+                &f.name,
+                Some(&f.id),
+            )? {
                 return Err(env_name_conflict());
             }
             rs::update_environment(tx, &f)
@@ -384,7 +483,11 @@ pub async fn update_environment(st: &State, actor: &Actor, id: &EnvironmentId, n
 }
 
 /// `environment.remove`: not the default one; its applications go with it.
-pub async fn remove_environment(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<Environment> {
+pub async fn remove_environment(
+    st: &State,
+    actor: &Actor,
+    id: &EnvironmentId,
+) -> Result<Environment> {
     access::flag(actor, |f| f.can_delete_environments)?;
     let e = visible_environment(st, actor, id)?;
     if e.is_default {
@@ -507,7 +610,11 @@ pub async fn update_application(
 }
 
 /// `application.delete`.
-pub async fn delete_application(st: &State, actor: &Actor, id: &ApplicationId) -> Result<Application> {
+pub async fn delete_application(
+    st: &State,
+    actor: &Actor,
+    id: &ApplicationId,
+) -> Result<Application> {
     access::flag(actor, |f| f.can_delete_services)?;
     let (a, _) = visible_application(st, actor, id)?;
     let (org, aid) = (a.organization_id.clone(), a.id.clone());
@@ -528,7 +635,11 @@ pub struct AppQuery<'a> {
 }
 
 /// `application.search`: applications the caller may see, newest first.
-pub fn search_applications(st: &State, actor: &Actor, query: AppQuery<'_>) -> Result<Page<Application>> {
+pub fn search_applications(
+    st: &State,
+    actor: &Actor,
+    query: AppQuery<'_>,
+) -> Result<Page<Application>> {
     let (limit, offset) = paging(query.limit, query.offset)?;
     if let Some(p) = &query.project {
         visible_project(st, actor, p)?;
@@ -538,7 +649,12 @@ pub fn search_applications(st: &State, actor: &Actor, query: AppQuery<'_>) -> Re
     }
     let org = &actor.member()?.organization_id;
     let q = query.q.map(str::trim).unwrap_or_default();
-    let (apps, envs) = st.db.read(|c| Ok((rs::search_applications(c, org, q)?, rs::environments(c, org)?)))?;
+    let (apps, envs) = st.db.read(|c| {
+        Ok((
+            rs::search_applications(c, org, q)?,
+            rs::environments(c, org)?,
+        ))
+    })?;
     let visible = apps
         .into_iter()
         .filter(|a| {

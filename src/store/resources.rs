@@ -53,8 +53,9 @@ const APPLICATION: &str = "id, environment_id, organization_id, name, app_name, 
 
 /// The organization a row of `table` belongs to, whichever it is.
 fn locate(conn: &Connection, table: &str, id: &str) -> Result<Option<OrgId>> {
-    let mut st =
-        conn.prepare_cached(&format!("SELECT organization_id FROM {table} WHERE id = ?1"))?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT organization_id FROM {table} WHERE id = ?1"
+    ))?;
     Ok(optional(st.query_row([id], |r| Ok(OrgId(r.get(0)?))))?)
 }
 
@@ -77,7 +78,13 @@ pub fn insert_project(conn: &Connection, p: &Project) -> Result<()> {
         "INSERT INTO projects (id, organization_id, name, description, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![p.id.as_str(), p.organization_id.as_str(), p.name, p.description, p.created_at])?;
+    .execute(params![
+        p.id.as_str(),
+        p.organization_id.as_str(),
+        p.name,
+        p.description,
+        p.created_at
+    ])?;
     Ok(())
 }
 
@@ -85,7 +92,9 @@ pub fn project(conn: &Connection, org: &OrgId, id: &ProjectId) -> Result<Option<
     let mut st = conn.prepare_cached(&format!(
         "SELECT {PROJECT} FROM projects WHERE id = ?1 AND organization_id = ?2"
     ))?;
-    Ok(optional(st.query_row([id.as_str(), org.as_str()], project_row))?)
+    Ok(optional(
+        st.query_row([id.as_str(), org.as_str()], project_row),
+    )?)
 }
 
 /// The organization's projects, newest first.
@@ -128,7 +137,12 @@ pub fn update_project(conn: &Connection, p: &Project) -> Result<()> {
     conn.prepare_cached(
         "UPDATE projects SET name = ?3, description = ?4 WHERE id = ?1 AND organization_id = ?2",
     )?
-    .execute(params![p.id.as_str(), p.organization_id.as_str(), p.name, p.description])?;
+    .execute(params![
+        p.id.as_str(),
+        p.organization_id.as_str(),
+        p.name,
+        p.description
+    ])?;
     Ok(())
 }
 
@@ -159,11 +173,17 @@ pub fn insert_environment(conn: &Connection, e: &Environment) -> Result<()> {
     Ok(())
 }
 
-pub fn environment(conn: &Connection, org: &OrgId, id: &EnvironmentId) -> Result<Option<Environment>> {
+pub fn environment(
+    conn: &Connection,
+    org: &OrgId,
+    id: &EnvironmentId,
+) -> Result<Option<Environment>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {ENVIRONMENT} FROM environments WHERE id = ?1 AND organization_id = ?2"
     ))?;
-    Ok(optional(st.query_row([id.as_str(), org.as_str()], environment_row))?)
+    Ok(optional(
+        st.query_row([id.as_str(), org.as_str()], environment_row),
+    )?)
 }
 
 /// Whether `project` has an environment called `name` (any case), other than `except`.
@@ -179,11 +199,20 @@ pub fn environment_name_taken(
             "SELECT 1 FROM environments WHERE organization_id = ?1 AND project_id = ?2
                AND lower(name) = lower(?3) AND id IS NOT ?4",
         )?
-        .exists(params![org.as_str(), project.as_str(), name, except.map(EnvironmentId::as_str)])?)
+        .exists(params![
+            org.as_str(),
+            project.as_str(),
+            name,
+            except.map(EnvironmentId::as_str)
+        ])?)
 }
 
 /// The environments of one project (default first, then oldest first).
-pub fn environments_of(conn: &Connection, org: &OrgId, project: &ProjectId) -> Result<Vec<Environment>> {
+pub fn environments_of(
+    conn: &Connection,
+    org: &OrgId,
+    project: &ProjectId,
+) -> Result<Vec<Environment>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {ENVIRONMENT} FROM environments WHERE organization_id = ?1 AND project_id = ?2
          ORDER BY is_default DESC, created_at, id"
@@ -207,7 +236,12 @@ pub fn update_environment(conn: &Connection, e: &Environment) -> Result<()> {
         "UPDATE environments SET name = ?3, description = ?4
          WHERE id = ?1 AND organization_id = ?2",
     )?
-    .execute(params![e.id.as_str(), e.organization_id.as_str(), e.name, e.description])?;
+    .execute(params![
+        e.id.as_str(),
+        e.organization_id.as_str(),
+        e.name,
+        e.description
+    ])?;
     Ok(())
 }
 
@@ -238,21 +272,36 @@ pub fn insert_application(conn: &Connection, a: &Application) -> Result<()> {
     Ok(())
 }
 
-pub fn application(conn: &Connection, org: &OrgId, id: &ApplicationId) -> Result<Option<Application>> {
+pub fn application(
+    conn: &Connection,
+    org: &OrgId,
+    id: &ApplicationId,
+) -> Result<Option<Application>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {APPLICATION} FROM applications WHERE id = ?1 AND organization_id = ?2"
     ))?;
-    Ok(optional(st.query_row([id.as_str(), org.as_str()], application_row))?)
+    Ok(optional(
+        st.query_row([id.as_str(), org.as_str()], application_row),
+    )?)
 }
 
 /// Whether `app_name` is used in the organization by an application other than `except`.
-pub fn app_name_taken(conn: &Connection, org: &OrgId, app_name: &str, except: Option<&ApplicationId>) -> Result<bool> {
+pub fn app_name_taken(
+    conn: &Connection,
+    org: &OrgId,
+    app_name: &str,
+    except: Option<&ApplicationId>,
+) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM applications WHERE organization_id = ?1 AND app_name = ?2
                AND id IS NOT ?3",
         )?
-        .exists(params![org.as_str(), app_name, except.map(ApplicationId::as_str)])?)
+        .exists(params![
+            org.as_str(),
+            app_name,
+            except.map(ApplicationId::as_str)
+        ])?)
 }
 
 /// Every application of the organization, oldest first.
@@ -283,7 +332,13 @@ pub fn update_application(conn: &Connection, a: &Application) -> Result<()> {
         "UPDATE applications SET name = ?3, app_name = ?4, description = ?5
          WHERE id = ?1 AND organization_id = ?2",
     )?
-    .execute(params![a.id.as_str(), a.organization_id.as_str(), a.name, a.app_name, a.description])?;
+    .execute(params![
+        a.id.as_str(),
+        a.organization_id.as_str(),
+        a.name,
+        a.app_name,
+        a.description
+    ])?;
     Ok(())
 }
 

@@ -520,7 +520,7 @@ impl TestApp {
     }
 
     /// `user.createUserWithCredentials` by `by`, then signs the new user in.
-    pub async fn create_user(&self, by: &As, email: &str, role: &str) -> Joined {
+    pub async fn create_user_via_api(&self, by: &As, email: &str, role: &str) -> Joined {
         let r = self
             .post(
                 "/api/user.createUserWithCredentials",

@@ -599,7 +599,9 @@ async fn accepting_an_invitation_to_an_organization_one_already_belongs_to_is_a_
     let (owner, _, org) = app.owner_ids().await;
     let inv = app.invite(&owner, "twice@example.com", "admin").await;
     // The same person is added another way before using the invitation.
-    let twice = app.create_user(&owner, "twice@example.com", "member").await;
+    let twice = app
+        .create_user_via_api(&owner, "twice@example.com", "member")
+        .await;
 
     let r = app
         .post(

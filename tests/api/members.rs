@@ -917,7 +917,7 @@ async fn an_admin_creates_an_admin() {
         .await;
 
     let created = app
-        .create_user(&admin.who, "second@example.com", "admin")
+        .create_user_via_api(&admin.who, "second@example.com", "admin")
         .await;
 
     assert_eq!(role_of(&app, &created.member_id), "admin");
@@ -949,7 +949,8 @@ async fn a_user_cannot_be_created_as_owner() {
 async fn creating_a_user_with_a_taken_email_is_a_conflict() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    app.create_user(&owner, "taken@example.com", "member").await;
+    app.create_user_via_api(&owner, "taken@example.com", "member")
+        .await;
 
     let r = app
         .post(

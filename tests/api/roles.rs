@@ -176,14 +176,6 @@ pub fn expected(caller: Caller, action: Action) -> Outcome {
     }
 }
 
-/// Cells where the code is known to disagree with the table; `known_bugs_orgs` checks
-/// them and the table test skips them.
-pub const KNOWN_BUGS: &[(Caller, Action)] = &[
-    // domain::members::all lets any member list every member and its email.
-    (Caller::FlaggedMember, Action::UserAll),
-    (Caller::PlainMember, Action::UserAll),
-];
-
 /// The owner's organization with one user of each kind, a pending invitation, and an
 /// outsider who owns another organization.
 struct World {
@@ -460,14 +452,13 @@ async fn every_caller_gets_what_its_role_allows_for_every_management_action() {
     let cells: Vec<(Caller, Action)> = Caller::ALL
         .into_iter()
         .flat_map(|c| Action::ALL.into_iter().map(move |a| (c, a)))
-        .filter(|cell| !KNOWN_BUGS.contains(cell))
         .collect();
 
     let results = run_cells(&cells).await;
 
-    assert_eq!(results.len(), 6 * 14 - KNOWN_BUGS.len());
+    assert_eq!(results.len(), 6 * 14);
     if let Some(table) = report(&results) {
-        panic!("{table}\n(cells in roles::KNOWN_BUGS are checked by known_bugs_orgs instead)");
+        panic!("{table}");
     }
 }
 
