@@ -6,6 +6,7 @@ pub mod error;
 pub mod frame;
 pub mod health;
 pub mod organization;
+pub mod resources;
 pub mod security;
 pub mod text;
 pub mod user;
@@ -24,8 +25,14 @@ pub enum ApiTags {
     Health,
     /// Organizations, invitations and member roles.
     Organization,
-    /// The caller, its sessions, and the members of the active organization.
+    /// The caller, its sessions, API keys, and the members of the active organization.
     User,
+    /// Projects of the organization.
+    Project,
+    /// Environments of a project.
+    Environment,
+    /// Applications of an environment.
+    Application,
 }
 
 pub type Apis = (
@@ -33,6 +40,9 @@ pub type Apis = (
     health::HealthApi,
     organization::OrganizationApi,
     user::UserApi,
+    resources::ProjectApi,
+    resources::EnvironmentApi,
+    resources::ApplicationApi,
 );
 
 /// The OpenAPI service: every router, with the spec's metadata.
@@ -42,6 +52,9 @@ pub fn service() -> OpenApiService<Apis, ()> {
         health::HealthApi,
         organization::OrganizationApi,
         user::UserApi,
+        resources::ProjectApi,
+        resources::EnvironmentApi,
+        resources::ApplicationApi,
     );
     OpenApiService::new(apis, "keygate", env!("CARGO_PKG_VERSION"))
         .description(

@@ -33,7 +33,7 @@ async fn an_unknown_path_is_a_json_404() {
 
     for path in [
         "/api/does-not-exist",
-        "/api/project.all",
+        "/api/project.everything",
         "/api/auth/sign-in/email/extra",
         "/nope",
         "/swagger/nope.js",
