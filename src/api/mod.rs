@@ -6,6 +6,7 @@ pub mod error;
 pub mod frame;
 pub mod health;
 pub mod organization;
+pub mod raw;
 pub mod resources;
 pub mod security;
 pub mod text;

@@ -7,12 +7,14 @@ use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::error::ApiResult;
+use super::raw::RawJson;
 use super::security::Caller;
 use super::text::Text;
 use crate::clock::rfc3339;
 use crate::domain::State;
-use crate::domain::resources::{self as res, AppQuery, ProjectTree};
+use crate::domain::resources::{self as res, AppQuery, Listing, ProjectTree};
 use crate::model::{Application, ApplicationId, Environment, EnvironmentId, Project, ProjectId};
+use poem_openapi::types::ToJSON;
 
 /// An application, in full.
 #[derive(Debug, Clone, Object)]
@@ -284,9 +286,19 @@ pub struct ProjectApi;
 impl ProjectApi {
     /// Create a project with its default `production` environment. Members need
     /// `canCreateProjects`; the project joins their access list.
-    #[oai(path = "/project.create", method = "post", operation_id = "project.create")]
-    async fn create(&self, st: Data<&State>, caller: Caller, body: Json<CreateProject>) -> ApiResult<Json<CreatedProject>> {
-        let (p, e) = res::create_project(&st, &caller.0, &body.name, opt(&body.description)).await?;
+    #[oai(
+        path = "/project.create",
+        method = "post",
+        operation_id = "project.create"
+    )]
+    async fn create(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<CreateProject>,
+    ) -> ApiResult<Json<CreatedProject>> {
+        let (p, e) =
+            res::create_project(&st, &caller.0, &body.name, opt(&body.description)).await?;
         Ok(Json(CreatedProject {
             project: ProjectView::flat(&p),
             environment: EnvironmentView::new(&e, &[]),
@@ -310,29 +322,68 @@ impl ProjectApi {
     /// The organization's projects the caller may see, newest first, each with its
     /// environments and their applications.
     #[oai(path = "/project.all", method = "get", operation_id = "project.all")]
-    async fn all(&self, st: Data<&State>, caller: Caller) -> ApiResult<Json<Vec<ProjectView>>> {
-        let list = res::all_projects(&st, &caller.0)?;
-        Ok(Json(list.iter().map(ProjectView::tree).collect()))
+    async fn all(&self, st: Data<&State>, caller: Caller) -> ApiResult<RawJson<Vec<ProjectView>>> {
+        let render = |trees: &[ProjectTree]| {
+            let views: Vec<ProjectView> = trees.iter().map(ProjectView::tree).collect();
+            views.to_json_string()
+        };
+        Ok(RawJson::new(match res::all_projects(&st, &caller.0)? {
+            // Owners and admins share one rendering per snapshot.
+            Listing::Everything(snap) => snap
+                .rendered
+                .get_or_init(|| render(&res::full_trees(&snap)))
+                .clone(),
+            Listing::Visible(trees) => render(&trees),
+        }))
     }
 
     /// Rename a project or change its description. Members need `canCreateProjects`.
-    #[oai(path = "/project.update", method = "post", operation_id = "project.update")]
-    async fn update(&self, st: Data<&State>, caller: Caller, body: Json<UpdateProject>) -> ApiResult<Json<ProjectView>> {
+    #[oai(
+        path = "/project.update",
+        method = "post",
+        operation_id = "project.update"
+    )]
+    async fn update(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<UpdateProject>,
+    ) -> ApiResult<Json<ProjectView>> {
         let b = &body.0;
-        let p = res::update_project(&st, &caller.0, &ProjectId(b.project_id.0.clone()), opt(&b.name), opt(&b.description)).await?;
+        let p = res::update_project(
+            &st,
+            &caller.0,
+            &ProjectId(b.project_id.0.clone()),
+            opt(&b.name),
+            opt(&b.description),
+        )
+        .await?;
         Ok(Json(ProjectView::flat(&p)))
     }
 
     /// Remove a project with its environments and applications. Members need
     /// `canDeleteProjects`.
-    #[oai(path = "/project.remove", method = "post", operation_id = "project.remove")]
-    async fn remove(&self, st: Data<&State>, caller: Caller, body: Json<ProjectRef>) -> ApiResult<Json<ProjectView>> {
+    #[oai(
+        path = "/project.remove",
+        method = "post",
+        operation_id = "project.remove"
+    )]
+    async fn remove(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<ProjectRef>,
+    ) -> ApiResult<Json<ProjectView>> {
         let p = res::remove_project(&st, &caller.0, &ProjectId(body.0.project_id.0)).await?;
         Ok(Json(ProjectView::flat(&p)))
     }
 
     /// Projects whose name or description contains `q` (any case), newest first.
-    #[oai(path = "/project.search", method = "get", operation_id = "project.search")]
+    #[oai(
+        path = "/project.search",
+        method = "get",
+        operation_id = "project.search"
+    )]
     async fn search(
         &self,
         st: Data<&State>,
@@ -358,15 +409,35 @@ pub struct EnvironmentApi;
 impl EnvironmentApi {
     /// Create an environment in a project. Members need `canCreateEnvironments`; the
     /// environment joins their access list.
-    #[oai(path = "/environment.create", method = "post", operation_id = "environment.create")]
-    async fn create(&self, st: Data<&State>, caller: Caller, body: Json<CreateEnvironment>) -> ApiResult<Json<EnvironmentView>> {
+    #[oai(
+        path = "/environment.create",
+        method = "post",
+        operation_id = "environment.create"
+    )]
+    async fn create(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<CreateEnvironment>,
+    ) -> ApiResult<Json<EnvironmentView>> {
         let b = &body.0;
-        let e = res::create_environment(&st, &caller.0, &ProjectId(b.project_id.0.clone()), &b.name, opt(&b.description)).await?;
+        let e = res::create_environment(
+            &st,
+            &caller.0,
+            &ProjectId(b.project_id.0.clone()),
+            &b.name,
+            opt(&b.description),
+        )
+        .await?;
         Ok(Json(EnvironmentView::new(&e, &[])))
     }
 
     /// One environment with its applications.
-    #[oai(path = "/environment.one", method = "get", operation_id = "environment.one")]
+    #[oai(
+        path = "/environment.one",
+        method = "get",
+        operation_id = "environment.one"
+    )]
     async fn one(
         &self,
         st: Data<&State>,
@@ -380,7 +451,11 @@ impl EnvironmentApi {
     }
 
     /// A project's environments, default first.
-    #[oai(path = "/environment.byProjectId", method = "get", operation_id = "environment.byProjectId")]
+    #[oai(
+        path = "/environment.byProjectId",
+        method = "get",
+        operation_id = "environment.byProjectId"
+    )]
     async fn by_project_id(
         &self,
         st: Data<&State>,
@@ -390,23 +465,53 @@ impl EnvironmentApi {
         project_id: Query<String>,
     ) -> ApiResult<Json<Vec<EnvironmentView>>> {
         let list = res::environments_of(&st, &caller.0, &ProjectId(project_id.0))?;
-        Ok(Json(list.iter().map(|(e, a)| EnvironmentView::new(e, a)).collect()))
+        Ok(Json(
+            list.iter()
+                .map(|(e, a)| EnvironmentView::new(e, a))
+                .collect(),
+        ))
     }
 
     /// Rename an environment or change its description (the default one keeps its name).
     /// Members need `canCreateEnvironments`.
-    #[oai(path = "/environment.update", method = "post", operation_id = "environment.update")]
-    async fn update(&self, st: Data<&State>, caller: Caller, body: Json<UpdateEnvironment>) -> ApiResult<Json<EnvironmentView>> {
+    #[oai(
+        path = "/environment.update",
+        method = "post",
+        operation_id = "environment.update"
+    )]
+    async fn update(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<UpdateEnvironment>,
+    ) -> ApiResult<Json<EnvironmentView>> {
         let b = &body.0;
-        let e = res::update_environment(&st, &caller.0, &EnvironmentId(b.environment_id.0.clone()), opt(&b.name), opt(&b.description)).await?;
+        let e = res::update_environment(
+            &st,
+            &caller.0,
+            &EnvironmentId(b.environment_id.0.clone()),
+            opt(&b.name),
+            opt(&b.description),
+        )
+        .await?;
         Ok(Json(EnvironmentView::new(&e, &[])))
     }
 
     /// Remove an environment and its applications (not the default one). Members need
     /// `canDeleteEnvironments`.
-    #[oai(path = "/environment.remove", method = "post", operation_id = "environment.remove")]
-    async fn remove(&self, st: Data<&State>, caller: Caller, body: Json<EnvironmentRef>) -> ApiResult<Json<EnvironmentView>> {
-        let e = res::remove_environment(&st, &caller.0, &EnvironmentId(body.0.environment_id.0)).await?;
+    #[oai(
+        path = "/environment.remove",
+        method = "post",
+        operation_id = "environment.remove"
+    )]
+    async fn remove(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<EnvironmentRef>,
+    ) -> ApiResult<Json<EnvironmentView>> {
+        let e = res::remove_environment(&st, &caller.0, &EnvironmentId(body.0.environment_id.0))
+            .await?;
         Ok(Json(EnvironmentView::new(&e, &[])))
     }
 }
@@ -417,8 +522,17 @@ pub struct ApplicationApi;
 impl ApplicationApi {
     /// Create an application in an environment. Members need `canCreateServices`; the
     /// application joins their access list.
-    #[oai(path = "/application.create", method = "post", operation_id = "application.create")]
-    async fn create(&self, st: Data<&State>, caller: Caller, body: Json<CreateApplication>) -> ApiResult<Json<ApplicationView>> {
+    #[oai(
+        path = "/application.create",
+        method = "post",
+        operation_id = "application.create"
+    )]
+    async fn create(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<CreateApplication>,
+    ) -> ApiResult<Json<ApplicationView>> {
         let b = &body.0;
         let a = res::create_application(
             &st,
@@ -433,7 +547,11 @@ impl ApplicationApi {
     }
 
     /// One application.
-    #[oai(path = "/application.one", method = "get", operation_id = "application.one")]
+    #[oai(
+        path = "/application.one",
+        method = "get",
+        operation_id = "application.one"
+    )]
     async fn one(
         &self,
         st: Data<&State>,
@@ -448,8 +566,17 @@ impl ApplicationApi {
 
     /// Change an application's name, description or appName. Members need
     /// `canCreateServices`.
-    #[oai(path = "/application.update", method = "post", operation_id = "application.update")]
-    async fn update(&self, st: Data<&State>, caller: Caller, body: Json<UpdateApplication>) -> ApiResult<Json<ApplicationView>> {
+    #[oai(
+        path = "/application.update",
+        method = "post",
+        operation_id = "application.update"
+    )]
+    async fn update(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<UpdateApplication>,
+    ) -> ApiResult<Json<ApplicationView>> {
         let b = &body.0;
         let a = res::update_application(
             &st,
@@ -464,15 +591,29 @@ impl ApplicationApi {
     }
 
     /// Delete an application. Members need `canDeleteServices`.
-    #[oai(path = "/application.delete", method = "post", operation_id = "application.delete")]
-    async fn delete(&self, st: Data<&State>, caller: Caller, body: Json<ApplicationRef>) -> ApiResult<Json<ApplicationView>> {
-        let a = res::delete_application(&st, &caller.0, &ApplicationId(body.0.application_id.0)).await?;
+    #[oai(
+        path = "/application.delete",
+        method = "post",
+        operation_id = "application.delete"
+    )]
+    async fn delete(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        body: Json<ApplicationRef>,
+    ) -> ApiResult<Json<ApplicationView>> {
+        let a = res::delete_application(&st, &caller.0, &ApplicationId(body.0.application_id.0))
+            .await?;
         Ok(Json((&a).into()))
     }
 
     /// Applications whose name, appName or description contains `q`, optionally within
     /// one project or environment, newest first.
-    #[oai(path = "/application.search", method = "get", operation_id = "application.search")]
+    #[oai(
+        path = "/application.search",
+        method = "get",
+        operation_id = "application.search"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn search(
         &self,

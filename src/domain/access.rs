@@ -111,6 +111,12 @@ impl Actor {
         self.member().is_ok_and(|m| m.role.is_privileged())
     }
 
+    /// Whether the caller sees every resource of its organization (owner or admin, with
+    /// no key scope on projects).
+    pub fn sees_everything(&self) -> bool {
+        self.privileged() && self.scope().is_none_or(|s| s.project_ids.is_none())
+    }
+
     /// Whether the caller may see project `id` of its organization: a key's project scope
     /// first, then a member's access list.
     pub fn sees_project(&self, id: &ProjectId) -> bool {

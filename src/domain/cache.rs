@@ -240,3 +240,45 @@ impl AuthCache {
             .collect()
     }
 }
+
+/// One organization's projects, environments and applications, as last read. Every write
+/// to them goes through `domain::resources`, which drops the snapshot, so it is never
+/// stale; reads that list everything answer from it without touching the database.
+#[derive(Debug)]
+pub struct OrgResources {
+    /// Newest first.
+    pub projects: Vec<crate::model::Project>,
+    /// Default first, then oldest first.
+    pub environments: Vec<crate::model::Environment>,
+    /// Oldest first.
+    pub applications: Vec<crate::model::Application>,
+    /// The full listing as the API renders it, made once per snapshot by the API layer
+    /// for callers who see everything.
+    pub rendered: std::sync::OnceLock<String>,
+}
+
+#[derive(Default)]
+pub struct ResourceCache {
+    maps: RwLock<(u64, HashMap<OrgId, Arc<OrgResources>>)>,
+}
+
+impl ResourceCache {
+    /// The snapshot of `org`, or the generation to store a fresh one under.
+    pub fn get(&self, org: &OrgId) -> Result<Arc<OrgResources>, u64> {
+        let m = self.maps.read().unwrap_or_else(|p| p.into_inner());
+        m.1.get(org).cloned().ok_or(m.0)
+    }
+
+    pub fn put(&self, org: OrgId, generation: u64, r: Arc<OrgResources>) {
+        let mut m = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        if m.0 == generation {
+            m.1.insert(org, r);
+        }
+    }
+
+    pub fn forget(&self, org: &OrgId) {
+        let mut m = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        m.0 += 1;
+        m.1.remove(org);
+    }
+}

@@ -38,6 +38,7 @@ pub struct Inner {
     pub sign_in_by_account: Limiter,
     pub sign_in_by_address: Limiter,
     pub cache: cache::AuthCache,
+    pub resources: cache::ResourceCache,
 }
 
 impl Deref for State {
@@ -55,6 +56,7 @@ impl State {
             sign_in_by_account: Limiter::new(config.sign_in_per_account, config.sign_in_window_ms),
             sign_in_by_address: Limiter::new(config.sign_in_per_address, config.sign_in_window_ms),
             cache: cache::AuthCache::default(),
+            resources: cache::ResourceCache::default(),
             db,
             clock,
             config,

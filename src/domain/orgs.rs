@@ -94,6 +94,7 @@ pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
         })
         .await?;
     st.cache.forget_org(org);
+    st.resources.forget(org);
     Ok(())
 }
 

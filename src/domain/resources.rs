@@ -3,10 +3,13 @@
 //! `wrong_organization`, a missing one 404), then a member's flags and access lists, then
 //! a key's scope.
 
+use std::sync::{Arc, OnceLock};
+
 use rusqlite::Connection;
 
 use super::State;
 use super::access::{self, Actor};
+use super::cache::OrgResources;
 use crate::auth::token;
 use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{
@@ -140,6 +143,37 @@ fn after_grant(st: &State, m: &Membership) {
     }
 }
 
+/// The organization's resources, from the snapshot when there is one.
+pub fn snapshot(st: &State, org: &OrgId) -> Result<Arc<OrgResources>> {
+    match st.resources.get(org) {
+        Ok(s) => Ok(s),
+        Err(generation) => {
+            let s = st.db.read(|c| {
+                Ok(OrgResources {
+                    projects: rs::projects(c, org)?,
+                    environments: rs::environments(c, org)?,
+                    applications: rs::applications(c, org)?,
+                    rendered: OnceLock::new(),
+                })
+            })?;
+            let s = Arc::new(s);
+            st.resources.put(org.clone(), generation, Arc::clone(&s));
+            Ok(s)
+        }
+    }
+}
+
+/// Runs a write to `org`'s resources, then drops its snapshot.
+async fn write<T: Send + 'static>(
+    st: &State,
+    org: &OrgId,
+    f: impl FnOnce(&rusqlite::Transaction) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let out = st.db.write(f).await;
+    st.resources.forget(org);
+    out
+}
+
 // ---- projects
 
 /// `project.create`: a project and its default `production` environment.
@@ -176,14 +210,13 @@ pub async fn create_project(
         created_at: now,
     };
     let (p, e, mm) = (project.clone(), env.clone(), m.clone());
-    st.db
-        .write(move |tx| {
-            rs::insert_project(tx, &p)?;
-            rs::insert_environment(tx, &e)?;
-            grant(tx, &mm, AccessList::Projects, p.id.as_str())?;
-            grant(tx, &mm, AccessList::Environments, e.id.as_str())
-        })
-        .await?;
+    write(st, &m.organization_id, move |tx| {
+        rs::insert_project(tx, &p)?;
+        rs::insert_environment(tx, &e)?;
+        grant(tx, &mm, AccessList::Projects, p.id.as_str())?;
+        grant(tx, &mm, AccessList::Environments, e.id.as_str())
+    })
+    .await?;
     after_grant(st, &m);
     Ok((project, env))
 }
@@ -228,18 +261,55 @@ fn trees(
     out
 }
 
+/// What `project.all` answers.
+pub enum Listing {
+    /// The caller sees everything: the snapshot as it is.
+    Everything(Arc<OrgResources>),
+    /// What the caller may see of it.
+    Visible(Vec<ProjectTree>),
+}
+
 /// `project.all`: the organization's projects the caller may see, newest first, each
 /// with its environments and their applications.
-pub fn all_projects(st: &State, actor: &Actor) -> Result<Vec<ProjectTree>> {
+pub fn all_projects(st: &State, actor: &Actor) -> Result<Listing> {
     let org = &actor.member()?.organization_id;
-    let (p, e, a) = st.db.read(|c| {
-        Ok((
-            rs::projects(c, org)?,
-            rs::environments(c, org)?,
-            rs::applications(c, org)?,
-        ))
-    })?;
-    Ok(trees(actor, p, e, a))
+    let snap = snapshot(st, org)?;
+    if actor.sees_everything() {
+        return Ok(Listing::Everything(snap));
+    }
+    Ok(Listing::Visible(trees(
+        actor,
+        snap.projects.clone(),
+        snap.environments.clone(),
+        snap.applications.clone(),
+    )))
+}
+
+/// Every project of a snapshot with everything inside, for callers who see it all.
+pub fn full_trees(snap: &OrgResources) -> Vec<ProjectTree> {
+    let mut out: Vec<ProjectTree> = snap
+        .projects
+        .iter()
+        .map(|p| ProjectTree {
+            project: p.clone(),
+            environments: Vec::new(),
+        })
+        .collect();
+    for e in &snap.environments {
+        if let Some(t) = out.iter_mut().find(|t| t.project.id == e.project_id) {
+            t.environments.push((e.clone(), Vec::new()));
+        }
+    }
+    for a in &snap.applications {
+        if let Some((_, list)) = out
+            .iter_mut()
+            .flat_map(|t| t.environments.iter_mut())
+            .find(|(e, _)| e.id == a.environment_id)
+        {
+            list.push(a.clone());
+        }
+    }
+    out
 }
 
 /// `project.one`.
@@ -278,7 +348,7 @@ pub async fn update_project(
         p.description = d;
     }
     let q = p.clone();
-    st.db.write(move |tx| rs::update_project(tx, &q)).await?;
+    write(st, &p.organization_id, move |tx| rs::update_project(tx, &q)).await?;
     Ok(p)
 }
 
@@ -287,9 +357,10 @@ pub async fn remove_project(st: &State, actor: &Actor, id: &ProjectId) -> Result
     access::flag(actor, |f| f.can_delete_projects)?;
     let p = visible_project(st, actor, id)?;
     let (org, pid) = (p.organization_id.clone(), p.id.clone());
-    st.db
-        .write(move |tx| rs::delete_project(tx, &org, &pid))
-        .await?;
+    write(st, &p.organization_id, move |tx| {
+        rs::delete_project(tx, &org, &pid)
+    })
+    .await?;
     Ok(p)
 }
 
@@ -380,15 +451,14 @@ pub async fn create_environment(
         created_at: st.now(),
     };
     let (e, mm) = (env.clone(), m.clone());
-    st.db
-        .write(move |tx| {
-            if rs::environment_name_taken(tx, &e.organization_id, &e.project_id, &e.name, None)? {
-                return Err(env_name_conflict());
-            }
-            rs::insert_environment(tx, &e)?;
-            grant(tx, &mm, AccessList::Environments, e.id.as_str())
-        })
-        .await?;
+    write(st, &env.organization_id, move |tx| {
+        if rs::environment_name_taken(tx, &e.organization_id, &e.project_id, &e.name, None)? {
+            return Err(env_name_conflict());
+        }
+        rs::insert_environment(tx, &e)?;
+        grant(tx, &mm, AccessList::Environments, e.id.as_str())
+    })
+    .await?;
     after_grant(st, &m);
     Ok(env)
 }
@@ -465,20 +535,14 @@ pub async fn update_environment(
         e.description = d;
     }
     let f = e.clone();
-    st.db
-        .write(move |tx| {
-            if rs::environment_name_taken(
-                tx,
-                &f.organization_id,
-                &f.project_id,
-                &f.name,
-                Some(&f.id),
-            )? {
-                return Err(env_name_conflict());
-            }
-            rs::update_environment(tx, &f)
-        })
-        .await?;
+    write(st, &e.organization_id, move |tx| {
+        if rs::environment_name_taken(tx, &f.organization_id, &f.project_id, &f.name, Some(&f.id))?
+        {
+            return Err(env_name_conflict());
+        }
+        rs::update_environment(tx, &f)
+    })
+    .await?;
     Ok(e)
 }
 
@@ -497,9 +561,10 @@ pub async fn remove_environment(
         ));
     }
     let (org, eid) = (e.organization_id.clone(), e.id.clone());
-    st.db
-        .write(move |tx| rs::delete_environment(tx, &org, &eid))
-        .await?;
+    write(st, &e.organization_id, move |tx| {
+        rs::delete_environment(tx, &org, &eid)
+    })
+    .await?;
     Ok(e)
 }
 
@@ -541,28 +606,26 @@ pub async fn create_application(
         created_at: st.now(),
     };
     let (mut a, mm) = (app.clone(), m.clone());
-    app = st
-        .db
-        .write(move |tx| {
-            if chosen {
-                if rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
-                    return Err(app_name_conflict());
-                }
-            } else {
-                // Six random characters make a collision rare; try again when it happens.
-                loop {
-                    let suffix = token::random_base62(6).to_ascii_lowercase();
-                    a.app_name = AppName::derive(&a.name, &suffix).into_string();
-                    if !rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
-                        break;
-                    }
+    app = write(st, &e.organization_id, move |tx| {
+        if chosen {
+            if rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
+                return Err(app_name_conflict());
+            }
+        } else {
+            // Six random characters make a collision rare; try again when it happens.
+            loop {
+                let suffix = token::random_base62(6).to_ascii_lowercase();
+                a.app_name = AppName::derive(&a.name, &suffix).into_string();
+                if !rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
+                    break;
                 }
             }
-            rs::insert_application(tx, &a)?;
-            grant(tx, &mm, AccessList::Applications, a.id.as_str())?;
-            Ok(a)
-        })
-        .await?;
+        }
+        rs::insert_application(tx, &a)?;
+        grant(tx, &mm, AccessList::Applications, a.id.as_str())?;
+        Ok(a)
+    })
+    .await?;
     after_grant(st, &m);
     Ok(app)
 }
@@ -598,14 +661,13 @@ pub async fn update_application(
         a.app_name = n.into_string();
     }
     let b = a.clone();
-    st.db
-        .write(move |tx| {
-            if rs::app_name_taken(tx, &b.organization_id, &b.app_name, Some(&b.id))? {
-                return Err(app_name_conflict());
-            }
-            rs::update_application(tx, &b)
-        })
-        .await?;
+    write(st, &a.organization_id, move |tx| {
+        if rs::app_name_taken(tx, &b.organization_id, &b.app_name, Some(&b.id))? {
+            return Err(app_name_conflict());
+        }
+        rs::update_application(tx, &b)
+    })
+    .await?;
     Ok(a)
 }
 
@@ -618,9 +680,10 @@ pub async fn delete_application(
     access::flag(actor, |f| f.can_delete_services)?;
     let (a, _) = visible_application(st, actor, id)?;
     let (org, aid) = (a.organization_id.clone(), a.id.clone());
-    st.db
-        .write(move |tx| rs::delete_application(tx, &org, &aid))
-        .await?;
+    write(st, &a.organization_id, move |tx| {
+        rs::delete_application(tx, &org, &aid)
+    })
+    .await?;
     Ok(a)
 }
 

@@ -1,0 +1,53 @@
+//! A JSON body that is already text, documented as `T`: for answers rendered once and
+//! served many times.
+
+use std::marker::PhantomData;
+
+use poem::{IntoResponse, Response};
+use poem_openapi::ApiResponse;
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::Type;
+
+pub struct RawJson<T> {
+    body: String,
+    _schema: PhantomData<fn() -> T>,
+}
+
+impl<T> RawJson<T> {
+    /// `body` must be the JSON rendering of a `T`.
+    pub fn new(body: String) -> Self {
+        RawJson {
+            body,
+            _schema: PhantomData,
+        }
+    }
+}
+
+impl<T: Send> IntoResponse for RawJson<T> {
+    fn into_response(self) -> Response {
+        Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(self.body)
+    }
+}
+
+impl<T: Type + Send> ApiResponse for RawJson<T> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "application/json; charset=utf-8",
+                    schema: T::schema_ref(),
+                }],
+                headers: Vec::new(),
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
