@@ -29,10 +29,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
         state.db.path().display()
     );
 
+    let stop = stop_signal()?;
     let janitor = tokio::spawn(janitor(state.clone()));
     let flusher = tokio::spawn(flusher(state.clone()));
     let result = Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(crate::app(state.clone()), stop_signal(), Some(GRACE))
+        .run_with_graceful_shutdown(crate::app(state.clone()), stop, Some(GRACE))
         .await
         .map_err(|e| format!("server error: {e}"));
     janitor.abort();
@@ -71,24 +72,25 @@ async fn janitor(state: State) {
     }
 }
 
-async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal that arrives as soon as the server
+/// answers is never lost to the default action (which would kill the process without
+/// flushing).
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("stop signal received; finishing requests in flight");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stop signal received; finishing requests in flight");
+    })
 }
