@@ -146,7 +146,9 @@ impl<E: Endpoint> Endpoint for FrameEndpoint<E> {
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let start = Instant::now();
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
+        // A Uri clone shares its bytes; no copy of the path per request.
+        let uri = req.uri().clone();
+        let path = uri.path();
         let slot = req
             .headers()
             .contains_key(header::COOKIE)
@@ -158,7 +160,7 @@ impl<E: Endpoint> Endpoint for FrameEndpoint<E> {
             Err(e) => Ok(e.into_response()),
             Ok(()) => self.inner.call(req).await.map(IntoResponse::into_response),
         };
-        let mut resp = self.shape(&path, result);
+        let mut resp = self.shape(path, result);
         if let Some(c) = slot
             .and_then(|s| s.take())
             .and_then(|c| HeaderValue::from_str(&c).ok())

@@ -36,18 +36,8 @@ pub enum ApiTags {
     Application,
 }
 
-pub type Apis = (
-    auth::AuthApi,
-    health::HealthApi,
-    organization::OrganizationApi,
-    user::UserApi,
-    resources::ProjectApi,
-    resources::EnvironmentApi,
-    resources::ApplicationApi,
-);
-
 /// The OpenAPI service: every router, with the spec's metadata.
-pub fn service() -> OpenApiService<Apis, ()> {
+pub fn service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
     let apis = (
         auth::AuthApi,
         health::HealthApi,
