@@ -6,5 +6,6 @@ mod auth;
 mod contract;
 mod errors;
 mod health;
+mod keys;
 mod sessions;
 mod spec;
