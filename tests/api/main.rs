@@ -7,5 +7,6 @@ mod contract;
 mod errors;
 mod health;
 mod keys;
+mod keys_verify;
 mod sessions;
 mod spec;
