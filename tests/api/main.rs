@@ -7,6 +7,7 @@ mod contract;
 mod errors;
 mod health;
 mod keys;
+mod keys_limits;
 mod keys_verify;
 mod sessions;
 mod spec;
