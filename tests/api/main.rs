@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod keys;
 mod keys_limits;
+mod keys_secrets;
 mod keys_verify;
 mod sessions;
 mod spec;
