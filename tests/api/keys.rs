@@ -925,6 +925,52 @@ async fn the_old_secret_works_for_the_grace_period_and_not_a_millisecond_longer(
 
     works(&app, &old).await.assert_error(401, "invalid_api_key");
     works(&app, &new).await.assert_ok();
+    let files = app.database_files();
+    for secret in [&old, &new] {
+        assert!(!files.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+}
+
+#[tokio::test]
+async fn disabling_or_deleting_a_key_in_its_grace_period_refuses_both_secrets_at_once() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (old, id) = app.create_key(&owner, json!({})).await;
+    let r = app
+        .post(
+            ROTATE_KEY,
+            json!({"apiKeyId": id, "gracePeriodSeconds": 3600}),
+            &owner,
+        )
+        .await;
+    let new = r.assert_ok()["key"].as_str().unwrap().to_owned();
+    works(&app, &old).await.assert_ok();
+    works(&app, &new).await.assert_ok();
+
+    app.post(
+        UPDATE_KEY,
+        json!({"apiKeyId": id, "enabled": false}),
+        &owner,
+    )
+    .await
+    .assert_ok();
+
+    for secret in [&old, &new] {
+        works(&app, secret)
+            .await
+            .assert_error(401, "api_key_disabled");
+    }
+
+    app.post(DELETE_KEY, json!({"apiKeyId": id}), &owner)
+        .await
+        .assert_ok();
+
+    for secret in [&old, &new] {
+        works(&app, secret)
+            .await
+            .assert_error(401, "invalid_api_key");
+    }
+    assert_eq!(app.count("api_keys"), 0);
 }
 
 #[tokio::test]

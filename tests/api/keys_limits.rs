@@ -223,6 +223,23 @@ async fn rate_limited_requests_spend_no_quota() {
 }
 
 #[tokio::test]
+async fn an_exhausted_quota_is_reported_before_the_rate_limit() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app
+        .create_key(
+            &owner,
+            json!({"rateLimitMax": 1, "rateLimitTimeWindow": 60_000, "remaining": 1}),
+        )
+        .await;
+    spend(&app, &key, 1).await;
+
+    let r = call(&app, &key).await;
+
+    assert_throttled(&r, "usage_exceeded");
+}
+
+#[tokio::test]
 async fn the_rate_limit_and_quota_outlast_changes_to_the_key() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;

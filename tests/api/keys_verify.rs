@@ -380,6 +380,54 @@ async fn revoking_can_access_to_api_refuses_the_members_key_on_the_very_next_req
 }
 
 #[tokio::test]
+async fn an_admins_key_works_without_can_access_to_api_as_admins_bypass_flags() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (admin, admin_id) = app.join(&owner, "a@example.com", "admin").await;
+    let (key, _) = app.create_key(&admin, json!({})).await;
+    permissions(&app, &key).await.assert_ok();
+
+    app.set_api_access(&owner, &admin_id, false).await;
+
+    let r = permissions(&app, &key).await;
+    assert_eq!(r.assert_ok()["role"], "admin");
+    assert_eq!(r.body["canAccessToAPI"], true);
+    assert_eq!(
+        app.scalar(
+            "SELECT can_access_to_api FROM members WHERE user_id = ?1",
+            &[&admin_id]
+        ),
+        0
+    );
+}
+
+#[tokio::test]
+async fn removing_a_member_from_one_organization_leaves_its_keys_for_another_working() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let own = second_org(&app, &member).await;
+    let (here, _) = app.create_key(&member, json!({})).await;
+    let (there, there_id) = app
+        .create_key(&member, json!({"metadata": {"organizationId": own}}))
+        .await;
+    permissions(&app, &here).await.assert_ok();
+    permissions(&app, &there).await.assert_ok();
+
+    app.post("/api/user.remove", json!({"userId": member_id}), &owner)
+        .await
+        .assert_ok();
+
+    assert_eq!(permissions(&app, &here).await.status, 401);
+    assert_eq!(permissions(&app, &there).await.assert_ok()["role"], "owner");
+    assert_eq!(key_count_of(&app, &member_id), 1);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM api_keys WHERE id = ?1", &[&there_id]),
+        1
+    );
+}
+
+#[tokio::test]
 async fn an_admin_demoted_to_member_loses_admin_actions_through_its_key_at_once() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
@@ -562,6 +610,16 @@ async fn a_key_cannot_switch_the_active_organization() {
         app.scalar("SELECT active_organization_id FROM sessions", &[]),
         before
     );
+    // Nor step outside its organization by making a new one.
+    let r = app
+        .post(
+            "/api/organization.create",
+            json!({"name": "Third"}),
+            &As::Key(key.clone()),
+        )
+        .await;
+    assert_refused(&r, "permission_denied");
+    assert_eq!(app.count("organizations"), 2);
 }
 
 // ---------------------------------------------------------------- scope
