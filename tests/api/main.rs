@@ -10,5 +10,6 @@ mod keys;
 mod keys_limits;
 mod keys_secrets;
 mod keys_verify;
+mod known_bugs_keys;
 mod sessions;
 mod spec;
