@@ -448,7 +448,55 @@ pub fn key_list(user_get: &Value) -> Vec<Value> {
         .clone()
 }
 
+/// `key` with the character at `i` replaced by another base62 character.
+pub fn with_char_changed(key: &str, i: usize) -> String {
+    let mut bytes = key.as_bytes().to_vec();
+    bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+    String::from_utf8(bytes).unwrap()
+}
+
+impl Reply {
+    /// The `path` of every issue of a 400, in order.
+    #[track_caller]
+    pub fn issue_paths(&self) -> Vec<String> {
+        self.body["issues"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no issues in {}", self.body))
+            .iter()
+            .map(|i| i["path"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
 impl TestApp {
+    /// A request with `key` that needs nothing but authentication
+    /// (`user.getPermissions` answers from the verified credential alone).
+    pub async fn try_key(&self, key: &str) -> Reply {
+        self.get("/api/user.getPermissions", &[], &As::Key(key.to_owned()))
+            .await
+    }
+
+    /// `who` creates an organization (and becomes its owner); returns its id.
+    pub async fn create_org(&self, who: &As, name: &str) -> String {
+        let r = self
+            .post("/api/organization.create", json!({"name": name}), who)
+            .await;
+        r.assert_ok()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The keys `user.get` lists for `who`.
+    pub async fn keys_of(&self, who: &As) -> Vec<Value> {
+        key_list(self.get(USER_GET, &[], who).await.assert_ok())
+    }
+
+    /// One column of the key `id`'s row.
+    pub fn key_column(&self, id: &str, column: &str) -> Value {
+        self.scalar(
+            &format!("SELECT {column} FROM api_keys WHERE id = ?1"),
+            &[&id],
+        )
+    }
+
     /// The first organization created ("My Organization" of the owner).
     pub fn first_org(&self) -> String {
         self.scalar("SELECT id FROM organizations ORDER BY rowid LIMIT 1", &[])

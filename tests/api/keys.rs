@@ -10,46 +10,18 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn issue_paths(r: &Reply) -> Vec<String> {
-    r.body["issues"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no issues in {}", r.body))
-        .iter()
-        .map(|i| i["path"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// Asserts a 400 `validation_failed` whose issues name exactly `paths`.
 #[track_caller]
 fn assert_invalid(r: &Reply, paths: &[&str]) {
     r.assert_error(400, "validation_failed");
     assert_eq!(r.code(), "BAD_REQUEST");
-    assert_eq!(issue_paths(r), paths, "{}", r.body);
-}
-
-fn key_row(app: &TestApp, id: &str, column: &str) -> Value {
-    app.scalar(
-        &format!("SELECT {column} FROM api_keys WHERE id = ?1"),
-        &[&id],
-    )
+    assert_eq!(r.issue_paths(), paths, "{}", r.body);
 }
 
 fn stored_hash(app: &TestApp, id: &str) -> Vec<u8> {
     app.column_bytes("SELECT key_hash FROM api_keys WHERE id = ?1", &[&id])
         .pop()
         .expect("the key's row")
-}
-
-/// The keys `user.get` lists for `who`.
-async fn listed(app: &TestApp, who: &As) -> Vec<Value> {
-    let r = app.get(USER_GET, &[], who).await;
-    key_list(r.assert_ok())
-}
-
-/// Whether `key` gets through authentication (`user.getPermissions` needs nothing else).
-async fn works(app: &TestApp, key: &str) -> Reply {
-    app.get("/api/user.getPermissions", &[], &As::Key(key.to_owned()))
-        .await
 }
 
 // ---------------------------------------------------------------- creation
@@ -98,12 +70,12 @@ async fn creating_a_key_answers_it_once_and_stores_only_its_sha256() {
 
     assert_eq!(app.count("api_keys"), 1);
     assert_eq!(stored_hash(&app, id), sha256(key.as_bytes()));
-    assert_eq!(key_row(&app, id, "length(key_hash)"), 32);
-    assert_eq!(key_row(&app, id, "start"), key[..9]);
-    assert_eq!(key_row(&app, id, "name"), "deploy bot");
-    assert_eq!(key_row(&app, id, "organization_id"), org);
-    assert_eq!(key_row(&app, id, "user_id"), signed_up["user"]["id"]);
-    assert_eq!(key_row(&app, id, "previous_key_hash"), Value::Null);
+    assert_eq!(app.key_column(id, "length(key_hash)"), 32);
+    assert_eq!(app.key_column(id, "start"), key[..9]);
+    assert_eq!(app.key_column(id, "name"), "deploy bot");
+    assert_eq!(app.key_column(id, "organization_id"), org);
+    assert_eq!(app.key_column(id, "user_id"), signed_up["user"]["id"]);
+    assert_eq!(app.key_column(id, "previous_key_hash"), Value::Null);
     let files = app.database_files();
     assert!(
         !files.windows(key.len()).any(|w| w == key.as_bytes()),
@@ -145,7 +117,7 @@ async fn expires_in_counts_seconds_from_creation() {
     let b = r.assert_ok();
     assert_eq!(b["expiresAt"], "2026-11-28T00:00:00.000Z");
     let id = b["id"].as_str().unwrap();
-    assert_eq!(key_row(&app, id, "expires_at"), T0 + DAY);
+    assert_eq!(app.key_column(id, "expires_at"), T0 + DAY);
 }
 
 #[tokio::test]
@@ -222,7 +194,7 @@ async fn limits_are_taken_and_stored_in_dokploys_names_and_units() {
         ("refill_interval", json!(3_600_000)),
         ("last_refill_at", json!(T0)),
     ] {
-        assert_eq!(key_row(&app, id, column), value, "{column}");
+        assert_eq!(app.key_column(id, column), value, "{column}");
     }
 }
 
@@ -288,8 +260,8 @@ async fn a_custom_prefix_starts_the_key() {
     assert_eq!(b["prefix"], "my-app");
     assert_eq!(b["start"], key[..13]);
     let id = b["id"].as_str().unwrap();
-    assert_eq!(key_row(&app, id, "prefix"), "my-app");
-    works(&app, key).await.assert_ok();
+    assert_eq!(app.key_column(id, "prefix"), "my-app");
+    app.try_key(key).await.assert_ok();
 }
 
 #[tokio::test]
@@ -374,14 +346,7 @@ async fn a_key_for_an_organization_the_caller_is_not_in_is_refused_as_not_a_memb
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (member, _) = app.api_member(&owner, "m@example.com").await;
-    let other = app
-        .post(
-            "/api/organization.create",
-            json!({"name": "Member's own"}),
-            &member,
-        )
-        .await;
-    let other_org = other.assert_ok()["id"].as_str().unwrap().to_owned();
+    let other_org = app.create_org(&member, "Member's own").await;
 
     let r = app
         .post(
@@ -443,27 +408,20 @@ async fn an_admin_creates_keys_whatever_its_flags() {
     let (key, _) = app.create_key(&admin, json!({})).await;
 
     assert_eq!(app.count("api_keys"), 1);
-    assert_eq!(works(&app, &key).await.assert_ok()["role"], "admin");
+    assert_eq!(app.try_key(&key).await.assert_ok()["role"], "admin");
 }
 
 #[tokio::test]
 async fn a_session_creates_keys_for_any_of_its_organizations() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let second = app
-        .post(
-            "/api/organization.create",
-            json!({"name": "Second"}),
-            &owner,
-        )
-        .await;
-    let second = second.assert_ok()["id"].as_str().unwrap().to_owned();
+    let second = app.create_org(&owner, "Second").await;
 
     let (key, id) = app
         .create_key(&owner, json!({"metadata": {"organizationId": second}}))
         .await;
 
-    assert_eq!(key_row(&app, &id, "organization_id"), second);
+    assert_eq!(app.key_column(&id, "organization_id"), second);
     let active = app
         .get("/api/organization.active", &[], &As::Key(key))
         .await;
@@ -487,7 +445,7 @@ async fn user_get_lists_the_callers_keys_newest_first_without_secret_or_hash() {
     app.clock.advance(SECOND);
     let (second, second_id) = app.create_key(&owner, json!({"name": "second"})).await;
 
-    let keys = listed(&app, &owner).await;
+    let keys = app.keys_of(&owner).await;
 
     assert_eq!(keys.len(), 2);
     assert_eq!(keys[0]["id"], second_id);
@@ -552,8 +510,8 @@ async fn user_get_lists_only_the_callers_own_keys() {
     let (_, owners) = app.create_key(&owner, json!({"name": "owner's"})).await;
     let (_, members) = app.create_key(&member, json!({"name": "member's"})).await;
 
-    let of_owner = listed(&app, &owner).await;
-    let of_member = listed(&app, &member).await;
+    let of_owner = app.keys_of(&owner).await;
+    let of_member = app.keys_of(&member).await;
 
     assert_eq!(of_owner.len(), 1);
     assert_eq!(of_owner[0]["id"], owners);
@@ -565,14 +523,7 @@ async fn user_get_lists_only_the_callers_own_keys() {
 async fn user_get_through_a_key_lists_only_the_keys_of_its_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let second = app
-        .post(
-            "/api/organization.create",
-            json!({"name": "Second"}),
-            &owner,
-        )
-        .await;
-    let second = second.assert_ok()["id"].as_str().unwrap().to_owned();
+    let second = app.create_org(&owner, "Second").await;
     let (_, first_id) = app.create_key(&owner, json!({"name": "first org"})).await;
     let (key, second_id) = app
         .create_key(
@@ -581,8 +532,8 @@ async fn user_get_through_a_key_lists_only_the_keys_of_its_organization() {
         )
         .await;
 
-    let via_key = listed(&app, &As::Key(key)).await;
-    let via_session = listed(&app, &owner).await;
+    let via_key = app.keys_of(&As::Key(key)).await;
+    let via_session = app.keys_of(&owner).await;
 
     let ids = |v: &[Value]| -> Vec<String> {
         let mut ids: Vec<String> = v.iter().map(|k| k["id"].as_str().unwrap().into()).collect();
@@ -603,7 +554,7 @@ async fn deleting_a_key_removes_its_row_and_refuses_it_on_the_very_next_request(
     let (owner, _) = app.owner().await;
     let (key, id) = app.create_key(&owner, json!({})).await;
     let (other, _) = app.create_key(&owner, json!({"name": "other"})).await;
-    works(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 
     let r = app.post(DELETE_KEY, json!({"apiKeyId": id}), &owner).await;
 
@@ -613,10 +564,10 @@ async fn deleting_a_key_removes_its_row_and_refuses_it_on_the_very_next_request(
         app.scalar("SELECT count(*) FROM api_keys WHERE id = ?1", &[&id]),
         0
     );
-    let refused = works(&app, &key).await;
+    let refused = app.try_key(&key).await;
     refused.assert_error(401, "invalid_api_key");
     assert_eq!(refused.code(), "UNAUTHORIZED");
-    works(&app, &other).await.assert_ok();
+    app.try_key(&other).await.assert_ok();
 }
 
 #[tokio::test]
@@ -631,7 +582,7 @@ async fn a_key_can_delete_itself() {
         .assert_ok();
 
     assert_eq!(app.count("api_keys"), 0);
-    works(&app, &key).await.assert_error(401, "invalid_api_key");
+    app.try_key(&key).await.assert_error(401, "invalid_api_key");
 }
 
 #[tokio::test]
@@ -675,16 +626,16 @@ async fn the_organization_owner_may_delete_a_members_key_but_not_update_or_rotat
 
     update.assert_error(401, "permission_denied");
     rotate.assert_error(401, "permission_denied");
-    assert_eq!(key_row(&app, &id, "name"), "member's");
-    assert_eq!(key_row(&app, &id, "enabled"), 1);
+    assert_eq!(app.key_column(&id, "name"), "member's");
+    assert_eq!(app.key_column(&id, "enabled"), 1);
     assert_eq!(stored_hash(&app, &id), hash);
-    works(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 
     let delete = app.post(DELETE_KEY, json!({"apiKeyId": id}), &owner).await;
 
     assert_eq!(delete.assert_ok(), &json!({"success": true}));
     assert_eq!(app.count("api_keys"), 0);
-    works(&app, &key).await.assert_error(401, "invalid_api_key");
+    app.try_key(&key).await.assert_error(401, "invalid_api_key");
 }
 
 #[tokio::test]
@@ -718,10 +669,7 @@ async fn another_users_key_in_another_organization_is_wrong_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (member, _) = app.api_member(&owner, "m@example.com").await;
-    let own = app
-        .post("/api/organization.create", json!({"name": "Own"}), &member)
-        .await;
-    let own = own.assert_ok()["id"].as_str().unwrap().to_owned();
+    let own = app.create_org(&member, "Own").await;
     let (key, id) = app
         .create_key(&member, json!({"metadata": {"organizationId": own}}))
         .await;
@@ -737,23 +685,16 @@ async fn another_users_key_in_another_organization_is_wrong_organization() {
         assert_eq!(r.code(), "UNAUTHORIZED");
     }
     assert_eq!(app.count("api_keys"), 1);
-    assert_eq!(key_row(&app, &id, "enabled"), 1);
+    assert_eq!(app.key_column(&id, "enabled"), 1);
     assert_eq!(stored_hash(&app, &id), hash);
-    works(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 }
 
 #[tokio::test]
 async fn a_key_cannot_manage_its_users_keys_of_another_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let second = app
-        .post(
-            "/api/organization.create",
-            json!({"name": "Second"}),
-            &owner,
-        )
-        .await;
-    let second = second.assert_ok()["id"].as_str().unwrap().to_owned();
+    let second = app.create_org(&owner, "Second").await;
     let (first_key, _) = app.create_key(&owner, json!({})).await;
     let (_, second_id) = app
         .create_key(&owner, json!({"metadata": {"organizationId": second}}))
@@ -778,7 +719,7 @@ async fn a_key_cannot_manage_its_users_keys_of_another_organization() {
         .await;
     create.assert_error(401, "wrong_organization");
     assert_eq!(app.count("api_keys"), 2);
-    assert_eq!(key_row(&app, &second_id, "enabled"), 1);
+    assert_eq!(app.key_column(&second_id, "enabled"), 1);
 }
 
 // ---------------------------------------------------------------- update
@@ -799,10 +740,10 @@ async fn updating_a_key_renames_it() {
     assert_eq!(b["enabled"], true);
     assert_eq!(b["updatedAt"], "2026-11-27T00:00:01.000Z");
     assert!(b.get("key").is_none(), "{b}");
-    assert_eq!(key_row(&app, &id, "name"), "new");
-    assert_eq!(key_row(&app, &id, "updated_at"), T0 + SECOND);
-    assert_eq!(listed(&app, &owner).await[0]["name"], "new");
-    works(&app, &key).await.assert_ok();
+    assert_eq!(app.key_column(&id, "name"), "new");
+    assert_eq!(app.key_column(&id, "updated_at"), T0 + SECOND);
+    assert_eq!(app.keys_of(&owner).await[0]["name"], "new");
+    app.try_key(&key).await.assert_ok();
 }
 
 #[tokio::test]
@@ -810,7 +751,7 @@ async fn disabling_a_key_refuses_it_at_once_and_enabling_it_restores_it_at_once(
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (key, id) = app.create_key(&owner, json!({})).await;
-    works(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 
     let r = app
         .post(
@@ -821,19 +762,19 @@ async fn disabling_a_key_refuses_it_at_once_and_enabling_it_restores_it_at_once(
         .await;
 
     assert_eq!(r.assert_ok()["enabled"], false);
-    assert_eq!(key_row(&app, &id, "enabled"), 0);
-    let refused = works(&app, &key).await;
+    assert_eq!(app.key_column(&id, "enabled"), 0);
+    let refused = app.try_key(&key).await;
     refused.assert_error(401, "api_key_disabled");
     assert_eq!(refused.code(), "UNAUTHORIZED");
     // The session still manages it.
-    assert_eq!(listed(&app, &owner).await[0]["enabled"], false);
+    assert_eq!(app.keys_of(&owner).await[0]["enabled"], false);
 
     app.post(UPDATE_KEY, json!({"apiKeyId": id, "enabled": true}), &owner)
         .await
         .assert_ok();
 
-    assert_eq!(key_row(&app, &id, "enabled"), 1);
-    works(&app, &key).await.assert_ok();
+    assert_eq!(app.key_column(&id, "enabled"), 1);
+    app.try_key(&key).await.assert_ok();
 }
 
 #[tokio::test]
@@ -852,8 +793,8 @@ async fn a_new_name_of_33_characters_is_refused_and_nothing_changes() {
             .await;
         assert_invalid(&r, &["name"]);
     }
-    assert_eq!(key_row(&app, &id, "name"), "kept");
-    assert_eq!(key_row(&app, &id, "enabled"), 1);
+    assert_eq!(app.key_column(&id, "name"), "kept");
+    assert_eq!(app.key_column(&id, "enabled"), 1);
 }
 
 // ---------------------------------------------------------------- rotate
@@ -863,7 +804,7 @@ async fn rotating_gives_the_same_key_a_new_secret_and_the_old_one_fails_at_once(
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (old, id) = app.create_key(&owner, json!({"name": "rotated"})).await;
-    works(&app, &old).await.assert_ok();
+    app.try_key(&old).await.assert_ok();
 
     let r = app.post(ROTATE_KEY, json!({"apiKeyId": id}), &owner).await;
 
@@ -877,15 +818,15 @@ async fn rotating_gives_the_same_key_a_new_secret_and_the_old_one_fails_at_once(
     assert!(b.get("previousSecretExpiresAt").is_none(), "{b}");
     assert_eq!(app.count("api_keys"), 1);
     assert_eq!(stored_hash(&app, &id), sha256(new.as_bytes()));
-    assert_eq!(key_row(&app, &id, "start"), new[..9]);
-    assert_eq!(key_row(&app, &id, "previous_key_hash"), Value::Null);
-    assert_eq!(key_row(&app, &id, "previous_expires_at"), Value::Null);
+    assert_eq!(app.key_column(&id, "start"), new[..9]);
+    assert_eq!(app.key_column(&id, "previous_key_hash"), Value::Null);
+    assert_eq!(app.key_column(&id, "previous_expires_at"), Value::Null);
 
-    let refused = works(&app, &old).await;
+    let refused = app.try_key(&old).await;
     refused.assert_error(401, "invalid_api_key");
     assert_eq!(refused.code(), "UNAUTHORIZED");
-    works(&app, &new).await.assert_ok();
-    assert_eq!(listed(&app, &owner).await[0]["start"], new[..9]);
+    app.try_key(&new).await.assert_ok();
+    assert_eq!(app.keys_of(&owner).await[0]["start"], new[..9]);
 }
 
 #[tokio::test]
@@ -893,7 +834,7 @@ async fn the_old_secret_works_for_the_grace_period_and_not_a_millisecond_longer(
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (old, id) = app.create_key(&owner, json!({})).await;
-    works(&app, &old).await.assert_ok();
+    app.try_key(&old).await.assert_ok();
 
     let r = app
         .post(
@@ -914,17 +855,17 @@ async fn the_old_secret_works_for_the_grace_period_and_not_a_millisecond_longer(
         ),
         [sha256(old.as_bytes())]
     );
-    assert_eq!(key_row(&app, &id, "previous_expires_at"), T0 + 60 * SECOND);
+    assert_eq!(app.key_column(&id, "previous_expires_at"), T0 + 60 * SECOND);
 
-    works(&app, &old).await.assert_ok();
-    works(&app, &new).await.assert_ok();
+    app.try_key(&old).await.assert_ok();
+    app.try_key(&new).await.assert_ok();
     app.clock.advance(60 * SECOND - 1);
-    works(&app, &old).await.assert_ok();
+    app.try_key(&old).await.assert_ok();
 
     app.clock.advance(1);
 
-    works(&app, &old).await.assert_error(401, "invalid_api_key");
-    works(&app, &new).await.assert_ok();
+    app.try_key(&old).await.assert_error(401, "invalid_api_key");
+    app.try_key(&new).await.assert_ok();
     let files = app.database_files();
     for secret in [&old, &new] {
         assert!(!files.windows(secret.len()).any(|w| w == secret.as_bytes()));
@@ -944,8 +885,8 @@ async fn disabling_or_deleting_a_key_in_its_grace_period_refuses_both_secrets_at
         )
         .await;
     let new = r.assert_ok()["key"].as_str().unwrap().to_owned();
-    works(&app, &old).await.assert_ok();
-    works(&app, &new).await.assert_ok();
+    app.try_key(&old).await.assert_ok();
+    app.try_key(&new).await.assert_ok();
 
     app.post(
         UPDATE_KEY,
@@ -956,7 +897,7 @@ async fn disabling_or_deleting_a_key_in_its_grace_period_refuses_both_secrets_at
     .assert_ok();
 
     for secret in [&old, &new] {
-        works(&app, secret)
+        app.try_key(secret)
             .await
             .assert_error(401, "api_key_disabled");
     }
@@ -966,7 +907,7 @@ async fn disabling_or_deleting_a_key_in_its_grace_period_refuses_both_secrets_at
         .assert_ok();
 
     for secret in [&old, &new] {
-        works(&app, secret)
+        app.try_key(secret)
             .await
             .assert_error(401, "invalid_api_key");
     }
@@ -991,7 +932,7 @@ async fn a_grace_period_over_seven_days_or_below_zero_is_refused() {
         assert_invalid(&r, &["gracePeriodSeconds"]);
     }
     assert_eq!(stored_hash(&app, &id), hash);
-    works(&app, &old).await.assert_ok();
+    app.try_key(&old).await.assert_ok();
 
     let r = app
         .post(
@@ -1019,19 +960,19 @@ async fn a_second_rotation_without_grace_ends_the_first_secrets_grace_at_once() 
         )
         .await;
     let second = second.assert_ok()["key"].as_str().unwrap().to_owned();
-    works(&app, &first).await.assert_ok();
+    app.try_key(&first).await.assert_ok();
 
     let third = app.post(ROTATE_KEY, json!({"apiKeyId": id}), &owner).await;
 
     let third = third.assert_ok()["key"].as_str().unwrap().to_owned();
-    works(&app, &first)
+    app.try_key(&first)
         .await
         .assert_error(401, "invalid_api_key");
-    works(&app, &second)
+    app.try_key(&second)
         .await
         .assert_error(401, "invalid_api_key");
-    works(&app, &third).await.assert_ok();
-    assert_eq!(key_row(&app, &id, "previous_key_hash"), Value::Null);
+    app.try_key(&third).await.assert_ok();
+    assert_eq!(app.key_column(&id, "previous_key_hash"), Value::Null);
 }
 
 #[tokio::test]
@@ -1046,8 +987,8 @@ async fn a_key_can_rotate_itself() {
 
     let new = r.assert_ok()["key"].as_str().unwrap().to_owned();
     assert_eq!(stored_hash(&app, &id), sha256(new.as_bytes()));
-    works(&app, &old).await.assert_error(401, "invalid_api_key");
-    works(&app, &new).await.assert_ok();
+    app.try_key(&old).await.assert_error(401, "invalid_api_key");
+    app.try_key(&new).await.assert_ok();
 }
 
 // ---------------------------------------------------------------- from the shell
@@ -1066,12 +1007,12 @@ async fn a_key_created_from_the_shell_works_over_http() {
     let id = made.key.id.to_string();
     assert_eq!(app.count("api_keys"), 1);
     assert_eq!(stored_hash(&app, &id), sha256(made.secret.as_bytes()));
-    assert_eq!(key_row(&app, &id, "name"), "from the shell");
-    assert_eq!(key_row(&app, &id, "user_id"), signed_up["user"]["id"]);
-    assert_eq!(key_row(&app, &id, "organization_id"), org.to_string());
+    assert_eq!(app.key_column(&id, "name"), "from the shell");
+    assert_eq!(app.key_column(&id, "user_id"), signed_up["user"]["id"]);
+    assert_eq!(app.key_column(&id, "organization_id"), org.to_string());
     let r = app.get(USER_GET, &[], &As::Key(made.secret.clone())).await;
     assert_eq!(r.assert_ok()["user"], signed_up["user"]);
-    assert_eq!(listed(&app, &owner).await[0]["name"], "from the shell");
+    assert_eq!(app.keys_of(&owner).await[0]["name"], "from the shell");
 }
 
 #[tokio::test]
@@ -1079,10 +1020,7 @@ async fn the_shell_refuses_unknown_users_non_members_and_members_without_api_acc
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (member, member_id) = app.join(&owner, "m@example.com", "member").await;
-    let own = app
-        .post("/api/organization.create", json!({"name": "Own"}), &member)
-        .await;
-    let own = OrgId(own.assert_ok()["id"].as_str().unwrap().to_owned());
+    let own = OrgId(app.create_org(&member, "Own").await);
     let first = OrgId(app.first_org());
 
     let unknown = create_from_shell(&app.state, "nobody@example.com", &first, "k");
@@ -1101,5 +1039,5 @@ async fn the_shell_refuses_unknown_users_non_members_and_members_without_api_acc
 
     app.set_api_access(&owner, &member_id, true).await;
     let made = create_from_shell(&app.state, "m@example.com", &first, "k").unwrap();
-    works(&app, &made.secret).await.assert_ok();
+    app.try_key(&made.secret).await.assert_ok();
 }

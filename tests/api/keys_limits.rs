@@ -8,15 +8,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn call(app: &TestApp, key: &str) -> Reply {
-    app.get("/api/user.getPermissions", &[], &As::Key(key.to_owned()))
-        .await
-}
-
 /// `n` requests that must all pass.
 async fn spend(app: &TestApp, key: &str, n: usize) {
     for i in 0..n {
-        let r = call(app, key).await;
+        let r = app.try_key(key).await;
         assert_eq!(r.status, 200, "request {} of {n}: {}", i + 1, r.body);
     }
 }
@@ -42,17 +37,10 @@ fn assert_throttled(r: &Reply, reason: &str) -> [u64; 4] {
     })
 }
 
-fn key_row(app: &TestApp, id: &str, column: &str) -> Value {
-    app.scalar(
-        &format!("SELECT {column} FROM api_keys WHERE id = ?1"),
-        &[&id],
-    )
-}
-
 /// The key `id` as `user.get` lists it to `who`.
 async fn listed(app: &TestApp, who: &As, id: &str) -> Value {
-    let r = app.get(USER_GET, &[], who).await;
-    key_list(r.assert_ok())
+    app.keys_of(who)
+        .await
         .into_iter()
         .find(|k| k["id"] == id)
         .unwrap_or_else(|| panic!("key {id} not listed"))
@@ -67,7 +55,7 @@ async fn a_quota_of_three_allows_three_requests_then_429_usage_exceeded() {
     let (key, id) = app.create_key(&owner, json!({"remaining": 3})).await;
 
     spend(&app, &key, 3).await;
-    let r = call(&app, &key).await;
+    let r = app.try_key(&key).await;
 
     let [retry, _, left, reset] = assert_throttled(&r, "usage_exceeded");
     assert!(retry >= 1, "Retry-After {retry}");
@@ -79,7 +67,7 @@ async fn a_quota_of_three_allows_three_requests_then_429_usage_exceeded() {
     assert_eq!(listed(&app, &owner, &id).await["remaining"], 0);
     // Still refused later: a quota without refill does not come back.
     app.clock.advance(400 * 86_400 * SECOND);
-    assert_throttled(&call(&app, &key).await, "usage_exceeded");
+    assert_throttled(&app.try_key(&key).await, "usage_exceeded");
 }
 
 #[tokio::test]
@@ -88,7 +76,7 @@ async fn a_quota_of_zero_refuses_the_first_request() {
     let (owner, _) = app.owner().await;
     let (key, _) = app.create_key(&owner, json!({"remaining": 0})).await;
 
-    assert_throttled(&call(&app, &key).await, "usage_exceeded");
+    assert_throttled(&app.try_key(&key).await, "usage_exceeded");
 }
 
 #[tokio::test]
@@ -103,7 +91,7 @@ async fn a_quota_refills_to_its_amount_after_each_interval() {
         .await;
     spend(&app, &key, 2).await;
 
-    let r = call(&app, &key).await;
+    let r = app.try_key(&key).await;
 
     assert_eq!(
         assert_throttled(&r, "usage_exceeded"),
@@ -112,14 +100,14 @@ async fn a_quota_refills_to_its_amount_after_each_interval() {
     );
     app.clock.advance(59_999);
     assert_eq!(
-        assert_throttled(&call(&app, &key).await, "usage_exceeded")[0],
+        assert_throttled(&app.try_key(&key).await, "usage_exceeded")[0],
         1
     );
 
     app.clock.advance(1);
 
     spend(&app, &key, 5).await;
-    assert_throttled(&call(&app, &key).await, "usage_exceeded");
+    assert_throttled(&app.try_key(&key).await, "usage_exceeded");
     let k = listed(&app, &owner, &id).await;
     assert_eq!(k["remaining"], 0);
     assert_eq!(k["lastRefillAt"], "2026-11-27T00:01:00.000Z");
@@ -141,7 +129,7 @@ async fn refills_stay_on_the_interval_grid_and_do_not_accumulate() {
     app.clock.advance(210_000);
 
     spend(&app, &key, 2).await;
-    let r = call(&app, &key).await;
+    let r = app.try_key(&key).await;
     // The next refill is at 240 s, 30 s from now.
     assert_eq!(assert_throttled(&r, "usage_exceeded")[0], 30);
     app.clock.advance(30_000);
@@ -162,7 +150,7 @@ async fn the_fourth_request_of_a_three_per_minute_key_is_rate_limited_with_heade
         .await;
     spend(&app, &key, 3).await;
 
-    let r = call(&app, &key).await;
+    let r = app.try_key(&key).await;
 
     assert_eq!(
         assert_throttled(&r, "rate_limited"),
@@ -184,20 +172,20 @@ async fn rate_limit_capacity_returns_one_request_per_window_over_max() {
         )
         .await;
     spend(&app, &key, 3).await;
-    assert_throttled(&call(&app, &key).await, "rate_limited");
+    assert_throttled(&app.try_key(&key).await, "rate_limited");
 
     app.clock.advance(19_999);
-    let r = call(&app, &key).await;
+    let r = app.try_key(&key).await;
     assert_eq!(assert_throttled(&r, "rate_limited")[0], 1);
 
     app.clock.advance(1);
     spend(&app, &key, 1).await;
-    assert_throttled(&call(&app, &key).await, "rate_limited");
+    assert_throttled(&app.try_key(&key).await, "rate_limited");
 
     // A whole window refills the bucket, and no further.
     app.clock.advance(600_000);
     spend(&app, &key, 3).await;
-    assert_throttled(&call(&app, &key).await, "rate_limited");
+    assert_throttled(&app.try_key(&key).await, "rate_limited");
 }
 
 #[tokio::test]
@@ -212,7 +200,7 @@ async fn rate_limited_requests_spend_no_quota() {
         .await;
     spend(&app, &key, 1).await;
     for _ in 0..3 {
-        assert_throttled(&call(&app, &key).await, "rate_limited");
+        assert_throttled(&app.try_key(&key).await, "rate_limited");
     }
 
     app.clock.advance(60_000);
@@ -234,7 +222,7 @@ async fn an_exhausted_quota_is_reported_before_the_rate_limit() {
         .await;
     spend(&app, &key, 1).await;
 
-    let r = call(&app, &key).await;
+    let r = app.try_key(&key).await;
 
     assert_throttled(&r, "usage_exceeded");
 }
@@ -259,11 +247,11 @@ async fn the_rate_limit_and_quota_outlast_changes_to_the_key() {
     )
     .await
     .assert_ok();
-    assert_throttled(&call(&app, &key).await, "rate_limited");
+    assert_throttled(&app.try_key(&key).await, "rate_limited");
     let rotated = app.post(ROTATE_KEY, json!({"apiKeyId": id}), &owner).await;
     let new = rotated.assert_ok()["key"].as_str().unwrap().to_owned();
 
-    assert_throttled(&call(&app, &new).await, "rate_limited");
+    assert_throttled(&app.try_key(&new).await, "rate_limited");
     assert_eq!(listed(&app, &owner, &id).await["remaining"], 8);
 }
 
@@ -280,17 +268,17 @@ async fn a_server_default_rate_limit_applies_to_keys_created_without_one() {
         .await;
 
     spend(&app, &plain, 2).await;
-    let r = call(&app, &plain).await;
+    let r = app.try_key(&plain).await;
 
     assert_eq!(assert_throttled(&r, "rate_limited"), [30, 2, 0, 60]);
     let k = listed(&app, &owner, &plain_id).await;
     assert_eq!(k["rateLimitEnabled"], true);
     assert_eq!(k["rateLimitMax"], 2);
     assert_eq!(k["rateLimitTimeWindow"], 60_000);
-    assert_eq!(key_row(&app, &plain_id, "rate_limit_max"), 2);
+    assert_eq!(app.key_column(&plain_id, "rate_limit_max"), 2);
     spend(&app, &own, 4).await;
     assert_eq!(
-        assert_throttled(&call(&app, &own).await, "rate_limited")[1],
+        assert_throttled(&app.try_key(&own).await, "rate_limited")[1],
         4
     );
 }
@@ -303,7 +291,7 @@ async fn without_a_server_default_a_key_without_limits_is_not_limited() {
 
     spend(&app, &key, 50).await;
 
-    assert_eq!(key_row(&app, &id, "rate_limit_enabled"), 0);
+    assert_eq!(app.key_column(&id, "rate_limit_enabled"), 0);
 }
 
 // ---------------------------------------------------------------- usage
@@ -319,8 +307,8 @@ async fn usage_is_kept_in_memory_shown_by_user_get_and_written_by_one_flush() {
     spend(&app, &key, 3).await;
 
     // No write per request.
-    assert_eq!(key_row(&app, &id, "request_count"), 0);
-    assert_eq!(key_row(&app, &id, "last_used_at"), Value::Null);
+    assert_eq!(app.key_column(&id, "request_count"), 0);
+    assert_eq!(app.key_column(&id, "last_used_at"), Value::Null);
     let k = listed(&app, &owner, &id).await;
     assert_eq!(k["requestCount"], 3);
     assert_eq!(k["lastUsedAt"], "2026-11-27T00:00:05.000Z");
@@ -330,9 +318,9 @@ async fn usage_is_kept_in_memory_shown_by_user_get_and_written_by_one_flush() {
 
     assert_eq!(flush_usage(&app.state).await.unwrap(), 1);
 
-    assert_eq!(key_row(&app, &id, "request_count"), 3);
-    assert_eq!(key_row(&app, &id, "last_used_at"), T0 + 5 * SECOND);
-    assert_eq!(key_row(&app, &idle_id, "request_count"), 0);
+    assert_eq!(app.key_column(&id, "request_count"), 3);
+    assert_eq!(app.key_column(&id, "last_used_at"), T0 + 5 * SECOND);
+    assert_eq!(app.key_column(&idle_id, "request_count"), 0);
     // Flushed counts are not counted twice.
     assert_eq!(listed(&app, &owner, &id).await["requestCount"], 3);
     assert_eq!(flush_usage(&app.state).await.unwrap(), 0);
@@ -342,10 +330,10 @@ async fn usage_is_kept_in_memory_shown_by_user_get_and_written_by_one_flush() {
     let k = listed(&app, &owner, &id).await;
     assert_eq!(k["requestCount"], 5);
     assert_eq!(k["lastUsedAt"], "2026-11-27T00:00:06.000Z");
-    assert_eq!(key_row(&app, &id, "request_count"), 3);
+    assert_eq!(app.key_column(&id, "request_count"), 3);
     flush_usage(&app.state).await.unwrap();
-    assert_eq!(key_row(&app, &id, "request_count"), 5);
-    assert_eq!(key_row(&app, &id, "last_used_at"), T0 + 6 * SECOND);
+    assert_eq!(app.key_column(&id, "request_count"), 5);
+    assert_eq!(app.key_column(&id, "last_used_at"), T0 + 6 * SECOND);
 }
 
 #[tokio::test]
@@ -367,7 +355,7 @@ async fn quota_left_survives_a_restart_once_flushed() {
     let (key, id) = app.create_key(&owner, json!({"remaining": 5})).await;
     spend(&app, &key, 2).await;
     flush_usage(&app.state).await.unwrap();
-    assert_eq!(key_row(&app, &id, "remaining"), 3);
+    assert_eq!(app.key_column(&id, "remaining"), 3);
 
     let app = app.reopen();
 
@@ -375,7 +363,7 @@ async fn quota_left_survives_a_restart_once_flushed() {
     assert_eq!(k["remaining"], 3);
     assert_eq!(k["requestCount"], 2);
     spend(&app, &key, 3).await;
-    assert_throttled(&call(&app, &key).await, "usage_exceeded");
+    assert_throttled(&app.try_key(&key).await, "usage_exceeded");
 }
 
 #[tokio::test]
@@ -392,14 +380,14 @@ async fn a_refill_schedule_survives_a_restart() {
     app.clock.advance(90_000);
     spend(&app, &key, 1).await;
     flush_usage(&app.state).await.unwrap();
-    assert_eq!(key_row(&app, &id, "remaining"), 2);
-    assert_eq!(key_row(&app, &id, "last_refill_at"), T0 + 60_000);
+    assert_eq!(app.key_column(&id, "remaining"), 2);
+    assert_eq!(app.key_column(&id, "last_refill_at"), T0 + 60_000);
 
     let app = app.reopen();
 
     spend(&app, &key, 2).await;
     // The next refill is at 120 s on the grid, 30 s from now.
-    let r = call(&app, &key).await;
+    let r = app.try_key(&key).await;
     assert_eq!(assert_throttled(&r, "usage_exceeded")[0], 30);
     app.clock.advance(30_000);
     spend(&app, &key, 3).await;

@@ -74,12 +74,6 @@ impl Transcript {
     }
 }
 
-fn with_char_changed(key: &str, i: usize) -> String {
-    let mut bytes = key.as_bytes().to_vec();
-    bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
-    String::from_utf8(bytes).unwrap()
-}
-
 #[test]
 fn the_base64_here_is_the_standard_one() {
     assert_eq!(base64(b""), "");

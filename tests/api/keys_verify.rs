@@ -8,13 +8,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-/// A request that needs nothing but authentication (`user.getPermissions` reads the
-/// verified credential only).
-async fn permissions(app: &TestApp, key: &str) -> Reply {
-    app.get("/api/user.getPermissions", &[], &As::Key(key.to_owned()))
-        .await
-}
-
 /// Asserts a 401 with `reason`.
 #[track_caller]
 fn assert_refused(r: &Reply, reason: &str) {
@@ -30,13 +23,6 @@ fn execute(app: &TestApp, sql: &str) {
         .unwrap();
 }
 
-/// `key` with the character at `i` replaced by another base62 character.
-fn with_char_changed(key: &str, i: usize) -> String {
-    let mut bytes = key.as_bytes().to_vec();
-    bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
-    String::from_utf8(bytes).unwrap()
-}
-
 fn key_count_of(app: &TestApp, user_id: &str) -> serde_json::Value {
     app.scalar(
         "SELECT count(*) FROM api_keys WHERE user_id = ?1",
@@ -49,13 +35,6 @@ fn membership_id(app: &TestApp, user_id: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-async fn second_org(app: &TestApp, owner: &As) -> String {
-    let r = app
-        .post("/api/organization.create", json!({"name": "Second"}), owner)
-        .await;
-    r.assert_ok()["id"].as_str().unwrap().to_owned()
 }
 
 // ---------------------------------------------------------------- malformed and unknown
@@ -82,11 +61,11 @@ async fn malformed_keys_and_bad_checksums_are_invalid_api_keys() {
         " ".to_owned(),
         String::new(),
     ] {
-        let r = permissions(&app, &bad).await;
+        let r = app.try_key(&bad).await;
         assert_refused(&r, "invalid_api_key");
         r.assert_json();
     }
-    permissions(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 }
 
 #[tokio::test]
@@ -104,11 +83,11 @@ async fn malformed_keys_are_refused_without_reading_the_database() {
         "garbage".to_owned(),
         String::new(),
     ] {
-        assert_refused(&permissions(&app, &bad).await, "invalid_api_key");
+        assert_refused(&app.try_key(&bad).await, "invalid_api_key");
     }
 
     // The control: a well-formed key does need the lookup.
-    let looked_up = permissions(&app, &unknown).await;
+    let looked_up = app.try_key(&unknown).await;
     looked_up.assert_error(500, "internal");
 }
 
@@ -118,13 +97,13 @@ async fn a_verified_key_and_a_known_miss_are_answered_from_memory() {
     let (owner, _) = app.owner().await;
     let (key, _) = app.create_key(&owner, json!({})).await;
     let unknown = apikey::generate("kg");
-    permissions(&app, &key).await.assert_ok();
-    assert_refused(&permissions(&app, &unknown).await, "invalid_api_key");
+    app.try_key(&key).await.assert_ok();
+    assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
 
     execute(&app, "ALTER TABLE api_keys RENAME TO api_keys_away");
 
-    assert_eq!(permissions(&app, &key).await.assert_ok()["role"], "owner");
-    assert_refused(&permissions(&app, &unknown).await, "invalid_api_key");
+    assert_eq!(app.try_key(&key).await.assert_ok()["role"], "owner");
+    assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
 }
 
 #[tokio::test]
@@ -135,7 +114,7 @@ async fn an_unknown_well_formed_key_is_an_invalid_api_key() {
 
     for unknown in [apikey::generate("kg"), apikey::generate("my-app")] {
         assert!(apikey::well_formed(&unknown));
-        assert_refused(&permissions(&app, &unknown).await, "invalid_api_key");
+        assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
     }
 }
 
@@ -231,13 +210,13 @@ async fn a_key_is_refused_as_expired_from_the_millisecond_it_expires() {
     let (owner, _) = app.owner().await;
     let (key, id) = app.create_key(&owner, json!({"expiresIn": 86_400})).await;
     app.clock.advance(DAY - 1);
-    permissions(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 
     app.clock.advance(1);
 
-    assert_refused(&permissions(&app, &key).await, "api_key_expired");
+    assert_refused(&app.try_key(&key).await, "api_key_expired");
     app.clock.advance(DAY);
-    assert_refused(&permissions(&app, &key).await, "api_key_expired");
+    assert_refused(&app.try_key(&key).await, "api_key_expired");
     assert_eq!(
         app.scalar("SELECT enabled FROM api_keys WHERE id = ?1", &[&id]),
         1
@@ -258,12 +237,12 @@ async fn a_disabled_key_is_refused_as_disabled_before_expired() {
     .assert_ok();
     app.clock.advance(DAY);
 
-    assert_refused(&permissions(&app, &key).await, "api_key_disabled");
+    assert_refused(&app.try_key(&key).await, "api_key_disabled");
 
     app.post(UPDATE_KEY, json!({"apiKeyId": id, "enabled": true}), &owner)
         .await
         .assert_ok();
-    assert_refused(&permissions(&app, &key).await, "api_key_expired");
+    assert_refused(&app.try_key(&key).await, "api_key_expired");
 }
 
 #[tokio::test]
@@ -275,7 +254,7 @@ async fn an_expired_key_is_refused_as_expired_before_its_user_lost_api_access() 
     app.set_api_access(&owner, &member_id, false).await;
     app.clock.advance(DAY);
 
-    assert_refused(&permissions(&app, &key).await, "api_key_expired");
+    assert_refused(&app.try_key(&key).await, "api_key_expired");
 }
 
 #[tokio::test]
@@ -291,17 +270,15 @@ async fn refused_requests_spend_no_quota() {
     .await
     .assert_ok();
     for _ in 0..3 {
-        assert_refused(&permissions(&app, &key).await, "api_key_disabled");
+        assert_refused(&app.try_key(&key).await, "api_key_disabled");
     }
 
     app.post(UPDATE_KEY, json!({"apiKeyId": id, "enabled": true}), &owner)
         .await
         .assert_ok();
 
-    permissions(&app, &key).await.assert_ok();
-    permissions(&app, &key)
-        .await
-        .assert_error(429, "usage_exceeded");
+    app.try_key(&key).await.assert_ok();
+    app.try_key(&key).await.assert_error(429, "usage_exceeded");
 }
 
 // ---------------------------------------------------------------- membership and access
@@ -325,7 +302,7 @@ async fn a_key_whose_user_is_no_longer_a_member_is_refused_as_not_a_member() {
         })
         .unwrap();
 
-    assert_refused(&permissions(&app, &key).await, "not_a_member");
+    assert_refused(&app.try_key(&key).await, "not_a_member");
     assert_eq!(key_count_of(&app, &member_id), 1);
 }
 
@@ -337,18 +314,18 @@ async fn removing_a_member_deletes_its_keys_and_refuses_them_on_the_very_next_re
     let (key, _) = app.create_key(&member, json!({})).await;
     app.create_key(&member, json!({"name": "second"})).await;
     let (owners, _) = app.create_key(&owner, json!({})).await;
-    permissions(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 
     app.post("/api/user.remove", json!({"userId": member_id}), &owner)
         .await
         .assert_ok();
 
-    let r = permissions(&app, &key).await;
+    let r = app.try_key(&key).await;
     assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{}", r.body);
     // Which reason is pinned in known_bugs_keys.
     assert_eq!(key_count_of(&app, &member_id), 0);
     assert_eq!(app.count("api_keys"), 1);
-    permissions(&app, &owners).await.assert_ok();
+    app.try_key(&owners).await.assert_ok();
 }
 
 #[tokio::test]
@@ -357,11 +334,11 @@ async fn revoking_can_access_to_api_refuses_the_members_key_on_the_very_next_req
     let (owner, _) = app.owner().await;
     let (member, member_id) = app.api_member(&owner, "m@example.com").await;
     let (key, id) = app.create_key(&member, json!({})).await;
-    permissions(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 
     app.set_api_access(&owner, &member_id, false).await;
 
-    assert_refused(&permissions(&app, &key).await, "permission_denied");
+    assert_refused(&app.try_key(&key).await, "permission_denied");
     assert_eq!(
         app.scalar(
             "SELECT can_access_to_api FROM members WHERE user_id = ?1",
@@ -376,7 +353,7 @@ async fn revoking_can_access_to_api_refuses_the_members_key_on_the_very_next_req
 
     app.set_api_access(&owner, &member_id, true).await;
 
-    assert_eq!(permissions(&app, &key).await.assert_ok()["role"], "member");
+    assert_eq!(app.try_key(&key).await.assert_ok()["role"], "member");
 }
 
 #[tokio::test]
@@ -385,11 +362,11 @@ async fn an_admins_key_works_without_can_access_to_api_as_admins_bypass_flags() 
     let (owner, _) = app.owner().await;
     let (admin, admin_id) = app.join(&owner, "a@example.com", "admin").await;
     let (key, _) = app.create_key(&admin, json!({})).await;
-    permissions(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 
     app.set_api_access(&owner, &admin_id, false).await;
 
-    let r = permissions(&app, &key).await;
+    let r = app.try_key(&key).await;
     assert_eq!(r.assert_ok()["role"], "admin");
     assert_eq!(r.body["canAccessToAPI"], true);
     assert_eq!(
@@ -406,20 +383,20 @@ async fn removing_a_member_from_one_organization_leaves_its_keys_for_another_wor
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (member, member_id) = app.api_member(&owner, "m@example.com").await;
-    let own = second_org(&app, &member).await;
+    let own = app.create_org(&member, "Second").await;
     let (here, _) = app.create_key(&member, json!({})).await;
     let (there, there_id) = app
         .create_key(&member, json!({"metadata": {"organizationId": own}}))
         .await;
-    permissions(&app, &here).await.assert_ok();
-    permissions(&app, &there).await.assert_ok();
+    app.try_key(&here).await.assert_ok();
+    app.try_key(&there).await.assert_ok();
 
     app.post("/api/user.remove", json!({"userId": member_id}), &owner)
         .await
         .assert_ok();
 
-    assert_eq!(permissions(&app, &here).await.status, 401);
-    assert_eq!(permissions(&app, &there).await.assert_ok()["role"], "owner");
+    assert_eq!(app.try_key(&here).await.status, 401);
+    assert_eq!(app.try_key(&there).await.assert_ok()["role"], "owner");
     assert_eq!(key_count_of(&app, &member_id), 1);
     assert_eq!(
         app.scalar("SELECT count(*) FROM api_keys WHERE id = ?1", &[&there_id]),
@@ -465,7 +442,7 @@ async fn an_admin_demoted_to_member_loses_admin_actions_through_its_key_at_once(
         app.scalar("SELECT role FROM members WHERE id = ?1", &[&member_id]),
         "member"
     );
-    assert_eq!(permissions(&app, &key).await.assert_ok()["role"], "member");
+    assert_eq!(app.try_key(&key).await.assert_ok()["role"], "member");
 }
 
 #[tokio::test]
@@ -501,12 +478,12 @@ async fn a_member_promoted_to_admin_gains_admin_actions_through_its_key_at_once(
 async fn deleting_the_organization_refuses_its_keys_on_the_very_next_request() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let second = second_org(&app, &owner).await;
+    let second = app.create_org(&owner, "Second").await;
     let (key, _) = app
         .create_key(&owner, json!({"metadata": {"organizationId": second}}))
         .await;
     let (first, _) = app.create_key(&owner, json!({})).await;
-    permissions(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 
     app.post(
         "/api/organization.delete",
@@ -516,10 +493,10 @@ async fn deleting_the_organization_refuses_its_keys_on_the_very_next_request() {
     .await
     .assert_ok();
 
-    assert_refused(&permissions(&app, &key).await, "invalid_api_key");
+    assert_refused(&app.try_key(&key).await, "invalid_api_key");
     assert_eq!(app.count("api_keys"), 1);
     assert_eq!(app.count("organizations"), 1);
-    permissions(&app, &first).await.assert_ok();
+    app.try_key(&first).await.assert_ok();
 }
 
 // ---------------------------------------------------------------- organization context
@@ -529,7 +506,7 @@ async fn a_key_acts_in_its_organization_whatever_the_sessions_active_one() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let first = app.first_org();
-    let second = second_org(&app, &owner).await;
+    let second = app.create_org(&owner, "Second").await;
     let (key, _) = app
         .create_key(&owner, json!({"metadata": {"organizationId": second}}))
         .await;
@@ -592,7 +569,7 @@ async fn a_key_cannot_switch_the_active_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let first = app.first_org();
-    let second = second_org(&app, &owner).await;
+    let second = app.create_org(&owner, "Second").await;
     let (key, _) = app.create_key(&owner, json!({})).await;
     let before = app.scalar("SELECT active_organization_id FROM sessions", &[]);
 
@@ -685,11 +662,9 @@ async fn a_read_only_keys_refused_posts_spend_no_quota() {
         assert_refused(&r, "permission_denied");
     }
 
-    permissions(&app, &key).await.assert_ok();
-    permissions(&app, &key).await.assert_ok();
-    permissions(&app, &key)
-        .await
-        .assert_error(429, "usage_exceeded");
+    app.try_key(&key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
+    app.try_key(&key).await.assert_error(429, "usage_exceeded");
 }
 
 #[tokio::test]
@@ -707,13 +682,7 @@ async fn scope_project_ids_must_be_projects_of_the_organization() {
         .await;
 
     r.assert_error(400, "validation_failed");
-    let paths: Vec<&str> = r.body["issues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(paths, ["scope.projectIds", "scope.projectIds"]);
+    assert_eq!(r.issue_paths(), ["scope.projectIds", "scope.projectIds"]);
     assert_eq!(app.count("api_keys"), 0);
 }
 
@@ -755,7 +724,7 @@ async fn a_project_scoped_key_cannot_create_or_manage_keys() {
         app.scalar("SELECT count(*) FROM api_keys WHERE enabled = 1", &[]),
         2
     );
-    permissions(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 }
 
 #[tokio::test]
@@ -777,7 +746,7 @@ async fn an_unrestricted_key_creates_keys_in_its_own_organization() {
     assert_eq!(b["userId"], signed_up["user"]["id"]);
     assert_eq!(app.count("api_keys"), 2);
     let minted = b["key"].as_str().unwrap();
-    permissions(&app, minted).await.assert_ok();
+    app.try_key(minted).await.assert_ok();
     app.clock.advance(DAY + SECOND);
-    assert_refused(&permissions(&app, minted).await, "api_key_expired");
+    assert_refused(&app.try_key(minted).await, "api_key_expired");
 }

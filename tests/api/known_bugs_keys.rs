@@ -5,11 +5,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn call(app: &TestApp, key: &str) -> Reply {
-    app.get("/api/user.getPermissions", &[], &As::Key(key.to_owned()))
-        .await
-}
-
 /// src/api/user.rs, `Me`: the struct lacks `#[oai(rename_all = "camelCase")]`, so its
 /// key list goes out as `api_keys`, the only snake_case field of the API; every other
 /// field (and Dokploy) says `apiKeys`.
@@ -36,13 +31,13 @@ async fn a_removed_members_key_is_refused_as_not_a_member() {
     let (owner, _) = app.owner().await;
     let (member, member_id) = app.api_member(&owner, "m@example.com").await;
     let (key, _) = app.create_key(&member, json!({})).await;
-    call(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
 
     app.post("/api/user.remove", json!({"userId": member_id}), &owner)
         .await
         .assert_ok();
 
-    call(&app, &key).await.assert_error(401, "not_a_member");
+    app.try_key(&key).await.assert_error(401, "not_a_member");
     assert_eq!(
         app.scalar(
             "SELECT count(*) FROM api_keys WHERE user_id = ?1",
@@ -62,7 +57,7 @@ async fn update_and_rotate_answer_the_same_usage_as_user_get() {
     let (owner, _) = app.owner().await;
     let (key, id) = app.create_key(&owner, json!({"remaining": 10})).await;
     for _ in 0..3 {
-        call(&app, &key).await.assert_ok();
+        app.try_key(&key).await.assert_ok();
     }
 
     let updated = app
@@ -96,7 +91,7 @@ async fn user_get_shows_the_quota_refilled_once_the_interval_has_passed() {
             json!({"remaining": 1, "refillAmount": 5, "refillInterval": 60_000}),
         )
         .await;
-    call(&app, &key).await.assert_ok();
+    app.try_key(&key).await.assert_ok();
     app.clock.advance(60_000);
 
     let r = app.get(USER_GET, &[], &owner).await;
