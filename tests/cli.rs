@@ -89,10 +89,15 @@ impl Drop for Server {
 impl Server {
     /// Starts a server on a fresh database and waits until its health check passes.
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// `start` with more `serve` arguments.
+    fn start_with(args: &[&str]) -> Server {
         // Another process may take the free port before the server binds it; then the
         // server exits at once, and we try again on a new port.
         for attempt in 1.. {
-            let mut server = Server::spawn();
+            let mut server = Server::spawn(args);
             if server.wait_until_healthy() {
                 return server;
             }
@@ -105,7 +110,7 @@ impl Server {
         unreachable!()
     }
 
-    fn spawn() -> Server {
+    fn spawn(args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("keygate.db");
         let addr = free_addr();
@@ -118,6 +123,7 @@ impl Server {
             .arg(addr.to_string())
             .arg("--db")
             .arg(&db)
+            .args(args)
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -156,6 +162,23 @@ impl Server {
             sleep(Duration::from_millis(100));
         }
         false
+    }
+
+    /// Sends SIGTERM and waits for the exit, which must come within `SHUTDOWN`.
+    fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        // The shell's own `kill`: /usr/bin/kill (procps) is missing from minimal images.
+        let kill = Command::new("sh")
+            .args(["-c", "kill -TERM \"$0\"", &pid])
+            .status()
+            .expect("run kill");
+        assert!(kill.success());
+        wait_for_exit(&mut self.child, SHUTDOWN).unwrap_or_else(|| {
+            panic!(
+                "the server still runs {SHUTDOWN:?} after SIGTERM:\n{}",
+                self.log_text()
+            )
+        })
     }
 
     fn log_text(&self) -> String {
@@ -388,20 +411,9 @@ fn a_backup_refuses_to_overwrite_an_existing_file() {
 #[test]
 fn the_server_stops_with_exit_status_zero_on_sigterm() {
     let mut server = Server::start();
-    let pid = server.child.id().to_string();
-    // The shell's own `kill`: /usr/bin/kill (procps) is missing from minimal images.
-    let kill = Command::new("sh")
-        .args(["-c", "kill -TERM \"$0\"", &pid])
-        .status()
-        .expect("run kill");
-    assert!(kill.success());
 
-    let status = wait_for_exit(&mut server.child, SHUTDOWN).unwrap_or_else(|| {
-        panic!(
-            "the server still runs {SHUTDOWN:?} after SIGTERM:\n{}",
-            server.log_text()
-        )
-    });
+    let status = server.terminate();
+
     assert!(
         status.success(),
         "exit status {status:?}:\n{}",
@@ -515,4 +527,175 @@ fn openapi_prints_a_json_document_with_its_paths() {
     let paths = spec["paths"].as_object().expect("paths is an object");
     assert!(paths.contains_key("/api/health"), "{paths:?}");
     assert!(paths.contains_key("/api/auth/sign-in/email"), "{paths:?}");
+}
+
+/// The session token a sign-up or sign-in answer sets.
+fn session_token(reply: &HttpReply) -> String {
+    reply
+        .header_values("set-cookie")
+        .find_map(|c| c.strip_prefix("keygate.session_token="))
+        .and_then(|c| c.split(';').next())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| panic!("no session cookie in {reply:?}"))
+        .to_owned()
+}
+
+fn json_body(reply: &HttpReply) -> serde_json::Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|_| panic!("not JSON: {reply:?}"))
+}
+
+/// `key` and the forms of its SHA-256 a log line could carry.
+fn secret_forms(key: &str) -> Vec<String> {
+    let hash = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let body = &key[key.rfind('_').unwrap() + 1..];
+    vec![
+        key.to_owned(),
+        body.to_owned(),
+        hex.to_uppercase(),
+        hex,
+        format!("{:?}", hash.as_ref()),
+    ]
+}
+
+#[test]
+fn neither_api_keys_nor_their_hashes_reach_the_debug_log() {
+    let mut server = Server::start_with(&["--log-level", "debug"]);
+    let origin = format!("http://{}", server.addr);
+    let signed_up = server.post_json(
+        "/api/auth/sign-up/email",
+        &format!(r#"{{"name":"Owner","email":"owner@example.com","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(signed_up.status, 200, "{signed_up:?}");
+    let cookie = format!("keygate.session_token={}", session_token(&signed_up));
+    let active = http(
+        server.addr,
+        "GET",
+        "/api/organization.active",
+        &[("cookie", &cookie)],
+        "",
+    );
+    assert_eq!(active.status, 200, "{active:?}");
+    let org = json_body(&active)["id"].as_str().unwrap().to_owned();
+    let as_session = [
+        ("content-type", "application/json"),
+        ("cookie", cookie.as_str()),
+        ("origin", origin.as_str()),
+    ];
+    let created = http(
+        server.addr,
+        "POST",
+        "/api/user.createApiKey",
+        &as_session,
+        &format!(r#"{{"name":"watched","metadata":{{"organizationId":"{org}"}}}}"#),
+    );
+    assert_eq!(created.status, 200, "{created:?}");
+    let created = json_body(&created);
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // Good and bad requests with the key, a near miss and an unknown key.
+    let with_key = |key: &str, method: &str, path: &str, body: &str| {
+        http(
+            server.addr,
+            method,
+            path,
+            &[("x-api-key", key), ("content-type", "application/json")],
+            body,
+        )
+    };
+    assert_eq!(with_key(&key, "GET", "/api/user.get", "").status, 200);
+    let rename = format!(r#"{{"organizationId":"{org}","name":"Renamed"}}"#);
+    assert_eq!(
+        with_key(&key, "POST", "/api/organization.update", &rename).status,
+        200
+    );
+    let mut near = key.clone().into_bytes();
+    near[10] = if near[10] == b'a' { b'b' } else { b'a' };
+    let near = String::from_utf8(near).unwrap();
+    let unknown = keygate::auth::apikey::generate("kg");
+    for bad in [&near, &unknown, &format!("{key}x")] {
+        assert_eq!(with_key(bad, "GET", "/api/user.get", "").status, 401);
+    }
+    assert_eq!(
+        with_key(&key, "GET", "/api/organization.one?organizationId=nope", "").status,
+        401
+    );
+    assert_eq!(
+        with_key(&key, "POST", "/api/user.createApiKey", "{not json").status,
+        400
+    );
+    // A rotation with grace: both secrets work for a while.
+    let rotated = with_key(
+        &key,
+        "POST",
+        "/api/user.rotateApiKey",
+        &format!(r#"{{"apiKeyId":"{id}","gracePeriodSeconds":60}}"#),
+    );
+    assert_eq!(rotated.status, 200, "{rotated:?}");
+    let new = json_body(&rotated)["key"].as_str().unwrap().to_owned();
+    assert_eq!(with_key(&key, "GET", "/api/user.get", "").status, 200);
+    assert_eq!(with_key(&new, "GET", "/api/user.get", "").status, 200);
+
+    let status = server.terminate();
+
+    assert!(status.success(), "{status:?}");
+    let log = server.log_text();
+    assert!(
+        log.contains("/api/user.rotateApiKey") && log.contains("status=401"),
+        "the debug log is not what this test expects:\n{log}"
+    );
+    assert!(log.contains("key usage flushed"), "{log}");
+    for secret in [&key, &new, &near, &unknown] {
+        for form in secret_forms(secret) {
+            assert!(
+                !log.contains(&form),
+                "{form:?} (a form of an API key) is in the log:\n{log}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_key_created_from_the_shell_while_the_server_runs_works_over_http() {
+    let server = Server::start();
+    let created = server.create_user("owner@example.com", "Owner");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let org: String = rusqlite::Connection::open(&server.db)
+        .unwrap()
+        .query_row("SELECT id FROM organizations", [], |r| r.get(0))
+        .unwrap();
+
+    let made = keygate(Some(server.dir.path()))
+        .args([
+            "key",
+            "create",
+            "--email",
+            "owner@example.com",
+            "--org",
+            &org,
+        ])
+        .args(["--name", "from the shell", "--db"])
+        .arg(&server.db)
+        .output()
+        .expect("run keygate key create");
+
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let key = text(&made.stdout).trim().to_owned();
+    assert!(keygate::auth::apikey::well_formed(&key), "{key:?}");
+    let said = text(&made.stderr);
+    assert!(said.contains("shown once"), "{said}");
+    assert!(
+        !said.contains(&key),
+        "the key is repeated on stderr: {said}"
+    );
+    let me = http(
+        server.addr,
+        "GET",
+        "/api/user.get",
+        &[("x-api-key", &key)],
+        "",
+    );
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(json_body(&me)["user"]["email"], "owner@example.com");
 }

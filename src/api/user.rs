@@ -19,6 +19,7 @@ use crate::model::{ApiKeyId, Flags, SessionId, UserId};
 
 /// The caller, with its membership in the organization the request acts in.
 #[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
 pub struct Me {
     /// The caller.
     pub user: UserView,
@@ -392,8 +393,8 @@ impl UserApi {
     }
 
     /// Remove a user from the active organization (owner or admin; not the owner, not an
-    /// admin by an admin, not oneself). Their API keys for it are deleted and their
-    /// sessions stop acting in it at once.
+    /// admin by an admin, not oneself). From the next request its API keys for it are
+    /// refused with `not_a_member` and its sessions stop acting in it.
     #[oai(path = "/user.remove", method = "post", operation_id = "user.remove")]
     async fn remove(
         &self,

@@ -141,8 +141,19 @@ impl Actor {
     }
 }
 
-/// The caller's membership in the organization it acts in, if owner or admin.
+/// A key limited to some projects is for automation inside them: it may not manage the
+/// organization (members, invitations, the organization itself), which could widen it.
+pub fn manages_organization(actor: &Actor) -> Result<()> {
+    if actor.scope().is_some_and(|s| s.project_ids.is_some()) {
+        return Err(Error::Denied(Reason::PermissionDenied));
+    }
+    Ok(())
+}
+
+/// The caller's membership in the organization it acts in, if owner or admin (and not a
+/// project-scoped key).
 pub fn privileged(actor: &Actor) -> Result<&Membership> {
+    manages_organization(actor)?;
     let m = actor.member()?;
     if m.role.is_privileged() {
         Ok(m)

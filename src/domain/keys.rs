@@ -207,14 +207,28 @@ pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, Str
     Ok((record, key))
 }
 
-/// The caller's keys, newest first, with usage not yet flushed folded in.
-pub fn list(st: &State, actor: &Actor) -> Result<Vec<ApiKey>> {
-    let mut keys = st.db.read(|c| store::keys::of_user(c, &actor.user().id))?;
-    if let Some(k) = actor.key() {
-        keys.retain(|x| x.organization_id == k.organization_id);
+/// The quota after any refill due at `now`: (remaining, last refill).
+fn refilled(
+    refill: Option<Refill>,
+    remaining: Option<i64>,
+    last: Option<i64>,
+    now: i64,
+) -> (Option<i64>, Option<i64>) {
+    match (refill, last) {
+        (Some(r), Some(last)) if now - last >= r.interval_ms => {
+            // Refills land on the interval's grid, so waiting never shifts the schedule.
+            let at = last + (now - last) / r.interval_ms * r.interval_ms;
+            (Some(r.amount), Some(at))
+        }
+        _ => (remaining, last),
     }
+}
+
+/// Folds what memory holds about `keys` (usage not yet flushed, the quota) into them, as
+/// of `now`, so every answer shows the same numbers.
+fn with_usage(st: &State, keys: &mut [ApiKey], now: i64) {
     let runtimes = st.cache.runtimes();
-    for k in &mut keys {
+    for k in keys {
         if let Some((_, rt)) = runtimes.iter().find(|(id, _)| *id == k.id) {
             let s = rt.state.lock().unwrap_or_else(|p| p.into_inner());
             k.request_count += s.pending;
@@ -224,7 +238,17 @@ pub fn list(st: &State, actor: &Actor) -> Result<Vec<ApiKey>> {
             k.remaining = s.remaining;
             k.last_refill_at = s.last_refill_at;
         }
+        (k.remaining, k.last_refill_at) = refilled(k.refill, k.remaining, k.last_refill_at, now);
     }
+}
+
+/// The caller's keys, newest first, with usage not yet flushed folded in.
+pub fn list(st: &State, actor: &Actor) -> Result<Vec<ApiKey>> {
+    let mut keys = st.db.read(|c| store::keys::of_user(c, &actor.user().id))?;
+    if let Some(k) = actor.key() {
+        keys.retain(|x| x.organization_id == k.organization_id);
+    }
+    with_usage(st, &mut keys, st.now());
     Ok(keys)
 }
 
@@ -289,6 +313,7 @@ pub async fn update(
         .write(move |tx| store::keys::update(tx, &k.id, &k.name, k.enabled, k.updated_at))
         .await?;
     st.cache.forget_key(&key.id);
+    with_usage(st, std::slice::from_mut(&mut key), st.now());
     Ok(key)
 }
 
@@ -322,6 +347,7 @@ pub async fn rotate(
         })
         .await?;
     st.cache.forget_key(&key.id);
+    with_usage(st, std::slice::from_mut(&mut key), now);
     Ok((key, secret))
 }
 
@@ -389,13 +415,7 @@ pub fn authenticate(st: &State, raw: &str, mutation: bool) -> Result<Actor> {
 /// Quota, then rate limit; counts the request when both let it through.
 fn admit(k: &CachedKey, now: i64) -> Result<()> {
     let mut s = k.runtime.state.lock().unwrap_or_else(|p| p.into_inner());
-    if let (Some(refill), Some(last)) = (k.key.refill, s.last_refill_at)
-        && now - last >= refill.interval_ms
-    {
-        s.remaining = Some(refill.amount);
-        // Refills land on the interval's grid, so waiting never shifts the schedule.
-        s.last_refill_at = Some(last + (now - last) / refill.interval_ms * refill.interval_ms);
-    }
+    (s.remaining, s.last_refill_at) = refilled(k.key.refill, s.remaining, s.last_refill_at, now);
     if let Some(left) = s.remaining
         && left <= 0
     {

@@ -83,8 +83,9 @@ fn managed_target(tx: &rusqlite::Connection, me: &Membership, user: &UserId) -> 
     Ok(target)
 }
 
-/// `user.remove`: removes a user from the active organization. Their API keys for it are
-/// deleted and their sessions stop acting in it, from the very next request.
+/// `user.remove`: removes a user from the active organization. From the very next
+/// request its keys for it are refused (`not_a_member`) and its sessions stop acting in
+/// it.
 pub async fn remove(st: &State, actor: &Actor, user: &UserId) -> Result<()> {
     let me = access::privileged(actor)?.clone();
     let target = user.clone();

@@ -61,6 +61,7 @@ pub async fn update(
 ) -> Result<(Organization, Membership)> {
     let name = parse_name(name)?;
     scope_to_key(actor, org)?;
+    access::manages_organization(actor)?;
     let (mut o, m) = access::member_in(st, actor, org)?;
     if !m.role.is_privileged() {
         return Err(Error::Denied(Reason::PermissionDenied));
@@ -77,6 +78,7 @@ pub async fn update(
 /// `organization.delete`: only the owner, and not the owner's last organization.
 pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
     scope_to_key(actor, org)?;
+    access::manages_organization(actor)?;
     let (o, m) = access::member_in(st, actor, org)?;
     if m.role != Role::Owner {
         return Err(Error::Denied(Reason::PermissionDenied));

@@ -64,6 +64,9 @@ pub(crate) fn membership(r: &Row<'_>) -> rusqlite::Result<Membership> {
 }
 
 pub fn insert_member(conn: &Connection, m: &Membership) -> Result<()> {
+    // Keys left from an earlier membership must not come back to life.
+    conn.prepare_cached("DELETE FROM api_keys WHERE organization_id = ?1 AND user_id = ?2")?
+        .execute(params![m.organization_id.as_str(), m.user_id.as_str()])?;
     let f = &m.flags;
     conn.prepare_cached(
         "INSERT INTO members (id, organization_id, user_id, role, can_create_projects,
@@ -198,13 +201,12 @@ pub fn set_flags(conn: &Connection, org: &OrgId, member: &MemberId, f: &Flags) -
     Ok(())
 }
 
-/// Removes a member from `org` with the API keys it had there; its sessions that acted
-/// in `org` lose their active organization.
+/// Removes a member from `org`; its sessions that acted in `org` lose their active
+/// organization. Its keys for `org` stay, refused as `not_a_member`, until the user
+/// deletes them or joins again (`insert_member` drops them then, so they never return).
 pub fn delete_member(conn: &Connection, org: &OrgId, member: &Membership) -> Result<()> {
     conn.prepare_cached("DELETE FROM members WHERE id = ?2 AND organization_id = ?1")?
         .execute(params![org.as_str(), member.id.as_str()])?;
-    conn.prepare_cached("DELETE FROM api_keys WHERE organization_id = ?1 AND user_id = ?2")?
-        .execute(params![org.as_str(), member.user_id.as_str()])?;
     conn.prepare_cached(
         "UPDATE sessions SET active_organization_id = NULL
          WHERE user_id = ?2 AND active_organization_id = ?1",

@@ -7,12 +7,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn sha256(data: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, data)
-        .as_ref()
-        .to_vec()
-}
-
 fn session_row(app: &TestApp, column: &str) -> Value {
     app.scalar(&format!("SELECT {column} FROM sessions"), &[])
 }

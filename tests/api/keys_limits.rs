@@ -1,0 +1,394 @@
+//! Quotas, rate limits and usage of API keys: 429 with back-off headers, refills and token
+//! buckets on the manual clock, a server default, usage kept in memory and flushed in one
+//! go, and quota state that survives a restart.
+
+use keygate::clock::SECOND;
+use keygate::domain::keys::flush_usage;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// `n` requests that must all pass.
+async fn spend(app: &TestApp, key: &str, n: usize) {
+    for i in 0..n {
+        let r = app.try_key(key).await;
+        assert_eq!(r.status, 200, "request {} of {n}: {}", i + 1, r.body);
+    }
+}
+
+/// Asserts a 429 with `reason` and the back-off headers; returns them as numbers
+/// (Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset).
+#[track_caller]
+fn assert_throttled(r: &Reply, reason: &str) -> [u64; 4] {
+    r.assert_error(429, reason);
+    assert_eq!(r.code(), "TOO_MANY_REQUESTS");
+    r.assert_json();
+    [
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+    ]
+    .map(|h| {
+        r.header(h)
+            .unwrap_or_else(|| panic!("no {h} header: {:?}", r.headers))
+            .parse()
+            .unwrap_or_else(|_| panic!("{h} is not a number: {:?}", r.headers))
+    })
+}
+
+/// The key `id` as `user.get` lists it to `who`.
+async fn listed(app: &TestApp, who: &As, id: &str) -> Value {
+    app.keys_of(who)
+        .await
+        .into_iter()
+        .find(|k| k["id"] == id)
+        .unwrap_or_else(|| panic!("key {id} not listed"))
+}
+
+// ---------------------------------------------------------------- quota
+
+#[tokio::test]
+async fn a_quota_of_three_allows_three_requests_then_429_usage_exceeded() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({"remaining": 3})).await;
+
+    spend(&app, &key, 3).await;
+    let r = app.try_key(&key).await;
+
+    let [retry, _, left, reset] = assert_throttled(&r, "usage_exceeded");
+    assert!(retry >= 1, "Retry-After {retry}");
+    assert_eq!(left, 0);
+    assert!(
+        reset >= retry,
+        "RateLimit-Reset {reset} < Retry-After {retry}"
+    );
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 0);
+    // Still refused later: a quota without refill does not come back.
+    app.clock.advance(400 * 86_400 * SECOND);
+    assert_throttled(&app.try_key(&key).await, "usage_exceeded");
+}
+
+#[tokio::test]
+async fn a_quota_of_zero_refuses_the_first_request() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app.create_key(&owner, json!({"remaining": 0})).await;
+
+    assert_throttled(&app.try_key(&key).await, "usage_exceeded");
+}
+
+#[tokio::test]
+async fn a_quota_refills_to_its_amount_after_each_interval() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app
+        .create_key(
+            &owner,
+            json!({"remaining": 2, "refillAmount": 5, "refillInterval": 60_000}),
+        )
+        .await;
+    spend(&app, &key, 2).await;
+
+    let r = app.try_key(&key).await;
+
+    assert_eq!(
+        assert_throttled(&r, "usage_exceeded"),
+        [60, 5, 0, 60],
+        "Retry-After, Limit, Remaining, Reset"
+    );
+    app.clock.advance(59_999);
+    assert_eq!(
+        assert_throttled(&app.try_key(&key).await, "usage_exceeded")[0],
+        1
+    );
+
+    app.clock.advance(1);
+
+    spend(&app, &key, 5).await;
+    assert_throttled(&app.try_key(&key).await, "usage_exceeded");
+    let k = listed(&app, &owner, &id).await;
+    assert_eq!(k["remaining"], 0);
+    assert_eq!(k["lastRefillAt"], "2026-11-27T00:01:00.000Z");
+}
+
+#[tokio::test]
+async fn refills_stay_on_the_interval_grid_and_do_not_accumulate() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app
+        .create_key(
+            &owner,
+            json!({"remaining": 1, "refillAmount": 2, "refillInterval": 60_000}),
+        )
+        .await;
+    spend(&app, &key, 1).await;
+
+    // Three and a half intervals later: one refill to 2, not three refills to 6.
+    app.clock.advance(210_000);
+
+    spend(&app, &key, 2).await;
+    let r = app.try_key(&key).await;
+    // The next refill is at 240 s, 30 s from now.
+    assert_eq!(assert_throttled(&r, "usage_exceeded")[0], 30);
+    app.clock.advance(30_000);
+    spend(&app, &key, 2).await;
+}
+
+// ---------------------------------------------------------------- rate limit
+
+#[tokio::test]
+async fn the_fourth_request_of_a_three_per_minute_key_is_rate_limited_with_headers() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app
+        .create_key(
+            &owner,
+            json!({"rateLimitEnabled": true, "rateLimitMax": 3, "rateLimitTimeWindow": 60_000}),
+        )
+        .await;
+    spend(&app, &key, 3).await;
+
+    let r = app.try_key(&key).await;
+
+    assert_eq!(
+        assert_throttled(&r, "rate_limited"),
+        [20, 3, 0, 60],
+        "Retry-After, Limit, Remaining, Reset"
+    );
+    assert_eq!(r.header("ratelimit-limit"), Some("3"));
+    assert_eq!(r.header("ratelimit-remaining"), Some("0"));
+}
+
+#[tokio::test]
+async fn rate_limit_capacity_returns_one_request_per_window_over_max() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app
+        .create_key(
+            &owner,
+            json!({"rateLimitMax": 3, "rateLimitTimeWindow": 60_000}),
+        )
+        .await;
+    spend(&app, &key, 3).await;
+    assert_throttled(&app.try_key(&key).await, "rate_limited");
+
+    app.clock.advance(19_999);
+    let r = app.try_key(&key).await;
+    assert_eq!(assert_throttled(&r, "rate_limited")[0], 1);
+
+    app.clock.advance(1);
+    spend(&app, &key, 1).await;
+    assert_throttled(&app.try_key(&key).await, "rate_limited");
+
+    // A whole window refills the bucket, and no further.
+    app.clock.advance(600_000);
+    spend(&app, &key, 3).await;
+    assert_throttled(&app.try_key(&key).await, "rate_limited");
+}
+
+#[tokio::test]
+async fn rate_limited_requests_spend_no_quota() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app
+        .create_key(
+            &owner,
+            json!({"rateLimitMax": 1, "rateLimitTimeWindow": 60_000, "remaining": 2}),
+        )
+        .await;
+    spend(&app, &key, 1).await;
+    for _ in 0..3 {
+        assert_throttled(&app.try_key(&key).await, "rate_limited");
+    }
+
+    app.clock.advance(60_000);
+
+    spend(&app, &key, 1).await;
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 0);
+    assert_eq!(listed(&app, &owner, &id).await["requestCount"], 2);
+}
+
+#[tokio::test]
+async fn an_exhausted_quota_is_reported_before_the_rate_limit() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app
+        .create_key(
+            &owner,
+            json!({"rateLimitMax": 1, "rateLimitTimeWindow": 60_000, "remaining": 1}),
+        )
+        .await;
+    spend(&app, &key, 1).await;
+
+    let r = app.try_key(&key).await;
+
+    assert_throttled(&r, "usage_exceeded");
+}
+
+#[tokio::test]
+async fn the_rate_limit_and_quota_outlast_changes_to_the_key() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app
+        .create_key(
+            &owner,
+            json!({"rateLimitMax": 2, "rateLimitTimeWindow": 60_000, "remaining": 10}),
+        )
+        .await;
+    spend(&app, &key, 2).await;
+
+    // Each of these drops the key's cached entry.
+    app.post(
+        UPDATE_KEY,
+        json!({"apiKeyId": id, "name": "renamed"}),
+        &owner,
+    )
+    .await
+    .assert_ok();
+    assert_throttled(&app.try_key(&key).await, "rate_limited");
+    let rotated = app.post(ROTATE_KEY, json!({"apiKeyId": id}), &owner).await;
+    let new = rotated.assert_ok()["key"].as_str().unwrap().to_owned();
+
+    assert_throttled(&app.try_key(&new).await, "rate_limited");
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 8);
+}
+
+#[tokio::test]
+async fn a_server_default_rate_limit_applies_to_keys_created_without_one() {
+    let app = TestApp::with_config(|c| c.default_key_rate_limit = Some((2, 60_000)));
+    let (owner, _) = app.owner().await;
+    let (plain, plain_id) = app.create_key(&owner, json!({})).await;
+    let (own, _) = app
+        .create_key(
+            &owner,
+            json!({"rateLimitMax": 4, "rateLimitTimeWindow": 60_000}),
+        )
+        .await;
+
+    spend(&app, &plain, 2).await;
+    let r = app.try_key(&plain).await;
+
+    assert_eq!(assert_throttled(&r, "rate_limited"), [30, 2, 0, 60]);
+    let k = listed(&app, &owner, &plain_id).await;
+    assert_eq!(k["rateLimitEnabled"], true);
+    assert_eq!(k["rateLimitMax"], 2);
+    assert_eq!(k["rateLimitTimeWindow"], 60_000);
+    assert_eq!(app.key_column(&plain_id, "rate_limit_max"), 2);
+    spend(&app, &own, 4).await;
+    assert_eq!(
+        assert_throttled(&app.try_key(&own).await, "rate_limited")[1],
+        4
+    );
+}
+
+#[tokio::test]
+async fn without_a_server_default_a_key_without_limits_is_not_limited() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({})).await;
+
+    spend(&app, &key, 50).await;
+
+    assert_eq!(app.key_column(&id, "rate_limit_enabled"), 0);
+}
+
+// ---------------------------------------------------------------- usage
+
+#[tokio::test]
+async fn usage_is_kept_in_memory_shown_by_user_get_and_written_by_one_flush() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({})).await;
+    let (_, idle_id) = app.create_key(&owner, json!({"name": "idle"})).await;
+    app.clock.advance(5 * SECOND);
+
+    spend(&app, &key, 3).await;
+
+    // No write per request.
+    assert_eq!(app.key_column(&id, "request_count"), 0);
+    assert_eq!(app.key_column(&id, "last_used_at"), Value::Null);
+    let k = listed(&app, &owner, &id).await;
+    assert_eq!(k["requestCount"], 3);
+    assert_eq!(k["lastUsedAt"], "2026-11-27T00:00:05.000Z");
+    let i = listed(&app, &owner, &idle_id).await;
+    assert_eq!(i["requestCount"], 0);
+    assert!(i.get("lastUsedAt").is_none(), "{i}");
+
+    assert_eq!(flush_usage(&app.state).await.unwrap(), 1);
+
+    assert_eq!(app.key_column(&id, "request_count"), 3);
+    assert_eq!(app.key_column(&id, "last_used_at"), T0 + 5 * SECOND);
+    assert_eq!(app.key_column(&idle_id, "request_count"), 0);
+    // Flushed counts are not counted twice.
+    assert_eq!(listed(&app, &owner, &id).await["requestCount"], 3);
+    assert_eq!(flush_usage(&app.state).await.unwrap(), 0);
+
+    app.clock.advance(SECOND);
+    spend(&app, &key, 2).await;
+    let k = listed(&app, &owner, &id).await;
+    assert_eq!(k["requestCount"], 5);
+    assert_eq!(k["lastUsedAt"], "2026-11-27T00:00:06.000Z");
+    assert_eq!(app.key_column(&id, "request_count"), 3);
+    flush_usage(&app.state).await.unwrap();
+    assert_eq!(app.key_column(&id, "request_count"), 5);
+    assert_eq!(app.key_column(&id, "last_used_at"), T0 + 6 * SECOND);
+}
+
+#[tokio::test]
+async fn a_key_listing_itself_counts_its_own_request() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({})).await;
+    spend(&app, &key, 2).await;
+
+    let k = listed(&app, &As::Key(key), &id).await;
+
+    assert_eq!(k["requestCount"], 3);
+}
+
+#[tokio::test]
+async fn quota_left_survives_a_restart_once_flushed() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({"remaining": 5})).await;
+    spend(&app, &key, 2).await;
+    flush_usage(&app.state).await.unwrap();
+    assert_eq!(app.key_column(&id, "remaining"), 3);
+
+    let app = app.reopen();
+
+    let k = listed(&app, &owner, &id).await;
+    assert_eq!(k["remaining"], 3);
+    assert_eq!(k["requestCount"], 2);
+    spend(&app, &key, 3).await;
+    assert_throttled(&app.try_key(&key).await, "usage_exceeded");
+}
+
+#[tokio::test]
+async fn a_refill_schedule_survives_a_restart() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app
+        .create_key(
+            &owner,
+            json!({"remaining": 1, "refillAmount": 3, "refillInterval": 60_000}),
+        )
+        .await;
+    spend(&app, &key, 1).await;
+    app.clock.advance(90_000);
+    spend(&app, &key, 1).await;
+    flush_usage(&app.state).await.unwrap();
+    assert_eq!(app.key_column(&id, "remaining"), 2);
+    assert_eq!(app.key_column(&id, "last_refill_at"), T0 + 60_000);
+
+    let app = app.reopen();
+
+    spend(&app, &key, 2).await;
+    // The next refill is at 120 s on the grid, 30 s from now.
+    let r = app.try_key(&key).await;
+    assert_eq!(assert_throttled(&r, "usage_exceeded")[0], 30);
+    app.clock.advance(30_000);
+    spend(&app, &key, 3).await;
+}
