@@ -1,6 +1,7 @@
 //! Integration tests through HTTP, one file per feature.
 
 mod helpers;
+mod resource_helpers;
 
 mod auth;
 mod contract;
@@ -9,6 +10,7 @@ mod health;
 mod invitations;
 mod members;
 mod orgs;
+mod projects;
 mod roles;
 mod rules;
 mod sessions;
