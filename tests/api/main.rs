@@ -5,6 +5,7 @@ mod resource_helpers;
 
 mod auth;
 mod contract;
+mod environments;
 mod errors;
 mod health;
 mod invitations;
