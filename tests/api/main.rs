@@ -3,6 +3,7 @@
 mod helpers;
 mod resource_helpers;
 
+mod applications;
 mod auth;
 mod contract;
 mod environments;
