@@ -447,30 +447,36 @@ async fn project_all_is_never_stale_after_any_write() {
     let admin = app
         .invite_and_join(&owner, "admin@example.com", "admin")
         .await;
+    let mut flags = resource_flags();
+    flags["canAccessToAPI"] = json!(true);
     let member = app
-        .member_with(&owner, "member@example.com", resource_flags())
+        .member_with(&owner, "member@example.com", flags.clone())
         .await;
     let key = As::Key(api_key(&app, &owner, &org, None).await);
+    let member_key = As::Key(api_key(&app, &member.who, &org, None).await);
     let viewers = [&owner, &admin.who, &key];
+    let members = [&member.who, &member_key];
 
-    async fn check(app: &TestApp, viewers: &[&As], member: &As, all: &[&str], mine: &[&str]) {
+    async fn check(app: &TestApp, viewers: &[&As], members: &[&As], all: &[&str], mine: &[&str]) {
         for v in viewers {
             assert_eq!(outline(&all_projects(app, v).await), all, "as {v:?}");
         }
-        assert_eq!(
-            outline(&all_projects(app, member).await),
-            mine,
-            "as the member"
-        );
+        for m in members {
+            assert_eq!(
+                outline(&all_projects(app, m).await),
+                mine,
+                "as the member, {m:?}"
+            );
+        }
     }
-    check(&app, &viewers, &member.who, &[], &[]).await;
+    check(&app, &viewers, &members, &[], &[]).await;
 
     // The member creates a project.
     let (p, prod) = project(&app, &member.who, "P").await;
     check(
         &app,
         &viewers,
-        &member.who,
+        &members,
         &["P", "P/production"],
         &["P", "P/production"],
     )
@@ -481,17 +487,17 @@ async fn project_all_is_never_stale_after_any_write() {
     check(
         &app,
         &viewers,
-        &member.who,
+        &members,
         &["Q", "Q/production", "P", "P/production"],
         &["P", "P/production"],
     )
     .await;
 
-    // project.update, by the member and by the owner.
+    // project.update, by the member's key and by the owner.
     app.post(
         "/api/project.update",
         json!({"projectId": p, "name": "P2"}),
-        &member.who,
+        &member_key,
     )
     .await
     .assert_ok();
@@ -505,7 +511,7 @@ async fn project_all_is_never_stale_after_any_write() {
     check(
         &app,
         &viewers,
-        &member.who,
+        &members,
         &["Q2", "Q2/production", "P2", "P2/production"],
         &["P2", "P2/production"],
     )
@@ -516,7 +522,7 @@ async fn project_all_is_never_stale_after_any_write() {
     check(
         &app,
         &viewers,
-        &member.who,
+        &members,
         &["Q2", "Q2/production", "P2", "P2/production", "P2/qa"],
         &["P2", "P2/production", "P2/qa"],
     )
@@ -531,7 +537,7 @@ async fn project_all_is_never_stale_after_any_write() {
     check(
         &app,
         &viewers,
-        &member.who,
+        &members,
         &["Q2", "Q2/production", "P2", "P2/production", "P2/test"],
         &["P2", "P2/production", "P2/test"],
     )
@@ -548,7 +554,7 @@ async fn project_all_is_never_stale_after_any_write() {
         "P2/test",
     ];
     let mine = ["P2", "P2/production", "P2/production/web", "P2/test"];
-    check(&app, &viewers, &member.who, &full, &mine).await;
+    check(&app, &viewers, &members, &full, &mine).await;
     app.post(
         "/api/application.update",
         json!({"applicationId": app_id(&a), "name": "site"}),
@@ -565,17 +571,17 @@ async fn project_all_is_never_stale_after_any_write() {
         "P2/test",
     ];
     let mine = ["P2", "P2/production", "P2/production/site", "P2/test"];
-    check(&app, &viewers, &member.who, &full, &mine).await;
+    check(&app, &viewers, &members, &full, &mine).await;
     app.post(
         "/api/application.delete",
         json!({"applicationId": app_id(&a)}),
-        &member.who,
+        &member_key,
     )
     .await
     .assert_ok();
     let full = ["Q2", "Q2/production", "P2", "P2/production", "P2/test"];
     let mine = ["P2", "P2/production", "P2/test"];
-    check(&app, &viewers, &member.who, &full, &mine).await;
+    check(&app, &viewers, &members, &full, &mine).await;
 
     // environment.remove.
     app.post(
@@ -587,14 +593,14 @@ async fn project_all_is_never_stale_after_any_write() {
     .assert_ok();
     let full = ["Q2", "Q2/production", "P2", "P2/production"];
     let mine = ["P2", "P2/production"];
-    check(&app, &viewers, &member.who, &full, &mine).await;
+    check(&app, &viewers, &members, &full, &mine).await;
 
     // Access changes: the member is given Q2, then loses P2.
     grant(
         &app,
         &owner,
         &member.user_id,
-        resource_flags(),
+        flags.clone(),
         &[&p, &q],
         &[&prod],
         &[],
@@ -603,7 +609,7 @@ async fn project_all_is_never_stale_after_any_write() {
     check(
         &app,
         &viewers,
-        &member.who,
+        &members,
         &full,
         &["Q2", "P2", "P2/production"],
     )
@@ -612,19 +618,19 @@ async fn project_all_is_never_stale_after_any_write() {
         &app,
         &owner,
         &member.user_id,
-        resource_flags(),
+        flags.clone(),
         &[&q],
         &[],
         &[],
     )
     .await;
-    check(&app, &viewers, &member.who, &full, &["Q2"]).await;
+    check(&app, &viewers, &members, &full, &["Q2"]).await;
 
     // project.remove.
     app.post("/api/project.remove", json!({"projectId": q}), &member.who)
         .await
         .assert_ok();
-    check(&app, &viewers, &member.who, &["P2", "P2/production"], &[]).await;
+    check(&app, &viewers, &members, &["P2", "P2/production"], &[]).await;
 }
 
 /// The owner acts in a second organization, deletes it, and the next listing is of the
