@@ -10,6 +10,7 @@ mod environments;
 mod errors;
 mod health;
 mod invitations;
+mod isolation;
 mod members;
 mod orgs;
 mod projects;
