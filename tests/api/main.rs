@@ -11,6 +11,7 @@ mod errors;
 mod health;
 mod invitations;
 mod isolation;
+mod known_bugs_resources;
 mod members;
 mod orgs;
 mod projects;
