@@ -9,10 +9,9 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-
-use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::resource_helpers::*;
@@ -598,19 +597,18 @@ fn code_of(status: u16) -> &'static str {
     }
 }
 
-/// What is wrong with one cell's answer, if anything.
-fn judge(w: &World, op: &Op, c: Caller, exp: Exp, r: &Reply) -> Vec<String> {
-    let mut problems = Vec::new();
-    match exp {
-        Exp::Ok if r.status != 200 => problems.push(String::new()),
-        Exp::Err(status, reason) => {
-            if (r.status, r.reason()) != (status, reason) {
-                problems.push(String::new());
-            } else if r.code() != code_of(status) || !r.body["message"].is_string() {
-                problems.push(format!("malformed error body {}", r.body));
-            }
-        }
-        Exp::Ok => {}
+/// Whether the answer is the expected one; and what else is wrong with it.
+fn judge(w: &World, op: &Op, c: Caller, exp: Exp, r: &Reply) -> (bool, Vec<String>) {
+    let mut notes = Vec::new();
+    let answered = match exp {
+        Exp::Ok => r.status == 200,
+        Exp::Err(status, reason) => (r.status, r.reason()) == (status, reason),
+    };
+    if let Exp::Err(status, _) = exp
+        && answered
+        && (r.code() != code_of(status) || !r.body["message"].is_string())
+    {
+        notes.push(format!("malformed error body {}", r.body));
     }
     if r.status == 200 {
         let text = r.body.to_string();
@@ -630,10 +628,10 @@ fn judge(w: &World, op: &Op, c: Caller, exp: Exp, r: &Reply) -> Vec<String> {
             .filter(|s| text.contains(s.as_str()))
             .collect();
         if !leaked.is_empty() {
-            problems.push(format!("leaks {leaked:?}"));
+            notes.push(format!("leaks {leaked:?}"));
         }
     }
-    problems
+    (answered, notes)
 }
 
 /// One row of the report: the call and caller, what was expected, what came, notes.
@@ -647,16 +645,16 @@ async fn run_cell(w: &World, op: &Op, c: Caller, exp: Exp) -> (Option<Mismatch>,
 
     let r = w.send(op, c).await;
 
-    let mut problems = judge(w, op, c, exp, &r);
+    let (answered, mut notes) = judge(w, op, c, exp, &r);
     let after = dump(&w.app);
     let changed = after != before;
     if r.status != 200 && changed {
-        problems.push("a refused call changed the database".to_owned());
+        notes.push("a refused call changed the database".to_owned());
     }
     if c.is_stranger() && w.our_rows() != ours_before {
-        problems.push("a stranger changed our rows".to_owned());
+        notes.push("a stranger changed our rows".to_owned());
     }
-    if problems.is_empty() {
+    if answered && notes.is_empty() {
         return (None, changed);
     }
     let got = if r.status == 200 {
@@ -669,7 +667,6 @@ async fn run_cell(w: &World, op: &Op, c: Caller, exp: Exp) -> (Option<Mismatch>,
     } else {
         format!("{} {} ({})", op.method.to_uppercase(), op.path, op.variant)
     };
-    let notes: Vec<String> = problems.into_iter().filter(|p| !p.is_empty()).collect();
     let m = [
         format!("{name} as {}", c.label()),
         exp.show(),

@@ -633,6 +633,43 @@ async fn project_all_is_never_stale_after_any_write() {
     check(&app, &viewers, &members, &["P2", "P2/production"], &[]).await;
 }
 
+/// Descriptions are part of the shared rendering too.
+#[tokio::test]
+async fn project_all_shows_a_changed_description_at_once() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let admin = app
+        .invite_and_join(&owner, "admin@example.com", "admin")
+        .await;
+    let (p, prod) = project(&app, &owner, "P").await;
+    assert!(
+        all_projects(&app, &admin.who).await[0]
+            .get("description")
+            .is_none()
+    );
+
+    app.post(
+        "/api/project.update",
+        json!({"projectId": p, "description": "About P"}),
+        &owner,
+    )
+    .await
+    .assert_ok();
+    app.post(
+        "/api/environment.update",
+        json!({"environmentId": prod, "description": "Live"}),
+        &owner,
+    )
+    .await
+    .assert_ok();
+
+    for who in [&owner, &admin.who] {
+        let list = all_projects(&app, who).await;
+        assert_eq!(list[0]["description"], "About P");
+        assert_eq!(list[0]["environments"][0]["description"], "Live");
+    }
+}
+
 /// The owner acts in a second organization, deletes it, and the next listing is of the
 /// organization it falls back to; a member of the deleted one is refused.
 #[tokio::test]
@@ -1149,6 +1186,10 @@ async fn project_search_refuses_a_limit_outside_1_to_100_and_a_negative_offset()
         r.assert_error(400, "validation_failed");
         assert_eq!(r.issue_paths(), [path], "{query:?}");
     }
+    let not_a_number = app
+        .get("/api/project.search", &[("limit", "ten")], &owner)
+        .await;
+    not_a_number.assert_error(400, "bad_request");
     let both = app
         .get(
             "/api/project.search",
