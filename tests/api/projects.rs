@@ -167,12 +167,10 @@ async fn a_bad_name_and_a_bad_description_are_reported_together() {
 async fn a_member_without_can_create_projects_cannot_create_one() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let flags = resource_flags();
-    let mut flags = flags.as_object().unwrap().clone();
-    flags.insert("canCreateProjects".into(), json!(false));
-    let member = app
-        .member_with(&owner, "member@example.com", json!(flags))
-        .await;
+    // Every other flag, to show that none of them stands in for this one.
+    let mut flags = resource_flags();
+    flags["canCreateProjects"] = json!(false);
+    let member = app.member_with(&owner, "member@example.com", flags).await;
 
     let r = app
         .post("/api/project.create", json!({"name": "Mine"}), &member.who)
