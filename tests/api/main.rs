@@ -2,18 +2,24 @@
 
 mod helpers;
 
+mod applications;
 mod auth;
 mod contract;
+mod environments;
 mod errors;
 mod health;
 mod invitations;
+mod isolation;
 mod keys;
 mod keys_fine_points;
 mod keys_limits;
 mod keys_secrets;
 mod keys_verify;
+mod known_bugs_resources;
 mod members;
 mod orgs;
+mod projects;
+mod resource_helpers;
 mod roles;
 mod rules;
 mod sessions;
