@@ -123,7 +123,7 @@ pub struct ProjectView {
     pub organization_id: String,
     /// When it was created (RFC 3339).
     pub created_at: String,
-    /// Its environments that the caller may see (absent in search results).
+    /// Its environments that the caller may see (in `project.one` and `project.all`).
     #[oai(skip_serializing_if_is_none)]
     pub environments: Option<Vec<EnvironmentView>>,
 }
@@ -486,7 +486,7 @@ impl EnvironmentApi {
         body: Json<UpdateEnvironment>,
     ) -> ApiResult<Json<EnvironmentView>> {
         let b = &body.0;
-        let e = res::update_environment(
+        let (e, apps) = res::update_environment(
             &st,
             &caller.0,
             &EnvironmentId(b.environment_id.0.clone()),
@@ -494,7 +494,7 @@ impl EnvironmentApi {
             opt(&b.description),
         )
         .await?;
-        Ok(Json(EnvironmentView::new(&e, &[])))
+        Ok(Json(EnvironmentView::new(&e, &apps)))
     }
 
     /// Remove an environment and its applications (not the default one). Members need

@@ -204,9 +204,9 @@ pub enum Ticket {
 pub async fn accept(st: &State, actor: &Actor, ticket: Ticket) -> Result<Membership> {
     let session = access::session_only(actor)?.clone();
     let (user, now) = (actor.user().clone(), st.now());
-    let m = st
-        .db
-        .write(move |tx| {
+    let me = actor.user().id.clone();
+    st.change(
+        move |tx| {
             let inv = match ticket {
                 Ticket::Token(t) => by_token_for(tx, &t, &user.email, now)?,
                 Ticket::Id(id) => {
@@ -219,8 +219,8 @@ pub async fn accept(st: &State, actor: &Actor, ticket: Ticket) -> Result<Members
             let m = accept_in(tx, &inv, &user.id, now)?;
             store::sessions::set_active_org(tx, &session, Some(&m.organization_id))?;
             Ok(m)
-        })
-        .await?;
-    st.cache.forget_user(&actor.user().id);
-    Ok(m)
+        },
+        move |st, _| st.cache.forget_user(&me),
+    )
+    .await
 }

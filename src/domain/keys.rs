@@ -198,12 +198,13 @@ pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, Str
         updated_at: now,
         previous_expires_at: None,
     };
-    let (rec, hash) = (record.clone(), apikey::hash(&key));
-    st.db
-        .write(move |tx| store::keys::insert(tx, &rec, &hash))
-        .await?;
-    // A lookup of this key before it existed may have been cached as a miss.
-    st.cache.forget_key(&record.id);
+    let (rec, hash, id) = (record.clone(), apikey::hash(&key), record.id.clone());
+    st.change(
+        move |tx| store::keys::insert(tx, &rec, &hash),
+        // A lookup of this key before it existed may have been cached as a miss.
+        move |st, _| st.cache.forget_key(&id),
+    )
+    .await?;
     Ok((record, key))
 }
 
@@ -283,10 +284,14 @@ fn managed(st: &State, actor: &Actor, id: &ApiKeyId, org_owner_may: bool) -> Res
 pub async fn delete(st: &State, actor: &Actor, id: &ApiKeyId) -> Result<()> {
     let key = managed(st, actor, id, true)?;
     let kid = key.id.clone();
-    st.db.write(move |tx| store::keys::delete(tx, &kid)).await?;
-    st.cache.forget_key(&key.id);
-    st.cache.drop_runtime(&key.id);
-    Ok(())
+    st.change(
+        move |tx| store::keys::delete(tx, &kid),
+        move |st, _| {
+            st.cache.forget_key(&key.id);
+            st.cache.drop_runtime(&key.id);
+        },
+    )
+    .await
 }
 
 /// `user.updateApiKey`: rename, enable or disable one's own key.
@@ -308,11 +313,12 @@ pub async fn update(
         key.enabled = e;
     }
     key.updated_at = st.now();
-    let k = key.clone();
-    st.db
-        .write(move |tx| store::keys::update(tx, &k.id, &k.name, k.enabled, k.updated_at))
-        .await?;
-    st.cache.forget_key(&key.id);
+    let (k, id) = (key.clone(), key.id.clone());
+    st.change(
+        move |tx| store::keys::update(tx, &k.id, &k.name, k.enabled, k.updated_at),
+        move |st, _| st.cache.forget_key(&id),
+    )
+    .await?;
     with_usage(st, std::slice::from_mut(&mut key), st.now());
     Ok(key)
 }
@@ -340,13 +346,12 @@ pub async fn rotate(
     key.start = apikey::start(&secret);
     key.updated_at = now;
     key.previous_expires_at = (grace > 0).then_some(now + grace * SECOND);
-    let (k, hash) = (key.clone(), apikey::hash(&secret));
-    st.db
-        .write(move |tx| {
-            store::keys::rotate(tx, &k.id, &hash, &k.start, k.previous_expires_at, now)
-        })
-        .await?;
-    st.cache.forget_key(&key.id);
+    let (k, hash, id) = (key.clone(), apikey::hash(&secret), key.id.clone());
+    st.change(
+        move |tx| store::keys::rotate(tx, &k.id, &hash, &k.start, k.previous_expires_at, now),
+        move |st, _| st.cache.forget_key(&id),
+    )
+    .await?;
     with_usage(st, std::slice::from_mut(&mut key), now);
     Ok((key, secret))
 }

@@ -51,9 +51,8 @@ pub async fn update_role(
     let role = assignable_role("role", role)?;
     let me = access::privileged(actor)?.clone();
     let member = member.clone();
-    let target = st
-        .db
-        .write(move |tx| {
+    st.change(
+        move |tx| {
             let mut target =
                 store::orgs::member_by_id(tx, &member)?.ok_or(Error::NotFound("member"))?;
             if target.organization_id != me.organization_id {
@@ -69,10 +68,10 @@ pub async fn update_role(
             }
             target.role = role;
             Ok(target)
-        })
-        .await?;
-    st.cache.forget_user(&target.user_id);
-    Ok(target)
+        },
+        |st, target| st.cache.forget_user(&target.user_id),
+    )
+    .await
 }
 
 /// The membership of `user` in the actor's organization, for an owner or admin to manage.
@@ -88,15 +87,15 @@ fn managed_target(tx: &rusqlite::Connection, me: &Membership, user: &UserId) -> 
 /// it.
 pub async fn remove(st: &State, actor: &Actor, user: &UserId) -> Result<()> {
     let me = access::privileged(actor)?.clone();
-    let target = user.clone();
-    st.db
-        .write(move |tx| {
+    let (target, user) = (user.clone(), user.clone());
+    st.change(
+        move |tx| {
             let target = managed_target(tx, &me, &target)?;
             store::orgs::delete_member(tx, &me.organization_id, &target)
-        })
-        .await?;
-    st.cache.forget_user(user);
-    Ok(())
+        },
+        move |st, _| st.cache.forget_user(&user),
+    )
+    .await
 }
 
 /// New flags and access lists for a member.
@@ -116,10 +115,9 @@ pub async fn assign(
     a: Assignment,
 ) -> Result<Permissions> {
     let me = access::privileged(actor)?.clone();
-    let target = user.clone();
-    let p = st
-        .db
-        .write(move |tx| {
+    let (target, user) = (user.clone(), user.clone());
+    st.change(
+        move |tx| {
             let target = managed_target(tx, &me, &target)?;
             let org = &me.organization_id;
             let mut c = Checks::new();
@@ -153,10 +151,10 @@ pub async fn assign(
                 environments: sorted(&a.environments),
                 applications: sorted(&a.applications),
             })
-        })
-        .await?;
-    st.cache.forget_user(user);
-    Ok(p)
+        },
+        move |st, _| st.cache.forget_user(&user),
+    )
+    .await
 }
 
 fn sorted(ids: &[String]) -> Vec<String> {

@@ -67,6 +67,26 @@ impl State {
         self.clock.now_ms()
     }
 
+    /// Runs a write, then `forget` (which drops what the write made stale from the
+    /// caches), in a task of its own: when the client goes away mid-request the write
+    /// still commits, and so the caches must still learn of it. `forget` runs only after a
+    /// commit.
+    pub async fn change<T, F, G>(&self, f: F, forget: G) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction) -> Result<T> + Send + 'static,
+        G: FnOnce(&State, &T) + Send + 'static,
+    {
+        let st = self.clone();
+        tokio::spawn(async move {
+            let out = st.db.write(f).await?;
+            forget(&st, &out);
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("write task failed: {e}")))?
+    }
+
     /// Runs password work on the blocking pool, at most `hash_concurrency` at a time, so
     /// a burst of sign-ins cannot starve the async workers.
     async fn with_hasher<T: Send + 'static>(

@@ -19,11 +19,13 @@ pub async fn create(st: &State, actor: &Actor, name: &str) -> Result<(Organizati
     let name = parse_name(name)?;
     access::session_only(actor)?;
     let (user, now) = (actor.user().id.clone(), st.now());
+    let me = user.clone();
     let org = st
-        .db
-        .write(move |tx| create_org_in(tx, &user, name.as_str(), now))
+        .change(
+            move |tx| create_org_in(tx, &user, name.as_str(), now),
+            move |st, _| st.cache.forget_user(&me),
+        )
         .await?;
-    st.cache.forget_user(&actor.user().id);
     Ok((org, Role::Owner))
 }
 
@@ -83,9 +85,9 @@ pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
     if m.role != Role::Owner {
         return Err(Error::Denied(Reason::PermissionDenied));
     }
-    let user = actor.user().id.clone();
-    st.db
-        .write(move |tx| {
+    let (user, org) = (actor.user().id.clone(), org.clone());
+    st.change(
+        move |tx| {
             if store::orgs::of_user(tx, &user)?.len() <= 1 {
                 return Err(Error::invalid(
                     "last_organization",
@@ -93,11 +95,13 @@ pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
                 ));
             }
             store::orgs::delete(tx, &o.id)
-        })
-        .await?;
-    st.cache.forget_org(org);
-    st.resources.forget(org);
-    Ok(())
+        },
+        move |st, _| {
+            st.cache.forget_org(&org);
+            st.resources.forget(&org);
+        },
+    )
+    .await
 }
 
 /// `organization.setActive`: the session acts in `org` from now on.
@@ -108,11 +112,12 @@ pub async fn set_active(
 ) -> Result<(Organization, Membership)> {
     let session = access::session_only(actor)?.clone();
     let (o, m) = access::member_in(st, actor, org)?;
-    let id = o.id.clone();
-    st.db
-        .write(move |tx| store::sessions::set_active_org(tx, &session, Some(&id)))
-        .await?;
-    st.cache.forget_user(&actor.user().id);
+    let (id, me) = (o.id.clone(), actor.user().id.clone());
+    st.change(
+        move |tx| store::sessions::set_active_org(tx, &session, Some(&id)),
+        move |st, _| st.cache.forget_user(&me),
+    )
+    .await?;
     Ok((o, m))
 }
 

@@ -137,12 +137,6 @@ fn grant(conn: &Connection, m: &Membership, list: AccessList, id: &str) -> Resul
     store::orgs::grant(conn, &m.id, list, id)
 }
 
-fn after_grant(st: &State, m: &Membership) {
-    if !m.role.is_privileged() {
-        st.cache.forget_user(&m.user_id);
-    }
-}
-
 /// The organization's resources, from the snapshot when there is one.
 pub fn snapshot(st: &State, org: &OrgId) -> Result<Arc<OrgResources>> {
     match st.resources.get(org) {
@@ -163,15 +157,25 @@ pub fn snapshot(st: &State, org: &OrgId) -> Result<Arc<OrgResources>> {
     }
 }
 
-/// Runs a write to `org`'s resources, then drops its snapshot.
+/// Runs a write to `org`'s resources, then drops its snapshot, and the cached
+/// credentials of `granted`, a member whose access lists the write extends.
 async fn write<T: Send + 'static>(
     st: &State,
     org: &OrgId,
+    granted: Option<&Membership>,
     f: impl FnOnce(&rusqlite::Transaction) -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    let out = st.db.write(f).await;
-    st.resources.forget(org);
-    out
+    let org = org.clone();
+    let user = granted
+        .filter(|m| !m.role.is_privileged())
+        .map(|m| m.user_id.clone());
+    st.change(f, move |st, _| {
+        st.resources.forget(&org);
+        if let Some(u) = &user {
+            st.cache.forget_user(u);
+        }
+    })
+    .await
 }
 
 // ---- projects
@@ -210,14 +214,13 @@ pub async fn create_project(
         created_at: now,
     };
     let (p, e, mm) = (project.clone(), env.clone(), m.clone());
-    write(st, &m.organization_id, move |tx| {
+    write(st, &m.organization_id, Some(&m), move |tx| {
         rs::insert_project(tx, &p)?;
         rs::insert_environment(tx, &e)?;
         grant(tx, &mm, AccessList::Projects, p.id.as_str())?;
         grant(tx, &mm, AccessList::Environments, e.id.as_str())
     })
     .await?;
-    after_grant(st, &m);
     Ok((project, env))
 }
 
@@ -348,7 +351,10 @@ pub async fn update_project(
         p.description = d;
     }
     let q = p.clone();
-    write(st, &p.organization_id, move |tx| rs::update_project(tx, &q)).await?;
+    write(st, &p.organization_id, None, move |tx| {
+        rs::update_project(tx, &q)
+    })
+    .await?;
     Ok(p)
 }
 
@@ -357,7 +363,7 @@ pub async fn remove_project(st: &State, actor: &Actor, id: &ProjectId) -> Result
     access::flag(actor, |f| f.can_delete_projects)?;
     let p = visible_project(st, actor, id)?;
     let (org, pid) = (p.organization_id.clone(), p.id.clone());
-    write(st, &p.organization_id, move |tx| {
+    write(st, &p.organization_id, None, move |tx| {
         rs::delete_project(tx, &org, &pid)
     })
     .await?;
@@ -387,6 +393,36 @@ fn page<T>(all: Vec<T>, limit: usize, offset: usize) -> Page<T> {
     }
 }
 
+/// A search text, matched as a substring in any case (Unicode, not only ASCII as SQL's
+/// LIKE would).
+struct Needle(String);
+
+impl Needle {
+    fn new(q: Option<&str>) -> Needle {
+        Needle(q.map(str::trim).unwrap_or_default().to_lowercase())
+    }
+
+    fn in_any(&self, fields: &[Option<&String>]) -> bool {
+        self.0.is_empty()
+            || fields
+                .iter()
+                .flatten()
+                .any(|f| f.to_lowercase().contains(&self.0))
+    }
+}
+
+/// Whether `project` has an environment called `name` in any case, other than `except`.
+fn environment_name_taken(
+    tx: &Connection,
+    e: &Environment,
+    except: Option<&EnvironmentId>,
+) -> Result<bool> {
+    let name = e.name.to_lowercase();
+    Ok(rs::environments_of(tx, &e.organization_id, &e.project_id)?
+        .iter()
+        .any(|x| Some(&x.id) != except && x.name.to_lowercase() == name))
+}
+
 /// `project.search`: projects whose name or description contains `q`, newest first.
 pub fn search_projects(
     st: &State,
@@ -397,11 +433,14 @@ pub fn search_projects(
 ) -> Result<Page<Project>> {
     let (limit, offset) = paging(limit, offset)?;
     let org = &actor.member()?.organization_id;
-    let q = q.map(str::trim).unwrap_or_default();
-    let found = st.db.read(|c| rs::search_projects(c, org, q))?;
-    let visible = found
-        .into_iter()
+    let q = Needle::new(q);
+    let snap = snapshot(st, org)?;
+    let visible = snap
+        .projects
+        .iter()
+        .filter(|p| q.in_any(&[Some(&p.name), p.description.as_ref()]))
         .filter(|p| actor.sees_project(&p.id))
+        .cloned()
         .collect();
     Ok(page(visible, limit, offset))
 }
@@ -451,15 +490,14 @@ pub async fn create_environment(
         created_at: st.now(),
     };
     let (e, mm) = (env.clone(), m.clone());
-    write(st, &env.organization_id, move |tx| {
-        if rs::environment_name_taken(tx, &e.organization_id, &e.project_id, &e.name, None)? {
+    write(st, &env.organization_id, Some(&m), move |tx| {
+        if environment_name_taken(tx, &e, None)? {
             return Err(env_name_conflict());
         }
         rs::insert_environment(tx, &e)?;
         grant(tx, &mm, AccessList::Environments, e.id.as_str())
     })
     .await?;
-    after_grant(st, &m);
     Ok(env)
 }
 
@@ -503,14 +541,15 @@ pub fn environments_of(
         .unwrap_or_default())
 }
 
-/// `environment.update`: the default environment keeps its name.
+/// `environment.update`: the default environment keeps its name. Answers the environment
+/// with the applications the caller may see in it.
 pub async fn update_environment(
     st: &State,
     actor: &Actor,
     id: &EnvironmentId,
     name: Option<&str>,
     description: Option<&str>,
-) -> Result<Environment> {
+) -> Result<(Environment, Vec<Application>)> {
     let mut c = Checks::new();
     let description = description.map(|d| parse_desc(&mut c, Some(d)));
     let raw_name = name.map(str::trim);
@@ -535,15 +574,15 @@ pub async fn update_environment(
         e.description = d;
     }
     let f = e.clone();
-    write(st, &e.organization_id, move |tx| {
-        if rs::environment_name_taken(tx, &f.organization_id, &f.project_id, &f.name, Some(&f.id))?
-        {
+    write(st, &e.organization_id, None, move |tx| {
+        if environment_name_taken(tx, &f, Some(&f.id))? {
             return Err(env_name_conflict());
         }
         rs::update_environment(tx, &f)
     })
     .await?;
-    Ok(e)
+    let apps = apps_in(st, actor, &e)?;
+    Ok((e, apps))
 }
 
 /// `environment.remove`: not the default one; its applications go with it.
@@ -561,7 +600,7 @@ pub async fn remove_environment(
         ));
     }
     let (org, eid) = (e.organization_id.clone(), e.id.clone());
-    write(st, &e.organization_id, move |tx| {
+    write(st, &e.organization_id, None, move |tx| {
         rs::delete_environment(tx, &org, &eid)
     })
     .await?;
@@ -606,7 +645,7 @@ pub async fn create_application(
         created_at: st.now(),
     };
     let (mut a, mm) = (app.clone(), m.clone());
-    app = write(st, &e.organization_id, move |tx| {
+    app = write(st, &e.organization_id, Some(&m), move |tx| {
         if chosen {
             if rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
                 return Err(app_name_conflict());
@@ -626,7 +665,6 @@ pub async fn create_application(
         Ok(a)
     })
     .await?;
-    after_grant(st, &m);
     Ok(app)
 }
 
@@ -661,7 +699,7 @@ pub async fn update_application(
         a.app_name = n.into_string();
     }
     let b = a.clone();
-    write(st, &a.organization_id, move |tx| {
+    write(st, &a.organization_id, None, move |tx| {
         if rs::app_name_taken(tx, &b.organization_id, &b.app_name, Some(&b.id))? {
             return Err(app_name_conflict());
         }
@@ -680,7 +718,7 @@ pub async fn delete_application(
     access::flag(actor, |f| f.can_delete_services)?;
     let (a, _) = visible_application(st, actor, id)?;
     let (org, aid) = (a.organization_id.clone(), a.id.clone());
-    write(st, &a.organization_id, move |tx| {
+    write(st, &a.organization_id, None, move |tx| {
         rs::delete_application(tx, &org, &aid)
     })
     .await?;
@@ -711,23 +749,23 @@ pub fn search_applications(
         visible_environment(st, actor, e)?;
     }
     let org = &actor.member()?.organization_id;
-    let q = query.q.map(str::trim).unwrap_or_default();
-    let (apps, envs) = st.db.read(|c| {
-        Ok((
-            rs::search_applications(c, org, q)?,
-            rs::environments(c, org)?,
-        ))
-    })?;
-    let visible = apps
-        .into_iter()
+    let q = Needle::new(query.q);
+    let snap = snapshot(st, org)?;
+    // Newest first, like the project search.
+    let visible = snap
+        .applications
+        .iter()
+        .rev()
+        .filter(|a| q.in_any(&[Some(&a.name), Some(&a.app_name), a.description.as_ref()]))
         .filter(|a| {
-            let Some(e) = envs.iter().find(|e| e.id == a.environment_id) else {
+            let Some(e) = snap.environments.iter().find(|e| e.id == a.environment_id) else {
                 return false;
             };
             query.environment.as_ref().is_none_or(|id| *id == e.id)
                 && query.project.as_ref().is_none_or(|id| *id == e.project_id)
                 && actor.sees_application(a, e)
         })
+        .cloned()
         .collect();
     Ok(page(visible, limit, offset))
 }

@@ -90,10 +90,11 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
     let session = &cached.session;
     if session.expires_at <= now {
         let id = session.id.clone();
-        st.db
-            .write(move |tx| store::sessions::delete(tx, &id))
-            .await?;
-        st.cache.forget_session(&hash);
+        st.change(
+            move |tx| store::sessions::delete(tx, &id),
+            move |st, _| st.cache.forget_session(&hash),
+        )
+        .await?;
         return Err(Error::Denied(Reason::SessionExpired));
     }
     if now - session.updated_at <= st.config.session_update_age_ms {
@@ -107,10 +108,11 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
     // Two requests may race here; the one whose UPDATE lands re-issues the cookie, the
     // other sees the new expiry on its next request.
     let extended = st
-        .db
-        .write(move |tx| store::sessions::extend(tx, &id, seen, now, expires_at))
+        .change(
+            move |tx| store::sessions::extend(tx, &id, seen, now, expires_at),
+            move |st, _| st.cache.forget_session(&hash),
+        )
         .await?;
-    st.cache.forget_session(&hash);
     if !extended {
         return Ok(Current {
             cached,
@@ -135,16 +137,16 @@ pub async fn sign_out(st: &State, token: &str) -> Result<()> {
         return Ok(());
     }
     let hash = token::sha256(token.as_bytes());
-    st.db
-        .write(move |tx| {
+    st.change(
+        move |tx| {
             if let Some(s) = store::sessions::by_token_hash(tx, &hash)? {
                 store::sessions::delete(tx, &s.id)?;
             }
             Ok(())
-        })
-        .await?;
-    st.cache.forget_session(&hash);
-    Ok(())
+        },
+        move |st, _| st.cache.forget_session(&hash),
+    )
+    .await
 }
 
 /// Deletes every expired session; run from time to time by the server.

@@ -49,9 +49,8 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
     }
     let (id, now) = (actor.user().id.clone(), st.now());
     let name = name.map(Name::into_string);
-    let user = st
-        .db
-        .write(move |tx| {
+    st.change(
+        move |tx| {
             if let Some(n) = &name {
                 store::users::set_name(tx, &id, n, now)?;
             }
@@ -60,10 +59,10 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
                 store::sessions::delete_others(tx, &id, Some(keep))?;
             }
             store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))
-        })
-        .await?;
-    st.cache.forget_user(&user.id);
-    Ok(user)
+        },
+        |st, user| st.cache.forget_user(&user.id),
+    )
+    .await
 }
 
 /// `user.listSessions`: the caller's live sessions, newest first.
@@ -75,12 +74,13 @@ pub fn sessions(st: &State, actor: &Actor) -> Result<Vec<Session>> {
 
 /// `user.revokeSession`: ends one of the caller's sessions.
 pub async fn revoke_session(st: &State, actor: &Actor, id: &SessionId) -> Result<()> {
-    let (user, id) = (actor.user().id.clone(), id.clone());
+    let (user, id, me) = (actor.user().id.clone(), id.clone(), actor.user().id.clone());
     let gone = st
-        .db
-        .write(move |tx| store::sessions::delete_of_user(tx, &user, &id))
+        .change(
+            move |tx| store::sessions::delete_of_user(tx, &user, &id),
+            move |st, _| st.cache.forget_user(&me),
+        )
         .await?;
-    st.cache.forget_user(&actor.user().id);
     if gone {
         Ok(())
     } else {

@@ -107,32 +107,6 @@ pub fn projects(conn: &Connection, org: &OrgId) -> Result<Vec<Project>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Escapes `q` for a LIKE pattern with `\` as the escape character.
-fn like(q: &str) -> String {
-    let mut out = String::with_capacity(q.len() + 2);
-    out.push('%');
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
-/// The organization's projects whose name or description contains `q` (any case),
-/// newest first.
-pub fn search_projects(conn: &Connection, org: &OrgId, q: &str) -> Result<Vec<Project>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {PROJECT} FROM projects WHERE organization_id = ?1
-           AND (name LIKE ?2 ESCAPE '\\' OR coalesce(description, '') LIKE ?2 ESCAPE '\\')
-         ORDER BY created_at DESC, id DESC"
-    ))?;
-    let rows = st.query_map(params![org.as_str(), like(q)], project_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 pub fn update_project(conn: &Connection, p: &Project) -> Result<()> {
     conn.prepare_cached(
         "UPDATE projects SET name = ?3, description = ?4 WHERE id = ?1 AND organization_id = ?2",
@@ -184,27 +158,6 @@ pub fn environment(
     Ok(optional(
         st.query_row([id.as_str(), org.as_str()], environment_row),
     )?)
-}
-
-/// Whether `project` has an environment called `name` (any case), other than `except`.
-pub fn environment_name_taken(
-    conn: &Connection,
-    org: &OrgId,
-    project: &ProjectId,
-    name: &str,
-    except: Option<&EnvironmentId>,
-) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM environments WHERE organization_id = ?1 AND project_id = ?2
-               AND lower(name) = lower(?3) AND id IS NOT ?4",
-        )?
-        .exists(params![
-            org.as_str(),
-            project.as_str(),
-            name,
-            except.map(EnvironmentId::as_str)
-        ])?)
 }
 
 /// The environments of one project (default first, then oldest first).
@@ -311,19 +264,6 @@ pub fn applications(conn: &Connection, org: &OrgId) -> Result<Vec<Application>> 
          ORDER BY created_at, id"
     ))?;
     let rows = st.query_map([org.as_str()], application_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// The organization's applications whose name, app name or description contains `q`,
-/// newest first.
-pub fn search_applications(conn: &Connection, org: &OrgId, q: &str) -> Result<Vec<Application>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {APPLICATION} FROM applications WHERE organization_id = ?1
-           AND (name LIKE ?2 ESCAPE '\\' OR app_name LIKE ?2 ESCAPE '\\'
-                OR coalesce(description, '') LIKE ?2 ESCAPE '\\')
-         ORDER BY created_at DESC, id DESC"
-    ))?;
-    let rows = st.query_map(params![org.as_str(), like(q)], application_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -1,6 +1,7 @@
-//! Tests of projects, environments and applications that fail because of bugs in `src/`.
-//! Each asserts the correct behaviour and says what goes wrong instead; it passes once
-//! the bug is fixed.
+//! Fine points of projects, environments and applications that were once wrong: caches
+//! that learn of a write even when its client went away, a project-scoped key kept inside
+//! its projects, the applications of an updated environment, and case-insensitive search
+//! beyond ASCII.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
