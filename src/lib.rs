@@ -25,6 +25,9 @@ pub fn app(state: State) -> impl Endpoint<Output = poem::Response> {
     let yaml = service.spec_yaml();
     Route::new()
         .at("/", web::dashboard())
+        .at("/dashboard.js", web::dashboard_js())
+        .at("/dashboard.css", web::dashboard_css())
+        .at("/favicon.svg", web::favicon())
         .nest("/swagger", service.swagger_ui())
         .at("/openapi.json", web::text(spec, "application/json"))
         .at("/openapi.yaml", web::text(yaml, "application/yaml"))

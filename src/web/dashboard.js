@@ -1,0 +1,615 @@
+// keygate dashboard. It talks to the JSON API under /api with the session cookie, which
+// is HttpOnly: this script never sees it. API keys are shown once and never stored.
+'use strict';
+
+(() => {
+  const $ = (selector, root = document) => root.querySelector(selector);
+
+  // ---- Talking to the API ------------------------------------------------------------
+
+  /** An error answer: `{message, code, reason, issues}`. */
+  class ApiError extends Error {
+    constructor(status, body) {
+      const b = body && typeof body === 'object' ? body : {};
+      super(typeof b.message === 'string' && b.message
+        ? b.message
+        : `The server answered with status ${status}.`);
+      this.status = status;
+      this.reason = typeof b.reason === 'string' ? b.reason : '';
+      this.issues = Array.isArray(b.issues) ? b.issues : [];
+    }
+  }
+
+  /** Reasons that mean the session itself is gone: back to the sign-in form. */
+  const SESSION_GONE = new Set(['missing_credentials', 'invalid_session', 'session_expired']);
+
+  let signedIn = false;
+
+  async function call(method, path, body) {
+    const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
+    if (method === 'POST') {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body || {});
+    }
+    let resp;
+    try {
+      resp = await fetch(path, init);
+    } catch {
+      throw new ApiError(0, { message: 'The server could not be reached. Is keygate running?' });
+    }
+    const text = await resp.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      // Not JSON; the status tells what happened.
+    }
+    if (!resp.ok) {
+      const err = new ApiError(resp.status, data);
+      if (resp.status === 401 && SESSION_GONE.has(err.reason) && signedIn) sessionEnded();
+      throw err;
+    }
+    return data;
+  }
+  const get = (path) => call('GET', path);
+  const post = (path, body) => call('POST', path, body);
+
+  // ---- Small helpers -----------------------------------------------------------------
+
+  /** Builds an element; text children are text nodes, never HTML. */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === 'class') el.className = value;
+      else el.setAttribute(name, value === true ? '' : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child !== null && child !== undefined) el.append(child);
+    }
+    return el;
+  }
+
+  const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+
+  /** A `<time>` for an RFC 3339 string (the date alone with `day`), or `none` when absent. */
+  function when(iso, none = '—', day = false) {
+    if (!iso) return none;
+    const date = new Date(iso);
+    return h('time', { datetime: iso, title: dateFormat.format(date) }, (day ? dayFormat : dateFormat).format(date));
+  }
+
+  /** "5 minutes ago", with the exact time as a tooltip. */
+  function ago(iso, none = 'never') {
+    if (!iso) return none;
+    const secs = (Date.parse(iso) - Date.now()) / 1000;
+    const units = [['year', 31536000], ['month', 2592000], ['day', 86400], ['hour', 3600], ['minute', 60]];
+    let text = 'just now';
+    for (const [unit, size] of units) {
+      if (Math.abs(secs) >= size) {
+        text = relative.format(Math.round(secs / size), unit);
+        break;
+      }
+    }
+    return h('time', { datetime: iso, title: dateFormat.format(new Date(iso)) }, text);
+  }
+
+  function windowName(ms) {
+    return { 1000: 'second', 60000: 'minute', 3600000: 'hour', 86400000: 'day' }[ms] || `${ms / 1000} s`;
+  }
+
+  /** "Chrome on Linux" from a User-Agent. */
+  function describeAgent(ua) {
+    if (!ua) return 'Unknown';
+    const browsers = [['Edg/', 'Edge'], ['OPR/', 'Opera'], ['Firefox/', 'Firefox'],
+      ['HeadlessChrome/', 'Headless Chrome'], ['Chrome/', 'Chrome'], ['Safari/', 'Safari'],
+      ['curl/', 'curl']];
+    const systems = [['Windows', 'Windows'], ['Android', 'Android'], ['iPhone', 'iOS'],
+      ['iPad', 'iPadOS'], ['Mac OS X', 'macOS'], ['Linux', 'Linux']];
+    const browser = browsers.find(([needle]) => ua.includes(needle));
+    const system = systems.find(([needle]) => ua.includes(needle));
+    if (!browser) return ua;
+    return system ? `${browser[1]} on ${system[1]}` : browser[1];
+  }
+
+  /**
+   * Shows an error in a `<p class="error">`: its message, any field issue the message
+   * does not already say, and marks the form's fields named by the issues as invalid.
+   */
+  function showError(el, err) {
+    const message = err.message || String(err);
+    const issues = err.issues || [];
+    el.replaceChildren(message);
+    const unsaid = issues.filter((i) => !message.includes(i.message));
+    if (unsaid.length) {
+      el.append(h('ul', null, unsaid.map((i) => h('li', null, i.path ? `${i.path}: ${i.message}` : i.message))));
+    }
+    el.hidden = false;
+    const form = el.closest('form');
+    if (!form) return;
+    for (const issue of issues) {
+      const field = issue.path && form.elements.namedItem(issue.path);
+      if (field && field.setAttribute) field.setAttribute('aria-invalid', 'true');
+    }
+  }
+
+  function clearError(el) {
+    el.replaceChildren();
+    el.hidden = true;
+    const form = el.closest('form');
+    if (!form) return;
+    for (const field of form.querySelectorAll('[aria-invalid]')) field.removeAttribute('aria-invalid');
+  }
+
+  let toastTimer = 0;
+  /** A short message at the bottom of the window. */
+  function toast(text, kind = 'ok') {
+    const box = $('#flash');
+    box.replaceChildren(h('p', { class: kind, role: kind === 'error' ? 'alert' : null }, text));
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => box.replaceChildren(), kind === 'error' ? 10000 : 5000);
+  }
+
+  /** Runs `work` with `button` marked busy; a busy button ignores further clicks. */
+  async function busy(button, work) {
+    button.setAttribute('aria-disabled', 'true');
+    try {
+      return await work();
+    } finally {
+      button.removeAttribute('aria-disabled');
+    }
+  }
+  const isBusy = (button) => button.getAttribute('aria-disabled') === 'true';
+
+  /**
+   * Focuses `el`, even when the browser already counts it as focused: after a modal
+   * dialog closes, Chrome can hand focus back to a text field that then ignores typing
+   * until it is focused again.
+   */
+  function refocus(el) {
+    if (!el || !el.isConnected) return;
+    el.blur();
+    el.focus();
+  }
+
+  /** Moves focus to the element `selector` matches, if any. */
+  function focus(selector) {
+    refocus($(selector));
+  }
+
+  // ---- Dialogs -----------------------------------------------------------------------
+
+  /** Asks for confirmation; resolves to `null` (cancelled) or `{grace}` (seconds). */
+  function confirmDialog({ title, text, ok, grace = false }) {
+    const dialog = $('#confirm-dialog');
+    $('#confirm-title').textContent = title;
+    $('#confirm-text').textContent = text;
+    $('#confirm-ok').textContent = ok;
+    $('#confirm-grace').hidden = !grace;
+    $('#confirm-grace-select').value = '0';
+    dialog.returnValue = '';
+    const opener = document.activeElement;
+    return new Promise((resolve) => {
+      dialog.addEventListener('close', () => {
+        refocus(opener);
+        resolve(dialog.returnValue === 'ok' ? { grace: Number($('#confirm-grace-select').value) } : null);
+      }, { once: true });
+      dialog.showModal();
+    });
+  }
+
+  /** Shows a key's secret once; it is dropped from the page when the dialog closes. */
+  function showSecret(title, name, secret) {
+    const dialog = $('#secret-dialog');
+    const input = $('#secret-value');
+    $('#secret-title').textContent = title;
+    $('#secret-name').textContent = name;
+    $('#secret-copied').textContent = '';
+    input.value = secret;
+    const opener = document.activeElement;
+    return new Promise((resolve) => {
+      dialog.addEventListener('close', () => {
+        input.value = '';
+        refocus(opener);
+        resolve();
+      }, { once: true });
+      dialog.showModal();
+      input.focus();
+      input.select();
+    });
+  }
+
+  $('#secret-copy').addEventListener('click', async () => {
+    const input = $('#secret-value');
+    let copied = false;
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(input.value);
+        copied = true;
+      } catch {
+        // Fall back below.
+      }
+    }
+    if (!copied) {
+      input.focus();
+      input.select();
+      try {
+        copied = document.execCommand('copy');
+      } catch {
+        copied = false;
+      }
+    }
+    $('#secret-copied').textContent = copied
+      ? 'Copied to the clipboard.'
+      : 'Copying did not work here: the key is selected, copy it with Ctrl+C (or ⌘C).';
+  });
+
+  // ---- Signed out --------------------------------------------------------------------
+
+  function showAuthForm(id) {
+    for (const form of document.querySelectorAll('#auth form')) form.hidden = form.id !== id;
+    focus(`#${id} h1`);
+  }
+
+  function showAuth() {
+    signedIn = false;
+    $('#loading').hidden = true;
+    $('#app').hidden = true;
+    $('#who').hidden = true;
+    // Nothing of the signed-in view stays in the page.
+    for (const body of document.querySelectorAll('#app tbody, #projects-list')) body.replaceChildren();
+    $('#auth').hidden = false;
+    showAuthForm('sign-in-form');
+  }
+
+  function sessionEnded() {
+    showAuth();
+    showError($('#sign-in-form .error'), { message: 'Your session has ended. Sign in again.' });
+  }
+
+  for (const button of document.querySelectorAll('#auth [data-show]')) {
+    button.addEventListener('click', () => showAuthForm(button.dataset.show));
+  }
+
+  async function submitAuth(event, path, body) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    if (isBusy(button)) return;
+    clearError(error);
+    try {
+      const answer = await busy(button, () => post(path, body()));
+      for (const input of form.querySelectorAll('input[type=password]')) input.value = '';
+      clearError(error);
+      await enter(answer.user);
+    } catch (err) {
+      showError(error, err);
+    }
+  }
+
+  $('#sign-in-form').addEventListener('submit', (e) => submitAuth(e, '/api/auth/sign-in/email', () => ({
+    email: $('#in-email').value.trim(),
+    password: $('#in-password').value,
+  })));
+
+  $('#sign-up-form').addEventListener('submit', (e) => submitAuth(e, '/api/auth/sign-up/email', () => {
+    const body = {
+      name: $('#up-name').value.trim(),
+      email: $('#up-email').value.trim(),
+      password: $('#up-password').value,
+    };
+    const token = $('#up-invitation').value.trim();
+    if (token) body.invitationToken = token;
+    return body;
+  }));
+
+  $('#sign-out').addEventListener('click', async (event) => {
+    const button = event.currentTarget;
+    if (isBusy(button)) return;
+    try {
+      await busy(button, () => post('/api/auth/sign-out'));
+      showAuth();
+      toast('You are signed out.');
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  });
+
+  // ---- Signed in ---------------------------------------------------------------------
+
+  /** What the page knows: the user's organizations, the active one, its keys. */
+  const state = { orgs: [], active: null, keys: [] };
+
+  async function enter(user) {
+    signedIn = true;
+    $('#who-email').textContent = user.email;
+    $('#me-name').textContent = user.name;
+    $('#me-email').textContent = user.email;
+    $('#loading').hidden = true;
+    $('#auth').hidden = true;
+    $('#who').hidden = false;
+    $('#app').hidden = false;
+    focus('#account-title');
+    await refresh();
+  }
+
+  /** Loads everything; each section shows its own failure. */
+  async function refresh() {
+    const [me, orgs, active, sessions, projects] = await Promise.allSettled([
+      get('/api/user.get'),
+      get('/api/organization.all'),
+      get('/api/organization.active'),
+      get('/api/user.listSessions'),
+      get('/api/project.all'),
+    ]);
+    if (!signedIn) return;
+    state.orgs = orgs.status === 'fulfilled' ? orgs.value : [];
+    state.active = active.status === 'fulfilled' ? active.value : null;
+    renderAccount(me, orgs, active);
+    clearError($('#create-key-form .error'));
+    renderKeys(me);
+    renderSessions(sessions);
+    renderProjects(projects);
+  }
+
+  async function reloadKeys() {
+    try {
+      renderKeys({ status: 'fulfilled', value: await get('/api/user.get') });
+    } catch (err) {
+      renderKeys({ status: 'rejected', reason: err });
+    }
+  }
+
+  async function reloadSessions() {
+    try {
+      renderSessions({ status: 'fulfilled', value: await get('/api/user.listSessions') });
+    } catch (err) {
+      renderSessions({ status: 'rejected', reason: err });
+    }
+  }
+
+  // Account and organizations
+
+  function renderAccount(me, orgs, active) {
+    if (me.status === 'fulfilled') {
+      $('#me-name').textContent = me.value.user.name;
+      $('#me-email').textContent = me.value.user.email;
+    }
+    $('#me-role').textContent = state.active ? state.active.role : '—';
+    const activeName = state.active ? state.active.name : 'no organization';
+    $('#create-org-name').textContent = activeName;
+    $('#projects-org-name').textContent = activeName;
+    $('#create-key-form button[type=submit]').disabled = !state.active;
+
+    const select = $('#org-select');
+    const options = state.orgs.map((o) => h('option', { value: o.id }, `${o.name} (${o.role})`));
+    if (!state.active) options.unshift(h('option', { value: '', disabled: true }, 'Choose an organization'));
+    select.replaceChildren(...options);
+    select.value = state.active ? state.active.id : '';
+
+    const error = $('#org-form .error');
+    if (orgs.status === 'rejected') showError(error, orgs.reason);
+    else if (active.status === 'rejected') showError(error, active.reason);
+    else clearError(error);
+  }
+
+  $('#org-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    const id = $('#org-select').value;
+    if (isBusy(button) || !id) return;
+    clearError(error);
+    try {
+      const org = await busy(button, () => post('/api/organization.setActive', { organizationId: id }));
+      await refresh();
+      toast(`Now working in ${org.name}.`);
+    } catch (err) {
+      showError(error, err);
+    }
+  });
+
+  // API keys
+
+  function keyStatus(k) {
+    if (k.expiresAt && Date.parse(k.expiresAt) <= Date.now()) return h('span', { class: 'badge off' }, 'Expired');
+    return k.enabled ? h('span', { class: 'badge ok' }, 'Enabled') : h('span', { class: 'badge off' }, 'Disabled');
+  }
+
+  function keyDetails(k) {
+    const parts = [];
+    if (k.rateLimitEnabled && k.rateLimitMax) {
+      parts.push(`${k.rateLimitMax.toLocaleString()} per ${windowName(k.rateLimitTimeWindow)}`);
+    }
+    if (k.remaining !== undefined) parts.push(`${k.remaining.toLocaleString()} requests left`);
+    if (k.scope && k.scope.readOnly) parts.push('read-only');
+    if (k.scope && k.scope.projectIds) parts.push(`${k.scope.projectIds.length} project(s) only`);
+    if (k.previousSecretExpiresAt && Date.parse(k.previousSecretExpiresAt) > Date.now()) {
+      parts.push(`old secret until ${dateFormat.format(new Date(k.previousSecretExpiresAt))}`);
+    }
+    return parts.length ? h('span', { class: 'sub' }, parts.join(' · ')) : null;
+  }
+
+  function orgName(id) {
+    const org = state.orgs.find((o) => o.id === id);
+    return org ? org.name : id;
+  }
+
+  function renderKeys(me) {
+    const error = $('#keys-error');
+    const tbody = $('#keys-table tbody');
+    if (me.status === 'rejected') {
+      showError(error, me.reason);
+      return;
+    }
+    clearError(error);
+    // `user.get` names the list `api_keys` (every other field is camelCase); accept both.
+    const keys = me.value.apiKeys || me.value.api_keys || [];
+    state.keys = [...keys].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    tbody.replaceChildren(...state.keys.map((k) => h('tr', { class: k.enabled ? null : 'disabled' },
+      h('td', { class: 'name' }, k.name, keyDetails(k)),
+      h('td', { class: 'nowrap' }, h('code', null, `${k.start}…`)),
+      h('td', null, orgName(k.organizationId)),
+      h('td', { class: 'nowrap' }, when(k.createdAt, '—', true)),
+      h('td', { class: 'nowrap' }, when(k.expiresAt, 'never', true)),
+      h('td', { class: 'nowrap' }, ago(k.lastUsedAt)),
+      h('td', { class: 'num' }, k.requestCount.toLocaleString()),
+      h('td', null, keyStatus(k)),
+      h('td', { class: 'actions' },
+        h('button', { type: 'button', class: 'button secondary small', 'data-action': 'toggle', 'data-id': k.id,
+          'aria-label': `${k.enabled ? 'Disable' : 'Enable'} key ${k.name}` }, k.enabled ? 'Disable' : 'Enable'),
+        h('button', { type: 'button', class: 'button secondary small', 'data-action': 'rotate', 'data-id': k.id,
+          'aria-label': `Rotate key ${k.name}` }, 'Rotate'),
+        h('button', { type: 'button', class: 'button secondary small danger-text', 'data-action': 'delete', 'data-id': k.id,
+          'aria-label': `Delete key ${k.name}` }, 'Delete')))));
+    $('#keys-table').hidden = state.keys.length === 0;
+    $('#keys-empty').hidden = state.keys.length !== 0;
+  }
+
+  $('#create-key-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    if (isBusy(button)) return;
+    clearError(error);
+    if (!state.active) {
+      showError(error, { message: 'Choose an active organization first.' });
+      return;
+    }
+    const body = { name: $('#key-name').value.trim(), metadata: { organizationId: state.active.id } };
+    const days = $('#key-expiry').value.trim();
+    if (days) body.expiresIn = Number(days) * 86400;
+    const max = $('#key-rate-max').value.trim();
+    if (max) {
+      body.rateLimitMax = Number(max);
+      body.rateLimitTimeWindow = Number($('#key-rate-window').value);
+    }
+    try {
+      const created = await busy(button, () => post('/api/user.createApiKey', body));
+      form.reset();
+      await reloadKeys();
+      await showSecret('Your new API key', created.name, created.key);
+    } catch (err) {
+      showError(error, err);
+    }
+  });
+
+  $('#keys-table tbody').addEventListener('click', async (event) => {
+    const button = event.target.closest('button[data-action]');
+    if (!button || isBusy(button)) return;
+    const key = state.keys.find((k) => k.id === button.dataset.id);
+    if (!key) return;
+    const again = `#keys-table button[data-id="${key.id}"][data-action="${button.dataset.action}"]`;
+    try {
+      if (button.dataset.action === 'toggle') {
+        const updated = await busy(button, () => post('/api/user.updateApiKey', { apiKeyId: key.id, enabled: !key.enabled }));
+        await reloadKeys();
+        toast(`Key “${key.name}” ${updated.enabled ? 'enabled' : 'disabled'}.`);
+        focus(again);
+      } else if (button.dataset.action === 'rotate') {
+        const answer = await confirmDialog({
+          title: `Rotate key “${key.name}”?`,
+          text: 'The key gets a new secret, shown once. Clients must switch to it.',
+          ok: 'Rotate',
+          grace: true,
+        });
+        if (!answer) return;
+        const rotated = await busy(button, () => post('/api/user.rotateApiKey', { apiKeyId: key.id, gracePeriodSeconds: answer.grace }));
+        await reloadKeys();
+        await showSecret('The rotated API key', rotated.name, rotated.key);
+        focus(again);
+      } else if (button.dataset.action === 'delete') {
+        const answer = await confirmDialog({
+          title: `Delete key “${key.name}”?`,
+          text: 'Requests with this key are refused at once. This cannot be undone.',
+          ok: 'Delete key',
+        });
+        if (!answer) return;
+        await busy(button, () => post('/api/user.deleteApiKey', { apiKeyId: key.id }));
+        await reloadKeys();
+        toast(`Key “${key.name}” deleted.`);
+        focus('#keys-title');
+      }
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  });
+
+  // Sessions
+
+  function renderSessions(sessions) {
+    const error = $('#sessions-error');
+    const tbody = $('#sessions-table tbody');
+    if (sessions.status === 'rejected') {
+      showError(error, sessions.reason);
+      return;
+    }
+    clearError(error);
+    tbody.replaceChildren(...sessions.value.map(({ session: s, current }) => h('tr', null,
+      h('td', { class: 'nowrap' }, when(s.createdAt), current ? ' ' : null,
+        current ? h('span', { class: 'badge info' }, 'This session') : null),
+      h('td', { class: 'nowrap' }, when(s.expiresAt)),
+      h('td', { class: 'nowrap' }, s.ipAddress || '—'),
+      h('td', { class: 'agent', title: s.userAgent || null }, describeAgent(s.userAgent)),
+      h('td', { class: 'actions' }, current ? null : h('button', {
+        type: 'button', class: 'button secondary small', 'data-id': s.id,
+        'aria-label': `Revoke the session signed in ${dateFormat.format(new Date(s.createdAt))} from ${describeAgent(s.userAgent)}`,
+      }, 'Revoke')))));
+  }
+
+  $('#sessions-table tbody').addEventListener('click', async (event) => {
+    const button = event.target.closest('button[data-id]');
+    if (!button || isBusy(button)) return;
+    try {
+      await busy(button, () => post('/api/user.revokeSession', { sessionId: button.dataset.id }));
+      await reloadSessions();
+      toast('Session revoked.');
+      focus('#sessions-title');
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  });
+
+  // Projects
+
+  function renderProjects(projects) {
+    const error = $('#projects-error');
+    const list = $('#projects-list');
+    if (projects.status === 'rejected') {
+      list.replaceChildren();
+      $('#projects-empty').hidden = true;
+      showError(error, projects.reason);
+      return;
+    }
+    clearError(error);
+    list.replaceChildren(...projects.value.map((p) => {
+      const envs = p.environments || [];
+      const apps = envs.reduce((n, e) => n + e.applications.length, 0);
+      return h('li', null,
+        h('div', { class: 'name' }, p.name),
+        p.description ? h('p', { class: 'desc' }, p.description) : null,
+        h('p', { class: 'meta' },
+          `${envs.map((e) => e.name).join(', ') || 'no environments'} · ${apps} application${apps === 1 ? '' : 's'} · created `,
+          when(p.createdAt, '—', true)));
+    }));
+    $('#projects-empty').hidden = projects.value.length !== 0;
+  }
+
+  // ---- Start -------------------------------------------------------------------------
+
+  (async () => {
+    try {
+      const current = await get('/api/auth/get-session');
+      if (current && current.user) await enter(current.user);
+      else showAuth();
+    } catch (err) {
+      showAuth();
+      showError($('#sign-in-form .error'), err);
+    }
+  })();
+})();

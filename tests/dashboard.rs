@@ -1,0 +1,289 @@
+//! The dashboard: `/` serves a self-contained page with strict security headers, every file
+//! it references is served from the binary with the right type, and nothing points
+//! outside the server.
+
+use std::sync::Arc;
+
+use keygate::clock::ManualClock;
+use keygate::config::Config;
+use keygate::db::Db;
+use keygate::{State, app};
+use poem::EndpointExt;
+use poem::Response;
+use poem::endpoint::BoxEndpoint;
+use poem::test::TestClient;
+use serde_json::Value;
+
+struct Page {
+    content_type: String,
+    headers: poem::http::HeaderMap,
+    body: String,
+}
+
+struct Dashboard {
+    client: TestClient<BoxEndpoint<'static, Response>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Dashboard {
+    fn new() -> Dashboard {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(dir.path().join("keygate.db"));
+        let db = Db::open(&config.db_path, 4).unwrap();
+        let state = State::new(db, Arc::new(ManualClock::new(1_795_737_600_000)), config);
+        Dashboard {
+            client: TestClient::new(app(state).boxed()),
+            _dir: dir,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let resp = self.client.get(path).send().await;
+        resp.assert_status_is_ok();
+        let resp = resp.0;
+        let headers = resp.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = resp.into_body().into_string().await.unwrap();
+        Page {
+            content_type,
+            headers,
+            body,
+        }
+    }
+}
+
+impl Page {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .unwrap()
+    }
+}
+
+/// The values of every `name="..."` attribute in `html`.
+fn attributes<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
+    let needle = format!(" {name}=\"");
+    html.match_indices(&needle)
+        .map(|(at, _)| {
+            let rest = &html[at + needle.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect()
+}
+
+/// Every HTML tag named `tag`, from `<` to `>`.
+fn tags<'a>(html: &'a str, tag: &str) -> Vec<&'a str> {
+    let needle = format!("<{tag} ");
+    html.match_indices(&needle)
+        .map(|(at, _)| {
+            let rest = &html[at..];
+            &rest[..=rest.find('>').unwrap()]
+        })
+        .collect()
+}
+
+/// The files the page loads, with the content type each must be served with.
+fn assets(html: &str) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for tag in tags(html, "script")
+        .into_iter()
+        .chain(tags(html, "img"))
+        .chain(tags(html, "link"))
+    {
+        for url in attributes(tag, "src")
+            .into_iter()
+            .chain(attributes(tag, "href"))
+        {
+            let ty = match url.rsplit('.').next().unwrap() {
+                "js" => "text/javascript; charset=utf-8",
+                "css" => "text/css; charset=utf-8",
+                "svg" => "image/svg+xml",
+                other => panic!("an asset of unexpected type {other:?}: {url}"),
+            };
+            out.push((url.to_owned(), ty));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn assert_strict_headers(page: &Page, path: &str) {
+    let csp = page.header("content-security-policy");
+    assert!(
+        csp.starts_with("default-src 'self';"),
+        "{path}: CSP {csp:?}"
+    );
+    assert!(
+        csp.contains("frame-ancestors 'none'"),
+        "{path}: CSP {csp:?}"
+    );
+    for loose in [
+        "unsafe-inline",
+        "unsafe-eval",
+        "*",
+        "http:",
+        "https:",
+        "data:",
+    ] {
+        assert!(!csp.contains(loose), "{path}: CSP allows {loose}: {csp:?}");
+    }
+    assert_eq!(page.header("x-content-type-options"), "nosniff", "{path}");
+    assert_eq!(page.header("referrer-policy"), "same-origin", "{path}");
+    assert_eq!(page.header("x-frame-options"), "DENY", "{path}");
+}
+
+/// No URL that leaves the server: no scheme, no protocol-relative `//host`.
+fn assert_no_external_urls(path: &str, text: &str) {
+    // An SVG file must name its XML namespace; that is an identifier, never fetched.
+    let text = text.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    for external in [
+        "http://", "https://", "ftp://", "ws://", "wss://", "@import",
+    ] {
+        assert!(!text.contains(external), "{path} contains {external:?}");
+    }
+    for attr in ["src", "href", "action"] {
+        for url in attributes(&text, attr) {
+            assert!(
+                url.starts_with('/') && !url.starts_with("//") || url.starts_with('#'),
+                "{path}: {attr}={url:?} is not a path on this server"
+            );
+        }
+    }
+    for (at, _) in text.match_indices("url(") {
+        let target = text[at + 4..].trim_start_matches(['\'', '"']);
+        assert!(
+            target.starts_with('/') && !target.starts_with("//"),
+            "{path}: url({target:.40}...) leaves the server"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_strict_security_headers() {
+    let d = Dashboard::new();
+    let page = d.get("/").await;
+
+    assert_eq!(page.content_type, "text/html; charset=utf-8");
+    assert!(
+        page.body.starts_with("<!doctype html>"),
+        "{:.80}",
+        page.body
+    );
+    assert!(page.body.contains("<title>keygate</title>"));
+    assert_strict_headers(&page, "/");
+}
+
+#[tokio::test]
+async fn every_referenced_asset_is_served_with_its_type() {
+    let d = Dashboard::new();
+    let page = d.get("/").await;
+    let assets = assets(&page.body);
+    let paths: Vec<&str> = assets.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["/dashboard.css", "/dashboard.js", "/favicon.svg"]);
+
+    for (path, content_type) in &assets {
+        let asset = d.get(path).await;
+        assert_eq!(&asset.content_type, content_type, "{path}");
+        assert!(!asset.body.is_empty(), "{path} is empty");
+        assert_strict_headers(&asset, path);
+    }
+}
+
+#[tokio::test]
+async fn nothing_points_outside_the_server() {
+    let d = Dashboard::new();
+    let page = d.get("/").await;
+    assert_no_external_urls("/", &page.body);
+    for (path, _) in assets(&page.body) {
+        assert_no_external_urls(&path, &d.get(&path).await.body);
+    }
+    // The page's own links lead somewhere.
+    for link in attributes(&page.body, "href") {
+        if !link.starts_with('#') {
+            d.get(link).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_page_has_no_inline_script_or_style() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+
+    let scripts = tags(&html, "script");
+    assert!(!scripts.is_empty());
+    for tag in scripts {
+        assert!(tag.contains(" src=\"/"), "inline script: {tag}");
+    }
+    assert!(!html.contains("<script>"), "inline script");
+    assert!(!html.contains("<style"), "inline style sheet");
+    assert!(!html.contains(" style=\""), "inline style attribute");
+    for handler in [
+        " onclick=",
+        " onload=",
+        " onsubmit=",
+        " onerror=",
+        "javascript:",
+    ] {
+        assert!(!html.contains(handler), "inline handler {handler}");
+    }
+}
+
+#[tokio::test]
+async fn the_script_calls_only_documented_operations_and_stores_nothing() {
+    let d = Dashboard::new();
+    let js = d.get("/dashboard.js").await.body;
+    let spec: Value = serde_json::from_str(&keygate::api::spec_json()).unwrap();
+    let documented = spec["paths"].as_object().unwrap();
+
+    let mut called = Vec::new();
+    for (at, _) in js.match_indices("'/api/") {
+        let rest = &js[at + 1..];
+        called.push(&rest[..rest.find('\'').unwrap()]);
+    }
+    for path in [
+        "/api/auth/get-session",
+        "/api/auth/sign-in/email",
+        "/api/auth/sign-up/email",
+        "/api/auth/sign-out",
+        "/api/user.get",
+        "/api/user.createApiKey",
+        "/api/user.updateApiKey",
+        "/api/user.rotateApiKey",
+        "/api/user.deleteApiKey",
+        "/api/user.listSessions",
+        "/api/user.revokeSession",
+        "/api/organization.all",
+        "/api/organization.active",
+        "/api/organization.setActive",
+        "/api/project.all",
+    ] {
+        assert!(called.contains(&path), "the dashboard does not call {path}");
+    }
+    for path in called {
+        assert!(
+            documented.contains_key(path),
+            "the dashboard calls {path}, which the API does not have"
+        );
+    }
+
+    // Keys and tokens live only in the page while shown; the session cookie is HttpOnly.
+    for storage in [
+        "localStorage",
+        "sessionStorage",
+        "indexedDB",
+        "document.cookie",
+    ] {
+        assert!(!js.contains(storage), "the script uses {storage}");
+    }
+    assert!(
+        !js.contains("innerHTML"),
+        "the script builds HTML from text"
+    );
+}
