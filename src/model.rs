@@ -349,6 +349,8 @@ pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, String> {
         {
             Err("must not contain control characters".into())
         }
+        // An empty description is no description: sending "" clears one.
+        Some(d) if d.trim().is_empty() => Ok(None),
         Some(d) => Ok(Some(d.to_owned())),
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorCode, ErrorIssue};
 
 /// Where authentication leaves a `Set-Cookie` for the response (a session extended on
 /// this request, or a dead session's cookie to clear).
@@ -73,6 +73,60 @@ fn too_large(max: usize) -> ApiError {
     )
 }
 
+/// No request field of the API is nullable: an optional field is left out, never sent
+/// as `null`. poem-openapi would read a `null` as "absent" and so accept what the spec
+/// forbids; refusing it here holds every operation to its schema at once. A body that is
+/// not JSON at all is left for the operation to refuse.
+fn refuse_nulls(body: &[u8]) -> Result<(), ApiError> {
+    fn walk(v: &serde_json::Value, path: &mut String, found: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Null => found.push(path.clone()),
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    walk(v, path, found);
+                    path.truncate(len);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(v, path, found);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(());
+    };
+    let mut found = Vec::new();
+    walk(&value, &mut String::new(), &mut found);
+    if found.is_empty() {
+        return Ok(());
+    }
+    let mut e = ApiError::new(
+        ErrorCode::BadRequest,
+        "validation_failed",
+        "null is not a valid value: leave optional fields out instead",
+    );
+    e.body.issues = found
+        .into_iter()
+        .take(20)
+        .map(|path| ErrorIssue {
+            path: if path.is_empty() { "body".into() } else { path },
+            message: "must not be null".into(),
+        })
+        .collect();
+    Err(e)
+}
+
 impl<E: Endpoint> FrameEndpoint<E> {
     /// Reads the body into memory up to the limit; larger bodies never reach a handler.
     async fn bound_body(&self, req: &mut Request) -> Result<(), ApiError> {
@@ -89,6 +143,14 @@ impl<E: Endpoint> FrameEndpoint<E> {
         }
         match req.take_body().into_bytes_limit(self.max_body).await {
             Ok(bytes) => {
+                let json = req
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("application/json"));
+                if json {
+                    refuse_nulls(&bytes)?;
+                }
                 req.set_body(bytes);
                 Ok(())
             }

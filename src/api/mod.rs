@@ -51,7 +51,8 @@ pub fn service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
         .description(
             "A self-hosted API authentication server. Procedures live at \
              `/api/<router>.<procedure>`: queries are GET with query parameters, mutations are \
-             POST with a JSON body. Authenticate with an API key in the `x-api-key` header or \
+             POST with a JSON body, in which optional fields are left out (never `null`). \
+             Authenticate with an API key in the `x-api-key` header or \
              with the session cookie set by sign-in. Every error has the shape \
              `{message, code, reason, issues?}`; 401 covers every failed authentication or \
              authorization, 429 comes with `Retry-After`.",

@@ -178,7 +178,7 @@ pub struct UpdateProject {
     pub project_id: Text,
     /// A new name, 1-255 characters.
     pub name: Option<Text>,
-    /// A new description, up to 10,000 characters.
+    /// A new description, up to 10,000 characters; an empty string clears it.
     pub description: Option<Text>,
 }
 
@@ -219,7 +219,7 @@ pub struct UpdateEnvironment {
     pub environment_id: Text,
     /// A new name (not for the default environment).
     pub name: Option<Text>,
-    /// A new description.
+    /// A new description; an empty string clears it.
     pub description: Option<Text>,
 }
 
@@ -253,7 +253,7 @@ pub struct UpdateApplication {
     pub application_id: Text,
     /// A new display name.
     pub name: Option<Text>,
-    /// A new description.
+    /// A new description; an empty string clears it.
     pub description: Option<Text>,
     /// A new technical name, unique in the organization.
     pub app_name: Option<Text>,

@@ -1,6 +1,6 @@
 //! Fine points of the contract that are easy to lose: the spec's security schemes, a
-//! nullable get-session, an error body that matches its schema, and string fields that
-//! refuse numbers.
+//! nullable get-session, an error body that matches its schema, string fields that
+//! refuse numbers, and request bodies that refuse `null`.
 
 use poem::http::Method;
 use serde_json::{Value, json};
@@ -118,4 +118,78 @@ async fn numbers_and_booleans_where_the_spec_says_string_are_refused() {
     sign_up.assert_error(400, "bad_request");
     assert_eq!(app.count("users"), 0, "a user was created from numbers");
     sign_in.assert_error(400, "bad_request");
+}
+
+/// No request field is nullable in the spec, so a `null` anywhere in a body is refused
+/// with every offending path listed, and nothing changes.
+#[tokio::test]
+async fn a_null_in_a_request_body_is_refused_with_its_path() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+
+    let r = app
+        .post(
+            "/api/user.update",
+            json!({"name": null, "password": null}),
+            &owner,
+        )
+        .await;
+
+    r.assert_error(400, "validation_failed");
+    let mut paths: Vec<&str> = r.body["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["name", "password"]);
+
+    let nested = app
+        .post(
+            "/api/project.create",
+            json!({"name": "p", "description": null}),
+            &owner,
+        )
+        .await;
+    nested.assert_error(400, "validation_failed");
+    assert_eq!(nested.body["issues"][0]["path"], "description");
+    assert_eq!(app.count("projects"), 0);
+}
+
+/// An empty description clears one; leaving the field out keeps it.
+#[tokio::test]
+async fn an_empty_description_clears_it() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let created = app
+        .post(
+            "/api/project.create",
+            json!({"name": "p", "description": "old"}),
+            &owner,
+        )
+        .await;
+    let id = created.assert_ok()["project"]["projectId"].clone();
+
+    let kept = app
+        .post(
+            "/api/project.update",
+            json!({"projectId": id, "name": "q"}),
+            &owner,
+        )
+        .await;
+    assert_eq!(kept.assert_ok()["description"], "old");
+
+    let cleared = app
+        .post(
+            "/api/project.update",
+            json!({"projectId": id, "description": ""}),
+            &owner,
+        )
+        .await;
+    assert!(cleared.assert_ok().get("description").is_none());
+    assert_eq!(
+        app.scalar("SELECT description FROM projects", &[]),
+        serde_json::Value::Null
+    );
 }
