@@ -365,7 +365,7 @@ impl Email {
         if s.is_empty() {
             return Err("email is required");
         }
-        if s.len() > 254 {
+        if raw.chars().count() > 254 {
             return Err("email must be at most 254 characters");
         }
         let Some((local, domain)) = s.split_once('@') else {
@@ -437,7 +437,8 @@ impl Name {
         if s.is_empty() {
             return Err("must not be empty".into());
         }
-        if s.chars().count() > max {
+        // Counted before trimming, as the spec's maxLength counts what is sent.
+        if raw.chars().count() > max {
             return Err(format!("must be at most {max} characters"));
         }
         if s.chars().any(char::is_control) {
@@ -508,7 +509,11 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(Name::parse("  x ", 3).unwrap().as_str(), "x");
+        assert_eq!(Name::parse("  x ", 4).unwrap().as_str(), "x");
+        assert!(
+            Name::parse("  x ", 3).is_err(),
+            "the spec counts what is sent"
+        );
         assert!(Name::parse("   ", 3).is_err());
         assert!(Name::parse("abcd", 3).is_err());
         assert!(Name::parse("a\u{0}b", 3).is_err());

@@ -8,7 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use super::ApiTags;
 use super::error::ApiResult;
 use super::security::Caller;
-use super::text::Text;
+use super::text::{RoleName, Text};
 use super::views::{InvitationView, MemberView, OrganizationView, Success};
 use crate::domain::invitations::{self, Ticket};
 use crate::domain::{State, members, orgs};
@@ -19,7 +19,7 @@ use crate::model::{InvitationId, MemberId, OrgId};
 #[derive(Debug, Object)]
 pub struct CreateOrganization {
     /// Its name, 1-255 characters.
-    pub name: Text,
+    pub name: Text<1, 255>,
 }
 
 /// Names an organization.
@@ -37,16 +37,16 @@ pub struct UpdateOrganization {
     /// The organization's id.
     pub organization_id: Text,
     /// Its new name, 1-255 characters.
-    pub name: Text,
+    pub name: Text<1, 255>,
 }
 
 /// Whom to invite.
 #[derive(Debug, Object)]
 pub struct InviteMember {
     /// The invitee's email address.
-    pub email: Text,
+    pub email: Text<1, 254>,
     /// `admin` or `member`.
-    pub role: Text,
+    pub role: RoleName,
 }
 
 /// Names an invitation.
@@ -75,7 +75,7 @@ pub struct UpdateMemberRole {
     /// The membership's id (`id` in `user.all`).
     pub member_id: Text,
     /// `admin` or `member`.
-    pub role: Text,
+    pub role: RoleName,
 }
 
 pub struct OrganizationApi;

@@ -9,7 +9,7 @@ use super::ApiTags;
 use super::error::ApiResult;
 use super::raw::RawJson;
 use super::security::Caller;
-use super::text::Text;
+use super::text::{AppNameText, Int, Text};
 use crate::clock::rfc3339;
 use crate::domain::State;
 use crate::domain::resources::{self as res, AppQuery, Listing, ProjectTree};
@@ -156,9 +156,9 @@ impl ProjectView {
 #[derive(Debug, Object)]
 pub struct CreateProject {
     /// 1-255 characters.
-    pub name: Text,
+    pub name: Text<1, 255>,
     /// Up to 10,000 characters.
-    pub description: Option<Text>,
+    pub description: Option<Text<0, 10000>>,
 }
 
 /// A new project and its default environment.
@@ -177,9 +177,9 @@ pub struct UpdateProject {
     /// The project's id.
     pub project_id: Text,
     /// A new name, 1-255 characters.
-    pub name: Option<Text>,
+    pub name: Option<Text<1, 255>>,
     /// A new description, up to 10,000 characters; an empty string clears it.
-    pub description: Option<Text>,
+    pub description: Option<Text<0, 10000>>,
 }
 
 /// Names a project.
@@ -206,9 +206,9 @@ pub struct CreateEnvironment {
     /// The project it belongs to.
     pub project_id: Text,
     /// 1-255 characters; `production` is reserved.
-    pub name: Text,
+    pub name: Text<1, 255>,
     /// Up to 10,000 characters.
-    pub description: Option<Text>,
+    pub description: Option<Text<0, 10000>>,
 }
 
 /// Changes to an environment.
@@ -218,9 +218,9 @@ pub struct UpdateEnvironment {
     /// The environment's id.
     pub environment_id: Text,
     /// A new name (not for the default environment).
-    pub name: Option<Text>,
+    pub name: Option<Text<1, 255>>,
     /// A new description; an empty string clears it.
-    pub description: Option<Text>,
+    pub description: Option<Text<0, 10000>>,
 }
 
 /// Names an environment.
@@ -236,13 +236,13 @@ pub struct EnvironmentRef {
 #[oai(rename_all = "camelCase")]
 pub struct CreateApplication {
     /// Display name, 1-255 characters.
-    pub name: Text,
+    pub name: Text<1, 255>,
     /// The environment it runs in.
     pub environment_id: Text,
     /// Technical name, unique in the organization; generated from the name when absent.
-    pub app_name: Option<Text>,
+    pub app_name: Option<AppNameText>,
     /// Up to 10,000 characters.
-    pub description: Option<Text>,
+    pub description: Option<Text<0, 10000>>,
 }
 
 /// Changes to an application.
@@ -252,11 +252,11 @@ pub struct UpdateApplication {
     /// The application's id.
     pub application_id: Text,
     /// A new display name.
-    pub name: Option<Text>,
+    pub name: Option<Text<1, 255>>,
     /// A new description; an empty string clears it.
-    pub description: Option<Text>,
+    pub description: Option<Text<0, 10000>>,
     /// A new technical name, unique in the organization.
-    pub app_name: Option<Text>,
+    pub app_name: Option<AppNameText>,
 }
 
 /// Names an application.
@@ -276,7 +276,7 @@ pub struct ApplicationPage {
     pub total: u64,
 }
 
-fn opt(t: &Option<Text>) -> Option<&str> {
+fn opt<T: std::ops::Deref<Target = str>>(t: &Option<T>) -> Option<&str> {
     t.as_deref()
 }
 
@@ -391,11 +391,17 @@ impl ProjectApi {
         /// Text to look for; all projects when absent.
         q: Query<Option<String>>,
         /// Page size, 1-100 (default 20).
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Int<1, 100>>>,
         /// How many to skip (default 0).
-        offset: Query<Option<i64>>,
+        offset: Query<Option<Int<0>>>,
     ) -> ApiResult<Json<ProjectPage>> {
-        let page = res::search_projects(&st, &caller.0, q.0.as_deref(), limit.0, offset.0)?;
+        let page = res::search_projects(
+            &st,
+            &caller.0,
+            q.0.as_deref(),
+            limit.0.map(|v| v.0),
+            offset.0.map(|v| v.0),
+        )?;
         Ok(Json(ProjectPage {
             items: page.items.iter().map(ProjectView::flat).collect(),
             total: page.total as u64,
@@ -628,16 +634,16 @@ impl ApplicationApi {
         #[oai(name = "environmentId")]
         environment_id: Query<Option<String>>,
         /// Page size, 1-100 (default 20).
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Int<1, 100>>>,
         /// How many to skip (default 0).
-        offset: Query<Option<i64>>,
+        offset: Query<Option<Int<0>>>,
     ) -> ApiResult<Json<ApplicationPage>> {
         let query = AppQuery {
             q: q.0.as_deref(),
             project: project_id.0.map(ProjectId),
             environment: environment_id.0.map(EnvironmentId),
-            limit: limit.0,
-            offset: offset.0,
+            limit: limit.0.map(|v| v.0),
+            offset: offset.0.map(|v| v.0),
         };
         let page = res::search_applications(&st, &caller.0, query)?;
         Ok(Json(ApplicationPage {

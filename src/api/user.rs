@@ -7,7 +7,7 @@ use poem_openapi::{Object, OpenApi};
 use super::ApiTags;
 use super::error::ApiResult;
 use super::security::Caller;
-use super::text::Text;
+use super::text::{Int, KeyPrefix, RoleName, Text};
 use super::views::{
     ApiKeyView, CreatedApiKey, MemberView, PermissionsView, ScopeView, SessionView, Success,
     UserView,
@@ -46,25 +46,25 @@ pub struct KeyMetadata {
 #[oai(rename_all = "camelCase")]
 pub struct CreateApiKey {
     /// 1-32 characters.
-    pub name: Text,
+    pub name: Text<1, 32>,
     /// Which organization the key acts in.
     pub metadata: KeyMetadata,
     /// 1-32 characters of `[a-zA-Z0-9_-]` before the `_` (default `kg`).
-    pub prefix: Option<Text>,
+    pub prefix: Option<KeyPrefix>,
     /// Seconds until it expires, 86400 (1 day) to 31536000 (365 days); never by default.
-    pub expires_in: Option<i64>,
+    pub expires_in: Option<Int<86400, 31536000>>,
     /// Limit the request rate (default: on when `rateLimitMax` is given).
     pub rate_limit_enabled: Option<bool>,
     /// The rate limit's window in milliseconds, 1000 to 86400000 (default one day).
-    pub rate_limit_time_window: Option<i64>,
+    pub rate_limit_time_window: Option<Int<1000, 86400000>>,
     /// Requests allowed per window, 1 to 1000000.
-    pub rate_limit_max: Option<i64>,
+    pub rate_limit_max: Option<Int<1, 1000000>>,
     /// A quota of requests; absent means unlimited.
-    pub remaining: Option<i64>,
+    pub remaining: Option<Int<0>>,
     /// Refill the quota to this many requests...
-    pub refill_amount: Option<i64>,
+    pub refill_amount: Option<Int<1>>,
     /// ...every this many milliseconds (at least 1000).
-    pub refill_interval: Option<i64>,
+    pub refill_interval: Option<Int<1000>>,
     /// Narrow the key below its user's rights.
     pub scope: Option<ScopeView>,
 }
@@ -84,7 +84,7 @@ pub struct UpdateApiKey {
     /// The key's id.
     pub api_key_id: Text,
     /// A new name, 1-32 characters.
-    pub name: Option<Text>,
+    pub name: Option<Text<1, 32>>,
     /// Enable or disable the key; a disabled key is refused at once.
     pub enabled: Option<bool>,
 }
@@ -96,7 +96,7 @@ pub struct RotateApiKey {
     /// The key's id.
     pub api_key_id: Text,
     /// How long the old secret keeps working, 0 (default) to 604800 seconds.
-    pub grace_period_seconds: Option<i64>,
+    pub grace_period_seconds: Option<Int<0, 604800>>,
 }
 
 /// Changes to the caller's profile.
@@ -104,13 +104,13 @@ pub struct RotateApiKey {
 #[oai(rename_all = "camelCase")]
 pub struct UpdateUser {
     /// A new display name.
-    pub name: Option<Text>,
+    pub name: Option<Text<1, 255>>,
     /// The current password; required with `password`.
     #[oai(write_only)]
     pub current_password: Option<Text>,
     /// A new password, 8-128 characters. Ends the caller's other sessions.
     #[oai(write_only)]
-    pub password: Option<Text>,
+    pub password: Option<Text<8, 128>>,
 }
 
 /// A session of the caller's.
@@ -181,14 +181,14 @@ pub struct AssignPermissions {
 #[derive(Debug, Object)]
 pub struct CreateUserWithCredentials {
     /// Email address.
-    pub email: Text,
+    pub email: Text<1, 254>,
     /// Password, 8-128 characters.
     #[oai(write_only)]
-    pub password: Text,
+    pub password: Text<8, 128>,
     /// Display name.
-    pub name: Text,
+    pub name: Text<1, 255>,
     /// `admin` or `member`.
-    pub role: Text,
+    pub role: RoleName,
 }
 
 pub struct UserApi;
@@ -237,14 +237,14 @@ impl UserApi {
         let n = keys::NewKey {
             name: b.name.0,
             organization_id: b.metadata.organization_id.0,
-            prefix: b.prefix.map(Text::into_inner),
-            expires_in: b.expires_in,
+            prefix: b.prefix.map(|p| p.0),
+            expires_in: b.expires_in.map(|v| v.0),
             rate_limit_enabled: b.rate_limit_enabled,
-            rate_limit_time_window: b.rate_limit_time_window,
-            rate_limit_max: b.rate_limit_max,
-            remaining: b.remaining,
-            refill_amount: b.refill_amount,
-            refill_interval: b.refill_interval,
+            rate_limit_time_window: b.rate_limit_time_window.map(|v| v.0),
+            rate_limit_max: b.rate_limit_max.map(|v| v.0),
+            remaining: b.remaining.map(|v| v.0),
+            refill_amount: b.refill_amount.map(|v| v.0),
+            refill_interval: b.refill_interval.map(|v| v.0),
             read_only: scope.read_only,
             project_ids: scope.project_ids,
         };
@@ -314,7 +314,7 @@ impl UserApi {
             &st,
             &caller.0,
             &ApiKeyId(b.api_key_id.0),
-            b.grace_period_seconds,
+            b.grace_period_seconds.map(|v| v.0),
         )
         .await?;
         Ok(Json(CreatedApiKey {

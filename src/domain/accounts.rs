@@ -147,16 +147,16 @@ fn signup_closed() -> Error {
 /// after the same work; attempts are limited per account and per client address.
 pub async fn sign_in(
     st: &State,
-    email: &str,
+    raw_email: &str,
     password: &str,
     client: &Client,
 ) -> Result<(User, Issued)> {
-    let email = email.trim().to_lowercase();
+    let email = raw_email.trim().to_lowercase();
     let mut c = Checks::new();
     if email.is_empty() {
         c.fail("email", "email is required");
     }
-    if email.len() > 254 {
+    if raw_email.chars().count() > 254 {
         c.fail("email", "email must be at most 254 characters");
     }
     if password.is_empty() {

@@ -62,23 +62,28 @@ fn parse_new(
             "must be between 86400 (1 day) and 31536000 (365 days) seconds",
         );
     }
+    // Ranges hold whether or not the limit is enabled: the spec states them for any value.
+    let window = n.rate_limit_time_window.unwrap_or(DAY);
+    if !(SECOND..=DAY).contains(&window) {
+        c.fail(
+            "rateLimitTimeWindow",
+            "must be between 1000 and 86400000 milliseconds",
+        );
+    }
+    if n.rate_limit_max
+        .is_some_and(|m| !(1..=1_000_000).contains(&m))
+    {
+        c.fail("rateLimitMax", "must be between 1 and 1000000");
+    }
     let mut rate_limit = None;
     if n.rate_limit_enabled.unwrap_or(n.rate_limit_max.is_some()) {
-        let window = n.rate_limit_time_window.unwrap_or(DAY);
-        if !(SECOND..=DAY).contains(&window) {
-            c.fail(
-                "rateLimitTimeWindow",
-                "must be between 1000 and 86400000 milliseconds",
-            );
-        }
         match n.rate_limit_max {
-            Some(max) if (1..=1_000_000).contains(&max) => {
+            Some(max) => {
                 rate_limit = Some(RateLimit {
                     window_ms: window,
-                    max: max as u32,
+                    max: u32::try_from(max).unwrap_or(u32::MAX),
                 })
             }
-            Some(_) => c.fail("rateLimitMax", "must be between 1 and 1000000"),
             None => c.fail("rateLimitMax", "required when rateLimitEnabled is true"),
         }
     } else if let Some((max, window_ms)) = default_limit {

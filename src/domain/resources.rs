@@ -627,7 +627,7 @@ pub async fn create_application(
 ) -> Result<Application> {
     let mut c = Checks::new();
     let name = parse_name(&mut c, name);
-    let app_name = app_name.and_then(|a| c.field("appName", AppName::parse(a.trim())));
+    let app_name = app_name.and_then(|a| c.field("appName", AppName::parse(a)));
     let description = parse_desc(&mut c, description);
     c.finish()?;
     let name = checked(name)?;
@@ -685,7 +685,7 @@ pub async fn update_application(
     let mut c = Checks::new();
     let name = name.and_then(|n| parse_name(&mut c, n));
     let description = description.map(|d| parse_desc(&mut c, Some(d)));
-    let app_name = app_name.and_then(|a| c.field("appName", AppName::parse(a.trim())));
+    let app_name = app_name.and_then(|a| c.field("appName", AppName::parse(a)));
     c.finish()?;
     access::flag(actor, |f| f.can_create_services)?;
     let (mut a, _) = visible_application(st, actor, id)?;

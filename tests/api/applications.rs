@@ -179,7 +179,7 @@ async fn an_app_name_is_unique_in_the_organization_but_not_across_organizations(
     let other_project = create(
         &app,
         &owner,
-        json!({"name": "Web 2", "environmentId": q_prod, "appName": " web "}),
+        json!({"name": "Web 2", "environmentId": q_prod, "appName": "web"}),
     )
     .await;
     let other_org = create(
@@ -901,4 +901,27 @@ async fn a_read_only_key_reads_applications_but_cannot_change_them() {
         w.assert_error(401, "permission_denied");
     }
     assert_eq!(dump(&app), before);
+}
+
+/// The spec's pattern for appName has no spaces, so none are trimmed away either.
+#[tokio::test]
+async fn an_app_name_with_spaces_is_refused_as_the_spec_says() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let created = app
+        .post("/api/project.create", json!({"name": "p"}), &owner)
+        .await;
+    let env = created.assert_ok()["environment"]["environmentId"].clone();
+
+    let r = app
+        .post(
+            "/api/application.create",
+            json!({"name": "Web", "environmentId": env, "appName": " web "}),
+            &owner,
+        )
+        .await;
+
+    r.assert_error(400, "validation_failed");
+    assert_eq!(r.body["issues"][0]["path"], "appName");
+    assert_eq!(app.count("applications"), 0);
 }
