@@ -48,6 +48,18 @@ fn parse_desc(c: &mut Checks, raw: Option<&str>) -> Option<String> {
     c.field("description", parse_description(raw)).flatten()
 }
 
+/// The new name and description of an update: `None` leaves a field as it is, and a
+/// description of `Some(None)` clears it.
+fn parse_changes(
+    c: &mut Checks,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> (Option<String>, Option<Option<String>>) {
+    let name = name.and_then(|n| parse_name(c, n));
+    let description = description.map(|d| parse_desc(c, Some(d)));
+    (name, description)
+}
+
 fn checked<T>(v: Option<T>) -> Result<T> {
     v.ok_or_else(|| Error::internal("checked field missing"))
 }
@@ -339,8 +351,7 @@ pub async fn update_project(
     description: Option<&str>,
 ) -> Result<Project> {
     let mut c = Checks::new();
-    let name = name.and_then(|n| parse_name(&mut c, n));
-    let description = description.map(|d| parse_desc(&mut c, Some(d)));
+    let (name, description) = parse_changes(&mut c, name, description);
     c.finish()?;
     access::flag(actor, |f| f.can_create_projects)?;
     let mut p = visible_project(st, actor, id)?;
@@ -683,8 +694,7 @@ pub async fn update_application(
     app_name: Option<&str>,
 ) -> Result<Application> {
     let mut c = Checks::new();
-    let name = name.and_then(|n| parse_name(&mut c, n));
-    let description = description.map(|d| parse_desc(&mut c, Some(d)));
+    let (name, description) = parse_changes(&mut c, name, description);
     let app_name = app_name.and_then(|a| c.field("appName", AppName::parse(a)));
     c.finish()?;
     access::flag(actor, |f| f.can_create_services)?;
