@@ -14,7 +14,7 @@ pub struct Config {
     /// The SQLite file.
     pub db_path: PathBuf,
     /// Public base URL (`https://keygate.example.com`) when served behind a proxy; decides
-    /// the cookie's `Secure` flag and `__Secure-` prefix and counts as a trusted origin.
+    /// the cookie's `Secure` flag and `__Host-` prefix and counts as a trusted origin.
     pub public_url: Option<String>,
     /// Extra origins allowed to send cookie-authenticated state-changing requests.
     pub trusted_origins: Vec<String>,

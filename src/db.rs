@@ -66,12 +66,20 @@ impl Db {
     /// Opens (creating if needed) the database at `path`, applies the schema or migrates
     /// it forward, and refuses a database written by a newer keygate.
     pub fn open(path: &Path, read_pool_size: u32) -> Result<Db, OpenError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
-                dir: dir.to_owned(),
-                source,
-            })?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| private_dir(dir))
+                .map_err(|source| OpenError::CreateDir {
+                    dir: dir.to_owned(),
+                    source,
+                })?;
         }
+        create_private(path).map_err(|e| OpenError::Sqlite {
+            path: path.to_owned(),
+            source: rusqlite::Error::InvalidParameterName(format!("cannot create the file: {e}")),
+        })?;
         let sqlite = |source| OpenError::Sqlite {
             path: path.to_owned(),
             source,
@@ -177,6 +185,12 @@ impl Db {
             crate::auth::token::random_base62(8)
         ));
         let result = (|| -> rusqlite::Result<()> {
+            create_private(&tmp).map_err(|e| {
+                rusqlite::Error::InvalidParameterName(format!(
+                    "cannot create {}: {e}",
+                    tmp.display()
+                ))
+            })?;
             let src = self.read_conn().map_err(|e| {
                 rusqlite::Error::InvalidParameterName(format!("read connection: {e}"))
             })?;
@@ -209,6 +223,32 @@ impl Db {
             )
         })
     }
+}
+
+/// Creates `path` readable by its owner alone, if it does not exist. It holds password
+/// hashes and every organization's data; SQLite gives its -wal and -shm files the same
+/// permissions.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    match o.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes a directory keygate created accessible to its owner alone.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let _ = dir;
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
@@ -287,6 +327,24 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("newer than this keygate"), "{msg}");
         assert!(matches!(err, OpenError::TooNew { found, .. } if found == SCHEMA_VERSION + 1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_and_its_directory_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("k.db");
+        let db = Db::open(&path, 2).unwrap();
+        db.write_blocking(|tx| Ok(tx.execute_batch("CREATE TABLE t (x)")?))
+            .unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&path.with_extension("db-wal")), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        let copy = dir.path().join("copy.db");
+        db.backup_to(&copy).unwrap();
+        assert_eq!(mode(&copy), 0o600);
     }
 
     #[test]

@@ -165,6 +165,17 @@ impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
+        // A constraint can only fail when another request changed the same rows between
+        // a check and a write (a parent deleted meanwhile): a conflict, not a crash.
+        if let rusqlite::Error::SqliteFailure(f, _) = &e
+            && f.code == rusqlite::ErrorCode::ConstraintViolation
+        {
+            tracing::warn!(error = %e, "a constraint failed; answered as a conflict");
+            return Error::conflict(
+                "concurrent_change",
+                "Something this request depends on changed at the same time; try again",
+            );
+        }
         Error::Internal(format!("database: {e}"))
     }
 }

@@ -39,8 +39,10 @@ pub fn session_token<'r>(st: &State, req: &'r Request) -> Option<&'r str> {
 /// The client address and user agent, for sessions and sign-in limits.
 pub fn client(st: &State, req: &Request) -> Client {
     let address = if st.config.trust_proxy {
+        // The rightmost entry is the one the trusted proxy appended; whatever stands
+        // before it came from the client and proves nothing.
         req.header("x-forwarded-for")
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     } else {
@@ -168,7 +170,7 @@ impl<'a> ApiExtractor<'a> for Caller {
             MetaSecurityScheme {
                 ty: "apiKey",
                 description: Some(
-                    "The session cookie set by sign-in (`__Secure-keygate.session_token` when \
+                    "The session cookie set by sign-in (`__Host-keygate.session_token` when \
                      served over HTTPS). State-changing requests must carry a matching Origin.",
                 ),
                 name: Some(cookie::NAME),

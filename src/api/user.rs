@@ -63,8 +63,8 @@ pub struct CreateApiKey {
     pub remaining: Option<Int<0>>,
     /// Refill the quota to this many requests...
     pub refill_amount: Option<Int<1>>,
-    /// ...every this many milliseconds (at least 1000).
-    pub refill_interval: Option<Int<1000>>,
+    /// ...every this many milliseconds (1000 to 31536000000, 365 days).
+    pub refill_interval: Option<Int<1000, 31536000000>>,
     /// Narrow the key below its user's rights.
     pub scope: Option<ScopeView>,
 }

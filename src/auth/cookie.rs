@@ -1,9 +1,11 @@
 //! The session cookie's name and attributes.
 
 pub const NAME: &str = "keygate.session_token";
-pub const SECURE_NAME: &str = "__Secure-keygate.session_token";
+pub const SECURE_NAME: &str = "__Host-keygate.session_token";
 
-/// The cookie name in use: browsers only accept the `__Secure-` prefix over HTTPS.
+/// The cookie name in use. Over HTTPS it carries the `__Host-` prefix: browsers then
+/// insist on `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot plant a
+/// cookie of the same name that shadows it.
 pub fn name(secure: bool) -> &'static str {
     if secure { SECURE_NAME } else { NAME }
 }
@@ -42,7 +44,7 @@ mod tests {
         );
         assert_eq!(
             set("abc", 10, true),
-            "__Secure-keygate.session_token=abc; Path=/; Max-Age=10; HttpOnly; SameSite=Lax; Secure"
+            "__Host-keygate.session_token=abc; Path=/; Max-Age=10; HttpOnly; SameSite=Lax; Secure"
         );
         assert!(clear(false).contains("Max-Age=0"));
     }

@@ -141,6 +141,22 @@ impl Actor {
     }
 }
 
+/// What acts on the user's account itself (its keys, sessions, profile): a session, or a
+/// key with no limit at all. A key with a scope, an expiry, a quota or a rate limit could
+/// otherwise mint a key without them, or take over the account behind it.
+pub fn whole_account(actor: &Actor) -> Result<()> {
+    if let Some(k) = actor.key() {
+        let limited = !k.scope.is_unrestricted()
+            || k.expires_at.is_some()
+            || k.remaining.is_some()
+            || k.rate_limit.is_some();
+        if limited {
+            return Err(Error::Denied(Reason::PermissionDenied));
+        }
+    }
+    Ok(())
+}
+
 /// A key limited to some projects is for automation inside them: it may not manage the
 /// organization (members, invitations, the organization itself), which could widen it.
 pub fn manages_organization(actor: &Actor) -> Result<()> {

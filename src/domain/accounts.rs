@@ -168,11 +168,7 @@ pub async fn sign_in(
     c.finish()?;
 
     let now = st.now();
-    let throttled = |b| Error::Throttled(Throttle::TooManyAttempts, b);
-    if let Some(addr) = &client.address {
-        st.sign_in_by_address.take(addr, now).map_err(throttled)?;
-    }
-    st.sign_in_by_account.peek(&email, now).map_err(throttled)?;
+    spend_attempt(st, &email, client.address.as_deref(), now)?;
 
     let found = st
         .db
@@ -183,10 +179,10 @@ pub async fn sign_in(
     };
     let verdict = st.verify_password(password.to_owned(), stored).await?;
     let (Some(user), Verified::Yes { rehash }) = (user, verdict) else {
-        // A failure spends from the account's budget; success does not.
-        let _ = st.sign_in_by_account.take(&email, now);
         return Err(Error::Denied(Reason::InvalidCredentials));
     };
+    // Only failures count against the account.
+    st.sign_in_by_account.give_back(&email, now);
     let new_hash = if rehash {
         Some(st.hash_password(password.to_owned()).await?)
     } else {
@@ -204,6 +200,31 @@ pub async fn sign_in(
         })
         .await?;
     Ok((user, issued))
+}
+
+/// Spends one password attempt from the account's and the client address's budgets,
+/// before any password work: attempts sent in parallel cannot slip past a limit that
+/// only counted finished failures. A success gives the account's attempt back.
+pub fn spend_attempt(st: &State, email: &str, address: Option<&str>, now: i64) -> Result<()> {
+    let throttled = |b| Error::Throttled(Throttle::TooManyAttempts, b);
+    if let Some(addr) = address {
+        st.sign_in_by_address
+            .take(&address_bucket(addr), now)
+            .map_err(throttled)?;
+    }
+    st.sign_in_by_account.take(email, now).map_err(throttled)?;
+    Ok(())
+}
+
+/// The bucket of a client address: an IPv6 client owns a whole /64, so it counts as one.
+fn address_bucket(addr: &str) -> String {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => addr.to_owned(),
+    }
 }
 
 /// What `keygate user create` did.

@@ -198,6 +198,13 @@ impl AuthCache {
         self.drop_where(|k| k.key.id == *id, |_| false);
     }
 
+    /// Drops sessions that expired by `now`; the janitor calls it with the purge of
+    /// their rows, so sessions used once and never again do not stay in memory.
+    pub fn forget_expired_sessions(&self, now: i64) {
+        let mut maps = self.write();
+        maps.sessions.retain(|_, s| s.session.expires_at > now);
+    }
+
     /// A session was deleted or changed.
     pub fn forget_session(&self, hash: &[u8; 32]) {
         let mut maps = self.write();

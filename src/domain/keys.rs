@@ -98,8 +98,11 @@ fn parse_new(
             if amount < 1 {
                 c.fail("refillAmount", "must be at least 1");
             }
-            if interval_ms < SECOND {
-                c.fail("refillInterval", "must be at least 1000 milliseconds");
+            if !(SECOND..=365 * DAY).contains(&interval_ms) {
+                c.fail(
+                    "refillInterval",
+                    "must be between 1000 and 31536000000 milliseconds (365 days)",
+                );
             }
             if n.remaining.is_none() {
                 c.fail("remaining", "required with refillAmount and refillInterval");
@@ -138,12 +141,9 @@ fn may_use_api(principal_role: Role, can_access_to_api: bool) -> Result<()> {
     Ok(())
 }
 
-/// A key that only narrows may not mint or manage keys: it could widen itself.
+/// A key with any limit may not mint or manage keys: a new key could shed the limit.
 fn may_manage_keys(actor: &Actor) -> Result<()> {
-    if actor.scope().is_some_and(|s| !s.is_unrestricted()) {
-        return Err(Error::Denied(Reason::PermissionDenied));
-    }
-    Ok(())
+    access::whole_account(actor)
 }
 
 /// `user.createApiKey`. Returns the record and the key, which is never shown again.
@@ -431,7 +431,9 @@ fn admit(k: &CachedKey, now: i64) -> Result<()> {
     {
         let (retry, limit) = match (k.key.refill, s.last_refill_at) {
             (Some(r), Some(last)) => (
-                ((last + r.interval_ms - now).max(0)) as u64,
+                last.saturating_add(r.interval_ms)
+                    .saturating_sub(now)
+                    .max(0) as u64,
                 r.amount as u64,
             ),
             _ => (DAY as u64, 0),
@@ -492,20 +494,32 @@ pub async fn flush_usage(st: &State) -> Result<usize> {
     let written = st
         .db
         .write(move |tx| {
+            let mut gone = Vec::new();
             for u in &usages {
-                store::keys::record_usage(tx, u)?;
+                if !store::keys::record_usage(tx, u)? {
+                    gone.push(u.id.clone());
+                }
             }
-            Ok(())
+            Ok(gone)
         })
         .await;
-    if let Err(e) = written {
-        // Nothing is lost: the counts go back and the next flush tries again.
-        for (rt, u) in &batch {
-            rt.state.lock().unwrap_or_else(|p| p.into_inner()).pending += u.requests;
+    match written {
+        Ok(gone) => {
+            // Keys deleted by a cascade (their organization, a re-join) leave runtimes
+            // behind; they go once a flush finds no row.
+            for id in gone {
+                st.cache.drop_runtime(&id);
+            }
+            Ok(n)
         }
-        return Err(e);
+        Err(e) => {
+            // Nothing is lost: the counts go back and the next flush tries again.
+            for (rt, u) in &batch {
+                rt.state.lock().unwrap_or_else(|p| p.into_inner()).pending += u.requests;
+            }
+            Err(e)
+        }
     }
-    Ok(n)
 }
 
 /// What `keygate key create` made.

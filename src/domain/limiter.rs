@@ -25,7 +25,10 @@ impl Bucket {
     fn refill(&mut self, max: u32, window_ms: i64, now: i64) {
         let cap = i64::from(max) * window_ms;
         if now > self.at {
-            self.level = cap.min(self.level.saturating_add((now - self.at) * i64::from(max)));
+            self.level = cap.min(
+                self.level
+                    .saturating_add((now - self.at).saturating_mul(i64::from(max))),
+            );
             self.at = now;
         }
         self.level = self.level.min(cap);
@@ -109,6 +112,15 @@ impl Limiter {
     pub fn take(&self, key: &str, now: i64) -> Result<Backoff, Backoff> {
         let (max, w) = (self.max, self.window_ms);
         self.with(key, now, |b| b.take(max, w, now))
+    }
+
+    /// Returns one request taken by `take` (an attempt that turned out fine).
+    pub fn give_back(&self, key: &str, now: i64) {
+        let (max, w) = (self.max, self.window_ms);
+        self.with(key, now, |b| {
+            b.refill(max, w, now);
+            b.level = (b.level + w).min(i64::from(max) * w);
+        });
     }
 }
 

@@ -61,9 +61,16 @@ pub async fn update_role(
             may_manage(&me, &target)?;
             store::orgs::set_role(tx, &me.organization_id, &target.id, role)?;
             if target.role != role {
-                // Flags only mean something for members: whoever becomes one starts with
-                // none, whatever it held before.
+                // Flags and access lists only mean something for members: whoever
+                // becomes one starts with none, whatever it held before.
                 store::orgs::set_flags(tx, &me.organization_id, &target.id, &Flags::default())?;
+                for list in [
+                    AccessList::Projects,
+                    AccessList::Environments,
+                    AccessList::Applications,
+                ] {
+                    store::orgs::set_access_list(tx, &target.id, list, &[])?;
+                }
                 target.flags = Flags::default();
             }
             target.role = role;

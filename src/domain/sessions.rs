@@ -152,7 +152,10 @@ pub async fn sign_out(st: &State, token: &str) -> Result<()> {
 /// Deletes every expired session; run from time to time by the server.
 pub async fn purge_expired(st: &State) -> Result<usize> {
     let now = st.now();
-    st.db
+    let n = st
+        .db
         .write(move |tx| store::sessions::delete_expired(tx, now))
-        .await
+        .await?;
+    st.cache.forget_expired_sessions(now);
+    Ok(n)
 }

@@ -2,7 +2,7 @@
 
 use super::State;
 use super::access::{self, Actor};
-use super::accounts::NAME_MAX;
+use super::accounts::{NAME_MAX, spend_attempt};
 use crate::auth::password::Verified;
 use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{Name, Password, Session, SessionId, User};
@@ -18,6 +18,7 @@ pub struct Update {
 /// `user.update`: a new name and/or password. A password change needs the current
 /// password, only works from a session, and ends the user's other sessions.
 pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
+    access::whole_account(actor)?;
     let mut c = Checks::new();
     let name = u
         .name
@@ -38,6 +39,9 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
     let mut new_hash = None;
     if let Some(p) = &password {
         let keep = access::session_only(actor)?.clone();
+        // The current password is a password guess like a sign-in: the same budget.
+        let (email, now) = (&actor.user().email, st.now());
+        spend_attempt(st, email, None, now)?;
         let stored = st
             .db
             .read(|c| store::users::password_hash(c, &actor.user().id))?;
@@ -45,6 +49,7 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
         if st.verify_password(current, stored).await? == Verified::No {
             return Err(Error::Denied(Reason::InvalidCredentials));
         }
+        st.sign_in_by_account.give_back(email, now);
         new_hash = Some((st.hash_password(p.expose().to_owned()).await?, keep));
     }
     let (id, now) = (actor.user().id.clone(), st.now());
@@ -67,6 +72,7 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
 
 /// `user.listSessions`: the caller's live sessions, newest first.
 pub fn sessions(st: &State, actor: &Actor) -> Result<Vec<Session>> {
+    access::whole_account(actor)?;
     let now = st.now();
     st.db
         .read(|c| store::sessions::of_user(c, &actor.user().id, now))
@@ -74,6 +80,7 @@ pub fn sessions(st: &State, actor: &Actor) -> Result<Vec<Session>> {
 
 /// `user.revokeSession`: ends one of the caller's sessions.
 pub async fn revoke_session(st: &State, actor: &Actor, id: &SessionId) -> Result<()> {
+    access::whole_account(actor)?;
     let (user, id, me) = (actor.user().id.clone(), id.clone(), actor.user().id.clone());
     let gone = st
         .change(

@@ -44,7 +44,8 @@ fn api_key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
         last_refill_at: r.get(14)?,
         scope: KeyScope {
             read_only: r.get(15)?,
-            project_ids: project_ids.and_then(|s| serde_json::from_str(&s).ok()),
+            // A stored scope that cannot be read narrows to nothing, never widens to all.
+            project_ids: project_ids.map(|s| serde_json::from_str(&s).unwrap_or_default()),
         },
         last_used_at: r.get(17)?,
         request_count: r.get(18)?,
@@ -171,7 +172,8 @@ pub struct Usage {
     pub last_refill_at: Option<i64>,
 }
 
-pub fn record_usage(conn: &Connection, u: &Usage) -> Result<()> {
+/// Writes one key's usage; false when the key no longer exists.
+pub fn record_usage(conn: &Connection, u: &Usage) -> Result<bool> {
     conn.prepare_cached(
         "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2),
              request_count = request_count + ?3,
@@ -185,6 +187,7 @@ pub fn record_usage(conn: &Connection, u: &Usage) -> Result<()> {
         u.requests,
         u.remaining,
         u.last_refill_at
-    ])?;
-    Ok(())
+    ])
+    .map(|n| n == 1)
+    .map_err(Into::into)
 }

@@ -641,15 +641,16 @@ async fn different_addresses_have_independent_sign_in_limits() {
 }
 
 #[tokio::test]
-async fn the_first_forwarded_address_is_the_client() {
+async fn the_last_forwarded_address_is_the_client() {
     let app = TestApp::with_config(|c| {
         c.trust_proxy = true;
         c.sign_in_per_address = 2;
     });
     app.owner().await;
-    // Same client behind different proxies: the first entry decides.
-    for proxy in ["10.0.0.1", "10.0.0.2"] {
-        let chain = format!("203.0.113.7, {proxy}");
+    // The trusted proxy appends the address it saw; what stands before it came from the
+    // client, which can write anything there to dodge the limit.
+    for forged in ["198.51.100.1", "198.51.100.2"] {
+        let chain = format!("{forged}, 203.0.113.7");
         app.send(forwarded_sign_in(&app, &chain, "x@example.com", PASSWORD))
             .await
             .assert_error(401, "invalid_credentials");
@@ -658,7 +659,7 @@ async fn the_first_forwarded_address_is_the_client() {
     let r = app
         .send(forwarded_sign_in(
             &app,
-            "203.0.113.7,10.0.0.3",
+            "198.51.100.3,203.0.113.7",
             OWNER_EMAIL,
             PASSWORD,
         ))
@@ -917,12 +918,12 @@ async fn behind_a_public_https_url_the_cookie_is_secure_and_only_that_origin_may
     r.assert_ok();
     let set = &r.set_cookie[0];
     let token = set
-        .strip_prefix("__Secure-keygate.session_token=")
+        .strip_prefix("__Host-keygate.session_token=")
         .and_then(|v| v.split(';').next())
-        .unwrap_or_else(|| panic!("not a __Secure- cookie: {set}"))
+        .unwrap_or_else(|| panic!("not a __Host- cookie: {set}"))
         .to_owned();
     assert!(set.ends_with("; Path=/; Max-Age=259200; HttpOnly; SameSite=Lax; Secure"));
-    let secure_cookie = format!("__Secure-keygate.session_token={token}");
+    let secure_cookie = format!("__Host-keygate.session_token={token}");
     let sign_out = |origin: &'static str| {
         app.request(Method::POST, SIGN_OUT)
             .header("cookie", secure_cookie.clone())
@@ -940,7 +941,7 @@ async fn behind_a_public_https_url_the_cookie_is_secure_and_only_that_origin_may
     ok.assert_ok();
     assert_eq!(
         ok.set_cookie,
-        ["__Secure-keygate.session_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"]
+        ["__Host-keygate.session_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"]
     );
     assert_eq!(app.count("sessions"), 0);
 }

@@ -7,6 +7,7 @@ mod auth;
 mod contract;
 mod environments;
 mod errors;
+mod hardening;
 mod health;
 mod invitations;
 mod isolation;
