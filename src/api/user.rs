@@ -450,7 +450,7 @@ impl UserApi {
     }
 
     /// Create a user directly into the active organization as `admin` or `member`
-    /// (owner or admin).
+    /// (owner or admin of the server's first organization; elsewhere, invite instead).
     #[oai(
         path = "/user.createUserWithCredentials",
         method = "post",

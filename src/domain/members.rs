@@ -200,6 +200,13 @@ pub async fn create_with_credentials(
 ) -> Result<(User, Membership)> {
     let role = assignable_role("role", role)?;
     let me = access::privileged(actor)?.clone();
+    // Anyone may create an organization and so become an owner; only the installation's
+    // own administrators (owner and admins of the first organization) may create
+    // accounts outright. Otherwise a member could claim an address before its owner is
+    // invited, and then accept that invitation itself.
+    if st.db.read(store::orgs::oldest)? != Some(me.organization_id.clone()) {
+        return Err(Error::Denied(Reason::PermissionDenied));
+    }
     if st
         .db
         .read(|c| store::users::by_email(c, new.email.as_str()))?

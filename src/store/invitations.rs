@@ -59,7 +59,7 @@ pub fn by_token_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<Invita
 pub fn of_org(conn: &Connection, org: &OrgId) -> Result<Vec<Invitation>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM invitations WHERE organization_id = ?1
-         ORDER BY created_at DESC, id"
+         ORDER BY created_at DESC, rowid DESC"
     ))?;
     let rows = st.query_map([org.as_str()], invitation)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

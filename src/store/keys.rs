@@ -115,7 +115,7 @@ pub fn by_id(conn: &Connection, id: &ApiKeyId) -> Result<Option<ApiKey>> {
 /// The user's keys, newest first.
 pub fn of_user(conn: &Connection, user: &UserId) -> Result<Vec<ApiKey>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, id"
+        "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC"
     ))?;
     let rows = st.query_map([user.as_str()], api_key)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

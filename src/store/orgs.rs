@@ -104,7 +104,7 @@ pub fn membership_of(conn: &Connection, org: &OrgId, user: &UserId) -> Result<Op
 /// The organization the user joined first, to make active in a new session.
 pub fn first_org_of(conn: &Connection, user: &UserId) -> Result<Option<OrgId>> {
     let mut st = conn.prepare_cached(
-        "SELECT organization_id FROM members WHERE user_id = ?1 ORDER BY created_at, id LIMIT 1",
+        "SELECT organization_id FROM members WHERE user_id = ?1 ORDER BY created_at, rowid LIMIT 1",
     )?;
     Ok(optional(
         st.query_row([user.as_str()], |r| Ok(OrgId(r.get(0)?))),
@@ -113,8 +113,7 @@ pub fn first_org_of(conn: &Connection, user: &UserId) -> Result<Option<OrgId>> {
 
 /// The first organization created on this server.
 pub fn oldest(conn: &Connection) -> Result<Option<OrgId>> {
-    let mut st =
-        conn.prepare_cached("SELECT id FROM organizations ORDER BY created_at, id LIMIT 1")?;
+    let mut st = conn.prepare_cached("SELECT id FROM organizations ORDER BY rowid LIMIT 1")?;
     Ok(optional(st.query_row([], |r| Ok(OrgId(r.get(0)?))))?)
 }
 
@@ -123,7 +122,7 @@ pub fn of_user(conn: &Connection, user: &UserId) -> Result<Vec<(Organization, Ro
     let mut st = conn.prepare_cached(
         "SELECT o.id, o.name, o.owner_id, o.created_at, m.role
          FROM members m JOIN organizations o ON o.id = m.organization_id
-         WHERE m.user_id = ?1 ORDER BY m.created_at, m.id",
+         WHERE m.user_id = ?1 ORDER BY m.created_at, m.rowid",
     )?;
     let rows = st.query_map([user.as_str()], |r| {
         let role: String = r.get(4)?;
@@ -158,7 +157,7 @@ pub fn members_of(conn: &Connection, org: &OrgId) -> Result<Vec<(Membership, cra
     let mut st = conn.prepare_cached(&format!(
         "SELECT {MEMBER_COLUMNS}, u.name, u.email, u.created_at, u.updated_at
          FROM members m JOIN users u ON u.id = m.user_id
-         WHERE m.organization_id = ?1 ORDER BY m.created_at, m.id"
+         WHERE m.organization_id = ?1 ORDER BY m.created_at, m.rowid"
     ))?;
     let rows = st.query_map([org.as_str()], |r| {
         let m = membership(r)?;

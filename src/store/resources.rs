@@ -101,7 +101,7 @@ pub fn project(conn: &Connection, org: &OrgId, id: &ProjectId) -> Result<Option<
 pub fn projects(conn: &Connection, org: &OrgId) -> Result<Vec<Project>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {PROJECT} FROM projects WHERE organization_id = ?1
-         ORDER BY created_at DESC, id DESC"
+         ORDER BY created_at DESC, rowid DESC"
     ))?;
     let rows = st.query_map([org.as_str()], project_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -168,7 +168,7 @@ pub fn environments_of(
 ) -> Result<Vec<Environment>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {ENVIRONMENT} FROM environments WHERE organization_id = ?1 AND project_id = ?2
-         ORDER BY is_default DESC, created_at, id"
+         ORDER BY is_default DESC, created_at, rowid"
     ))?;
     let rows = st.query_map([org.as_str(), project.as_str()], environment_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -178,7 +178,7 @@ pub fn environments_of(
 pub fn environments(conn: &Connection, org: &OrgId) -> Result<Vec<Environment>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {ENVIRONMENT} FROM environments WHERE organization_id = ?1
-         ORDER BY is_default DESC, created_at, id"
+         ORDER BY is_default DESC, created_at, rowid"
     ))?;
     let rows = st.query_map([org.as_str()], environment_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -261,7 +261,7 @@ pub fn app_name_taken(
 pub fn applications(conn: &Connection, org: &OrgId) -> Result<Vec<Application>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {APPLICATION} FROM applications WHERE organization_id = ?1
-         ORDER BY created_at, id"
+         ORDER BY created_at, rowid"
     ))?;
     let rows = st.query_map([org.as_str()], application_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

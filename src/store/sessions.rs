@@ -56,7 +56,7 @@ pub fn by_id(conn: &Connection, id: &SessionId) -> Result<Option<Session>> {
 pub fn of_user(conn: &Connection, user: &UserId, now: i64) -> Result<Vec<Session>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at > ?2
-         ORDER BY created_at DESC, id"
+         ORDER BY created_at DESC, rowid DESC"
     ))?;
     let rows = st.query_map(params![user.as_str(), now], session)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -324,7 +324,8 @@ fn operations() -> Vec<Op> {
                 Call::Post(json!({"email": "created@example.com", "password": PASSWORD,
                                   "name": "Created", "role": "member"}))
             },
-            row(OK, OK, DENIED, DENIED, DENIED, OK, OK),
+            // Another organization's owner may not create accounts outright either.
+            row(DENIED, DENIED, DENIED, DENIED, DENIED, OK, OK),
         ),
         // ---- project.*
         post(

@@ -161,9 +161,9 @@ pub fn expected(caller: Caller, action: Action) -> Outcome {
         (Admin, AllInvitations | UserAll) => Outcome::Untouched,
         (Admin, _) => Outcome::Changes,
         (FlaggedMember | PlainMember, _) => DENIED,
-        (Outsider, InviteMember | AllInvitations | UserAll | CreateUserWithCredentials) => {
-            Outcome::Untouched
-        }
+        (Outsider, InviteMember | AllInvitations | UserAll) => Outcome::Untouched,
+        // Only the first organization's owner and admins create accounts outright.
+        (Outsider, CreateUserWithCredentials) => DENIED,
         (Outsider, RemoveInvitation | RoleOfMember | RoleOfAdmin | RoleOfOwner) => {
             Outcome::Refused(401, "wrong_organization")
         }
@@ -473,17 +473,18 @@ async fn a_user_of_another_organization_acts_only_in_its_own() {
     let invited = world.run(Action::InviteMember, who).await;
     let created = world.run(Action::CreateUserWithCredentials, who).await;
     let members = world.run(Action::UserAll, who).await;
+    // An owner of another organization invites; it cannot create accounts outright.
+    created.assert_error(401, "permission_denied");
     let invitations = world.run(Action::AllInvitations, who).await;
 
     assert_eq!(invited.assert_ok()["organizationId"], own.as_str());
-    assert_eq!(created.assert_ok()["organizationId"], own.as_str());
     let members = members.assert_ok().as_array().unwrap().clone();
     let mut emails: Vec<&str> = members
         .iter()
         .map(|m| m["user"]["email"].as_str().unwrap())
         .collect();
     emails.sort();
-    assert_eq!(emails, ["created@example.com", "outsider@example.com"]);
+    assert_eq!(emails, ["outsider@example.com"]);
     let invitations = invitations.assert_ok().as_array().unwrap().clone();
     assert_eq!(invitations.len(), 1);
     assert_eq!(invitations[0]["email"], "new@example.com");
