@@ -153,11 +153,6 @@ impl AuthCache {
         }
     }
 
-    /// The current generation, for a lookup about to read the database.
-    pub fn generation(&self) -> u64 {
-        self.read().generation
-    }
-
     fn drop_where(
         &self,
         key: impl Fn(&CachedKey) -> bool,

@@ -48,17 +48,6 @@ impl Bucket {
         }
     }
 
-    /// Whether one request would pass now, without spending anything.
-    pub fn peek(&mut self, max: u32, window_ms: i64, now: i64) -> Result<Backoff, Backoff> {
-        self.refill(max, window_ms, now);
-        let b = self.backoff(max, window_ms);
-        if self.level >= window_ms {
-            Ok(b)
-        } else {
-            Err(b)
-        }
-    }
-
     /// Spends one request if there is capacity. Ok carries the state after spending.
     pub fn take(&mut self, max: u32, window_ms: i64, now: i64) -> Result<Backoff, Backoff> {
         self.refill(max, window_ms, now);
@@ -104,11 +93,6 @@ impl Limiter {
         f(b)
     }
 
-    pub fn peek(&self, key: &str, now: i64) -> Result<Backoff, Backoff> {
-        let (max, w) = (self.max, self.window_ms);
-        self.with(key, now, |b| b.peek(max, w, now))
-    }
-
     pub fn take(&self, key: &str, now: i64) -> Result<Backoff, Backoff> {
         let (max, w) = (self.max, self.window_ms);
         self.with(key, now, |b| b.take(max, w, now))
@@ -145,12 +129,12 @@ mod tests {
     }
 
     #[test]
-    fn peek_spends_nothing() {
+    fn a_request_given_back_can_be_taken_again() {
         let l = Limiter::new(1, 1000);
-        assert!(l.peek("a", 0).is_ok());
-        assert!(l.peek("a", 0).is_ok());
         assert!(l.take("a", 0).is_ok());
-        assert!(l.peek("a", 0).is_err());
+        assert!(l.take("a", 0).is_err());
+        l.give_back("a", 0);
+        assert!(l.take("a", 0).is_ok());
         assert!(l.take("b", 0).is_ok(), "keys are independent");
     }
 }

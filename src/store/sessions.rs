@@ -47,11 +47,6 @@ pub fn by_token_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<Sessio
     Ok(optional(st.query_row([&hash[..]], session))?)
 }
 
-pub fn by_id(conn: &Connection, id: &SessionId) -> Result<Option<Session>> {
-    let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"))?;
-    Ok(optional(st.query_row([id.as_str()], session))?)
-}
-
 /// The user's sessions that have not expired at `now`, newest first.
 pub fn of_user(conn: &Connection, user: &UserId, now: i64) -> Result<Vec<Session>> {
     let mut st = conn.prepare_cached(&format!(
