@@ -154,6 +154,33 @@ pub struct ServeArgs {
     /// Take client addresses from X-Forwarded-For (only behind a proxy that sets it).
     #[arg(long, env = "KEYGATE_TRUST_PROXY")]
     pub trust_proxy: bool,
+    /// The proxies whose X-Forwarded-For is believed, as CIDR ranges (repeat or separate
+    /// with commas) [default: 127.0.0.0/8 and ::1].
+    #[arg(
+        long = "trusted-proxy",
+        env = "KEYGATE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_cidr
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Seconds a connection has to deliver its request head.
+    #[arg(long, env = "KEYGATE_HEADER_TIMEOUT", default_value = "10", value_parser = parse_secs)]
+    pub header_timeout: u64,
+    /// Seconds a request body (or the reading of a response) may make no progress.
+    #[arg(long, env = "KEYGATE_BODY_TIMEOUT", default_value = "10", value_parser = parse_secs)]
+    pub body_timeout: u64,
+    /// Seconds a connection may sit idle between requests.
+    #[arg(long, env = "KEYGATE_IDLE_TIMEOUT", default_value = "60", value_parser = parse_secs)]
+    pub idle_timeout: u64,
+    /// Connections served at once [default: what the file limit allows, at most 10000].
+    #[arg(long, env = "KEYGATE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+    /// MiB of request bodies buffered by all requests together.
+    #[arg(long, env = "KEYGATE_BODY_MEMORY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub body_memory: u32,
+    /// Password checks that may wait for a hashing thread; more are refused with 429.
+    #[arg(long, env = "KEYGATE_PASSWORD_QUEUE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub password_queue: u32,
     /// A rate limit for API keys that set none, as MAX/SECONDS (e.g. 600/60); none by
     /// default.
     #[arg(long, env = "KEYGATE_KEY_RATE_LIMIT", value_parser = parse_rate)]
@@ -180,10 +207,39 @@ impl ServeArgs {
             .filter(|o| !o.is_empty())
             .collect();
         c.trust_proxy = self.trust_proxy;
+        if !self.trusted_proxies.is_empty() {
+            c.trusted_proxies = self.trusted_proxies.clone();
+        }
+        c.header_timeout_ms = self.header_timeout;
+        c.body_timeout_ms = self.body_timeout;
+        c.idle_timeout_ms = self.idle_timeout;
+        c.max_connections = self.max_connections.map(|n| n as usize);
+        c.body_memory_bytes = self.body_memory as usize * 1024 * 1024;
+        c.hash_queue = self.password_queue as usize;
         c.default_key_rate_limit = self.key_rate_limit;
         c.validate()?;
         Ok(c)
     }
+}
+
+/// Seconds, possibly fractional, as milliseconds.
+fn parse_secs(s: &str) -> Result<u64, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "expected a number of seconds, e.g. 10 or 0.5")?;
+    if !(0.1..=3600.0).contains(&secs) {
+        return Err("must be between 0.1 and 3600 seconds".into());
+    }
+    Ok((secs * 1000.0).round() as u64)
+}
+
+/// An address range (`10.0.0.0/8`, `fd00::/8`) or a single address.
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not an address or CIDR range, e.g. 10.0.0.0/8"))
 }
 
 fn parse_rate(s: &str) -> Result<(u32, i64), String> {

@@ -21,13 +21,20 @@ pub struct Config {
     /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy that
     /// sets it).
     pub trust_proxy: bool,
+    /// The proxies whose `X-Forwarded-For` is believed: the client address is the
+    /// right-most forwarded address outside these ranges (default: loopback).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Session lifetime in milliseconds (default 3 days).
     pub session_ttl_ms: i64,
     /// How long after the last extension a request extends the session (default 24 hours).
     pub session_update_age_ms: i64,
-    /// Sign-in attempts allowed per account per window.
+    /// Failed sign-ins allowed per account from one client address per window.
     pub sign_in_per_account: u32,
-    /// Sign-in attempts allowed per client address per window.
+    /// Failed sign-ins allowed per account across all addresses per window: the ceiling
+    /// that stops a guesser with many addresses, high enough that strangers cannot lock
+    /// an account out for its owner.
+    pub sign_in_per_account_total: u32,
+    /// Failed sign-ins allowed per client address, across accounts, per window.
     pub sign_in_per_address: u32,
     /// The sign-in rate-limit window in milliseconds.
     pub sign_in_window_ms: i64,
@@ -39,8 +46,23 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Argon2 memory cost in KiB (19 MiB by default; tests lower it to run fast).
     pub argon2_m_kib: u32,
-    /// How many password hashes may run at once on the blocking pool.
+    /// Threads that hash passwords (at a low CPU priority).
     pub hash_concurrency: usize,
+    /// Password checks that may wait for a hashing thread; more get 429 at once.
+    pub hash_queue: usize,
+    /// A connection must deliver its request head within this many milliseconds.
+    pub header_timeout_ms: u64,
+    /// A request body must make progress at least this often (milliseconds), and a
+    /// response must be read as often.
+    pub body_timeout_ms: u64,
+    /// A connection idle between requests is closed after this many milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Connections served at once; `None` fits the cap to the file limit.
+    pub max_connections: Option<usize>,
+    /// Largest body of a request that needs no credential (sign-up, sign-in).
+    pub max_open_body_bytes: usize,
+    /// Request body bytes buffered by all requests together; past it, 503 at once.
+    pub body_memory_bytes: usize,
     /// Read connections in the pool.
     pub read_pool_size: u32,
 }
@@ -54,9 +76,14 @@ impl Config {
             public_url: None,
             trusted_origins: Vec::new(),
             trust_proxy: false,
+            trusted_proxies: vec![
+                "127.0.0.0/8".parse().expect("a valid range"),
+                "::1/128".parse().expect("a valid range"),
+            ],
             session_ttl_ms: 3 * DAY,
             session_update_age_ms: DAY,
             sign_in_per_account: 10,
+            sign_in_per_account_total: 100,
             sign_in_per_address: 50,
             sign_in_window_ms: 15 * MINUTE,
             default_key_rate_limit: None,
@@ -64,6 +91,13 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             argon2_m_kib: 19 * 1024,
             hash_concurrency: 2,
+            hash_queue: 32,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: None,
+            max_open_body_bytes: 16 * 1024,
+            body_memory_bytes: 32 * 1024 * 1024,
             read_pool_size: 8,
         }
     }
@@ -82,6 +116,24 @@ impl Config {
         }
         if self.session_update_age_ms < 0 || self.session_update_age_ms > self.session_ttl_ms {
             return Err("session update age must be between 0 and the session lifetime".into());
+        }
+        for (what, ms) in [
+            ("header timeout", self.header_timeout_ms),
+            ("body timeout", self.body_timeout_ms),
+            ("idle timeout", self.idle_timeout_ms),
+        ] {
+            if !(100..=3_600_000).contains(&ms) {
+                return Err(format!("the {what} must be between 0.1 and 3600 seconds"));
+            }
+        }
+        if self.body_memory_bytes < self.max_body_bytes {
+            return Err(format!(
+                "the body memory limit must be at least one largest body ({} bytes)",
+                self.max_body_bytes
+            ));
+        }
+        if self.hash_queue == 0 {
+            return Err("the password queue must hold at least one check".into());
         }
         for o in self.public_url.iter().chain(&self.trusted_origins) {
             if !(o.starts_with("http://") || o.starts_with("https://")) {

@@ -71,6 +71,8 @@ pub enum Throttle {
     UsageExceeded,
     /// Too many sign-in attempts.
     TooManyAttempts,
+    /// The password queue is full.
+    Busy,
 }
 
 impl Throttle {
@@ -79,6 +81,7 @@ impl Throttle {
             Throttle::RateLimited => "rate_limited",
             Throttle::UsageExceeded => "usage_exceeded",
             Throttle::TooManyAttempts => "too_many_attempts",
+            Throttle::Busy => "sign_in_busy",
         }
     }
 }

@@ -21,7 +21,7 @@ pub use domain::State;
 pub fn app(state: State) -> impl Endpoint<Output = poem::Response> {
     let service = api::service();
     let spec = service.spec();
-    let allowed = api::allowed_methods(&spec);
+    let routes = api::routes(&spec);
     let yaml = service.spec_yaml();
     Route::new()
         .at("/", web::dashboard())
@@ -32,6 +32,6 @@ pub fn app(state: State) -> impl Endpoint<Output = poem::Response> {
         .at("/openapi.json", web::text(spec, "application/json"))
         .at("/openapi.yaml", web::text(yaml, "application/yaml"))
         .nest_no_strip("/api", service)
-        .with(api::frame::Frame::new(state.config.max_body_bytes, allowed))
+        .with(api::frame::Frame::new(&state.config, routes))
         .data(state)
 }

@@ -1,30 +1,51 @@
-//! Running the server: bind, serve until SIGTERM or Ctrl-C, let requests in flight finish.
+//! Running the server: bind, accept within a cap on connections, serve each connection
+//! with deadlines, and on SIGTERM or Ctrl-C let the requests in flight finish.
+//!
+//! poem's own server builds hyper without a timer and accepts without bound, so a client
+//! that never finishes its request head, or a flood of idle sockets, would hold the
+//! server for good. This loop owns those rules instead: HTTP/1.1 only (no cleartext
+//! HTTP/2, whose streams would multiply what one socket may hold), a deadline for each
+//! phase of a connection (see `deadline.rs`), a semaphore of connection slots below the
+//! process's file limit, and an accept loop that backs off when the system refuses.
 
+mod deadline;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use poem::Server;
-use poem::listener::TcpAcceptor;
+use hyper::body::Incoming;
+use poem::{Endpoint, EndpointExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
 
 use crate::clock::{HOUR, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::{State, keys, sessions};
+use deadline::{Deadlines, Phases};
 
 /// How long in-flight requests get to finish after a stop signal.
 const GRACE: Duration = Duration::from_secs(10);
+/// File descriptors kept free for the database, logs and the accept loop itself.
+const RESERVED_FDS: u64 = 64;
+/// The largest request head (and read buffer) a connection may hold.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Accept errors are logged at most once per this interval.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub async fn serve(config: Config) -> Result<(), String> {
+    let max_connections = connection_cap(config.max_connections)?;
     let db = Db::open(&config.db_path, config.read_pool_size).map_err(|e| e.to_string())?;
     let listen = config.listen;
     let state = State::new(db, Arc::new(SystemClock), config);
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let acceptor = TcpAcceptor::from_tokio(listener).map_err(|e| e.to_string())?;
     tracing::info!(
-        "keygate {} listening on http://{bound} (database {})",
+        "keygate {} listening on http://{bound} (database {}, at most {max_connections} connections)",
         env!("CARGO_PKG_VERSION"),
         state.db.path().display()
     );
@@ -32,10 +53,13 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let stop = stop_signal()?;
     let janitor = tokio::spawn(janitor(state.clone()));
     let flusher = tokio::spawn(flusher(state.clone()));
-    let result = Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(crate::app(state.clone()), stop, Some(GRACE))
-        .await
-        .map_err(|e| format!("server error: {e}"));
+    let phases = Phases {
+        head: Duration::from_millis(state.config.header_timeout_ms),
+        idle: Duration::from_millis(state.config.idle_timeout_ms),
+        stall: Duration::from_millis(state.config.body_timeout_ms),
+    };
+    let app = Arc::new(crate::app(state.clone()).map_to_response());
+    accept_loop(listener, app, phases, max_connections, stop).await;
     janitor.abort();
     flusher.abort();
     // Requests are done: what they counted lands before the process ends.
@@ -44,7 +68,183 @@ pub async fn serve(config: Config) -> Result<(), String> {
         Err(e) => tracing::error!(error = %e, "flushing key usage at shutdown failed"),
     }
     tracing::info!("stopped");
-    result
+    Ok(())
+}
+
+/// The number of connections served at once: the configured cap, or what the file limit
+/// allows after raising the soft limit to the hard one. A cap above the file limit is
+/// refused, since the server would then fail accepts instead of queueing clients.
+fn connection_cap(configured: Option<usize>) -> Result<usize, String> {
+    let files = raise_file_limit();
+    let fits = files.map(|n| n.saturating_sub(RESERVED_FDS).max(16) as usize);
+    match (configured, fits) {
+        (Some(c), Some(f)) if c > f => Err(format!(
+            "--max-connections {c} does not fit the file limit of {} (at most {f}); raise \
+             the limit (ulimit -n, LimitNOFILE=) or lower the cap",
+            files.unwrap_or_default()
+        )),
+        (Some(c), _) => Ok(c.max(1)),
+        (None, Some(f)) => Ok(f.min(DEFAULT_MAX_CONNECTIONS)),
+        (None, None) => Ok(1024),
+    }
+}
+
+/// The cap when none is configured and the file limit allows more.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Raises the soft limit on open files to the hard limit and answers the soft limit now
+/// in force (`None` when it is unlimited or unknown).
+fn raise_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        if setrlimit(Resource::Nofile, limit).is_err() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    limit.current
+}
+
+/// Accepts until `stop`, each connection holding one slot; then asks every connection
+/// to finish and waits up to `GRACE` for them.
+async fn accept_loop<E>(
+    listener: TcpListener,
+    app: Arc<E>,
+    phases: Phases,
+    max_connections: usize,
+    stop: impl std::future::Future<Output = ()>,
+) where
+    E: Endpoint<Output = poem::Response> + 'static,
+{
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let (closing, closed) = watch::channel(false);
+    let local = listener.local_addr().ok();
+    let mut errors = AcceptErrors::default();
+    tokio::pin!(stop);
+    loop {
+        // Wait for a free slot before accepting: at the cap, new clients queue in the
+        // kernel's backlog instead of costing a file descriptor each.
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut stop => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = &mut stop => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                errors.ok();
+                let (app, closed) = (Arc::clone(&app), closed.clone());
+                tokio::spawn(async move {
+                    serve_connection(stream, peer, local, app, phases, closed).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                drop(permit);
+                let pause = errors.failed(&e);
+                // Out of descriptors or memory: retrying at once would spin a core while
+                // no client is served.
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {},
+                    () = &mut stop => break,
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(GRACE, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after {GRACE:?}; closing them");
+    }
+}
+
+/// Back-off and rate-limited logging for failed accepts.
+#[derive(Default)]
+struct AcceptErrors {
+    pause: Duration,
+    logged_at: Option<Instant>,
+    suppressed: u64,
+}
+
+impl AcceptErrors {
+    fn ok(&mut self) {
+        self.pause = Duration::ZERO;
+    }
+
+    /// Records a failure; answers how long to wait before the next accept.
+    fn failed(&mut self, e: &std::io::Error) -> Duration {
+        self.pause = (self.pause * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+        let now = Instant::now();
+        if self
+            .logged_at
+            .is_none_or(|t| now.duration_since(t) >= ACCEPT_LOG_EVERY)
+        {
+            tracing::warn!(
+                error = %e,
+                repeats = self.suppressed,
+                "accepting a connection failed; backing off (repeats counts failures since the last line)"
+            );
+            self.logged_at = Some(now);
+            self.suppressed = 0;
+        } else {
+            self.suppressed += 1;
+        }
+        self.pause
+    }
+}
+
+async fn serve_connection<E>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    app: Arc<E>,
+    phases: Phases,
+    mut closing: watch::Receiver<bool>,
+) where
+    E: Endpoint<Output = poem::Response> + 'static,
+{
+    let _ = stream.set_nodelay(true);
+    let remote = poem::web::RemoteAddr(poem::Addr::SocketAddr(peer));
+    let local = poem::web::LocalAddr(local.map_or(poem::Addr::Custom("tcp", "".into()), |a| {
+        poem::Addr::SocketAddr(a)
+    }));
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let app = Arc::clone(&app);
+        let req = poem::Request::from((
+            req,
+            local.clone(),
+            remote.clone(),
+            poem::http::uri::Scheme::HTTP,
+        ));
+        async move {
+            let resp = app.get_response(req).await;
+            Ok::<_, Infallible>(hyper::Response::<
+                http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>,
+            >::from(resp))
+        }
+    });
+    let io = hyper_util::rt::TokioIo::new(Deadlines::new(stream, phases));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = closing.wait_for(|c| *c) => {}
+    }
+    // Stopping: finish the request in flight, then close.
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
 
 /// Writes in-memory key usage to the database every few seconds.

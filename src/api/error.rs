@@ -21,8 +21,10 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    Timeout,
     TooManyRequests,
     InternalServerError,
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
@@ -36,8 +38,10 @@ impl ErrorCode {
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -49,8 +53,10 @@ impl ErrorCode {
             405 => ErrorCode::MethodNotSupported,
             409 => ErrorCode::Conflict,
             413 => ErrorCode::PayloadTooLarge,
+            408 => ErrorCode::Timeout,
             415 => ErrorCode::UnsupportedMediaType,
             429 => ErrorCode::TooManyRequests,
+            503 => ErrorCode::ServiceUnavailable,
             400..=499 => ErrorCode::BadRequest,
             _ => ErrorCode::InternalServerError,
         }

@@ -1,14 +1,27 @@
-//! The middleware around every request: a bound on the body, one JSON shape for every
-//! error (poem's own included), the session cookie's re-issue, and the access log.
+//! The middleware around every request: authentication before the body is read, a
+//! bound on each body and on all bodies together, one JSON shape for every error (poem's
+//! own included), the session cookie's re-issue, and the access log.
+//!
+//! A stranger must not make the server hold memory: on an operation that needs a
+//! credential, the credential is checked first, and a refused request is answered (and
+//! its connection closed) without reading its body. Operations open to anyone (sign-up,
+//! sign-in) take small bodies. Every body must keep arriving (`body_timeout`), and the
+//! bytes buffered by all requests together stay under `body_memory`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
 use super::error::{ApiError, ErrorCode, ErrorIssue};
+use super::security::{self, Authenticated};
+use crate::config::Config;
+use crate::domain::State;
 
 /// Where authentication leaves a `Set-Cookie` for the response (a session extended on
 /// this request, or a dead session's cookie to clear).
@@ -25,17 +38,51 @@ impl CookieSlot {
     }
 }
 
-pub struct Frame {
+/// What the middleware knows of an API path, from the spec.
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    /// The methods it answers to, for the `Allow` header of a 405.
+    pub allow: String,
+    /// Whether its operations need a credential.
+    pub secured: bool,
+}
+
+impl RouteInfo {
+    fn answers(&self, m: &Method) -> bool {
+        self.allow.split(", ").any(|a| a == m.as_str())
+    }
+}
+
+/// The limits on request bodies.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Largest body of an operation that needs a credential.
     max_body: usize,
-    /// The method each API path answers to, for the `Allow` header of a 405.
-    allowed: Arc<HashMap<String, String>>,
+    /// Largest body of any other request.
+    max_open_body: usize,
+    /// Longest wait for the next piece of a body.
+    body_timeout: Duration,
+}
+
+pub struct Frame {
+    limits: Limits,
+    routes: Arc<HashMap<String, RouteInfo>>,
+    budget: Arc<Budget>,
 }
 
 impl Frame {
-    pub fn new(max_body: usize, allowed: HashMap<String, String>) -> Frame {
+    pub fn new(config: &Config, routes: HashMap<String, RouteInfo>) -> Frame {
         Frame {
-            max_body,
-            allowed: Arc::new(allowed),
+            limits: Limits {
+                max_body: config.max_body_bytes,
+                max_open_body: config.max_open_body_bytes.min(config.max_body_bytes),
+                body_timeout: Duration::from_millis(config.body_timeout_ms),
+            },
+            routes: Arc::new(routes),
+            budget: Arc::new(Budget {
+                used: AtomicUsize::new(0),
+                cap: config.body_memory_bytes,
+            }),
         }
     }
 }
@@ -46,16 +93,76 @@ impl<E: Endpoint> Middleware<E> for Frame {
     fn transform(&self, inner: E) -> Self::Output {
         FrameEndpoint {
             inner,
-            max_body: self.max_body,
-            allowed: Arc::clone(&self.allowed),
+            limits: self.limits,
+            routes: Arc::clone(&self.routes),
+            budget: Arc::clone(&self.budget),
         }
     }
 }
 
 pub struct FrameEndpoint<E> {
     inner: E,
-    max_body: usize,
-    allowed: Arc<HashMap<String, String>>,
+    limits: Limits,
+    routes: Arc<HashMap<String, RouteInfo>>,
+    budget: Arc<Budget>,
+}
+
+/// Body bytes buffered by all requests in flight, against a cap.
+struct Budget {
+    used: AtomicUsize,
+    cap: usize,
+}
+
+/// The bytes one request holds of the budget; given back when it is dropped.
+struct Held<'a> {
+    budget: &'a Budget,
+    bytes: usize,
+}
+
+impl Held<'_> {
+    /// Holds `total` bytes in all, if the budget has room.
+    fn grow_to(&mut self, total: usize) -> bool {
+        let more = total.saturating_sub(self.bytes);
+        if more == 0 {
+            return true;
+        }
+        let before = self.budget.used.fetch_add(more, Ordering::AcqRel);
+        if before + more > self.budget.cap {
+            self.budget.used.fetch_sub(more, Ordering::AcqRel);
+            return false;
+        }
+        self.bytes = total;
+        true
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// A refusal, and whether the connection must close (the rest of the body is still on
+/// it, unread).
+type Refusal = (ApiError, bool);
+
+fn busy() -> ApiError {
+    ApiError::new(
+        ErrorCode::ServiceUnavailable,
+        "server_busy",
+        "The server holds too many request bodies right now; try again shortly",
+    )
+}
+
+fn slow_body(timeout: Duration) -> ApiError {
+    ApiError::new(
+        ErrorCode::Timeout,
+        "body_timeout",
+        format!(
+            "The request body stopped arriving for {} seconds",
+            timeout.as_secs_f32()
+        ),
+    )
 }
 
 fn is_json(resp: &Response) -> bool {
@@ -128,39 +235,97 @@ fn refuse_nulls(body: &[u8]) -> Result<(), ApiError> {
 }
 
 impl<E: Endpoint> FrameEndpoint<E> {
-    /// Reads the body into memory up to the limit; larger bodies never reach a handler.
-    async fn bound_body(&self, req: &mut Request) -> Result<(), ApiError> {
-        if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-            return Ok(());
-        }
+    /// Reads the body into memory up to `max`, holding its bytes in `held`; larger bodies
+    /// never reach a handler, and a body that stops arriving is refused.
+    async fn read_body(
+        &self,
+        req: &mut Request,
+        max: usize,
+        held: &mut Held<'_>,
+    ) -> Result<(), Refusal> {
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.max_body as u64) {
-            return Err(too_large(self.max_body));
+        if declared.is_some_and(|n| n > max as u64) {
+            return Err((too_large(max), true));
         }
-        match req.take_body().into_bytes_limit(self.max_body).await {
-            Ok(bytes) => {
-                let json = req
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.starts_with("application/json"));
-                if json {
-                    refuse_nulls(&bytes)?;
+        let mut body: http_body_util::combinators::BoxBody<Bytes, std::io::Error> =
+            req.take_body().into();
+        let mut buf = BytesMut::new();
+        loop {
+            let frame = match tokio::time::timeout(self.limits.body_timeout, body.frame()).await {
+                Err(_) => return Err((slow_body(self.limits.body_timeout), true)),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return Err((
+                        ApiError::new(
+                            ErrorCode::BadRequest,
+                            "unreadable_body",
+                            format!("The request body could not be read: {e}"),
+                        ),
+                        true,
+                    ));
                 }
-                req.set_body(bytes);
-                Ok(())
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if buf.len() + data.len() > max {
+                return Err((too_large(max), true));
             }
-            Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large(self.max_body)),
-            Err(e) => Err(ApiError::new(
-                ErrorCode::BadRequest,
-                "unreadable_body",
-                format!("The request body could not be read: {e}"),
-            )),
+            buf.reserve(data.len());
+            if !held.grow_to(buf.capacity()) {
+                return Err((busy(), true));
+            }
+            buf.extend_from_slice(&data);
         }
+        let bytes = buf.freeze();
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if json {
+            // The body was read whole: the connection may stay open.
+            refuse_nulls(&bytes).map_err(|e| (e, false))?;
+        }
+        req.set_body(bytes);
+        Ok(())
+    }
+
+    /// Everything before the operation: the credential (for operations that need one),
+    /// then the body. `Err` is the answer, and whether the connection must close.
+    async fn prepare(
+        &self,
+        req: &mut Request,
+        held: &mut Held<'_>,
+    ) -> Result<(), (Response, bool)> {
+        let method = req.method().clone();
+        let has_body = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let route = self.routes.get(req.uri().path());
+        let secured = route.is_some_and(|r| r.secured && r.answers(&method));
+        if secured && let Some(st) = req.data::<State>() {
+            match security::authenticate(st, req).await {
+                Ok(actor) => {
+                    req.extensions_mut().insert(Authenticated(actor));
+                }
+                Err(e) => return Err((e.into_response(), has_body)),
+            }
+        }
+        if !has_body {
+            return Ok(());
+        }
+        let max = if secured {
+            self.limits.max_body
+        } else {
+            self.limits.max_open_body
+        };
+        self.read_body(req, max, held)
+            .await
+            .map_err(|(e, close)| (e.into_response(), close))
     }
 
     /// Gives every error response the one JSON shape.
@@ -192,9 +357,9 @@ impl<E: Endpoint> FrameEndpoint<E> {
         if status == StatusCode::METHOD_NOT_ALLOWED
             && !resp.headers().contains_key(header::ALLOW)
             && let Some(m) = self
-                .allowed
+                .routes
                 .get(path)
-                .and_then(|m| HeaderValue::from_str(m).ok())
+                .and_then(|r| HeaderValue::from_str(&r.allow).ok())
         {
             resp.headers_mut().insert(header::ALLOW, m);
         }
@@ -218,11 +383,23 @@ impl<E: Endpoint> Endpoint for FrameEndpoint<E> {
         if let Some(s) = &slot {
             req.extensions_mut().insert(s.clone());
         }
-        let result = match self.bound_body(&mut req).await {
-            Err(e) => Ok(e.into_response()),
-            Ok(()) => self.inner.call(req).await.map(IntoResponse::into_response),
+        let mut held = Held {
+            budget: &self.budget,
+            bytes: 0,
         };
+        let (result, close) = match self.prepare(&mut req, &mut held).await {
+            Err((resp, close)) => (Ok(resp), close),
+            Ok(()) => (
+                self.inner.call(req).await.map(IntoResponse::into_response),
+                false,
+            ),
+        };
+        drop(held);
         let mut resp = self.shape(path, result);
+        if close {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(c) = slot
             .and_then(|s| s.take())
             .and_then(|c| HeaderValue::from_str(&c).ok())

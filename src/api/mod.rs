@@ -65,15 +65,27 @@ pub fn spec_json() -> String {
     service().spec()
 }
 
-/// The method each path answers to, for `Allow` on a 405.
-pub fn allowed_methods(spec: &str) -> HashMap<String, String> {
+/// What the middleware needs to know of each path: the methods it answers to (for
+/// `Allow` on a 405) and whether its operations need a credential.
+pub fn routes(spec: &str) -> HashMap<String, frame::RouteInfo> {
     let parsed: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
     let mut out = HashMap::new();
     if let Some(paths) = parsed.get("paths").and_then(|p| p.as_object()) {
         for (path, ops) in paths {
             if let Some(ops) = ops.as_object() {
                 let methods: Vec<String> = ops.keys().map(|m| m.to_uppercase()).collect();
-                out.insert(path.clone(), methods.join(", "));
+                let secured = ops.values().any(|op| {
+                    op.get("security")
+                        .and_then(|s| s.as_array())
+                        .is_some_and(|s| !s.is_empty())
+                });
+                out.insert(
+                    path.clone(),
+                    frame::RouteInfo {
+                        allow: methods.join(", "),
+                        secured,
+                    },
+                );
             }
         }
     }

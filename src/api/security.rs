@@ -1,6 +1,8 @@
 //! Turns the `x-api-key` header or the session cookie into an `Actor`. Declared in the
 //! spec as two alternative security schemes.
 
+use std::net::IpAddr;
+
 use poem::Request;
 use poem::http::{Method, header};
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
@@ -20,6 +22,10 @@ pub const COOKIE_SCHEME: &str = "SessionCookie";
 /// The authenticated caller of an operation.
 pub struct Caller(pub Actor);
 
+/// The caller, as the middleware authenticated it before reading the body.
+#[derive(Clone)]
+pub struct Authenticated(pub Actor);
+
 pub fn state(req: &Request) -> Result<&State, ApiError> {
     req.data::<State>()
         .ok_or_else(|| Error::internal("application state missing").into())
@@ -36,27 +42,60 @@ pub fn session_token<'r>(st: &State, req: &'r Request) -> Option<&'r str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The client address and user agent, for sessions and sign-in limits.
+/// The client address and user agent, for sessions and sign-in limits. The address is
+/// always a parsed IP (IPv4-mapped IPv6 shown as IPv4), never text a client wrote.
 pub fn client(st: &State, req: &Request) -> Client {
-    let address = if st.config.trust_proxy {
-        // The rightmost entry is the one the trusted proxy appended; whatever stands
-        // before it came from the client and proves nothing.
-        req.header("x-forwarded-for")
-            .and_then(|v| v.rsplit(',').next())
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    } else {
-        None
-    }
-    .or_else(|| {
-        req.remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string())
-    });
+    let peer = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_canonical());
+    let address = forwarded_client(st, req, peer).or(peer);
     Client {
-        address,
+        address: address.map(|ip| ip.to_string()),
         user_agent: req.header(header::USER_AGENT.as_str()).map(str::to_owned),
     }
+}
+
+fn trusted_proxy(st: &State, ip: IpAddr) -> bool {
+    st.config
+        .trusted_proxies
+        .iter()
+        .any(|net| net.contains(&ip))
+}
+
+/// With `--trust-proxy`, the right-most `X-Forwarded-For` address (across every line of
+/// the header) that is not a trusted proxy: each trusted proxy appends the address it saw,
+/// and whatever stands left of the first untrusted one came from the client and proves
+/// nothing. The header is believed only from a trusted proxy (or an in-process peer
+/// without an address).
+fn forwarded_client(st: &State, req: &Request, peer: Option<IpAddr>) -> Option<IpAddr> {
+    if !st.config.trust_proxy || peer.is_some_and(|p| !trusted_proxy(st, p)) {
+        return None;
+    }
+    let mut nearest = None;
+    for line in req.headers().get_all("x-forwarded-for").iter().rev() {
+        let Ok(line) = line.to_str() else {
+            return nearest;
+        };
+        for hop in line.rsplit(',').map(str::trim).filter(|h| !h.is_empty()) {
+            let Some(ip) = parse_hop(hop) else {
+                return nearest;
+            };
+            if !trusted_proxy(st, ip) {
+                return Some(ip);
+            }
+            nearest = Some(ip);
+        }
+    }
+    nearest
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`[::1]:80`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .map(|ip| ip.to_canonical())
 }
 
 fn origin_of(url: &str) -> &str {
@@ -192,6 +231,9 @@ impl<'a> ApiExtractor<'a> for Caller {
         _body: &mut poem::RequestBody,
         _opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
+        if let Some(Authenticated(actor)) = req.extensions().get::<Authenticated>() {
+            return Ok(Caller(actor.clone()));
+        }
         let st = state(req)?;
         Ok(Caller(authenticate(st, req).await?))
     }

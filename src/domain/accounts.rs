@@ -3,6 +3,7 @@
 use rusqlite::Connection;
 
 use super::invitations;
+use super::limiter::{Begin, Limiter};
 use super::sessions::{self, Issued};
 use super::{Client, State};
 use crate::auth::password::Verified;
@@ -167,8 +168,7 @@ pub async fn sign_in(
     }
     c.finish()?;
 
-    let now = st.now();
-    spend_attempt(st, &email, client.address.as_deref(), now)?;
+    let attempt = Attempt::begin(st, &email, client.address.as_deref()).await?;
 
     let found = st
         .db
@@ -179,15 +179,17 @@ pub async fn sign_in(
     };
     let verdict = st.verify_password(password.to_owned(), stored).await?;
     let (Some(user), Verified::Yes { rehash }) = (user, verdict) else {
+        attempt.failed();
         return Err(Error::Denied(Reason::InvalidCredentials));
     };
-    // Only failures count against the account.
-    st.sign_in_by_account.give_back(&email, now);
+    // Only failures count against the budgets.
+    drop(attempt);
     let new_hash = if rehash {
         Some(st.hash_password(password.to_owned()).await?)
     } else {
         None
     };
+    let now = st.now();
     let (ttl, client, uid) = (st.config.session_ttl_ms, client.clone(), user.id.clone());
     let issued = st
         .db
@@ -202,28 +204,91 @@ pub async fn sign_in(
     Ok((user, issued))
 }
 
-/// Spends one password attempt from the account's and the client address's budgets,
-/// before any password work: attempts sent in parallel cannot slip past a limit that
-/// only counted finished failures. A success gives the account's attempt back.
-pub fn spend_attempt(st: &State, email: &str, address: Option<&str>, now: i64) -> Result<()> {
-    let throttled = |b| Error::Throttled(Throttle::TooManyAttempts, b);
-    if let Some(addr) = address {
-        st.sign_in_by_address
-            .take(&address_bucket(addr), now)
-            .map_err(throttled)?;
+/// How long an attempt may wait for attempts in flight on the same budget.
+const ATTEMPT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One password guess, holding a unit of each sign-in budget that it counts against:
+/// the account from this client address, the account from anywhere (a much higher
+/// ceiling, so strangers cannot lock its owner out), and the client address on any
+/// account. Units are reserved before any password work, so guesses sent in parallel
+/// cannot slip past a budget; `failed` keeps them spent, and every other end (success,
+/// an error, a client that hung up) gives them back.
+pub struct Attempt<'a> {
+    st: &'a State,
+    budgets: Vec<(&'a Limiter, String)>,
+}
+
+impl<'a> Attempt<'a> {
+    pub async fn begin(st: &'a State, email: &str, address: Option<&str>) -> Result<Attempt<'a>> {
+        let mut budgets = Vec::with_capacity(3);
+        if let Some(a) = address {
+            budgets.push((&st.sign_in_by_address, address_bucket(a)));
+        }
+        let from = address.map(address_bucket).unwrap_or_default();
+        budgets.push((&st.sign_in_by_account, format!("{email}\n{from}")));
+        budgets.push((&st.sign_in_by_account_total, email.to_owned()));
+        let give_up = tokio::time::Instant::now() + ATTEMPT_WAIT;
+        'again: loop {
+            let now = st.now();
+            for (i, (limiter, key)) in budgets.iter().enumerate() {
+                let settled = limiter.settled();
+                tokio::pin!(settled);
+                settled.as_mut().enable();
+                let refused = match limiter.begin(key, now) {
+                    Begin::Started => continue,
+                    Begin::Refused(b) => Some(b),
+                    Begin::Wait => None,
+                };
+                for (l, k) in &budgets[..i] {
+                    l.settle(k, now, false);
+                }
+                if let Some(b) = refused {
+                    return Err(Error::Throttled(Throttle::TooManyAttempts, b));
+                }
+                if tokio::time::timeout_at(give_up, settled).await.is_err() {
+                    return Err(Error::Throttled(
+                        Throttle::TooManyAttempts,
+                        crate::error::Backoff {
+                            retry_after_secs: 1,
+                            limit: 0,
+                            remaining: 0,
+                            reset_secs: 1,
+                        },
+                    ));
+                }
+                continue 'again;
+            }
+            return Ok(Attempt { st, budgets });
+        }
     }
-    st.sign_in_by_account.take(email, now).map_err(throttled)?;
-    Ok(())
+
+    /// The guess was wrong: it counts against every budget.
+    pub fn failed(mut self) {
+        let now = self.st.now();
+        for (l, k) in self.budgets.drain(..) {
+            l.settle(&k, now, true);
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let now = self.st.now();
+        for (l, k) in self.budgets.drain(..) {
+            l.settle(&k, now, false);
+        }
+    }
 }
 
 /// The bucket of a client address: an IPv6 client owns a whole /64, so it counts as one.
 fn address_bucket(addr: &str) -> String {
-    match addr.parse::<std::net::IpAddr>() {
+    match addr.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
         Ok(std::net::IpAddr::V6(v6)) => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
-        _ => addr.to_owned(),
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => addr.to_owned(),
     }
 }
 

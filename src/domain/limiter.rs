@@ -59,52 +59,98 @@ impl Bucket {
     }
 }
 
-/// Buckets by key, for limits that apply to many clients (sign-in by account or address).
+/// Buckets by key for limits that count failures (sign-in by account or address).
+///
+/// An attempt reserves one unit before its work starts, so attempts sent in parallel
+/// cannot slip past the limit; a success gives it back, so only failures count. When the
+/// bucket is empty only because attempts are still in flight, a new attempt waits for
+/// them instead of being refused: fifteen correct sign-ins at once all succeed, while a
+/// thousand parallel guesses get at most `max` evaluated.
 pub struct Limiter {
     max: u32,
     window_ms: i64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    entries: Mutex<HashMap<String, Entry>>,
+    settled: tokio::sync::Notify,
 }
 
-/// Above this many tracked keys, full buckets are dropped (they carry no information).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    bucket: Bucket,
+    in_flight: u32,
+}
+
+/// Above this many tracked keys, idle full buckets are dropped (they carry no
+/// information).
 const PRUNE_AT: usize = 10_000;
+
+/// What `begin` decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begin {
+    /// A unit is reserved; `settle` must follow.
+    Started,
+    /// The budget is held by attempts in flight; wait for `settled` and ask again.
+    Wait,
+    /// The budget is spent by failures.
+    Refused(Backoff),
+}
 
 impl Limiter {
     pub fn new(max: u32, window_ms: i64) -> Limiter {
         Limiter {
             max: max.max(1),
             window_ms: window_ms.max(1),
-            buckets: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::new()),
+            settled: tokio::sync::Notify::new(),
         }
     }
 
-    fn with<T>(&self, key: &str, now: i64, f: impl FnOnce(&mut Bucket) -> T) -> T {
-        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+    fn with<T>(&self, key: &str, now: i64, f: impl FnOnce(&mut Entry) -> T) -> T {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (max, w) = (self.max, self.window_ms);
         if map.len() >= PRUNE_AT {
-            let (max, w) = (self.max, self.window_ms);
-            map.retain(|_, b| {
-                b.refill(max, w, now);
-                b.level < i64::from(max) * w
+            map.retain(|_, e| {
+                e.bucket.refill(max, w, now);
+                e.in_flight > 0 || e.bucket.level < i64::from(max) * w
             });
         }
-        let b = map
-            .entry(key.to_owned())
-            .or_insert_with(|| Bucket::full(self.max, self.window_ms, now));
-        f(b)
-    }
-
-    pub fn take(&self, key: &str, now: i64) -> Result<Backoff, Backoff> {
-        let (max, w) = (self.max, self.window_ms);
-        self.with(key, now, |b| b.take(max, w, now))
-    }
-
-    /// Returns one request taken by `take` (an attempt that turned out fine).
-    pub fn give_back(&self, key: &str, now: i64) {
-        let (max, w) = (self.max, self.window_ms);
-        self.with(key, now, |b| {
-            b.refill(max, w, now);
-            b.level = (b.level + w).min(i64::from(max) * w);
+        let e = map.entry(key.to_owned()).or_insert_with(|| Entry {
+            bucket: Bucket::full(max, w, now),
+            in_flight: 0,
         });
+        f(e)
+    }
+
+    /// Reserves one unit for an attempt on `key`.
+    pub fn begin(&self, key: &str, now: i64) -> Begin {
+        let (max, w) = (self.max, self.window_ms);
+        self.with(key, now, |e| match e.bucket.take(max, w, now) {
+            Ok(_) => {
+                e.in_flight += 1;
+                Begin::Started
+            }
+            Err(_) if e.in_flight > 0 => Begin::Wait,
+            Err(b) => Begin::Refused(b),
+        })
+    }
+
+    /// Ends an attempt that `begin` started: a failure keeps its unit spent, anything
+    /// else gives it back. Wakes attempts waiting on this limiter.
+    pub fn settle(&self, key: &str, now: i64, failed: bool) {
+        let (max, w) = (self.max, self.window_ms);
+        self.with(key, now, |e| {
+            e.in_flight = e.in_flight.saturating_sub(1);
+            if !failed {
+                e.bucket.refill(max, w, now);
+                e.bucket.level = (e.bucket.level + w).min(i64::from(max) * w);
+            }
+        });
+        self.settled.notify_waiters();
+    }
+
+    /// Resolves after some attempt settles; enable it before calling `begin` so that a
+    /// settle in between is not missed.
+    pub fn settled(&self) -> tokio::sync::futures::Notified<'_> {
+        self.settled.notified()
     }
 }
 
@@ -129,12 +175,23 @@ mod tests {
     }
 
     #[test]
-    fn a_request_given_back_can_be_taken_again() {
+    fn only_failures_spend_the_budget_and_attempts_in_flight_make_others_wait() {
         let l = Limiter::new(1, 1000);
-        assert!(l.take("a", 0).is_ok());
-        assert!(l.take("a", 0).is_err());
-        l.give_back("a", 0);
-        assert!(l.take("a", 0).is_ok());
-        assert!(l.take("b", 0).is_ok(), "keys are independent");
+        assert_eq!(l.begin("a", 0), Begin::Started);
+        assert_eq!(
+            l.begin("a", 0),
+            Begin::Wait,
+            "one attempt in flight holds the unit"
+        );
+        assert_eq!(l.begin("b", 0), Begin::Started, "keys are independent");
+        l.settle("a", 0, false);
+        assert_eq!(
+            l.begin("a", 0),
+            Begin::Started,
+            "a success gave its unit back"
+        );
+        l.settle("a", 0, true);
+        assert!(matches!(l.begin("a", 0), Begin::Refused(b) if b.retry_after_secs == 1));
+        assert_eq!(l.begin("a", 1000), Begin::Started, "the bucket refilled");
     }
 }

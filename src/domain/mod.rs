@@ -9,14 +9,13 @@ pub mod keys;
 pub mod limiter;
 pub mod members;
 pub mod orgs;
+pub mod passwords;
 pub mod resources;
 pub mod sessions;
 pub mod users;
 
 use std::ops::Deref;
 use std::sync::Arc;
-
-use tokio::sync::Semaphore;
 
 use crate::auth::password::{Hasher, Verified};
 use crate::clock::SharedClock;
@@ -33,9 +32,12 @@ pub struct Inner {
     pub db: Db,
     pub clock: SharedClock,
     pub config: Config,
-    hasher: Arc<Hasher>,
-    hash_slots: Semaphore,
+    passwords: passwords::PasswordQueue,
+    /// Failed sign-ins per account and client address.
     pub sign_in_by_account: Limiter,
+    /// Failed sign-ins per account from any address.
+    pub sign_in_by_account_total: Limiter,
+    /// Failed sign-ins per client address on any account.
     pub sign_in_by_address: Limiter,
     pub cache: cache::AuthCache,
     pub resources: cache::ResourceCache,
@@ -51,9 +53,16 @@ impl Deref for State {
 impl State {
     pub fn new(db: Db, clock: SharedClock, config: Config) -> State {
         State(Arc::new(Inner {
-            hasher: Arc::new(Hasher::new(config.argon2_m_kib)),
-            hash_slots: Semaphore::new(config.hash_concurrency.max(1)),
+            passwords: passwords::PasswordQueue::new(
+                Hasher::new(config.argon2_m_kib),
+                config.hash_concurrency,
+                config.hash_queue,
+            ),
             sign_in_by_account: Limiter::new(config.sign_in_per_account, config.sign_in_window_ms),
+            sign_in_by_account_total: Limiter::new(
+                config.sign_in_per_account_total,
+                config.sign_in_window_ms,
+            ),
             sign_in_by_address: Limiter::new(config.sign_in_per_address, config.sign_in_window_ms),
             cache: cache::AuthCache::default(),
             resources: cache::ResourceCache::default(),
@@ -87,33 +96,21 @@ impl State {
         .map_err(|e| Error::internal(format!("write task failed: {e}")))?
     }
 
-    /// Runs password work on the blocking pool, at most `hash_concurrency` at a time, so
-    /// a burst of sign-ins cannot starve the async workers.
-    async fn with_hasher<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Hasher) -> T + Send + 'static,
-    ) -> Result<T> {
-        let _permit = self
-            .hash_slots
-            .acquire()
-            .await
-            .map_err(|_| Error::internal("hash semaphore closed"))?;
-        let hasher = Arc::clone(&self.hasher);
-        tokio::task::spawn_blocking(move || f(&hasher))
-            .await
-            .map_err(|e| Error::internal(format!("hash task failed: {e}")))
-    }
-
+    /// Hashes a password on the password queue (429 `sign_in_busy` when it is full).
     pub async fn hash_password(&self, password: String) -> Result<String> {
-        self.with_hasher(move |h| h.hash(&password)).await
+        self.passwords
+            .run(move |h, ws| h.hash_in(ws, &password))
+            .await
     }
 
+    /// Verifies a password on the password queue (429 `sign_in_busy` when it is full).
     pub async fn verify_password(
         &self,
         password: String,
         stored: Option<String>,
     ) -> Result<Verified> {
-        self.with_hasher(move |h| h.verify(&password, stored.as_deref()))
+        self.passwords
+            .run(move |h, ws| h.verify_in(ws, &password, stored.as_deref()))
             .await
     }
 }

@@ -2,7 +2,7 @@
 
 use super::State;
 use super::access::{self, Actor};
-use super::accounts::{NAME_MAX, spend_attempt};
+use super::accounts::{Attempt, NAME_MAX};
 use crate::auth::password::Verified;
 use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{Name, Password, Session, SessionId, User};
@@ -40,16 +40,16 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
     if let Some(p) = &password {
         let keep = access::session_only(actor)?.clone();
         // The current password is a password guess like a sign-in: the same budget.
-        let (email, now) = (&actor.user().email, st.now());
-        spend_attempt(st, email, None, now)?;
+        let attempt = Attempt::begin(st, &actor.user().email, None).await?;
         let stored = st
             .db
             .read(|c| store::users::password_hash(c, &actor.user().id))?;
         let current = u.current_password.clone().unwrap_or_default();
         if st.verify_password(current, stored).await? == Verified::No {
+            attempt.failed();
             return Err(Error::Denied(Reason::InvalidCredentials));
         }
-        st.sign_in_by_account.give_back(email, now);
+        drop(attempt);
         new_hash = Some((st.hash_password(p.expose().to_owned()).await?, keep));
     }
     let (id, now) = (actor.user().id.clone(), st.now());

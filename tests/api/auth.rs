@@ -748,6 +748,243 @@ async fn an_address_can_try_again_once_its_budget_refills() {
     assert_eq!(app.count("sessions"), 2);
 }
 
+#[tokio::test]
+async fn fifteen_correct_sign_ins_at_once_all_succeed() {
+    let app = TestApp::new();
+    app.owner().await;
+
+    let all =
+        futures_util::future::join_all((0..15).map(|_| app.try_sign_in(OWNER_EMAIL, PASSWORD)))
+            .await;
+
+    for r in &all {
+        r.assert_ok();
+    }
+    assert_eq!(app.count("sessions"), 16);
+}
+
+#[tokio::test]
+async fn parallel_wrong_guesses_get_no_more_than_the_budget_evaluated() {
+    let app = TestApp::new();
+    app.owner().await;
+
+    let all = futures_util::future::join_all(
+        (0..30).map(|_| app.try_sign_in(OWNER_EMAIL, "wrong password")),
+    )
+    .await;
+
+    let wrong = all.iter().filter(|r| r.status == 401).count();
+    let throttled = all.iter().filter(|r| r.status == 429).count();
+    assert_eq!((wrong, throttled), (10, 20));
+}
+
+#[tokio::test]
+async fn correct_sign_ins_do_not_spend_the_address_budget() {
+    let app = TestApp::with_config(|c| c.sign_in_per_address = 3);
+    app.owner().await;
+    let client: SocketAddr = "192.0.2.10:50000".parse().unwrap();
+
+    for _ in 0..6 {
+        app.send_from(
+            client,
+            Method::POST,
+            SIGN_IN,
+            &[],
+            json!({"email": OWNER_EMAIL, "password": PASSWORD}),
+        )
+        .await
+        .assert_ok();
+    }
+
+    assert_eq!(app.count("sessions"), 7);
+}
+
+#[tokio::test]
+async fn wrong_guesses_from_one_address_do_not_lock_the_owner_out_elsewhere() {
+    let app = TestApp::with_config(|c| c.trust_proxy = true);
+    app.owner().await;
+    for _ in 0..10 {
+        app.send(forwarded_sign_in(&app, "203.0.113.7", OWNER_EMAIL, "guess"))
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    app.send(forwarded_sign_in(
+        &app,
+        "203.0.113.7",
+        OWNER_EMAIL,
+        PASSWORD,
+    ))
+    .await
+    .assert_error(429, "too_many_attempts");
+
+    let r = app
+        .send(forwarded_sign_in(
+            &app,
+            "198.51.100.20",
+            OWNER_EMAIL,
+            PASSWORD,
+        ))
+        .await;
+
+    r.assert_ok();
+    assert_eq!(app.count("sessions"), 2);
+}
+
+#[tokio::test]
+async fn the_account_has_a_ceiling_across_all_addresses() {
+    let app = TestApp::with_config(|c| {
+        c.trust_proxy = true;
+        c.sign_in_per_account_total = 4;
+    });
+    app.owner().await;
+    for i in 1..=4 {
+        app.send(forwarded_sign_in(
+            &app,
+            &format!("203.0.113.{i}"),
+            OWNER_EMAIL,
+            "guess",
+        ))
+        .await
+        .assert_error(401, "invalid_credentials");
+    }
+
+    let r = app
+        .send(forwarded_sign_in(
+            &app,
+            "198.51.100.20",
+            OWNER_EMAIL,
+            PASSWORD,
+        ))
+        .await;
+
+    r.assert_error(429, "too_many_attempts");
+    assert_eq!(app.count("sessions"), 1);
+}
+
+#[tokio::test]
+async fn an_ipv4_client_on_a_dual_stack_socket_is_its_ipv4_address() {
+    let app = TestApp::with_config(|c| c.sign_in_per_address = 2);
+    app.owner().await;
+    let mapped: SocketAddr = "[::ffff:192.0.2.10]:50000".parse().unwrap();
+    let plain: SocketAddr = "192.0.2.10:50001".parse().unwrap();
+    for from in [mapped, plain] {
+        app.send_from(
+            from,
+            Method::POST,
+            SIGN_IN,
+            &[],
+            json!({"email": "x@example.com", "password": PASSWORD}),
+        )
+        .await
+        .assert_error(401, "invalid_credentials");
+    }
+
+    let refused = app
+        .send_from(
+            mapped,
+            Method::POST,
+            SIGN_IN,
+            &[],
+            json!({"email": OWNER_EMAIL, "password": PASSWORD}),
+        )
+        .await;
+    let other: SocketAddr = "[::ffff:192.0.2.11]:50002".parse().unwrap();
+    let ok = app
+        .send_from(
+            other,
+            Method::POST,
+            SIGN_IN,
+            &[],
+            json!({"email": OWNER_EMAIL, "password": PASSWORD}),
+        )
+        .await;
+
+    refused.assert_error(429, "too_many_attempts");
+    assert_eq!(ok.assert_ok()["session"]["ipAddress"], "192.0.2.11");
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_line_before_the_proxys_own_is_ignored() {
+    let app = TestApp::with_config(|c| {
+        c.trust_proxy = true;
+        c.sign_in_per_address = 2;
+    });
+    app.owner().await;
+    // The client sends its own X-Forwarded-For line; the proxy appends another.
+    for forged in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let r = app
+            .send(
+                app.request(Method::POST, SIGN_IN)
+                    .header("x-forwarded-for", forged)
+                    .header("x-forwarded-for", "203.0.113.7")
+                    .body_json(&json!({"email": "x@example.com", "password": PASSWORD})),
+            )
+            .await;
+        if forged == "198.51.100.3" {
+            r.assert_error(429, "too_many_attempts");
+        } else {
+            r.assert_error(401, "invalid_credentials");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_client_is_the_right_most_address_that_is_not_a_trusted_proxy() {
+    let app = TestApp::with_config(|c| {
+        c.trust_proxy = true;
+        c.trusted_proxies.push("10.0.0.0/8".parse().unwrap());
+    });
+    app.owner().await;
+
+    let r = app
+        .send(forwarded_sign_in(
+            &app,
+            "192.0.2.99, 203.0.113.7, 10.1.2.3, 127.0.0.1",
+            OWNER_EMAIL,
+            PASSWORD,
+        ))
+        .await;
+    let garbage = app
+        .send(forwarded_sign_in(
+            &app,
+            "<script>, not-an-ip",
+            OWNER_EMAIL,
+            PASSWORD,
+        ))
+        .await;
+
+    assert_eq!(r.assert_ok()["session"]["ipAddress"], "203.0.113.7");
+    // Nothing that does not parse as an address is stored.
+    assert!(
+        garbage.assert_ok()["session"]
+            .get("ipAddress")
+            .is_none_or(|v| v.is_null())
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM sessions WHERE ip_address LIKE '%script%' OR ip_address LIKE '%not%'", &[]),
+        0
+    );
+}
+
+#[tokio::test]
+async fn forwarded_addresses_from_a_peer_that_is_not_a_trusted_proxy_are_ignored() {
+    let app = TestApp::with_config(|c| c.trust_proxy = true);
+    app.owner().await;
+    let stranger: SocketAddr = "192.0.2.10:50000".parse().unwrap();
+
+    let r = app
+        .send_from(
+            stranger,
+            Method::POST,
+            SIGN_IN,
+            &[("x-forwarded-for", "203.0.113.7")],
+            json!({"email": OWNER_EMAIL, "password": PASSWORD}),
+        )
+        .await;
+
+    assert_eq!(r.assert_ok()["session"]["ipAddress"], "192.0.2.10");
+}
+
 // ---------------------------------------------------------------- sign-out
 
 #[tokio::test]

@@ -255,21 +255,61 @@ async fn a_huge_declared_content_length_is_refused_before_reading() {
 }
 
 #[tokio::test]
-async fn a_body_of_exactly_one_mib_is_read() {
+async fn a_body_of_exactly_one_mib_is_read_by_an_operation_that_needs_a_credential() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app.create_key(&owner, json!({})).await;
+    let padded = |name: &str| {
+        let mut body = format!(r#"{{"name": "{name}"}}"#).into_bytes();
+        body.resize(MIB, b' ');
+        body
+    };
+
+    let r = app
+        .send(
+            app.request(Method::POST, "/api/project.create")
+                .header("x-api-key", key.as_str())
+                .content_type("application/json")
+                .body(padded("whole")),
+        )
+        .await;
+    let streamed = app
+        .send(
+            app.request(Method::POST, "/api/project.create")
+                .header("x-api-key", key.as_str())
+                .content_type("application/json")
+                .body(Body::from_async_read(std::io::Cursor::new(padded(
+                    "streamed",
+                )))),
+        )
+        .await;
+
+    assert_eq!(r.assert_ok()["project"]["name"], "whole");
+    assert_eq!(streamed.assert_ok()["project"]["name"], "streamed");
+    assert_eq!(app.count("projects"), 2);
+}
+
+#[tokio::test]
+async fn sign_in_takes_bodies_up_to_sixteen_kib() {
     let app = TestApp::new();
     app.owner().await;
 
-    let r = app.send(sign_in_raw(&app, padded_sign_in(MIB))).await;
-
-    // It reached sign-in: a wrong password, not a 413.
-    r.assert_error(401, "invalid_credentials");
+    let fits = app.send(sign_in_raw(&app, padded_sign_in(16 * 1024))).await;
+    let over = app
+        .send(sign_in_raw(&app, padded_sign_in(16 * 1024 + 1)))
+        .await;
     let streamed = app
         .send(sign_in_raw(
             &app,
-            Body::from_async_read(std::io::Cursor::new(padded_sign_in(MIB))),
+            Body::from_async_read(std::io::Cursor::new(padded_sign_in(16 * 1024 + 1))),
         ))
         .await;
-    streamed.assert_error(401, "invalid_credentials");
+
+    // It reached sign-in: a wrong password, not a 413.
+    fits.assert_error(401, "invalid_credentials");
+    assert_error_shape(&over, 413, "PAYLOAD_TOO_LARGE", "payload_too_large");
+    assert_error_shape(&streamed, 413, "PAYLOAD_TOO_LARGE", "payload_too_large");
+    assert_eq!(over.header("connection"), Some("close"));
     assert_eq!(app.count("sessions"), 1);
 }
 
@@ -291,16 +331,27 @@ async fn the_body_limit_is_configurable() {
 #[tokio::test]
 async fn a_hundred_thousand_character_name_is_a_validation_error() {
     let app = TestApp::new();
+    let (owner, _) = app.owner().await;
 
-    let r = app
+    let long = app
+        .post(
+            "/api/project.create",
+            json!({"name": "n".repeat(100_000)}),
+            &owner,
+        )
+        .await;
+    let sign_up = app
         .sign_up(
-            json!({"name": "n".repeat(100_000), "email": "ada@example.com", "password": PASSWORD}),
+            json!({"name": "n".repeat(5_000), "email": "ada@example.com", "password": PASSWORD}),
         )
         .await;
 
-    assert_error_shape(&r, 400, "BAD_REQUEST", "validation_failed");
-    assert_eq!(r.body["issues"][0]["path"], "name");
-    assert_eq!(app.count("users"), 0);
+    assert_error_shape(&long, 400, "BAD_REQUEST", "validation_failed");
+    assert_eq!(long.body["issues"][0]["path"], "name");
+    assert_error_shape(&sign_up, 400, "BAD_REQUEST", "validation_failed");
+    assert_eq!(sign_up.body["issues"][0]["path"], "name");
+    assert_eq!(app.count("projects"), 0);
+    assert_eq!(app.count("users"), 1);
 }
 
 #[tokio::test]
@@ -362,8 +413,9 @@ async fn huge_sign_in_fields_never_give_500() {
     let app = TestApp::new();
     app.owner().await;
 
-    let long_email = app.try_sign_in(&"e".repeat(100_000), PASSWORD).await;
-    let long_password = app.try_sign_in(OWNER_EMAIL, &"p".repeat(100_000)).await;
+    // Long, but within the 16 KiB that sign-in reads.
+    let long_email = app.try_sign_in(&"e".repeat(5_000), PASSWORD).await;
+    let long_password = app.try_sign_in(OWNER_EMAIL, &"p".repeat(5_000)).await;
 
     assert_error_shape(&long_email, 400, "BAD_REQUEST", "validation_failed");
     assert_eq!(long_email.body["issues"][0]["path"], "email");

@@ -4,6 +4,7 @@ mod helpers;
 
 mod applications;
 mod auth;
+mod body_limits;
 mod contract;
 mod environments;
 mod errors;
