@@ -21,6 +21,14 @@ const KEYGATE_VARS: &[&str] = &[
     "KEYGATE_PUBLIC_URL",
     "KEYGATE_TRUSTED_ORIGINS",
     "KEYGATE_TRUST_PROXY",
+    "KEYGATE_TRUSTED_PROXIES",
+    "KEYGATE_KEY_RATE_LIMIT",
+    "KEYGATE_HEADER_TIMEOUT",
+    "KEYGATE_BODY_TIMEOUT",
+    "KEYGATE_IDLE_TIMEOUT",
+    "KEYGATE_MAX_CONNECTIONS",
+    "KEYGATE_BODY_MEMORY",
+    "KEYGATE_PASSWORD_QUEUE",
     "KEYGATE_LOG",
     "KEYGATE_PASSWORD",
 ];
@@ -698,4 +706,199 @@ fn a_key_created_from_the_shell_while_the_server_runs_works_over_http() {
     );
     assert_eq!(me.status, 200, "{me:?}");
     assert_eq!(json_body(&me)["user"]["email"], "owner@example.com");
+}
+
+// ---------------------------------------------------------------- connections
+
+/// A raw connection to the server, for clients that misbehave on purpose.
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s
+}
+
+/// Reads until the server closes the connection (or `limit` passes); answers how long
+/// that took and what was read.
+fn until_closed(s: &mut TcpStream, started: Instant, limit: Duration) -> (Duration, String) {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return (started.elapsed(), text(&got)),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        if started.elapsed() > limit {
+            return (started.elapsed(), text(&got));
+        }
+    }
+}
+
+const HEALTH: &[u8] = b"GET /api/health HTTP/1.1\r\nHost: keygate\r\n\r\n";
+
+/// Reads one response on a kept-alive connection (its head and a Content-Length body).
+fn read_response(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).expect("read a response");
+        assert!(n > 0, "closed before a response: {:?}", text(&got));
+        got.extend_from_slice(&buf[..n]);
+        let t = text(&got);
+        if let Some((head, body)) = t.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                return t;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_request_head_that_trickles_in_is_cut_off_at_the_header_timeout() {
+    let server = Server::start_with(&["--header-timeout", "1"]);
+    let started = Instant::now();
+    let mut slow = connect(server.addr);
+    let mut silent = connect(server.addr);
+    // A byte every 200 ms: each one is progress, but the head never ends.
+    slow.write_all(b"GET /api/health HTTP/1.1\r\n").unwrap();
+    let mut closed_at = None;
+    for i in 0..40 {
+        sleep(Duration::from_millis(200));
+        if slow.write_all(format!("x-{i}: y\r\n").as_bytes()).is_err() {
+            closed_at = Some(started.elapsed());
+            break;
+        }
+    }
+    let (silent_closed, _) = until_closed(&mut silent, started, Duration::from_secs(10));
+
+    let closed_at =
+        closed_at.unwrap_or_else(|| until_closed(&mut slow, started, Duration::from_secs(1)).0);
+    assert!(
+        closed_at < Duration::from_secs(5),
+        "the trickling head stayed open {closed_at:?}"
+    );
+    assert!(
+        silent_closed >= Duration::from_millis(900),
+        "closed too early: {silent_closed:?}"
+    );
+    assert!(
+        silent_closed < Duration::from_secs(5),
+        "a silent socket stayed open {silent_closed:?}"
+    );
+    // The server still answers others.
+    assert_eq!(http(server.addr, "GET", "/api/health", &[], "").status, 200);
+}
+
+#[test]
+fn an_idle_connection_closes_at_the_idle_timeout_and_not_at_the_header_timeout() {
+    let server = Server::start_with(&["--header-timeout", "0.5", "--idle-timeout", "2"]);
+    let mut s = connect(server.addr);
+    s.write_all(HEALTH).unwrap();
+    assert!(read_response(&mut s).starts_with("HTTP/1.1 200"));
+
+    // Idle for longer than the header timeout: still open.
+    sleep(Duration::from_millis(1200));
+    s.write_all(HEALTH).unwrap();
+    assert!(read_response(&mut s).starts_with("HTTP/1.1 200"));
+    let started = Instant::now();
+    let (closed, rest) = until_closed(&mut s, started, Duration::from_secs(10));
+
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(
+        closed >= Duration::from_millis(1800),
+        "closed too early: {closed:?}"
+    );
+    assert!(
+        closed < Duration::from_secs(6),
+        "still open after {closed:?}"
+    );
+}
+
+#[test]
+fn a_body_that_stops_arriving_is_answered_408_and_the_connection_closed() {
+    let server = Server::start_with(&["--body-timeout", "1"]);
+    let mut s = connect(server.addr);
+    let started = Instant::now();
+    s.write_all(
+        b"POST /api/auth/sign-in/email HTTP/1.1\r\nHost: k\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{\"email\"",
+    )
+    .unwrap();
+
+    let (took, reply) = until_closed(&mut s, started, Duration::from_secs(10));
+
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply:?}");
+    assert!(reply.contains("body_timeout"), "{reply:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+}
+
+/// CPU time (user + system) the process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    let after = &stat[stat.rfind(')').expect("comm ends") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat, counted from the state (field 3) here.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn at_the_connection_cap_more_clients_wait_and_the_server_stays_calm() {
+    let server = Server::start_with(&["--max-connections", "20", "--header-timeout", "2"]);
+    let pid = server.child.id();
+    // Twice the cap of idle sockets: twenty are served (and time out), the rest wait in
+    // the kernel's queue.
+    let started = Instant::now();
+    let idle: Vec<TcpStream> = (0..40).map(|_| connect(server.addr)).collect();
+    sleep(Duration::from_millis(300));
+    let before = cpu_ticks(pid);
+    sleep(Duration::from_secs(1));
+    let spent = cpu_ticks(pid) - before;
+    // A health check queues behind them and is answered once slots free up.
+    let health = http(server.addr, "GET", "/api/health", &[], "");
+    let waited = started.elapsed();
+    drop(idle);
+
+    assert!(
+        spent <= 10,
+        "the server spun while at its cap: {spent} ticks in 1 s"
+    );
+    assert_eq!(health.status, 200);
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "answered before a slot was free: {waited:?}"
+    );
+    assert!(
+        server.log_text().contains("at most 20 connections"),
+        "{}",
+        server.log_text()
+    );
+}
+
+#[test]
+fn a_connection_cap_above_the_file_limit_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" serve --listen 127.0.0.1:0 --db \"$1\" --max-connections 100000")
+        .arg(env!("CARGO_BIN_EXE_keygate"))
+        .arg(dir.path().join("k.db"))
+        .env("HOME", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run keygate serve");
+
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("does not fit the file limit"), "{err}");
 }

@@ -117,10 +117,17 @@ impl Deadlines {
     }
 
     /// A response is going out: the request is done, and the next one must come within
-    /// the idle deadline.
-    fn on_write(&mut self) {
+    /// the idle deadline. The timer is armed here, with the writer's waker: hyper may
+    /// have polled its read before writing, and would otherwise never look again.
+    fn on_write(&mut self, cx: &mut Context<'_>) {
+        if self.phase == Phase::Idle {
+            return;
+        }
         self.phase = Phase::Idle;
-        self.read_by = Some(Instant::now() + self.phases.idle);
+        let by = Instant::now() + self.phases.idle;
+        self.read_by = Some(by);
+        self.read_timer.as_mut().reset(by);
+        let _ = self.read_timer.as_mut().poll(cx);
     }
 
     fn poll_write_with<T>(
@@ -132,7 +139,7 @@ impl Deadlines {
             Poll::Ready(r) => {
                 self.write_timer = None;
                 if r.is_ok() {
-                    self.on_write();
+                    self.on_write(cx);
                 }
                 Poll::Ready(r)
             }
