@@ -104,6 +104,8 @@ Description=keygate API authentication server
 [Service]
 ExecStart=$target serve
 Restart=on-failure
+# Room for many connections: keygate caps them below this limit.
+LimitNOFILE=65536
 
 [Install]
 WantedBy=default.target
