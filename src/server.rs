@@ -294,3 +294,20 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>, String> {
         tracing::info!("stop signal received; finishing requests in flight");
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_accepts_back_off_to_a_second_and_are_logged_once_per_interval() {
+        let mut errors = AcceptErrors::default();
+        let e = std::io::Error::from_raw_os_error(24); // EMFILE
+        let pauses: Vec<u128> = (0..10).map(|_| errors.failed(&e).as_millis()).collect();
+        assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        // The first failure was logged; the nine after it, within the interval, were not.
+        assert_eq!(errors.suppressed, 9);
+        errors.ok();
+        assert_eq!(errors.failed(&e).as_millis(), 5, "a success resets the back-off");
+    }
+}
