@@ -33,5 +33,6 @@ pub fn app(state: State) -> impl Endpoint<Output = poem::Response> {
         .at("/openapi.yaml", web::text(yaml, "application/yaml"))
         .nest_no_strip("/api", service)
         .with(api::frame::Frame::new(state.config.max_body_bytes, allowed))
+        .with(api::headers::Headers)
         .data(state)
 }

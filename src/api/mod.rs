@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod frame;
+pub mod headers;
 pub mod health;
 pub mod organization;
 pub mod raw;

@@ -8,6 +8,7 @@ mod contract;
 mod environments;
 mod errors;
 mod hardening;
+mod headers;
 mod health;
 mod invitations;
 mod isolation;
