@@ -8,7 +8,8 @@ use std::time::Instant;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
-use super::error::{ApiError, ErrorCode, ErrorIssue};
+use super::body_check::{self, BodyCheck};
+use super::error::{ApiError, ErrorCode};
 
 /// Where authentication leaves a `Set-Cookie` for the response (a session extended on
 /// this request, or a dead session's cookie to clear).
@@ -29,13 +30,15 @@ pub struct Frame {
     max_body: usize,
     /// The method each API path answers to, for the `Allow` header of a 405.
     allowed: Arc<HashMap<String, String>>,
+    bodies: Arc<BodyCheck>,
 }
 
 impl Frame {
-    pub fn new(max_body: usize, allowed: HashMap<String, String>) -> Frame {
+    pub fn new(max_body: usize, allowed: HashMap<String, String>, bodies: BodyCheck) -> Frame {
         Frame {
             max_body,
             allowed: Arc::new(allowed),
+            bodies: Arc::new(bodies),
         }
     }
 }
@@ -48,6 +51,7 @@ impl<E: Endpoint> Middleware<E> for Frame {
             inner,
             max_body: self.max_body,
             allowed: Arc::clone(&self.allowed),
+            bodies: Arc::clone(&self.bodies),
         }
     }
 }
@@ -56,6 +60,7 @@ pub struct FrameEndpoint<E> {
     inner: E,
     max_body: usize,
     allowed: Arc<HashMap<String, String>>,
+    bodies: Arc<BodyCheck>,
 }
 
 fn is_json(resp: &Response) -> bool {
@@ -71,60 +76,6 @@ fn too_large(max: usize) -> ApiError {
         "payload_too_large",
         format!("The request body is larger than {max} bytes"),
     )
-}
-
-/// No request field of the API is nullable: an optional field is left out, never sent
-/// as `null`. poem-openapi would read a `null` as "absent" and so accept what the spec
-/// forbids; refusing it here holds every operation to its schema at once. A body that is
-/// not JSON at all is left for the operation to refuse.
-fn refuse_nulls(body: &[u8]) -> Result<(), ApiError> {
-    fn walk(v: &serde_json::Value, path: &mut String, found: &mut Vec<String>) {
-        match v {
-            serde_json::Value::Null => found.push(path.clone()),
-            serde_json::Value::Object(map) => {
-                for (k, v) in map {
-                    let len = path.len();
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(k);
-                    walk(v, path, found);
-                    path.truncate(len);
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for (i, v) in items.iter().enumerate() {
-                    let len = path.len();
-                    path.push_str(&format!("[{i}]"));
-                    walk(v, path, found);
-                    path.truncate(len);
-                }
-            }
-            _ => {}
-        }
-    }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Ok(());
-    };
-    let mut found = Vec::new();
-    walk(&value, &mut String::new(), &mut found);
-    if found.is_empty() {
-        return Ok(());
-    }
-    let mut e = ApiError::new(
-        ErrorCode::BadRequest,
-        "validation_failed",
-        "null is not a valid value: leave optional fields out instead",
-    );
-    e.body.issues = found
-        .into_iter()
-        .take(20)
-        .map(|path| ErrorIssue {
-            path: if path.is_empty() { "body".into() } else { path },
-            message: "must not be null".into(),
-        })
-        .collect();
-    Err(e)
 }
 
 impl<E: Endpoint> FrameEndpoint<E> {
@@ -143,13 +94,8 @@ impl<E: Endpoint> FrameEndpoint<E> {
         }
         match req.take_body().into_bytes_limit(self.max_body).await {
             Ok(bytes) => {
-                let json = req
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.starts_with("application/json"));
-                if json {
-                    refuse_nulls(&bytes)?;
+                if body_check::is_json(req.headers()) {
+                    self.bodies.check(req.uri().path(), &bytes)?;
                 }
                 req.set_body(bytes);
                 Ok(())

@@ -20,6 +20,7 @@ mod keys_verify;
 mod members;
 mod orgs;
 mod projects;
+mod request_bodies;
 mod resource_helpers;
 mod resources_fine_points;
 mod roles;
