@@ -1,6 +1,6 @@
 -- keygate's whole current schema. Applied to an empty database at start; older
 -- databases are migrated forward by src/db.rs. Times are Unix milliseconds.
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
@@ -8,7 +8,10 @@ CREATE TABLE users (
     email         TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
     created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL
+    updated_at    INTEGER NOT NULL,
+    -- The installation's administrators create accounts outright
+    -- (user.createUserWithCredentials): the first user, and whom the shell names.
+    installation_admin INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE TABLE organizations (

@@ -65,9 +65,10 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a user. The first user becomes the owner of "My Organization"; later users
-    /// join an organization as admin or member. The password is read from
-    /// KEYGATE_PASSWORD or, if unset, from the first line of standard input.
+    /// Create a user. The first user becomes the owner of "My Organization" and an
+    /// installation administrator; later users join an organization as admin or member.
+    /// The password is read from KEYGATE_PASSWORD or, if unset, from the first line of
+    /// standard input.
     Create {
         /// Email address.
         #[arg(long)]
@@ -81,6 +82,10 @@ pub enum UserCommand {
         /// Organization id to join (default: the first organization).
         #[arg(long)]
         org: Option<String>,
+        /// Make the user an installation administrator: it may create accounts outright
+        /// (user.createUserWithCredentials) in organizations it owns or administers.
+        #[arg(long)]
+        installation_admin: bool,
         #[command(flatten)]
         db: DbArg,
     },
@@ -295,6 +300,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     name,
                     role,
                     org,
+                    installation_admin,
                     db,
                 },
         } => {
@@ -303,15 +309,26 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 accounts::NewUser::parse(&name, &email, &password).map_err(|e| e.to_string())?;
             let role = Role::parse(&role).ok_or("role must be admin or member")?;
             let state = open_state(&db)?;
-            let created = accounts::create_user_blocking(&state, new, role, org.map(OrgId))
-                .map_err(|e| e.to_string())?;
+            let created = accounts::create_user_blocking(
+                &state,
+                new,
+                role,
+                org.map(OrgId),
+                installation_admin,
+            )
+            .map_err(|e| e.to_string())?;
+            let admin = if created.owner_of.is_some() || installation_admin {
+                ", an installation administrator"
+            } else {
+                ""
+            };
             match created.owner_of {
                 Some(org) => println!(
-                    "created user {} <{}> as owner of \"{}\" ({})",
+                    "created user {} <{}> as owner of \"{}\" ({}){admin}",
                     created.user.id, created.user.email, org.name, org.id
                 ),
                 None => println!(
-                    "created user {} <{}> as {}",
+                    "created user {} <{}> as {}{admin}",
                     created.user.id,
                     created.user.email,
                     role.as_str()

@@ -11,12 +11,20 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
-/// The schema of a new database; its `PRAGMA user_version` is `SCHEMA_VERSION`.
+/// The schema of a new database; its `PRAGMA user_version` is `SCHEMA_VERSION` (a test
+/// holds them together).
 pub const SCHEMA: &str = include_str!("../schema.sql");
-/// The version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The version this build writes and understands: one past the last migration.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 /// `MIGRATIONS[v - 1]` moves a database from version `v` to `v + 1`.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[
+    // 1 -> 2: installation administrators are named, no longer the owner and admins of
+    // whichever organization is oldest. The owner of the oldest organization keeps the
+    // right it had.
+    "ALTER TABLE users ADD COLUMN installation_admin INTEGER NOT NULL DEFAULT 0;
+     UPDATE users SET installation_admin = 1
+     WHERE id = (SELECT owner_id FROM organizations ORDER BY rowid LIMIT 1);",
+];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -310,6 +318,122 @@ mod tests {
         // Opening again leaves it as it is.
         drop(db);
         Db::open(&dir.path().join("k.db"), 2).unwrap();
+    }
+
+    /// A database as version 1 left it: its schema, the users `first` and `second`, and
+    /// `orgs` as (id, owner), in the order they were made.
+    fn version_1_database(path: &Path, orgs: &[(&str, &str)]) {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch(include_str!("../tests/fixtures/schema-v1.sql"))
+            .unwrap();
+        for user in ["first", "second"] {
+            c.execute(
+                "INSERT INTO users (id, name, email, password_hash, created_at, updated_at)
+                 VALUES (?1, ?1, ?1 || '@example.com', 'x', 1, 1)",
+                [user],
+            )
+            .unwrap();
+        }
+        for (org, owner) in orgs {
+            c.execute(
+                "INSERT INTO organizations (id, name, owner_id, created_at)
+                 VALUES (?1, ?1, ?2, 1)",
+                [org, owner],
+            )
+            .unwrap();
+        }
+    }
+
+    fn installation_admins(db: &Db) -> Vec<String> {
+        db.read(|c| {
+            let mut st =
+                c.prepare("SELECT id FROM users WHERE installation_admin = 1 ORDER BY id")?;
+            let ids = st.query_map([], |r| r.get(0))?;
+            Ok(ids.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_and_its_oldest_organizations_owner_stays_administrator() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        // The second user's organization has the older id and the same time: the older
+        // row decides.
+        version_1_database(&path, &[("org-z", "first"), ("org-a", "second")]);
+
+        let db = Db::open(&path, 2).unwrap();
+
+        let v: i64 = db
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(installation_admins(&db), ["first"]);
+        // Opening again migrates nothing twice.
+        drop(db);
+        assert_eq!(installation_admins(&Db::open(&path, 2).unwrap()), ["first"]);
+    }
+
+    #[test]
+    fn a_version_1_database_without_organizations_migrates_without_administrators() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        version_1_database(&path, &[]);
+
+        let db = Db::open(&path, 2).unwrap();
+
+        assert!(installation_admins(&db).is_empty());
+    }
+
+    /// Every table's columns and every index, as SQLite reports them.
+    fn shape(db: &Db) -> Vec<String> {
+        db.read(|c| {
+            let mut out = Vec::new();
+            let mut st = c.prepare(
+                "SELECT type, name, tbl_name FROM sqlite_schema
+                 WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+            )?;
+            let objects = st
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(String, String, String)>>>()?;
+            for (kind, name, table) in objects {
+                out.push(format!("{kind} {name} on {table}"));
+                if kind == "table" {
+                    let mut cols = c.prepare(
+                        "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)",
+                    )?;
+                    let cols = cols.query_map([&name], |r| {
+                        Ok(format!(
+                            "  {} {} notnull={} default={:?} pk={}",
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, i64>(4)?
+                        ))
+                    })?;
+                    for col in cols {
+                        out.push(col?);
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_migrated_database_has_the_schema_of_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.db");
+        version_1_database(&old, &[("org", "first")]);
+
+        let migrated = Db::open(&old, 2).unwrap();
+        let fresh = Db::open(&dir.path().join("new.db"), 2).unwrap();
+
+        assert_eq!(shape(&migrated), shape(&fresh));
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod server;
 pub mod store;
 pub mod web;
 
-use poem::{Endpoint, EndpointExt, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
 
 pub use domain::State;
 
@@ -22,6 +22,7 @@ pub fn app(state: State) -> impl Endpoint<Output = poem::Response> {
     let service = api::service();
     let spec = service.spec();
     let routes = api::routes(&spec);
+    let bodies = api::body_check::BodyCheck::from_spec(&spec);
     let yaml = service.spec_yaml();
     Route::new()
         .at("/", web::dashboard())
@@ -31,7 +32,13 @@ pub fn app(state: State) -> impl Endpoint<Output = poem::Response> {
         .nest("/swagger", service.swagger_ui())
         .at("/openapi.json", web::text(spec, "application/json"))
         .at("/openapi.yaml", web::text(yaml, "application/yaml"))
-        .nest_no_strip("/api", service)
-        .with(api::frame::Frame::new(&state.config, routes))
+        .nest_no_strip(
+            "/api",
+            service
+                .into_endpoint()
+                .catch_error(|e| async move { api::body_check::unparsed_body(e) }),
+        )
+        .with(api::frame::Frame::new(&state.config, routes, bodies))
+        .with(api::headers::Headers)
         .data(state)
 }

@@ -308,6 +308,10 @@ mod tests {
         // The first failure was logged; the nine after it, within the interval, were not.
         assert_eq!(errors.suppressed, 9);
         errors.ok();
-        assert_eq!(errors.failed(&e).as_millis(), 5, "a success resets the back-off");
+        assert_eq!(
+            errors.failed(&e).as_millis(),
+            5,
+            "a success resets the back-off"
+        );
     }
 }

@@ -430,6 +430,46 @@ fn the_server_stops_with_exit_status_zero_on_sigterm() {
 }
 
 #[test]
+fn user_create_makes_the_first_user_and_those_it_is_asked_to_installation_administrators() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keygate.db");
+    let create = |email: &str, extra: &[&str]| {
+        let out = keygate(Some(dir.path()))
+            .args(["user", "create", "--email", email, "--name", "N", "--db"])
+            .arg(&db)
+            .args(extra)
+            .env("KEYGATE_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+
+    let first = create("first@example.com", &[]);
+    let plain = create("plain@example.com", &["--role", "admin"]);
+    let named = create(
+        "named@example.com",
+        &["--role", "admin", "--installation-admin"],
+    );
+
+    assert!(first.contains("installation administrator"), "{first}");
+    assert!(!plain.contains("installation administrator"), "{plain}");
+    assert!(named.contains("installation administrator"), "{named}");
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT email FROM users WHERE installation_admin = 1 ORDER BY email")
+        .unwrap();
+    let admins: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(admins, ["first@example.com", "named@example.com"]);
+}
+
+#[test]
 fn serve_refuses_a_database_written_by_a_newer_keygate() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("keygate.db");

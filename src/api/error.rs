@@ -66,7 +66,8 @@ impl ErrorCode {
 /// A problem with one input field.
 #[derive(Debug, Clone, Object)]
 pub struct ErrorIssue {
-    /// The field, as a dotted path (`email`, `metadata.organizationId`).
+    /// The field, as a dotted path (`email`, `metadata.organizationId`,
+    /// `scope.projectIds[0]`); `body` for the body as a whole.
     pub path: String,
     /// What is wrong with it.
     pub message: String,

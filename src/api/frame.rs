@@ -18,7 +18,8 @@ use http_body_util::BodyExt;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
-use super::error::{ApiError, ErrorCode, ErrorIssue};
+use super::body_check::{self, BodyCheck};
+use super::error::{ApiError, ErrorCode};
 use super::security::{self, Authenticated};
 use crate::config::Config;
 use crate::domain::State;
@@ -68,11 +69,13 @@ pub struct Frame {
     limits: Limits,
     routes: Arc<HashMap<String, RouteInfo>>,
     budget: Arc<Budget>,
+    bodies: Arc<BodyCheck>,
 }
 
 impl Frame {
-    pub fn new(config: &Config, routes: HashMap<String, RouteInfo>) -> Frame {
+    pub fn new(config: &Config, routes: HashMap<String, RouteInfo>, bodies: BodyCheck) -> Frame {
         Frame {
+            bodies: Arc::new(bodies),
             limits: Limits {
                 max_body: config.max_body_bytes,
                 max_open_body: config.max_open_body_bytes.min(config.max_body_bytes),
@@ -96,6 +99,7 @@ impl<E: Endpoint> Middleware<E> for Frame {
             limits: self.limits,
             routes: Arc::clone(&self.routes),
             budget: Arc::clone(&self.budget),
+            bodies: Arc::clone(&self.bodies),
         }
     }
 }
@@ -105,6 +109,7 @@ pub struct FrameEndpoint<E> {
     limits: Limits,
     routes: Arc<HashMap<String, RouteInfo>>,
     budget: Arc<Budget>,
+    bodies: Arc<BodyCheck>,
 }
 
 /// Body bytes buffered by all requests in flight, against a cap.
@@ -180,60 +185,6 @@ fn too_large(max: usize) -> ApiError {
     )
 }
 
-/// No request field of the API is nullable: an optional field is left out, never sent
-/// as `null`. poem-openapi would read a `null` as "absent" and so accept what the spec
-/// forbids; refusing it here holds every operation to its schema at once. A body that is
-/// not JSON at all is left for the operation to refuse.
-fn refuse_nulls(body: &[u8]) -> Result<(), ApiError> {
-    fn walk(v: &serde_json::Value, path: &mut String, found: &mut Vec<String>) {
-        match v {
-            serde_json::Value::Null => found.push(path.clone()),
-            serde_json::Value::Object(map) => {
-                for (k, v) in map {
-                    let len = path.len();
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(k);
-                    walk(v, path, found);
-                    path.truncate(len);
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for (i, v) in items.iter().enumerate() {
-                    let len = path.len();
-                    path.push_str(&format!("[{i}]"));
-                    walk(v, path, found);
-                    path.truncate(len);
-                }
-            }
-            _ => {}
-        }
-    }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Ok(());
-    };
-    let mut found = Vec::new();
-    walk(&value, &mut String::new(), &mut found);
-    if found.is_empty() {
-        return Ok(());
-    }
-    let mut e = ApiError::new(
-        ErrorCode::BadRequest,
-        "validation_failed",
-        "null is not a valid value: leave optional fields out instead",
-    );
-    e.body.issues = found
-        .into_iter()
-        .take(20)
-        .map(|path| ErrorIssue {
-            path: if path.is_empty() { "body".into() } else { path },
-            message: "must not be null".into(),
-        })
-        .collect();
-    Err(e)
-}
-
 impl<E: Endpoint> FrameEndpoint<E> {
     /// Reads the body into memory up to `max`, holding its bytes in `held`; larger bodies
     /// never reach a handler, and a body that stops arriving is refused.
@@ -283,14 +234,11 @@ impl<E: Endpoint> FrameEndpoint<E> {
             buf.extend_from_slice(&data);
         }
         let bytes = buf.freeze();
-        let json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if json {
+        if body_check::is_json(req.headers()) {
             // The body was read whole: the connection may stay open.
-            refuse_nulls(&bytes).map_err(|e| (e, false))?;
+            self.bodies
+                .check(req.uri().path(), &bytes)
+                .map_err(|e| (e, false))?;
         }
         req.set_body(bytes);
         Ok(())

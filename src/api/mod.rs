@@ -2,8 +2,10 @@
 //! middleware around them.
 
 pub mod auth;
+pub mod body_check;
 pub mod error;
 pub mod frame;
+pub mod headers;
 pub mod health;
 pub mod organization;
 pub mod raw;
@@ -51,7 +53,8 @@ pub fn service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
         .description(
             "A self-hosted API authentication server. Procedures live at \
              `/api/<router>.<procedure>`: queries are GET with query parameters, mutations are \
-             POST with a JSON body, in which optional fields are left out (never `null`). \
+             POST with a JSON body, in which optional fields are left out (never `null`) \
+             and fields the spec does not name are ignored. \
              Authenticate with an API key in the `x-api-key` header or \
              with the session cookie set by sign-in. Every error has the shape \
              `{message, code, reason, issues?}`; 401 covers every failed authentication or \

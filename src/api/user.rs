@@ -449,8 +449,9 @@ impl UserApi {
         Ok(Json((&p).into()))
     }
 
-    /// Create a user directly into the active organization as `admin` or `member`
-    /// (owner or admin of the server's first organization; elsewhere, invite instead).
+    /// Create a user directly into the active organization as `admin` or `member`: for
+    /// installation administrators (the first user, and those `keygate user create
+    /// --installation-admin` makes) who are owner or admin there; everyone else invites.
     #[oai(
         path = "/user.createUserWithCredentials",
         method = "post",

@@ -130,6 +130,7 @@ pub async fn sign_up(st: &State, input: SignUp, client: &Client) -> Result<(User
                 return Err(signup_closed());
             }
             let user = insert_user(tx, &new, &hash, now)?;
+            store::users::make_installation_admin(tx, &user.id)?;
             let org = create_org_in(tx, &user.id, FIRST_ORG_NAME, now)?;
             let issued = sessions::create_in(tx, &user.id, Some(org.id), &client, now, ttl)?;
             Ok((user, issued))
@@ -301,12 +302,14 @@ pub struct Created {
 }
 
 /// Creates a user from the shell. The first user becomes the owner of "My Organization";
-/// later ones are added to `org` (or the first organization) as `role`.
+/// later ones are added to `org` (or the first organization) as `role`. The first user,
+/// and any made with `installation_admin`, are installation administrators.
 pub fn create_user_blocking(
     st: &State,
     new: NewUser,
     role: Role,
     org: Option<OrgId>,
+    installation_admin: bool,
 ) -> Result<Created> {
     if role == Role::Owner {
         return Err(Error::invalid(
@@ -320,6 +323,9 @@ pub fn create_user_blocking(
     st.db.write_blocking(|tx| {
         let first = store::users::count(tx)? == 0;
         let user = insert_user(tx, &new, &hash, now)?;
+        if first || installation_admin {
+            store::users::make_installation_admin(tx, &user.id)?;
+        }
         if first {
             let org = create_org_in(tx, &user.id, FIRST_ORG_NAME, now)?;
             return Ok(Created {

@@ -190,8 +190,8 @@ pub fn permissions(actor: &Actor) -> Result<Permissions> {
     })
 }
 
-/// `user.createUserWithCredentials`: an owner or admin creates a user directly into the
-/// active organization.
+/// `user.createUserWithCredentials`: an installation administrator who is owner or admin
+/// of its active organization creates a user directly into it.
 pub async fn create_with_credentials(
     st: &State,
     actor: &Actor,
@@ -201,10 +201,13 @@ pub async fn create_with_credentials(
     let role = assignable_role("role", role)?;
     let me = access::privileged(actor)?.clone();
     // Anyone may create an organization and so become an owner; only the installation's
-    // own administrators (owner and admins of the first organization) may create
-    // accounts outright. Otherwise a member could claim an address before its owner is
-    // invited, and then accept that invitation itself.
-    if st.db.read(store::orgs::oldest)? != Some(me.organization_id.clone()) {
+    // administrators, named in the database, create accounts outright. Otherwise any
+    // owner could make an account for someone else's address before that person is
+    // invited elsewhere, and then accept the invitation itself.
+    if !st
+        .db
+        .read(|c| store::users::is_installation_admin(c, &actor.user().id))?
+    {
         return Err(Error::Denied(Reason::PermissionDenied));
     }
     if st

@@ -57,6 +57,19 @@ pub fn password_hash(conn: &Connection, id: &UserId) -> Result<Option<String>> {
     Ok(optional(st.query_row([id.as_str()], |r| r.get(0)))?)
 }
 
+/// Names the user one of the installation's administrators, who create accounts
+/// outright.
+pub fn make_installation_admin(conn: &Connection, id: &UserId) -> Result<()> {
+    conn.prepare_cached("UPDATE users SET installation_admin = 1 WHERE id = ?1")?
+        .execute([id.as_str()])?;
+    Ok(())
+}
+
+pub fn is_installation_admin(conn: &Connection, id: &UserId) -> Result<bool> {
+    let mut st = conn.prepare_cached("SELECT installation_admin FROM users WHERE id = ?1")?;
+    Ok(optional(st.query_row([id.as_str()], |r| r.get::<_, bool>(0)))?.unwrap_or(false))
+}
+
 pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }

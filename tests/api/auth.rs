@@ -304,7 +304,7 @@ async fn creating_a_user_with_a_taken_email_in_another_case_is_a_conflict() {
     app.owner().await;
     let again = NewUser::parse("Twin", "  OWNER@Example.com ", PASSWORD).unwrap();
 
-    let err = create_user_blocking(&app.state, again, Role::Member, None).unwrap_err();
+    let err = create_user_blocking(&app.state, again, Role::Member, None, false).unwrap_err();
 
     assert!(
         matches!(

@@ -1,6 +1,6 @@
 //! Fine points of the contract that are easy to lose: the spec's security schemes, a
 //! nullable get-session, an error body that matches its schema, string fields that
-//! refuse numbers, and request bodies that refuse `null`.
+//! refuse numbers, and request bodies that refuse `null` on known fields.
 
 use poem::http::Method;
 use serde_json::{Value, json};
@@ -99,11 +99,9 @@ async fn every_error_body_has_every_field_the_spec_requires() {
     assert_eq!(app.count("sessions"), 1);
 }
 
-/// The spec declares `name`, `email` and `password` as strings, but the request bodies in
-/// `src/api/auth.rs` (`SignUpBody`, `SignInBody`) use plain `String` fields, and
-/// poem-openapi's `String: ParseFromJSON` turns a JSON number or boolean into its text. So
-/// `{"email": 5}` reaches sign-in (401 instead of 400) and `{"name": 1, ...}` signs up a
-/// user named "1" (200 instead of 400).
+/// The spec declares `name`, `email` and `password` as strings: poem-openapi's `String`
+/// would take a number or a boolean as its text (a user named "1"), so they are refused,
+/// each field named with the type it must have.
 #[tokio::test]
 async fn numbers_and_booleans_where_the_spec_says_string_are_refused() {
     let app = TestApp::new();
@@ -115,12 +113,23 @@ async fn numbers_and_booleans_where_the_spec_says_string_are_refused() {
         .post(SIGN_IN, json!({"email": 5, "password": true}), &As::Nobody)
         .await;
 
-    sign_up.assert_error(400, "bad_request");
+    sign_up.assert_error(400, "validation_failed");
+    assert_eq!(sign_up.issue_paths(), ["name", "password"]);
     assert_eq!(app.count("users"), 0, "a user was created from numbers");
-    sign_in.assert_error(400, "bad_request");
+    sign_in.assert_error(400, "validation_failed");
+    assert_eq!(sign_in.issue_paths(), ["email", "password"]);
+    assert!(
+        sign_in.body["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["message"] == "must be a string"),
+        "{}",
+        sign_in.body
+    );
 }
 
-/// No request field is nullable in the spec, so a `null` anywhere in a body is refused
+/// No request field is nullable in the spec, so a `null` on a known field is refused
 /// with every offending path listed, and nothing changes.
 #[tokio::test]
 async fn a_null_in_a_request_body_is_refused_with_its_path() {

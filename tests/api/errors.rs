@@ -122,8 +122,11 @@ async fn a_missing_field_is_a_400() {
         .sign_up(json!({"email": "ada@example.com", "password": PASSWORD}))
         .await;
 
-    assert_error_shape(&no_password, 400, "BAD_REQUEST", "bad_request");
-    assert_error_shape(&no_name, 400, "BAD_REQUEST", "bad_request");
+    assert_error_shape(&no_password, 400, "BAD_REQUEST", "validation_failed");
+    assert_eq!(no_password.issue_paths(), ["password"]);
+    assert_error_shape(&no_name, 400, "BAD_REQUEST", "validation_failed");
+    assert_eq!(no_name.issue_paths(), ["name"]);
+    assert_eq!(no_name.body["issues"][0]["message"], "is required");
     assert_eq!(app.count("users"), 0);
 }
 
@@ -132,26 +135,37 @@ async fn json_of_the_wrong_type_is_a_400() {
     let app = TestApp::new();
 
     // Numbers and booleans for strings: see contract.rs.
-    for body in [
-        json!({"email": [OWNER_EMAIL], "password": PASSWORD}),
-        json!({"email": {"$ne": ""}, "password": PASSWORD}),
-        json!([OWNER_EMAIL, PASSWORD]),
-        json!("owner@example.com"),
+    for (body, path, message) in [
+        (
+            json!({"email": [OWNER_EMAIL], "password": PASSWORD}),
+            "email",
+            "must be a string",
+        ),
+        (
+            json!({"email": {"$ne": ""}, "password": PASSWORD}),
+            "email",
+            "must be a string",
+        ),
+        (
+            json!({"email": OWNER_EMAIL, "password": null}),
+            "password",
+            "must not be null",
+        ),
+        (json!([OWNER_EMAIL, PASSWORD]), "body", "must be an object"),
+        (json!("owner@example.com"), "body", "must be an object"),
+        (Value::Null, "body", "must be an object"),
     ] {
         let r = app.post(SIGN_IN, body.clone(), &As::Nobody).await;
 
-        assert_error_shape(&r, 400, "BAD_REQUEST", "bad_request");
-    }
-    // A null, anywhere, is refused before the operation sees it.
-    for body in [json!({"email": OWNER_EMAIL, "password": null}), Value::Null] {
-        let r = app.post(SIGN_IN, body.clone(), &As::Nobody).await;
-
         assert_error_shape(&r, 400, "BAD_REQUEST", "validation_failed");
+        assert_eq!(r.issue_paths(), [path], "{body}");
+        assert_eq!(r.body["issues"][0]["message"], message, "{body}");
     }
     let r = app
         .sign_up(json!({"name": ["Ada"], "email": "ada@example.com", "password": PASSWORD}))
         .await;
-    assert_error_shape(&r, 400, "BAD_REQUEST", "bad_request");
+    assert_error_shape(&r, 400, "BAD_REQUEST", "validation_failed");
+    assert_eq!(r.issue_paths(), ["name"]);
     assert_eq!(app.count("users"), 0);
 }
 

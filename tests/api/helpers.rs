@@ -312,7 +312,15 @@ impl TestApp {
     /// Creates a user the way `keygate user create` does (the first becomes the owner).
     pub fn create_user(&self, email: &str, role: Role) -> keygate::model::User {
         let new = NewUser::parse("Created", email, PASSWORD).unwrap();
-        create_user_blocking(&self.state, new, role, None)
+        create_user_blocking(&self.state, new, role, None, false)
+            .unwrap()
+            .user
+    }
+
+    /// Creates a user the way `keygate user create --installation-admin` does.
+    pub fn create_installation_admin(&self, email: &str, role: Role) -> keygate::model::User {
+        let new = NewUser::parse("Created", email, PASSWORD).unwrap();
+        create_user_blocking(&self.state, new, role, None, true)
             .unwrap()
             .user
     }

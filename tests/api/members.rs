@@ -2,6 +2,7 @@
 //! `user.assignPermissions`, `user.getPermissions`, `user.all`,
 //! `user.createUserWithCredentials`.
 
+use keygate::model::Role;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -909,21 +910,121 @@ async fn the_owner_creates_a_user_who_can_sign_in_as_a_member() {
 }
 
 #[tokio::test]
-async fn an_admin_creates_an_admin() {
+async fn an_admin_made_installation_administrator_from_the_shell_creates_an_admin() {
     let app = TestApp::new();
-    let (owner, _) = app.owner().await;
-    let admin = app
-        .invite_and_join(&owner, "admin@example.com", "admin")
-        .await;
+    app.owner().await;
+    app.create_installation_admin("admin@example.com", Role::Admin);
+    let admin = app.sign_in("admin@example.com", PASSWORD).await;
 
     let created = app
-        .create_user_via_api(&admin.who, "second@example.com", "admin")
+        .create_user_via_api(&admin, "second@example.com", "admin")
         .await;
 
     assert_eq!(role_of(&app, &created.member_id), "admin");
     app.get("/api/organization.allInvitations", &[], &created.who)
         .await
         .assert_ok();
+    // Whom it creates is no installation administrator.
+    assert_eq!(
+        app.scalar(
+            "SELECT installation_admin FROM users WHERE id = ?1",
+            &[&created.user_id]
+        ),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_admin_who_is_no_installation_administrator_cannot_create_users() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let admin = app
+        .invite_and_join(&owner, "admin@example.com", "admin")
+        .await;
+
+    let r = app
+        .post(
+            "/api/user.createUserWithCredentials",
+            json!({"email": "new@example.com", "password": PASSWORD, "name": "New",
+                   "role": "member"}),
+            &admin.who,
+        )
+        .await;
+
+    r.assert_error(401, "permission_denied");
+    assert_eq!(app.count("users"), 2);
+    assert_eq!(app.count("members"), 2);
+}
+
+#[tokio::test]
+async fn an_installation_administrator_who_is_only_a_member_cannot_create_users() {
+    let app = TestApp::new();
+    app.owner().await;
+    app.create_installation_admin("member@example.com", Role::Member);
+    let member = app.sign_in("member@example.com", PASSWORD).await;
+
+    let r = app
+        .post(
+            "/api/user.createUserWithCredentials",
+            json!({"email": "new@example.com", "password": PASSWORD, "name": "New",
+                   "role": "member"}),
+            &member,
+        )
+        .await;
+
+    r.assert_error(401, "permission_denied");
+    assert_eq!(app.count("users"), 2);
+}
+
+#[tokio::test]
+async fn deleting_the_first_organization_gives_no_other_owner_the_right_to_create_users() {
+    let app = TestApp::new();
+    let (owner, _, first) = app.owner_ids().await;
+    let tenant = app
+        .invite_and_join(&owner, "tenant@example.com", "member")
+        .await;
+    let tenants_org = app.create_org(&tenant.who, "Tenant's").await;
+    app.create_org(&owner, "Owner's second").await;
+    app.post(
+        "/api/organization.delete",
+        json!({"organizationId": first}),
+        &owner,
+    )
+    .await
+    .assert_ok();
+    // The tenant's organization is now the oldest there is, and the tenant owns it.
+    assert_eq!(app.first_org(), tenants_org);
+    assert_eq!(
+        app.active_org(&tenant.who).await.assert_ok()["id"],
+        tenants_org.as_str()
+    );
+
+    let body = |email: &str| json!({"email": email, "password": PASSWORD, "name": "New", "role": "member"});
+    let by_tenant = app
+        .post(
+            "/api/user.createUserWithCredentials",
+            body("by-tenant@example.com"),
+            &tenant.who,
+        )
+        .await;
+    let by_owner = app
+        .post(
+            "/api/user.createUserWithCredentials",
+            body("by-owner@example.com"),
+            &owner,
+        )
+        .await;
+
+    by_tenant.assert_error(401, "permission_denied");
+    by_owner.assert_ok();
+    assert_eq!(
+        app.count_where(
+            "SELECT count(*) FROM users WHERE email = 'by-tenant@example.com'",
+            &[]
+        ),
+        0
+    );
+    assert_eq!(app.count("users"), 3);
 }
 
 #[tokio::test]

@@ -143,7 +143,9 @@ impl fmt::Display for Got {
 }
 
 /// The rules. Owner: everything but changing its own role. Admin: everything but
-/// deleting the organization or touching the owner or another admin. Members, with or
+/// deleting the organization, touching the owner or another admin, or creating accounts
+/// outright (the owner, as the first user, is an installation administrator; the admin
+/// is not). Members, with or
 /// without flags: only their own permissions. A user of another organization acts in
 /// its own one (so org-wide calls succeed there and leave ours alone) and is refused
 /// every id of ours; a session aimed at an organization it is not in is refused outright.
@@ -159,10 +161,13 @@ pub fn expected(caller: Caller, action: Action) -> Outcome {
         (Owner, _) => Outcome::Changes,
         (Admin, RoleOfAdmin | RoleOfOwner | RemoveAdmin | DeleteOrganization) => DENIED,
         (Admin, AllInvitations | UserAll) => Outcome::Untouched,
+        // Only installation administrators create accounts outright: the owner is the
+        // first user, an invited admin is none.
+        (Admin, CreateUserWithCredentials) => DENIED,
         (Admin, _) => Outcome::Changes,
         (FlaggedMember | PlainMember, _) => DENIED,
         (Outsider, InviteMember | AllInvitations | UserAll) => Outcome::Untouched,
-        // Only the first organization's owner and admins create accounts outright.
+        // The owner of its own organization, but no installation administrator.
         (Outsider, CreateUserWithCredentials) => DENIED,
         (Outsider, RemoveInvitation | RoleOfMember | RoleOfAdmin | RoleOfOwner) => {
             Outcome::Refused(401, "wrong_organization")
