@@ -1,6 +1,7 @@
-//! Opening the SQLite file: pragmas, schema and migrations, a read pool, and the one
-//! writer connection.
+//! Opening the SQLite file: one owner at a time, pragmas, schema and migrations, a read
+//! pool, and the one writer connection.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +21,21 @@ const MIGRATIONS: &[&str] = &[];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How a process uses the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// `keygate serve`: holds an exclusive lock on the file for as long as the `Db`
+    /// lives, so no second server and no writing shell command can work behind its
+    /// caches. Creates and migrates the file as needed.
+    Server,
+    /// A shell command that writes (`user create`, `key create`): takes the same lock for
+    /// as long as it runs, so it is refused while a server runs.
+    Shell,
+    /// Reads only (`backup`): takes no lock and never creates, migrates or writes the
+    /// file, so it works while a server runs.
+    ReadOnly,
+}
+
 /// Why a database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -28,6 +44,13 @@ pub enum OpenError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot open {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("another keygate is using {path}; stop it first")]
+    InUse { path: PathBuf },
     #[error(
         "the database {path} has schema version {found}, newer than this keygate understands ({supported}); run a newer keygate or restore a backup"
     )]
@@ -45,12 +68,27 @@ pub enum OpenError {
     Pool { path: PathBuf, source: r2d2::Error },
 }
 
+impl OpenError {
+    fn sqlite(path: &Path, source: rusqlite::Error) -> OpenError {
+        OpenError::Sqlite {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
 /// A handle on the database, cheap to clone.
 #[derive(Clone)]
-pub struct Db {
+pub struct Db(Arc<Inner>);
+
+struct Inner {
     reads: Pool<SqliteConnectionManager>,
-    writer: Arc<Mutex<Connection>>,
-    path: Arc<PathBuf>,
+    writer: Mutex<Connection>,
+    path: PathBuf,
+    /// The exclusive lock (`Server`, `Shell`). Declared last so that it is closed after
+    /// every connection: on Unix, closing any descriptor of a file drops the process's
+    /// fcntl locks on it, SQLite's own included, so this handle must outlive them.
+    _lock: Option<File>,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -62,34 +100,93 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-impl Db {
-    /// Opens (creating if needed) the database at `path`, applies the schema or migrates
-    /// it forward, and refuses a database written by a newer keygate.
-    pub fn open(path: &Path, read_pool_size: u32) -> Result<Db, OpenError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.exists()
-        {
-            std::fs::create_dir_all(dir)
-                .and_then(|()| private_dir(dir))
-                .map_err(|source| OpenError::CreateDir {
-                    dir: dir.to_owned(),
-                    source,
-                })?;
-        }
-        create_private(path).map_err(|e| OpenError::Sqlite {
+/// The file the lock is taken on: the database itself where the lock is an advisory
+/// `flock` (Unix, where SQLite locks with fcntl, which is independent of it), a file
+/// beside it elsewhere (Windows locks are mandatory and would block SQLite's own reads).
+fn lock_path(path: &Path) -> PathBuf {
+    if cfg!(unix) {
+        path.to_owned()
+    } else {
+        let mut p = path.as_os_str().to_owned();
+        p.push(".lock");
+        PathBuf::from(p)
+    }
+}
+
+/// Opens (creating, readable by its owner alone) the file to lock and locks it, or says
+/// that another process holds it.
+fn lock(path: &Path) -> Result<File, OpenError> {
+    let target = lock_path(path);
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true).write(true).create(true);
+    // It holds password hashes and every organization's data; SQLite gives its -wal and
+    // -shm files the same permissions.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let file = o.open(&target).map_err(|source| OpenError::File {
+        path: target.clone(),
+        source,
+    })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::InUse {
             path: path.to_owned(),
-            source: rusqlite::Error::InvalidParameterName(format!("cannot create the file: {e}")),
-        })?;
-        let sqlite = |source| OpenError::Sqlite {
-            path: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(OpenError::File {
+            path: target,
             source,
+        }),
+    }
+}
+
+impl Db {
+    /// Opens the database at `path` as `ownership` says: for `Server` and `Shell`, takes
+    /// the lock, creates the file if needed and applies the schema or migrates it forward;
+    /// for `ReadOnly`, opens an existing file as it is. Every mode refuses a damaged file
+    /// written by a newer keygate.
+    pub fn open(path: &Path, read_pool_size: u32, ownership: Ownership) -> Result<Db, OpenError> {
+        let sqlite = |e| OpenError::sqlite(path, e);
+        let lock = match ownership {
+            Ownership::ReadOnly => None,
+            Ownership::Server | Ownership::Shell => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && !dir.exists()
+                {
+                    std::fs::create_dir_all(dir)
+                        .and_then(|()| private_dir(dir))
+                        .map_err(|source| OpenError::CreateDir {
+                            dir: dir.to_owned(),
+                            source,
+                        })?;
+                }
+                Some(lock(path)?)
+            }
         };
-        let mut writer = Connection::open(path).map_err(sqlite)?;
+        let mut writer = match ownership {
+            Ownership::ReadOnly => Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            ),
+            _ => Connection::open(path),
+        }
+        .map_err(sqlite)?;
         configure(&writer).map_err(sqlite)?;
-        writer
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(sqlite)?;
-        migrate(&mut writer, path)?;
+        if ownership == Ownership::ReadOnly {
+            let version = schema_version(&writer, path)?;
+            if version == 0 {
+                return Err(OpenError::Sqlite {
+                    path: path.to_owned(),
+                    source: rusqlite::Error::InvalidParameterName(
+                        "the file holds no keygate schema; is it a keygate database?".into(),
+                    ),
+                });
+            }
+        } else {
+            writer
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(sqlite)?;
+            migrate(&mut writer, path)?;
+        }
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -102,19 +199,20 @@ impl Db {
                 path: path.to_owned(),
                 source,
             })?;
-        Ok(Db {
+        Ok(Db(Arc::new(Inner {
             reads,
-            writer: Arc::new(Mutex::new(writer)),
-            path: Arc::new(path.to_owned()),
-        })
+            writer: Mutex::new(writer),
+            path: path.to_owned(),
+            _lock: lock,
+        })))
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.0.path
     }
 
     fn read_conn(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
-        Ok(self.reads.get()?)
+        Ok(self.0.reads.get()?)
     }
 
     /// Runs a short read on the calling thread. Point lookups take microseconds, which is
@@ -140,6 +238,7 @@ impl Db {
     /// `write` for callers already off the async workers (CLI, shutdown).
     pub fn write_blocking<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let mut conn = self
+            .0
             .writer
             .lock()
             .map_err(|_| Error::internal("writer connection poisoned"))?;
@@ -251,21 +350,18 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
-    let sqlite = |source| OpenError::Sqlite {
-        path: path.to_owned(),
-        source,
-    };
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Exclusive)
-        .map_err(sqlite)?;
-    let version: i64 = tx
+/// The file's `PRAGMA user_version`, refused when negative or newer than this build.
+fn schema_version(conn: &Connection, path: &Path) -> Result<i64, OpenError> {
+    let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(sqlite)?;
+        .map_err(|e| OpenError::sqlite(path, e))?;
     if version < 0 {
-        return Err(sqlite(rusqlite::Error::InvalidParameterName(format!(
-            "the file has a negative schema version ({version}); is it a keygate database?"
-        ))));
+        return Err(OpenError::sqlite(
+            path,
+            rusqlite::Error::InvalidParameterName(format!(
+                "the file has a negative schema version ({version}); is it a keygate database?"
+            )),
+        ));
     }
     if version > SCHEMA_VERSION {
         return Err(OpenError::TooNew {
@@ -274,6 +370,15 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
             supported: SCHEMA_VERSION,
         });
     }
+    Ok(version)
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
+    let sqlite = |e| OpenError::sqlite(path, e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .map_err(sqlite)?;
+    let version = schema_version(&tx, path)?;
     if version == 0 {
         let tables: i64 = tx
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
@@ -302,26 +407,26 @@ mod tests {
     #[test]
     fn a_new_database_gets_the_current_schema_version() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("k.db"), 2).unwrap();
+        let db = Db::open(&dir.path().join("k.db"), 2, Ownership::Server).unwrap();
         let v: i64 = db
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         // Opening again leaves it as it is.
         drop(db);
-        Db::open(&dir.path().join("k.db"), 2).unwrap();
+        Db::open(&dir.path().join("k.db"), 2, Ownership::Server).unwrap();
     }
 
     #[test]
     fn a_database_from_a_newer_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.db");
-        drop(Db::open(&path, 2).unwrap());
+        drop(Db::open(&path, 2, Ownership::Server).unwrap());
         Connection::open(&path)
             .unwrap()
             .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
-        let err = Db::open(&path, 2)
+        let err = Db::open(&path, 2, Ownership::Server)
             .err()
             .expect("a newer schema must be refused");
         let msg = err.to_string();
@@ -335,7 +440,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data").join("k.db");
-        let db = Db::open(&path, 2).unwrap();
+        let db = Db::open(&path, 2, Ownership::Server).unwrap();
         db.write_blocking(|tx| Ok(tx.execute_batch("CREATE TABLE t (x)")?))
             .unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -355,6 +460,61 @@ mod tests {
             .unwrap()
             .execute_batch("CREATE TABLE t (x)")
             .unwrap();
-        assert!(Db::open(&path, 2).is_err());
+        assert!(Db::open(&path, 2, Ownership::Server).is_err());
+    }
+
+    #[test]
+    fn one_process_at_a_time_owns_a_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let server = Db::open(&path, 2, Ownership::Server).unwrap();
+
+        for second in [Ownership::Server, Ownership::Shell] {
+            let err = Db::open(&path, 2, second)
+                .err()
+                .expect("a second owner must be refused");
+            assert!(matches!(err, OpenError::InUse { .. }), "{err}");
+            assert_eq!(
+                err.to_string(),
+                format!("another keygate is using {}; stop it first", path.display())
+            );
+        }
+        // Reading takes no lock.
+        let reader = Db::open(&path, 2, Ownership::ReadOnly).unwrap();
+        reader.ping().unwrap();
+        drop(reader);
+        drop(server);
+        Db::open(&path, 2, Ownership::Shell).unwrap();
+    }
+
+    #[test]
+    fn opening_read_only_creates_migrates_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.db");
+        assert!(Db::open(&missing, 1, Ownership::ReadOnly).is_err());
+        assert!(!missing.exists(), "a read-only open created the file");
+
+        // An empty file is what `Server` would fill with the schema.
+        let empty = dir.path().join("empty.db");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(Db::open(&empty, 1, Ownership::ReadOnly).is_err());
+        assert_eq!(std::fs::read(&empty).unwrap(), b"");
+
+        let path = dir.path().join("k.db");
+        let db = Db::open(&path, 1, Ownership::Server).unwrap();
+        db.write_blocking(|tx| {
+            Ok(tx.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1)")?)
+        })
+        .unwrap();
+        drop(db);
+        let before = std::fs::read(&path).unwrap();
+        let db = Db::open(&path, 1, Ownership::ReadOnly).unwrap();
+        db.backup_to(&dir.path().join("copy.db")).unwrap();
+        assert!(
+            db.write_blocking(|tx| Ok(tx.execute_batch("INSERT INTO t VALUES (2)")?))
+                .is_err()
+        );
+        drop(db);
+        assert!(std::fs::read(&path).unwrap() == before, "the file changed");
     }
 }

@@ -8,14 +8,15 @@ use poem::listener::TcpAcceptor;
 
 use crate::clock::{HOUR, SystemClock};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, Ownership};
 use crate::domain::{State, keys, sessions};
 
 /// How long in-flight requests get to finish after a stop signal.
 const GRACE: Duration = Duration::from_secs(10);
 
 pub async fn serve(config: Config) -> Result<(), String> {
-    let db = Db::open(&config.db_path, config.read_pool_size).map_err(|e| e.to_string())?;
+    let db = Db::open(&config.db_path, config.read_pool_size, Ownership::Server)
+        .map_err(|e| e.to_string())?;
     let listen = config.listen;
     let state = State::new(db, Arc::new(SystemClock), config);
     let listener = tokio::net::TcpListener::bind(listen)

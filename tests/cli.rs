@@ -69,6 +69,99 @@ fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// `keygate user create` on `dir/keygate.db`, password from the environment.
+fn create_user(dir: &Path, email: &str, name: &str) -> Output {
+    keygate(Some(dir))
+        .args(["user", "create", "--email", email, "--name", name, "--db"])
+        .arg(dir.join("keygate.db"))
+        .env("KEYGATE_PASSWORD", PASSWORD)
+        .output()
+        .expect("run keygate user create")
+}
+
+/// `keygate key create` on `dir/keygate.db`.
+fn create_key(dir: &Path, email: &str, org: &str) -> Output {
+    keygate(Some(dir))
+        .args(["key", "create", "--email", email, "--org", org])
+        .args(["--name", "from the shell", "--db"])
+        .arg(dir.join("keygate.db"))
+        .output()
+        .expect("run keygate key create")
+}
+
+/// The id of the only organization in the database at `path`.
+fn only_org(path: &Path) -> String {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT id FROM organizations", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Spawns `keygate serve` on `db` and a free port, its output appended to `log`, and
+/// waits until its health check passes.
+fn launch(home: &Path, db: &Path, log: &Path, args: &[String]) -> (Child, SocketAddr) {
+    // Another process may take the free port before the server binds it; then the server
+    // exits at once, and we try again on a new port.
+    for attempt in 1.. {
+        let addr = free_addr();
+        let out = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the log file");
+        let err = out.try_clone().expect("clone the log file");
+        let mut child = keygate(Some(home))
+            .arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn keygate serve");
+        if wait_until_healthy(&mut child, addr, log) {
+            return (child, addr);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        assert!(
+            attempt < 3 && text.contains("cannot listen"),
+            "the server did not become healthy within {STARTUP:?}:\n{text}"
+        );
+    }
+    unreachable!()
+}
+
+/// Polls `keygate healthcheck` until it passes (true) or the server exits or the time is
+/// up (false).
+fn wait_until_healthy(child: &mut Child, addr: SocketAddr, log: &Path) -> bool {
+    let deadline = Instant::now() + STARTUP;
+    while Instant::now() < deadline {
+        if child.try_wait().expect("poll the server").is_some() {
+            return false;
+        }
+        let status = keygate(None)
+            .args(["healthcheck", "--listen", &addr.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run keygate healthcheck");
+        // The log line proves that this child, not some other process, holds the port.
+        if status.success()
+            && std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .contains(&format!("listening on http://{addr}"))
+        {
+            return true;
+        }
+        sleep(Duration::from_millis(100));
+    }
+    false
+}
+
 /// A `keygate serve` child on a temporary database. Dropping it kills the process, so no
 /// server outlives its test, whatever happens.
 struct Server {
@@ -94,40 +187,16 @@ impl Server {
 
     /// `start` with more `serve` arguments.
     fn start_with(args: &[&str]) -> Server {
-        // Another process may take the free port before the server binds it; then the
-        // server exits at once, and we try again on a new port.
-        for attempt in 1.. {
-            let mut server = Server::spawn(args);
-            if server.wait_until_healthy() {
-                return server;
-            }
-            let log = server.log_text();
-            assert!(
-                attempt < 3 && log.contains("cannot listen"),
-                "the server did not become healthy within {STARTUP:?}:\n{log}"
-            );
-        }
-        unreachable!()
+        Server::start_in(tempfile::tempdir().expect("temp dir"), args)
     }
 
-    fn spawn(args: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
+    /// Starts a server on `dir/keygate.db` (created if missing), logging to
+    /// `dir/serve.log`, and waits until its health check passes.
+    fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Server {
         let db = dir.path().join("keygate.db");
-        let addr = free_addr();
         let log = dir.path().join("serve.log");
-        let out = std::fs::File::create(&log).expect("create the log file");
-        let err = out.try_clone().expect("clone the log file");
-        let child = keygate(Some(dir.path()))
-            .arg("serve")
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--db")
-            .arg(&db)
-            .args(args)
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("spawn keygate serve");
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, addr) = launch(dir.path(), &db, &log, &args);
         Server {
             child,
             addr,
@@ -135,33 +204,6 @@ impl Server {
             log,
             dir,
         }
-    }
-
-    /// Polls `keygate healthcheck` until it passes (true) or the server exits or the time
-    /// is up (false).
-    fn wait_until_healthy(&mut self) -> bool {
-        let deadline = Instant::now() + STARTUP;
-        while Instant::now() < deadline {
-            if self.child.try_wait().expect("poll the server").is_some() {
-                return false;
-            }
-            let status = keygate(None)
-                .args(["healthcheck", "--listen", &self.addr.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("run keygate healthcheck");
-            // The log line proves that this child, not some other process, holds the port.
-            if status.success()
-                && self
-                    .log_text()
-                    .contains(&format!("listening on http://{}", self.addr))
-            {
-                return true;
-            }
-            sleep(Duration::from_millis(100));
-        }
-        false
     }
 
     /// Sends SIGTERM and waits for the exit, which must come within `SHUTDOWN`.
@@ -188,12 +230,7 @@ impl Server {
     /// `keygate user create` against this server's database, password from the
     /// environment.
     fn create_user(&self, email: &str, name: &str) -> Output {
-        keygate(Some(self.dir.path()))
-            .args(["user", "create", "--email", email, "--name", name, "--db"])
-            .arg(&self.db)
-            .env("KEYGATE_PASSWORD", PASSWORD)
-            .output()
-            .expect("run keygate user create")
+        create_user(self.dir.path(), email, name)
     }
 
     fn post_json(&self, path: &str, body: &str) -> HttpReply {
@@ -309,10 +346,9 @@ fn emails(path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_user_created_from_the_shell_while_the_server_runs_can_sign_in_over_http() {
-    let server = Server::start();
-
-    let created = server.create_user("owner@example.com", "Owner");
+fn a_user_created_from_the_shell_can_sign_in_over_http_once_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
     assert!(
         created.status.success(),
         "user create failed: {}",
@@ -323,6 +359,7 @@ fn a_user_created_from_the_shell_while_the_server_runs_can_sign_in_over_http() {
         said.contains("owner@example.com") && said.contains("as owner of \"My Organization\""),
         "the first user must become the owner: {said}"
     );
+    let server = Server::start_in(dir, &[]);
 
     let reply = server.post_json(
         "/api/auth/sign-in/email",
@@ -356,15 +393,28 @@ fn a_user_created_from_the_shell_while_the_server_runs_can_sign_in_over_http() {
 #[test]
 fn a_backup_taken_while_the_server_runs_holds_the_same_users_as_the_live_database() {
     let server = Server::start();
-    // One user written by the server itself (its writes may still sit in the WAL), one
-    // by the shell.
+    // Two users written by the server itself; its writes may still sit in the WAL.
     let signed_up = server.post_json(
         "/api/auth/sign-up/email",
         &format!(r#"{{"name":"Ada","email":"ada@example.com","password":"{PASSWORD}"}}"#),
     );
     assert_eq!(signed_up.status, 200, "sign-up failed: {signed_up:?}");
-    let created = server.create_user("bob@example.com", "Bob");
-    assert!(created.status.success(), "{}", text(&created.stderr));
+    let cookie = format!("keygate.session_token={}", session_token(&signed_up));
+    let origin = format!("http://{}", server.addr);
+    let created = http(
+        server.addr,
+        "POST",
+        "/api/user.createUserWithCredentials",
+        &[
+            ("content-type", "application/json"),
+            ("cookie", &cookie),
+            ("origin", &origin),
+        ],
+        &format!(
+            r#"{{"name":"Bob","email":"bob@example.com","password":"{PASSWORD}","role":"member"}}"#
+        ),
+    );
+    assert_eq!(created.status, 200, "{created:?}");
 
     let out = server.dir.path().join("backup.db");
     let backup = keygate(Some(server.dir.path()))
@@ -421,43 +471,22 @@ fn the_server_stops_with_exit_status_zero_on_sigterm() {
     );
 }
 
-#[test]
-fn serve_refuses_a_database_written_by_a_newer_keygate() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keygate.db");
-    let created = keygate(Some(dir.path()))
-        .args([
-            "user",
-            "create",
-            "--email",
-            "a@example.com",
-            "--name",
-            "A",
-            "--db",
-        ])
-        .arg(&db)
-        .env("KEYGATE_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{}", text(&created.stderr));
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .pragma_update(None, "user_version", 99)
-        .unwrap();
-
-    let mut child = keygate(Some(dir.path()))
+/// Runs `keygate serve` on `db`, which must exit at once with a failure; returns what
+/// it wrote on standard error. `what` names the database in the panic message.
+fn serve_refused(home: &Path, db: &Path, what: &str) -> String {
+    let mut child = keygate(Some(home))
         .args(["serve", "--listen", &free_addr().to_string(), "--db"])
-        .arg(&db)
+        .arg(db)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let status = wait_for_exit(&mut child, STARTUP);
-    if status.is_none() {
+    let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("serve started on a database from a newer version");
-    }
+        panic!("serve started on {what}");
+    };
     let mut err = String::new();
     child
         .stderr
@@ -465,7 +494,23 @@ fn serve_refuses_a_database_written_by_a_newer_keygate() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert!(!status.unwrap().success());
+    assert!(!status.success(), "serve on {what} exited with {status:?}");
+    err
+}
+
+#[test]
+fn serve_refuses_a_database_written_by_a_newer_keygate() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keygate.db");
+    let created = create_user(dir.path(), "a@example.com", "A");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+
+    let err = serve_refused(dir.path(), &db, "a database from a newer version");
+
     assert!(
         err.contains("newer than this keygate"),
         "unclear message: {err}"
@@ -657,28 +702,13 @@ fn neither_api_keys_nor_their_hashes_reach_the_debug_log() {
 }
 
 #[test]
-fn a_key_created_from_the_shell_while_the_server_runs_works_over_http() {
-    let server = Server::start();
-    let created = server.create_user("owner@example.com", "Owner");
+fn a_key_created_from_the_shell_works_over_http_once_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
     assert!(created.status.success(), "{}", text(&created.stderr));
-    let org: String = rusqlite::Connection::open(&server.db)
-        .unwrap()
-        .query_row("SELECT id FROM organizations", [], |r| r.get(0))
-        .unwrap();
+    let org = only_org(&dir.path().join("keygate.db"));
 
-    let made = keygate(Some(server.dir.path()))
-        .args([
-            "key",
-            "create",
-            "--email",
-            "owner@example.com",
-            "--org",
-            &org,
-        ])
-        .args(["--name", "from the shell", "--db"])
-        .arg(&server.db)
-        .output()
-        .expect("run keygate key create");
+    let made = create_key(dir.path(), "owner@example.com", &org);
 
     assert!(made.status.success(), "{}", text(&made.stderr));
     let key = text(&made.stdout).trim().to_owned();
@@ -689,6 +719,7 @@ fn a_key_created_from_the_shell_while_the_server_runs_works_over_http() {
         !said.contains(&key),
         "the key is repeated on stderr: {said}"
     );
+    let server = Server::start_in(dir, &[]);
     let me = http(
         server.addr,
         "GET",
@@ -698,4 +729,80 @@ fn a_key_created_from_the_shell_while_the_server_runs_works_over_http() {
     );
     assert_eq!(me.status, 200, "{me:?}");
     assert_eq!(json_body(&me)["user"]["email"], "owner@example.com");
+}
+
+// ---------------------------------------------------------------- one server per file
+
+#[test]
+fn a_second_server_on_the_same_database_exits_at_once_and_the_first_keeps_serving() {
+    let server = Server::start();
+
+    let err = serve_refused(server.dir.path(), &server.db, "a database in use");
+
+    assert!(
+        err.contains(&format!(
+            "another keygate is using {}; stop it first",
+            server.db.display()
+        )),
+        "unclear message: {err}"
+    );
+    let health = http(server.addr, "GET", "/api/health", &[], "");
+    assert_eq!(health.status, 200, "{health:?}");
+    let signed_up = server.post_json(
+        "/api/auth/sign-up/email",
+        &format!(r#"{{"name":"Ada","email":"ada@example.com","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(signed_up.status, 200, "{signed_up:?}");
+}
+
+/// The number of API keys in the database at `path`.
+fn key_count(path: &Path) -> i64 {
+    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn user_create_and_key_create_refuse_while_a_server_runs_and_work_once_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let org = only_org(&dir.path().join("keygate.db"));
+    let mut server = Server::start_in(dir, &[]);
+    let in_use = format!(
+        "a keygate server is using {}; stop it first, or make the change through its HTTP API",
+        server.db.display()
+    );
+
+    let user = server.create_user("later@example.com", "Later");
+    let key = create_key(server.dir.path(), "owner@example.com", &org);
+
+    assert!(!user.status.success(), "user create ran beside the server");
+    let err = text(&user.stderr);
+    assert!(
+        err.contains(&in_use) && err.contains("user.createUserWithCredentials"),
+        "unclear message: {err}"
+    );
+    assert!(!key.status.success(), "key create ran beside the server");
+    let err = text(&key.stderr);
+    assert!(
+        err.contains(&in_use) && err.contains("user.createApiKey"),
+        "unclear message: {err}"
+    );
+    assert!(key.stdout.is_empty(), "{}", text(&key.stdout));
+    assert_eq!(emails(&server.db), ["owner@example.com"]);
+    assert_eq!(key_count(&server.db), 0);
+
+    assert!(server.terminate().success(), "{}", server.log_text());
+
+    let user = server.create_user("later@example.com", "Later");
+    assert!(user.status.success(), "{}", text(&user.stderr));
+    let key = create_key(server.dir.path(), "owner@example.com", &org);
+    assert!(key.status.success(), "{}", text(&key.stderr));
+    assert_eq!(
+        emails(&server.db),
+        ["later@example.com", "owner@example.com"]
+    );
+    assert_eq!(key_count(&server.db), 1);
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use keygate::clock::ManualClock;
 use keygate::config::Config;
-use keygate::db::Db;
+use keygate::db::{Db, Ownership};
 use keygate::domain::accounts::{NewUser, create_user_blocking};
 use keygate::model::Role;
 use keygate::{State, app};
@@ -232,7 +232,7 @@ impl TestApp {
         config.argon2_m_kib = 64; // fast hashing in tests; production uses 19 MiB
         config.trusted_origins = vec![ORIGIN.to_owned()];
         tweak(&mut config);
-        let db = Db::open(&config.db_path, 4).unwrap();
+        let db = Db::open(&config.db_path, 4, Ownership::Server).unwrap();
         let clock = Arc::new(ManualClock::new(T0));
         let state = State::new(db, clock.clone(), config);
         let client = TestClient::new(app(state.clone()).boxed());
@@ -733,7 +733,7 @@ impl TestApp {
         let dir = self._dir;
         drop(self.client);
         drop(self.state);
-        let db = Db::open(&config.db_path, 4).unwrap();
+        let db = Db::open(&config.db_path, 4, Ownership::Server).unwrap();
         let clock = Arc::new(ManualClock::new(now));
         let state = State::new(db, clock.clone(), config);
         let client = TestClient::new(app(state.clone()).boxed());
