@@ -1,5 +1,5 @@
-//! Opening the SQLite file: one owner at a time, pragmas, schema and migrations, a read
-//! pool, and the one writer connection.
+//! Opening the SQLite file: one owner at a time, a check for damage, pragmas, schema and
+//! migrations, a read pool, and the one writer connection.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
@@ -52,6 +52,10 @@ pub enum OpenError {
     #[error("another keygate is using {path}; stop it first")]
     InUse { path: PathBuf },
     #[error(
+        "the database {path} is damaged ({detail}); restore a backup, or salvage what is left with `sqlite3 {path} .recover`"
+    )]
+    Damaged { path: PathBuf, detail: String },
+    #[error(
         "the database {path} has schema version {found}, newer than this keygate understands ({supported}); run a newer keygate or restore a backup"
     )]
     TooNew {
@@ -69,10 +73,18 @@ pub enum OpenError {
 }
 
 impl OpenError {
+    /// Classifies an SQLite error met while opening `path`: a damaged file gets its own
+    /// message.
     fn sqlite(path: &Path, source: rusqlite::Error) -> OpenError {
-        OpenError::Sqlite {
-            path: path.to_owned(),
-            source,
+        match source.sqlite_error_code() {
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => OpenError::Damaged {
+                path: path.to_owned(),
+                detail: source.to_string(),
+            },
+            _ => OpenError::Sqlite {
+                path: path.to_owned(),
+                source,
+            },
         }
     }
 }
@@ -139,11 +151,37 @@ fn lock(path: &Path) -> Result<File, OpenError> {
     }
 }
 
+/// Runs `PRAGMA quick_check` (every page and index, without cross-checking index
+/// contents against tables: linear in the file's size) and refuses a damaged file.
+fn check_integrity(conn: &Connection, path: &Path) -> Result<(), OpenError> {
+    let found: Vec<String> = conn
+        .prepare("PRAGMA quick_check(5)")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(|e| OpenError::sqlite(path, e))?;
+    if found.len() == 1 && found[0] == "ok" {
+        return Ok(());
+    }
+    // Its first line names the schema ("*** in database main ***"); the rest say what.
+    let detail = found
+        .iter()
+        .flat_map(|f| f.lines())
+        .filter(|l| !l.starts_with("***"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(OpenError::Damaged {
+        path: path.to_owned(),
+        detail,
+    })
+}
+
 impl Db {
     /// Opens the database at `path` as `ownership` says: for `Server` and `Shell`, takes
     /// the lock, creates the file if needed and applies the schema or migrates it forward;
     /// for `ReadOnly`, opens an existing file as it is. Every mode refuses a damaged file
-    /// written by a newer keygate.
+    /// and one written by a newer keygate.
     pub fn open(path: &Path, read_pool_size: u32, ownership: Ownership) -> Result<Db, OpenError> {
         let sqlite = |e| OpenError::sqlite(path, e);
         let lock = match ownership {
@@ -171,6 +209,7 @@ impl Db {
         }
         .map_err(sqlite)?;
         configure(&writer).map_err(sqlite)?;
+        check_integrity(&writer, path)?;
         if ownership == Ownership::ReadOnly {
             let version = schema_version(&writer, path)?;
             if version == 0 {
@@ -516,5 +555,34 @@ mod tests {
         );
         drop(db);
         assert!(std::fs::read(&path).unwrap() == before, "the file changed");
+    }
+
+    #[test]
+    fn a_damaged_database_is_refused_whatever_the_ownership() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let db = Db::open(&path, 1, Ownership::Server).unwrap();
+        db.write_blocking(|tx| {
+            tx.execute_batch("CREATE TABLE t (x TEXT)")?;
+            for i in 0..200 {
+                tx.execute("INSERT INTO t VALUES (?1)", [format!("{i:0>500}")])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        drop(db);
+        // The middle of a page near the end of the file, where `t`'s full leaves are.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 3 * 4096 + 2048;
+        bytes[at..at + 256].fill(0xab);
+        std::fs::write(&path, bytes).unwrap();
+
+        for ownership in [Ownership::Server, Ownership::ReadOnly] {
+            let err = Db::open(&path, 1, ownership)
+                .err()
+                .expect("a damaged file must be refused");
+            assert!(matches!(err, OpenError::Damaged { .. }), "{err}");
+            assert!(err.to_string().contains("is damaged"), "{err}");
+        }
     }
 }

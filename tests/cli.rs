@@ -806,3 +806,58 @@ fn user_create_and_key_create_refuse_while_a_server_runs_and_work_once_it_stoppe
     );
     assert_eq!(key_count(&server.db), 1);
 }
+
+#[test]
+fn serve_refuses_a_damaged_database_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keygate.db");
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    // Some rows, and the fullest page that holds them.
+    let (page, page_size) = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        for i in 0..300 {
+            conn.execute(
+                "INSERT INTO users (id, name, email, password_hash, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'x', 0, 0)",
+                rusqlite::params![
+                    format!("u{i}"),
+                    format!("User {i}"),
+                    format!("u{i}@example.com")
+                ],
+            )
+            .unwrap();
+        }
+        let page: i64 = conn
+            .query_row(
+                "SELECT pageno FROM dbstat WHERE name = 'users' AND pagetype = 'leaf'
+                 ORDER BY ncell DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        (page as usize, size as usize)
+    };
+    assert!(page > 1, "the rows share the header's page");
+    // Garbage in the middle of that page; the 100-byte header of page 1 stays intact.
+    let mut bytes = std::fs::read(&db).unwrap();
+    let at = (page - 1) * page_size + page_size / 2;
+    bytes[at..at + 256].fill(0xab);
+    std::fs::write(&db, bytes).unwrap();
+    let check: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .unwrap();
+    assert_ne!(check, "ok", "the damage went unnoticed by SQLite itself");
+
+    let err = serve_refused(dir.path(), &db, "a damaged database");
+
+    assert!(
+        err.contains(&format!("the database {} is damaged", db.display()))
+            && err.contains("restore a backup"),
+        "unclear message: {err}"
+    );
+}
