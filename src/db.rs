@@ -1,5 +1,6 @@
 //! Opening the SQLite file: one owner at a time, a check for damage, pragmas, schema and
-//! migrations, a read pool, and the one writer connection.
+//! migrations, a read pool, and the one writer connection; and watching that the file
+//! stays the one that was opened.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,9 @@ pub const SCHEMA_VERSION: i64 = 1;
 const MIGRATIONS: &[&str] = &[];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often `watch` compares the file under the database's path with the one opened.
+pub const WATCH_EVERY: Duration = Duration::from_secs(2);
 
 /// How a process uses the database file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +93,53 @@ impl OpenError {
     }
 }
 
+/// What is wrong with the file under the database's path while the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileProblem {
+    /// No file is there any more.
+    Missing,
+    /// Another file is there (another device or inode than the one opened).
+    Replaced,
+}
+
+/// Why the database is not fit to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unhealthy {
+    /// It does not answer a query.
+    NoAnswer,
+    File(FileProblem),
+}
+
+impl Unhealthy {
+    /// The machine-readable word for the health answer.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unhealthy::NoAnswer => "database_unreachable",
+            Unhealthy::File(FileProblem::Missing) => "database_file_missing",
+            Unhealthy::File(FileProblem::Replaced) => "database_file_replaced",
+        }
+    }
+}
+
+/// Which file an open handle or a path names: device and inode where the platform has
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(m: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId(m.dev(), m.ino())
+    }
+
+    /// Elsewhere only a missing file can be told apart.
+    #[cfg(not(unix))]
+    fn of(_: &std::fs::Metadata) -> FileId {
+        FileId(0, 0)
+    }
+}
+
 /// A handle on the database, cheap to clone.
 #[derive(Clone)]
 pub struct Db(Arc<Inner>);
@@ -97,6 +148,9 @@ struct Inner {
     reads: Pool<SqliteConnectionManager>,
     writer: Mutex<Connection>,
     path: PathBuf,
+    opened: FileId,
+    /// What the last look at the file found.
+    problem: Mutex<Option<FileProblem>>,
     /// The exclusive lock (`Server`, `Shell`). Declared last so that it is closed after
     /// every connection: on Unix, closing any descriptor of a file drops the process's
     /// fcntl locks on it, SQLite's own included, so this handle must outlive them.
@@ -200,6 +254,16 @@ impl Db {
                 Some(lock(path)?)
             }
         };
+        let opened = match (&lock, cfg!(unix)) {
+            (Some(file), true) => file.metadata(),
+            _ => std::fs::metadata(path),
+        }
+        .map(|m| FileId::of(&m))
+        .map_err(|source| OpenError::File {
+            path: path.to_owned(),
+            source,
+        })?;
+
         let mut writer = match ownership {
             Ownership::ReadOnly => Connection::open_with_flags(
                 path,
@@ -242,6 +306,8 @@ impl Db {
             reads,
             writer: Mutex::new(writer),
             path: path.to_owned(),
+            opened,
+            problem: Mutex::new(None),
             _lock: lock,
         })))
     }
@@ -291,6 +357,47 @@ impl Db {
     pub fn ping(&self) -> Result<()> {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
             .map(|_| ())
+    }
+
+    /// Whether the database is fit to serve: it answers a query, and the last look at
+    /// the file (`watch`) found the one that was opened.
+    pub fn health(&self) -> Result<(), Unhealthy> {
+        if let Some(p) = *self.0.problem.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(Unhealthy::File(p));
+        }
+        self.ping().map_err(|_| Unhealthy::NoAnswer)
+    }
+
+    /// Looks at the file under the database's path: gone, or not the one opened. Records
+    /// the finding for `health` and logs a change of it once.
+    pub fn check_file(&self) -> Option<FileProblem> {
+        let path = self.path();
+        let now = match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(FileProblem::Missing),
+            Ok(m) if FileId::of(&m) != self.0.opened => Some(FileProblem::Replaced),
+            // Unreadable for another reason (permissions): nothing can be told.
+            _ => None,
+        };
+        let before = std::mem::replace(
+            &mut *self.0.problem.lock().unwrap_or_else(|p| p.into_inner()),
+            now,
+        );
+        if now != before {
+            match now {
+                Some(FileProblem::Missing) => tracing::warn!(
+                    path = %path.display(),
+                    "the database file was deleted while keygate runs: what is written from now \
+                     on is lost when keygate stops; restore the file and restart keygate"
+                ),
+                Some(FileProblem::Replaced) => tracing::warn!(
+                    path = %path.display(),
+                    "the database file was replaced by another file while keygate runs: keygate \
+                     still uses the one it opened; restart keygate to use the new one"
+                ),
+                None => tracing::info!(path = %path.display(), "the database file is back"),
+            }
+        }
+        now
     }
 
     /// Writes a consistent copy of the live database to `dest` through SQLite's online
@@ -439,6 +546,16 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
     tx.commit().map_err(sqlite)
 }
 
+/// Looks at the database file every `WATCH_EVERY` for as long as the server runs, so
+/// health turns unhealthy soon after the file is deleted or replaced under it.
+pub async fn watch(db: Db) {
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    loop {
+        tick.tick().await;
+        db.check_file();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,5 +701,32 @@ mod tests {
             assert!(matches!(err, OpenError::Damaged { .. }), "{err}");
             assert!(err.to_string().contains("is damaged"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_database_file_deleted_or_replaced_under_its_path_is_unhealthy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let aside = dir.path().join("aside.db");
+        let db = Db::open(&path, 1, Ownership::Server).unwrap();
+        assert_eq!(db.check_file(), None);
+        assert_eq!(db.health(), Ok(()));
+
+        std::fs::rename(&path, &aside).unwrap();
+        assert_eq!(
+            db.health(),
+            Ok(()),
+            "health reports what the last look found"
+        );
+        assert_eq!(db.check_file(), Some(FileProblem::Missing));
+        assert_eq!(db.health(), Err(Unhealthy::File(FileProblem::Missing)));
+
+        std::fs::copy(&aside, &path).unwrap();
+        assert_eq!(db.check_file(), Some(FileProblem::Replaced));
+        assert_eq!(db.health(), Err(Unhealthy::File(FileProblem::Replaced)));
+
+        std::fs::rename(&aside, &path).unwrap();
+        assert_eq!(db.check_file(), None);
+        assert_eq!(db.health(), Ok(()));
     }
 }

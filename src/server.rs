@@ -33,6 +33,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let stop = stop_signal()?;
     let janitor = tokio::spawn(janitor(state.clone()));
     let flusher = tokio::spawn(flusher(state.clone()));
+    tokio::spawn(crate::db::watch(state.db.clone()));
     let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(crate::app(state.clone()), stop, Some(GRACE))
         .await

@@ -861,3 +861,33 @@ fn serve_refuses_a_damaged_database_with_a_clear_message() {
         "unclear message: {err}"
     );
 }
+
+#[test]
+fn health_turns_unhealthy_within_ten_seconds_when_the_database_file_is_deleted() {
+    let server = Server::start();
+
+    std::fs::remove_file(&server.db).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let r = http(server.addr, "GET", "/api/health", &[], "");
+        if r.status != 200 || Instant::now() >= deadline {
+            break r;
+        }
+        sleep(Duration::from_millis(200));
+    };
+    assert_eq!(reply.status, 503, "{reply:?}");
+    let body = json_body(&reply);
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert_eq!(body["reason"], "database_file_missing", "{body}");
+    let check = run(&["healthcheck", "--listen", &server.addr.to_string()]);
+    assert!(!check.status.success());
+    // Later looks find the same and say nothing more.
+    sleep(keygate::db::WATCH_EVERY + Duration::from_secs(1));
+    let log = server.log_text();
+    assert_eq!(
+        log.matches("the database file was deleted").count(),
+        1,
+        "{log}"
+    );
+}
