@@ -23,6 +23,7 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     TooManyRequests,
     InternalServerError,
+    InsufficientStorage,
 }
 
 impl ErrorCode {
@@ -38,6 +39,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 
@@ -177,6 +179,14 @@ impl From<Error> for ApiError {
                 out.backoff = Some(b);
                 out
             }
+            Error::StorageFull => {
+                tracing::error!("a write failed: the storage holding the database is full");
+                ApiError::new(
+                    ErrorCode::InsufficientStorage,
+                    "storage_full",
+                    "The server's storage is full: nothing was changed; try again later",
+                )
+            }
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 ApiError::new(
@@ -245,6 +255,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (
         500,
         "An unexpected server error; the cause is logged, not shown.",
+    ),
+    (
+        507,
+        "The storage holding the database is full (`storage_full`): nothing was changed. Reads go on working; try again once space is freed.",
     ),
 ];
 

@@ -566,6 +566,24 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Makes the database as full as a full disk would (`true`): the writer may grow it by
+    /// no page more, so the next write that needs a page fails with SQLITE_FULL. `false`
+    /// lifts the cap.
+    pub fn set_storage_full(&self, full: bool) {
+        self.state
+            .db
+            .write_blocking(move |tx| {
+                let pages: i64 = tx.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                let cap = if full { pages } else { 0xffff_fffe };
+                Ok(
+                    tx.query_row(&format!("PRAGMA max_page_count = {cap}"), [], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                )
+            })
+            .unwrap();
+    }
+
     /// The database file and its write-ahead log, as bytes.
     pub fn database_bytes(&self) -> Vec<u8> {
         let path = self.state.db.path().to_owned();
