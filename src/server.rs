@@ -41,7 +41,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     janitor.abort();
     flusher.abort();
     // Requests are done: what they counted lands before the process ends.
-    match keys::flush_usage(&state).await {
+    match keys::flush_at_stop(&state).await {
         Ok(n) => tracing::info!(keys = n, "key usage flushed"),
         Err(e) => tracing::error!(error = %e, "flushing key usage at shutdown failed"),
     }

@@ -169,6 +169,7 @@ struct Server {
     addr: SocketAddr,
     db: PathBuf,
     log: PathBuf,
+    args: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -202,8 +203,24 @@ impl Server {
             addr,
             db,
             log,
+            args,
             dir,
         }
+    }
+
+    /// SIGKILL: the process ends at once, without flushing anything.
+    fn kill(&mut self) {
+        self.child.kill().expect("kill the server");
+        self.child.wait().expect("reap the server");
+    }
+
+    /// Starts the server again on the same database, after it stopped.
+    fn restart(&mut self) {
+        assert!(
+            self.child.try_wait().expect("poll the server").is_some(),
+            "the server still runs"
+        );
+        (self.child, self.addr) = launch(self.dir.path(), &self.db, &self.log, &self.args);
     }
 
     /// Sends SIGTERM and waits for the exit, which must come within `SHUTDOWN`.
@@ -806,6 +823,62 @@ fn user_create_and_key_create_refuse_while_a_server_runs_and_work_once_it_stoppe
     );
     assert_eq!(key_count(&server.db), 1);
 }
+
+// ---------------------------------------------------------------- quotas and crashes
+
+#[test]
+fn a_quota_of_five_answers_at_most_five_successes_across_sigkills() {
+    let mut server = Server::start();
+    let signed_up = server.post_json(
+        "/api/auth/sign-up/email",
+        &format!(r#"{{"name":"Owner","email":"owner@example.com","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(signed_up.status, 200, "{signed_up:?}");
+    let cookie = format!("keygate.session_token={}", session_token(&signed_up));
+    let origin = format!("http://{}", server.addr);
+    let org = only_org(&server.db);
+    let created = http(
+        server.addr,
+        "POST",
+        "/api/user.createApiKey",
+        &[
+            ("content-type", "application/json"),
+            ("cookie", &cookie),
+            ("origin", &origin),
+        ],
+        &format!(r#"{{"name":"quota","metadata":{{"organizationId":"{org}"}},"remaining":5}}"#),
+    );
+    assert_eq!(created.status, 200, "{created:?}");
+    let key = json_body(&created)["key"].as_str().unwrap().to_owned();
+
+    // Each round spends well within the usage flush interval, then the process dies.
+    let mut successes = 0;
+    for _ in 0..4 {
+        for _ in 0..3 {
+            let r = http(
+                server.addr,
+                "GET",
+                "/api/user.getPermissions",
+                &[("x-api-key", &key)],
+                "",
+            );
+            match r.status {
+                200 => successes += 1,
+                429 => assert_eq!(json_body(&r)["reason"], "usage_exceeded", "{r:?}"),
+                _ => panic!("unexpected answer {r:?}"),
+            }
+        }
+        server.kill();
+        server.restart();
+    }
+
+    assert!(
+        (3..=5).contains(&successes),
+        "{successes} successes for a quota of 5"
+    );
+}
+
+// ---------------------------------------------------------------- damage and loss
 
 #[test]
 fn serve_refuses_a_damaged_database_with_a_clear_message() {
