@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, OpenError, Ownership};
 use crate::domain::{State, accounts, keys};
 use crate::model::{OrgId, Role};
 
@@ -36,17 +36,18 @@ pub enum Command {
         #[arg(long)]
         yaml: bool,
     },
-    /// Manage users from the shell.
+    /// Manage users from the shell, while no server runs on the database.
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Manage API keys from the shell.
+    /// Manage API keys from the shell, while no server runs on the database.
     Key {
         #[command(subcommand)]
         command: KeyCommand,
     },
-    /// Write a consistent copy of the database to PATH (safe while the server runs).
+    /// Write a consistent copy of the database to PATH (safe while the server runs: it
+    /// only reads).
     Backup {
         /// Where to write the copy; must not exist yet.
         path: PathBuf,
@@ -308,7 +309,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let new =
                 accounts::NewUser::parse(&name, &email, &password).map_err(|e| e.to_string())?;
             let role = Role::parse(&role).ok_or("role must be admin or member")?;
-            let state = open_state(&db)?;
+            let state = open_state(&db, Ownership::Shell).map_err(|e| {
+                while_serving(
+                    e,
+                    "user.createUserWithCredentials creates an account, organization.inviteMember invites one",
+                )
+            })?;
             let created = accounts::create_user_blocking(
                 &state,
                 new,
@@ -345,7 +351,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     db,
                 },
         } => {
-            let state = open_existing(&db)?;
+            let state = open_existing(&db, Ownership::Shell)
+                .map_err(|e| while_serving(e, "user.createApiKey creates a key"))?;
             let made = keys::create_from_shell(&state, &email, &OrgId(org), &name)
                 .map_err(|e| e.to_string())?;
             eprintln!(
@@ -356,7 +363,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Backup { path, db } => {
-            let state = open_existing(&db)?;
+            let state = open_existing(&db, Ownership::ReadOnly).map_err(|e| e.to_string())?;
             state.db.backup_to(&path).map_err(|e| e.to_string())?;
             println!(
                 "backed up {} to {}",
@@ -373,20 +380,54 @@ pub fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn open_state(db: &DbArg) -> Result<State, String> {
-    let path = db.path()?;
+fn open_state(db: &DbArg, ownership: Ownership) -> Result<State, Opening> {
+    let path = db.path().map_err(Opening::Other)?;
     let config = Config::new(path.clone());
-    let db = Db::open(&path, 1).map_err(|e| e.to_string())?;
+    let db = Db::open(&path, 1, ownership)?;
     Ok(State::new(db, Arc::new(SystemClock), config))
 }
 
 /// Like `open_state`, for commands that must not create a database by mistake.
-fn open_existing(db: &DbArg) -> Result<State, String> {
-    let path = db.path()?;
+fn open_existing(db: &DbArg, ownership: Ownership) -> Result<State, Opening> {
+    let path = db.path().map_err(Opening::Other)?;
     if !path.is_file() {
-        return Err(format!("no database at {}", path.display()));
+        return Err(Opening::Other(format!("no database at {}", path.display())));
     }
-    open_state(db)
+    open_state(db, ownership)
+}
+
+/// Why a command could not open its database.
+enum Opening {
+    Db(OpenError),
+    Other(String),
+}
+
+impl From<OpenError> for Opening {
+    fn from(e: OpenError) -> Self {
+        Opening::Db(e)
+    }
+}
+
+impl std::fmt::Display for Opening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Opening::Db(e) => e.fmt(f),
+            Opening::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The message of a shell command that writes, refused because a server holds the
+/// database: changing the file behind the server's caches would let it go on answering
+/// from what it read before. `instead` names the HTTP operations that do the same.
+fn while_serving(e: Opening, instead: &str) -> String {
+    match e {
+        Opening::Db(OpenError::InUse { path }) => format!(
+            "a keygate server is using {}; stop it first, or make the change through its HTTP API ({instead})",
+            path.display()
+        ),
+        other => other.to_string(),
+    }
 }
 
 fn read_password() -> Result<String, String> {

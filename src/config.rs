@@ -40,7 +40,7 @@ pub struct Config {
     pub sign_in_window_ms: i64,
     /// A rate limit for API keys that set none: (max requests, window in milliseconds).
     pub default_key_rate_limit: Option<(u32, i64)>,
-    /// How often in-memory key usage (last use, counts, quota) is written to the database.
+    /// How often in-memory key usage (last use, request counts) is written to the database.
     pub usage_flush_ms: i64,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,

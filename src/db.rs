@@ -1,13 +1,15 @@
-//! Opening the SQLite file: pragmas, schema and migrations, a read pool, and the one
-//! writer connection.
+//! Opening the SQLite file: one owner at a time, a check for damage, pragmas, schema and
+//! migrations, a read pool, and the one writer connection; and watching that the file
+//! stays the one that was opened.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
@@ -28,6 +30,24 @@ const MIGRATIONS: &[&str] = &[
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often `watch` compares the file under the database's path with the one opened.
+pub const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// How a process uses the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// `keygate serve`: holds an exclusive lock on the file for as long as the `Db`
+    /// lives, so no second server and no writing shell command can work behind its
+    /// caches. Creates and migrates the file as needed.
+    Server,
+    /// A shell command that writes (`user create`, `key create`): takes the same lock for
+    /// as long as it runs, so it is refused while a server runs.
+    Shell,
+    /// Reads only (`backup`): takes no lock and never creates, migrates or writes the
+    /// file, so it works while a server runs.
+    ReadOnly,
+}
+
 /// Why a database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -36,6 +56,17 @@ pub enum OpenError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot open {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("another keygate is using {path}; stop it first")]
+    InUse { path: PathBuf },
+    #[error(
+        "the database {path} is damaged ({detail}); restore a backup, or salvage what is left with `sqlite3 {path} .recover`"
+    )]
+    Damaged { path: PathBuf, detail: String },
     #[error(
         "the database {path} has schema version {found}, newer than this keygate understands ({supported}); run a newer keygate or restore a backup"
     )]
@@ -53,12 +84,85 @@ pub enum OpenError {
     Pool { path: PathBuf, source: r2d2::Error },
 }
 
+impl OpenError {
+    /// Classifies an SQLite error met while opening `path`: a damaged file gets its own
+    /// message.
+    fn sqlite(path: &Path, source: rusqlite::Error) -> OpenError {
+        match source.sqlite_error_code() {
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => OpenError::Damaged {
+                path: path.to_owned(),
+                detail: source.to_string(),
+            },
+            _ => OpenError::Sqlite {
+                path: path.to_owned(),
+                source,
+            },
+        }
+    }
+}
+
+/// What is wrong with the file under the database's path while the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileProblem {
+    /// No file is there any more.
+    Missing,
+    /// Another file is there (another device or inode than the one opened).
+    Replaced,
+}
+
+/// Why the database is not fit to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unhealthy {
+    /// It does not answer a query.
+    NoAnswer,
+    File(FileProblem),
+}
+
+impl Unhealthy {
+    /// The machine-readable word for the health answer.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unhealthy::NoAnswer => "database_unreachable",
+            Unhealthy::File(FileProblem::Missing) => "database_file_missing",
+            Unhealthy::File(FileProblem::Replaced) => "database_file_replaced",
+        }
+    }
+}
+
+/// Which file an open handle or a path names: device and inode where the platform has
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(m: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId(m.dev(), m.ino())
+    }
+
+    /// Elsewhere only a missing file can be told apart.
+    #[cfg(not(unix))]
+    fn of(_: &std::fs::Metadata) -> FileId {
+        FileId(0, 0)
+    }
+}
+
 /// A handle on the database, cheap to clone.
 #[derive(Clone)]
-pub struct Db {
+pub struct Db(Arc<Inner>);
+
+struct Inner {
     reads: Pool<SqliteConnectionManager>,
-    writer: Arc<Mutex<Connection>>,
-    path: Arc<PathBuf>,
+    writer: Mutex<Connection>,
+    path: PathBuf,
+    opened: FileId,
+    /// What the last look at the file found.
+    problem: Mutex<Option<FileProblem>>,
+    /// The exclusive lock (`Server`, `Shell`). Declared last so that it is closed after
+    /// every connection: on Unix, closing any descriptor of a file drops the process's
+    /// fcntl locks on it, SQLite's own included, so this handle must outlive them.
+    _lock: Option<File>,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -70,34 +174,130 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-impl Db {
-    /// Opens (creating if needed) the database at `path`, applies the schema or migrates
-    /// it forward, and refuses a database written by a newer keygate.
-    pub fn open(path: &Path, read_pool_size: u32) -> Result<Db, OpenError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.exists()
-        {
-            std::fs::create_dir_all(dir)
-                .and_then(|()| private_dir(dir))
-                .map_err(|source| OpenError::CreateDir {
-                    dir: dir.to_owned(),
-                    source,
-                })?;
-        }
-        create_private(path).map_err(|e| OpenError::Sqlite {
+/// The file the lock is taken on: the database itself where the lock is an advisory
+/// `flock` (Unix, where SQLite locks with fcntl, which is independent of it), a file
+/// beside it elsewhere (Windows locks are mandatory and would block SQLite's own reads).
+fn lock_path(path: &Path) -> PathBuf {
+    if cfg!(unix) {
+        path.to_owned()
+    } else {
+        let mut p = path.as_os_str().to_owned();
+        p.push(".lock");
+        PathBuf::from(p)
+    }
+}
+
+/// Opens (creating, readable by its owner alone) the file to lock and locks it, or says
+/// that another process holds it.
+fn lock(path: &Path) -> Result<File, OpenError> {
+    let target = lock_path(path);
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true).write(true).create(true);
+    // It holds password hashes and every organization's data; SQLite gives its -wal and
+    // -shm files the same permissions.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let file = o.open(&target).map_err(|source| OpenError::File {
+        path: target.clone(),
+        source,
+    })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::InUse {
             path: path.to_owned(),
-            source: rusqlite::Error::InvalidParameterName(format!("cannot create the file: {e}")),
-        })?;
-        let sqlite = |source| OpenError::Sqlite {
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(OpenError::File {
+            path: target,
+            source,
+        }),
+    }
+}
+
+/// Runs `PRAGMA quick_check` (every page and index, without cross-checking index
+/// contents against tables: linear in the file's size) and refuses a damaged file.
+fn check_integrity(conn: &Connection, path: &Path) -> Result<(), OpenError> {
+    let found: Vec<String> = conn
+        .prepare("PRAGMA quick_check(5)")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(|e| OpenError::sqlite(path, e))?;
+    if found.len() == 1 && found[0] == "ok" {
+        return Ok(());
+    }
+    // Its first line names the schema ("*** in database main ***"); the rest say what.
+    let detail = found
+        .iter()
+        .flat_map(|f| f.lines())
+        .filter(|l| !l.starts_with("***"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(OpenError::Damaged {
+        path: path.to_owned(),
+        detail,
+    })
+}
+
+impl Db {
+    /// Opens the database at `path` as `ownership` says: for `Server` and `Shell`, takes
+    /// the lock, creates the file if needed and applies the schema or migrates it forward;
+    /// for `ReadOnly`, opens an existing file as it is. Every mode refuses a damaged file
+    /// and one written by a newer keygate.
+    pub fn open(path: &Path, read_pool_size: u32, ownership: Ownership) -> Result<Db, OpenError> {
+        let sqlite = |e| OpenError::sqlite(path, e);
+        let lock = match ownership {
+            Ownership::ReadOnly => None,
+            Ownership::Server | Ownership::Shell => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && !dir.exists()
+                {
+                    std::fs::create_dir_all(dir)
+                        .and_then(|()| private_dir(dir))
+                        .map_err(|source| OpenError::CreateDir {
+                            dir: dir.to_owned(),
+                            source,
+                        })?;
+                }
+                Some(lock(path)?)
+            }
+        };
+        let opened = match (&lock, cfg!(unix)) {
+            (Some(file), true) => file.metadata(),
+            _ => std::fs::metadata(path),
+        }
+        .map(|m| FileId::of(&m))
+        .map_err(|source| OpenError::File {
             path: path.to_owned(),
             source,
-        };
-        let mut writer = Connection::open(path).map_err(sqlite)?;
+        })?;
+
+        let mut writer = match ownership {
+            Ownership::ReadOnly => Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            ),
+            _ => Connection::open(path),
+        }
+        .map_err(sqlite)?;
         configure(&writer).map_err(sqlite)?;
-        writer
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(sqlite)?;
-        migrate(&mut writer, path)?;
+        check_integrity(&writer, path)?;
+        if ownership == Ownership::ReadOnly {
+            let version = schema_version(&writer, path)?;
+            if version == 0 {
+                return Err(OpenError::Sqlite {
+                    path: path.to_owned(),
+                    source: rusqlite::Error::InvalidParameterName(
+                        "the file holds no keygate schema; is it a keygate database?".into(),
+                    ),
+                });
+            }
+        } else {
+            writer
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(sqlite)?;
+            migrate(&mut writer, path)?;
+        }
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -110,19 +310,22 @@ impl Db {
                 path: path.to_owned(),
                 source,
             })?;
-        Ok(Db {
+        Ok(Db(Arc::new(Inner {
             reads,
-            writer: Arc::new(Mutex::new(writer)),
-            path: Arc::new(path.to_owned()),
-        })
+            writer: Mutex::new(writer),
+            path: path.to_owned(),
+            opened,
+            problem: Mutex::new(None),
+            _lock: lock,
+        })))
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.0.path
     }
 
     fn read_conn(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
-        Ok(self.reads.get()?)
+        Ok(self.0.reads.get()?)
     }
 
     /// Runs a short read on the calling thread. Point lookups take microseconds, which is
@@ -148,6 +351,7 @@ impl Db {
     /// `write` for callers already off the async workers (CLI, shutdown).
     pub fn write_blocking<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let mut conn = self
+            .0
             .writer
             .lock()
             .map_err(|_| Error::internal("writer connection poisoned"))?;
@@ -161,6 +365,47 @@ impl Db {
     pub fn ping(&self) -> Result<()> {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
             .map(|_| ())
+    }
+
+    /// Whether the database is fit to serve: it answers a query, and the last look at
+    /// the file (`watch`) found the one that was opened.
+    pub fn health(&self) -> Result<(), Unhealthy> {
+        if let Some(p) = *self.0.problem.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(Unhealthy::File(p));
+        }
+        self.ping().map_err(|_| Unhealthy::NoAnswer)
+    }
+
+    /// Looks at the file under the database's path: gone, or not the one opened. Records
+    /// the finding for `health` and logs a change of it once.
+    pub fn check_file(&self) -> Option<FileProblem> {
+        let path = self.path();
+        let now = match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(FileProblem::Missing),
+            Ok(m) if FileId::of(&m) != self.0.opened => Some(FileProblem::Replaced),
+            // Unreadable for another reason (permissions): nothing can be told.
+            _ => None,
+        };
+        let before = std::mem::replace(
+            &mut *self.0.problem.lock().unwrap_or_else(|p| p.into_inner()),
+            now,
+        );
+        if now != before {
+            match now {
+                Some(FileProblem::Missing) => tracing::warn!(
+                    path = %path.display(),
+                    "the database file was deleted while keygate runs: what is written from now \
+                     on is lost when keygate stops; restore the file and restart keygate"
+                ),
+                Some(FileProblem::Replaced) => tracing::warn!(
+                    path = %path.display(),
+                    "the database file was replaced by another file while keygate runs: keygate \
+                     still uses the one it opened; restart keygate to use the new one"
+                ),
+                None => tracing::info!(path = %path.display(), "the database file is back"),
+            }
+        }
+        now
     }
 
     /// Writes a consistent copy of the live database to `dest` through SQLite's online
@@ -259,21 +504,18 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
-    let sqlite = |source| OpenError::Sqlite {
-        path: path.to_owned(),
-        source,
-    };
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Exclusive)
-        .map_err(sqlite)?;
-    let version: i64 = tx
+/// The file's `PRAGMA user_version`, refused when negative or newer than this build.
+fn schema_version(conn: &Connection, path: &Path) -> Result<i64, OpenError> {
+    let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(sqlite)?;
+        .map_err(|e| OpenError::sqlite(path, e))?;
     if version < 0 {
-        return Err(sqlite(rusqlite::Error::InvalidParameterName(format!(
-            "the file has a negative schema version ({version}); is it a keygate database?"
-        ))));
+        return Err(OpenError::sqlite(
+            path,
+            rusqlite::Error::InvalidParameterName(format!(
+                "the file has a negative schema version ({version}); is it a keygate database?"
+            )),
+        ));
     }
     if version > SCHEMA_VERSION {
         return Err(OpenError::TooNew {
@@ -282,6 +524,15 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
             supported: SCHEMA_VERSION,
         });
     }
+    Ok(version)
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
+    let sqlite = |e| OpenError::sqlite(path, e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .map_err(sqlite)?;
+    let version = schema_version(&tx, path)?;
     if version == 0 {
         let tables: i64 = tx
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
@@ -303,6 +554,16 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
     tx.commit().map_err(sqlite)
 }
 
+/// Looks at the database file every `WATCH_EVERY` for as long as the server runs, so
+/// health turns unhealthy soon after the file is deleted or replaced under it.
+pub async fn watch(db: Db) {
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    loop {
+        tick.tick().await;
+        db.check_file();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,14 +571,14 @@ mod tests {
     #[test]
     fn a_new_database_gets_the_current_schema_version() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("k.db"), 2).unwrap();
+        let db = Db::open(&dir.path().join("k.db"), 2, Ownership::Server).unwrap();
         let v: i64 = db
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         // Opening again leaves it as it is.
         drop(db);
-        Db::open(&dir.path().join("k.db"), 2).unwrap();
+        Db::open(&dir.path().join("k.db"), 2, Ownership::Server).unwrap();
     }
 
     /// A database as version 1 left it: its schema, the users `first` and `second`, and
@@ -362,7 +623,7 @@ mod tests {
         // row decides.
         version_1_database(&path, &[("org-z", "first"), ("org-a", "second")]);
 
-        let db = Db::open(&path, 2).unwrap();
+        let db = Db::open(&path, 2, Ownership::Server).unwrap();
 
         let v: i64 = db
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
@@ -371,7 +632,10 @@ mod tests {
         assert_eq!(installation_admins(&db), ["first"]);
         // Opening again migrates nothing twice.
         drop(db);
-        assert_eq!(installation_admins(&Db::open(&path, 2).unwrap()), ["first"]);
+        assert_eq!(
+            installation_admins(&Db::open(&path, 2, Ownership::Server).unwrap()),
+            ["first"]
+        );
     }
 
     #[test]
@@ -380,7 +644,7 @@ mod tests {
         let path = dir.path().join("k.db");
         version_1_database(&path, &[]);
 
-        let db = Db::open(&path, 2).unwrap();
+        let db = Db::open(&path, 2, Ownership::Server).unwrap();
 
         assert!(installation_admins(&db).is_empty());
     }
@@ -430,8 +694,8 @@ mod tests {
         let old = dir.path().join("old.db");
         version_1_database(&old, &[("org", "first")]);
 
-        let migrated = Db::open(&old, 2).unwrap();
-        let fresh = Db::open(&dir.path().join("new.db"), 2).unwrap();
+        let migrated = Db::open(&old, 2, Ownership::Server).unwrap();
+        let fresh = Db::open(&dir.path().join("new.db"), 2, Ownership::Server).unwrap();
 
         assert_eq!(shape(&migrated), shape(&fresh));
     }
@@ -440,12 +704,12 @@ mod tests {
     fn a_database_from_a_newer_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.db");
-        drop(Db::open(&path, 2).unwrap());
+        drop(Db::open(&path, 2, Ownership::Server).unwrap());
         Connection::open(&path)
             .unwrap()
             .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
-        let err = Db::open(&path, 2)
+        let err = Db::open(&path, 2, Ownership::Server)
             .err()
             .expect("a newer schema must be refused");
         let msg = err.to_string();
@@ -459,7 +723,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data").join("k.db");
-        let db = Db::open(&path, 2).unwrap();
+        let db = Db::open(&path, 2, Ownership::Server).unwrap();
         db.write_blocking(|tx| Ok(tx.execute_batch("CREATE TABLE t (x)")?))
             .unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -479,6 +743,117 @@ mod tests {
             .unwrap()
             .execute_batch("CREATE TABLE t (x)")
             .unwrap();
-        assert!(Db::open(&path, 2).is_err());
+        assert!(Db::open(&path, 2, Ownership::Server).is_err());
+    }
+
+    #[test]
+    fn one_process_at_a_time_owns_a_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let server = Db::open(&path, 2, Ownership::Server).unwrap();
+
+        for second in [Ownership::Server, Ownership::Shell] {
+            let err = Db::open(&path, 2, second)
+                .err()
+                .expect("a second owner must be refused");
+            assert!(matches!(err, OpenError::InUse { .. }), "{err}");
+            assert_eq!(
+                err.to_string(),
+                format!("another keygate is using {}; stop it first", path.display())
+            );
+        }
+        // Reading takes no lock.
+        let reader = Db::open(&path, 2, Ownership::ReadOnly).unwrap();
+        reader.ping().unwrap();
+        drop(reader);
+        drop(server);
+        Db::open(&path, 2, Ownership::Shell).unwrap();
+    }
+
+    #[test]
+    fn opening_read_only_creates_migrates_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.db");
+        assert!(Db::open(&missing, 1, Ownership::ReadOnly).is_err());
+        assert!(!missing.exists(), "a read-only open created the file");
+
+        // An empty file is what `Server` would fill with the schema.
+        let empty = dir.path().join("empty.db");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(Db::open(&empty, 1, Ownership::ReadOnly).is_err());
+        assert_eq!(std::fs::read(&empty).unwrap(), b"");
+
+        let path = dir.path().join("k.db");
+        let db = Db::open(&path, 1, Ownership::Server).unwrap();
+        db.write_blocking(|tx| {
+            Ok(tx.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1)")?)
+        })
+        .unwrap();
+        drop(db);
+        let before = std::fs::read(&path).unwrap();
+        let db = Db::open(&path, 1, Ownership::ReadOnly).unwrap();
+        db.backup_to(&dir.path().join("copy.db")).unwrap();
+        assert!(
+            db.write_blocking(|tx| Ok(tx.execute_batch("INSERT INTO t VALUES (2)")?))
+                .is_err()
+        );
+        drop(db);
+        assert!(std::fs::read(&path).unwrap() == before, "the file changed");
+    }
+
+    #[test]
+    fn a_damaged_database_is_refused_whatever_the_ownership() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let db = Db::open(&path, 1, Ownership::Server).unwrap();
+        db.write_blocking(|tx| {
+            tx.execute_batch("CREATE TABLE t (x TEXT)")?;
+            for i in 0..200 {
+                tx.execute("INSERT INTO t VALUES (?1)", [format!("{i:0>500}")])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        drop(db);
+        // The middle of a page near the end of the file, where `t`'s full leaves are.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 3 * 4096 + 2048;
+        bytes[at..at + 256].fill(0xab);
+        std::fs::write(&path, bytes).unwrap();
+
+        for ownership in [Ownership::Server, Ownership::ReadOnly] {
+            let err = Db::open(&path, 1, ownership)
+                .err()
+                .expect("a damaged file must be refused");
+            assert!(matches!(err, OpenError::Damaged { .. }), "{err}");
+            assert!(err.to_string().contains("is damaged"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_database_file_deleted_or_replaced_under_its_path_is_unhealthy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let aside = dir.path().join("aside.db");
+        let db = Db::open(&path, 1, Ownership::Server).unwrap();
+        assert_eq!(db.check_file(), None);
+        assert_eq!(db.health(), Ok(()));
+
+        std::fs::rename(&path, &aside).unwrap();
+        assert_eq!(
+            db.health(),
+            Ok(()),
+            "health reports what the last look found"
+        );
+        assert_eq!(db.check_file(), Some(FileProblem::Missing));
+        assert_eq!(db.health(), Err(Unhealthy::File(FileProblem::Missing)));
+
+        std::fs::copy(&aside, &path).unwrap();
+        assert_eq!(db.check_file(), Some(FileProblem::Replaced));
+        assert_eq!(db.health(), Err(Unhealthy::File(FileProblem::Replaced)));
+
+        std::fs::rename(&aside, &path).unwrap();
+        assert_eq!(db.check_file(), None);
+        assert_eq!(db.health(), Ok(()));
     }
 }

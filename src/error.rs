@@ -121,6 +121,9 @@ pub enum Error {
     },
     /// 429.
     Throttled(Throttle, Backoff),
+    /// 507: the disk holding the database (or the database's own size limit) is full, so
+    /// a write was rolled back. Reads go on working.
+    StorageFull,
     /// 500: the cause is logged, never shown.
     Internal(String),
 }
@@ -159,6 +162,7 @@ impl fmt::Display for Error {
             Error::Throttled(t, b) => {
                 write!(f, "{}: retry after {}s", t.as_str(), b.retry_after_secs)
             }
+            Error::StorageFull => f.write_str("the storage holding the database is full"),
             Error::Internal(cause) => write!(f, "internal error: {cause}"),
         }
     }
@@ -168,6 +172,11 @@ impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
+        // SQLite reports a write that failed with ENOSPC as SQLITE_FULL, like a database
+        // that reached its max_page_count.
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return Error::StorageFull;
+        }
         // A constraint can only fail when another request changed the same rows between
         // a check and a write (a parent deleted meanwhile): a conflict, not a crash.
         if let rusqlite::Error::SqliteFailure(f, _) = &e

@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::clock::{HOUR, SystemClock};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, Ownership};
 use crate::domain::{State, keys, sessions};
 use deadline::{Deadlines, Phases};
 
@@ -37,7 +37,8 @@ const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub async fn serve(config: Config) -> Result<(), String> {
     let max_connections = connection_cap(config.max_connections)?;
-    let db = Db::open(&config.db_path, config.read_pool_size).map_err(|e| e.to_string())?;
+    let db = Db::open(&config.db_path, config.read_pool_size, Ownership::Server)
+        .map_err(|e| e.to_string())?;
     let listen = config.listen;
     let state = State::new(db, Arc::new(SystemClock), config);
     let listener = TcpListener::bind(listen)
@@ -53,6 +54,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let stop = stop_signal()?;
     let janitor = tokio::spawn(janitor(state.clone()));
     let flusher = tokio::spawn(flusher(state.clone()));
+    let watcher = tokio::spawn(crate::db::watch(state.db.clone()));
     let phases = Phases {
         head: Duration::from_millis(state.config.header_timeout_ms),
         idle: Duration::from_millis(state.config.idle_timeout_ms),
@@ -60,10 +62,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     };
     let app = Arc::new(crate::app(state.clone()).map_to_response());
     accept_loop(listener, app, phases, max_connections, stop).await;
+    watcher.abort();
     janitor.abort();
     flusher.abort();
     // Requests are done: what they counted lands before the process ends.
-    match keys::flush_usage(&state).await {
+    match keys::flush_at_stop(&state).await {
         Ok(n) => tracing::info!(keys = n, "key usage flushed"),
         Err(e) => tracing::error!(error = %e, "flushing key usage at shutdown failed"),
     }

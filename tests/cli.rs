@@ -77,6 +77,99 @@ fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// `keygate user create` on `dir/keygate.db`, password from the environment.
+fn create_user(dir: &Path, email: &str, name: &str) -> Output {
+    keygate(Some(dir))
+        .args(["user", "create", "--email", email, "--name", name, "--db"])
+        .arg(dir.join("keygate.db"))
+        .env("KEYGATE_PASSWORD", PASSWORD)
+        .output()
+        .expect("run keygate user create")
+}
+
+/// `keygate key create` on `dir/keygate.db`.
+fn create_key(dir: &Path, email: &str, org: &str) -> Output {
+    keygate(Some(dir))
+        .args(["key", "create", "--email", email, "--org", org])
+        .args(["--name", "from the shell", "--db"])
+        .arg(dir.join("keygate.db"))
+        .output()
+        .expect("run keygate key create")
+}
+
+/// The id of the only organization in the database at `path`.
+fn only_org(path: &Path) -> String {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT id FROM organizations", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Spawns `keygate serve` on `db` and a free port, its output appended to `log`, and
+/// waits until its health check passes.
+fn launch(home: &Path, db: &Path, log: &Path, args: &[String]) -> (Child, SocketAddr) {
+    // Another process may take the free port before the server binds it; then the server
+    // exits at once, and we try again on a new port.
+    for attempt in 1.. {
+        let addr = free_addr();
+        let out = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the log file");
+        let err = out.try_clone().expect("clone the log file");
+        let mut child = keygate(Some(home))
+            .arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn keygate serve");
+        if wait_until_healthy(&mut child, addr, log) {
+            return (child, addr);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        assert!(
+            attempt < 3 && text.contains("cannot listen"),
+            "the server did not become healthy within {STARTUP:?}:\n{text}"
+        );
+    }
+    unreachable!()
+}
+
+/// Polls `keygate healthcheck` until it passes (true) or the server exits or the time is
+/// up (false).
+fn wait_until_healthy(child: &mut Child, addr: SocketAddr, log: &Path) -> bool {
+    let deadline = Instant::now() + STARTUP;
+    while Instant::now() < deadline {
+        if child.try_wait().expect("poll the server").is_some() {
+            return false;
+        }
+        let status = keygate(None)
+            .args(["healthcheck", "--listen", &addr.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run keygate healthcheck");
+        // The log line proves that this child, not some other process, holds the port.
+        if status.success()
+            && std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .contains(&format!("listening on http://{addr}"))
+        {
+            return true;
+        }
+        sleep(Duration::from_millis(100));
+    }
+    false
+}
+
 /// A `keygate serve` child on a temporary database. Dropping it kills the process, so no
 /// server outlives its test, whatever happens.
 struct Server {
@@ -84,6 +177,7 @@ struct Server {
     addr: SocketAddr,
     db: PathBuf,
     log: PathBuf,
+    args: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -102,74 +196,39 @@ impl Server {
 
     /// `start` with more `serve` arguments.
     fn start_with(args: &[&str]) -> Server {
-        // Another process may take the free port before the server binds it; then the
-        // server exits at once, and we try again on a new port.
-        for attempt in 1.. {
-            let mut server = Server::spawn(args);
-            if server.wait_until_healthy() {
-                return server;
-            }
-            let log = server.log_text();
-            assert!(
-                attempt < 3 && log.contains("cannot listen"),
-                "the server did not become healthy within {STARTUP:?}:\n{log}"
-            );
-        }
-        unreachable!()
+        Server::start_in(tempfile::tempdir().expect("temp dir"), args)
     }
 
-    fn spawn(args: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
+    /// Starts a server on `dir/keygate.db` (created if missing), logging to
+    /// `dir/serve.log`, and waits until its health check passes.
+    fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Server {
         let db = dir.path().join("keygate.db");
-        let addr = free_addr();
         let log = dir.path().join("serve.log");
-        let out = std::fs::File::create(&log).expect("create the log file");
-        let err = out.try_clone().expect("clone the log file");
-        let child = keygate(Some(dir.path()))
-            .arg("serve")
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--db")
-            .arg(&db)
-            .args(args)
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("spawn keygate serve");
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, addr) = launch(dir.path(), &db, &log, &args);
         Server {
             child,
             addr,
             db,
             log,
+            args,
             dir,
         }
     }
 
-    /// Polls `keygate healthcheck` until it passes (true) or the server exits or the time
-    /// is up (false).
-    fn wait_until_healthy(&mut self) -> bool {
-        let deadline = Instant::now() + STARTUP;
-        while Instant::now() < deadline {
-            if self.child.try_wait().expect("poll the server").is_some() {
-                return false;
-            }
-            let status = keygate(None)
-                .args(["healthcheck", "--listen", &self.addr.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("run keygate healthcheck");
-            // The log line proves that this child, not some other process, holds the port.
-            if status.success()
-                && self
-                    .log_text()
-                    .contains(&format!("listening on http://{}", self.addr))
-            {
-                return true;
-            }
-            sleep(Duration::from_millis(100));
-        }
-        false
+    /// SIGKILL: the process ends at once, without flushing anything.
+    fn kill(&mut self) {
+        self.child.kill().expect("kill the server");
+        self.child.wait().expect("reap the server");
+    }
+
+    /// Starts the server again on the same database, after it stopped.
+    fn restart(&mut self) {
+        assert!(
+            self.child.try_wait().expect("poll the server").is_some(),
+            "the server still runs"
+        );
+        (self.child, self.addr) = launch(self.dir.path(), &self.db, &self.log, &self.args);
     }
 
     /// Sends SIGTERM and waits for the exit, which must come within `SHUTDOWN`.
@@ -196,12 +255,7 @@ impl Server {
     /// `keygate user create` against this server's database, password from the
     /// environment.
     fn create_user(&self, email: &str, name: &str) -> Output {
-        keygate(Some(self.dir.path()))
-            .args(["user", "create", "--email", email, "--name", name, "--db"])
-            .arg(&self.db)
-            .env("KEYGATE_PASSWORD", PASSWORD)
-            .output()
-            .expect("run keygate user create")
+        create_user(self.dir.path(), email, name)
     }
 
     fn post_json(&self, path: &str, body: &str) -> HttpReply {
@@ -317,10 +371,9 @@ fn emails(path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_user_created_from_the_shell_while_the_server_runs_can_sign_in_over_http() {
-    let server = Server::start();
-
-    let created = server.create_user("owner@example.com", "Owner");
+fn a_user_created_from_the_shell_can_sign_in_over_http_once_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
     assert!(
         created.status.success(),
         "user create failed: {}",
@@ -331,6 +384,7 @@ fn a_user_created_from_the_shell_while_the_server_runs_can_sign_in_over_http() {
         said.contains("owner@example.com") && said.contains("as owner of \"My Organization\""),
         "the first user must become the owner: {said}"
     );
+    let server = Server::start_in(dir, &[]);
 
     let reply = server.post_json(
         "/api/auth/sign-in/email",
@@ -364,15 +418,28 @@ fn a_user_created_from_the_shell_while_the_server_runs_can_sign_in_over_http() {
 #[test]
 fn a_backup_taken_while_the_server_runs_holds_the_same_users_as_the_live_database() {
     let server = Server::start();
-    // One user written by the server itself (its writes may still sit in the WAL), one
-    // by the shell.
+    // Two users written by the server itself; its writes may still sit in the WAL.
     let signed_up = server.post_json(
         "/api/auth/sign-up/email",
         &format!(r#"{{"name":"Ada","email":"ada@example.com","password":"{PASSWORD}"}}"#),
     );
     assert_eq!(signed_up.status, 200, "sign-up failed: {signed_up:?}");
-    let created = server.create_user("bob@example.com", "Bob");
-    assert!(created.status.success(), "{}", text(&created.stderr));
+    let cookie = format!("keygate.session_token={}", session_token(&signed_up));
+    let origin = format!("http://{}", server.addr);
+    let created = http(
+        server.addr,
+        "POST",
+        "/api/user.createUserWithCredentials",
+        &[
+            ("content-type", "application/json"),
+            ("cookie", &cookie),
+            ("origin", &origin),
+        ],
+        &format!(
+            r#"{{"name":"Bob","email":"bob@example.com","password":"{PASSWORD}","role":"member"}}"#
+        ),
+    );
+    assert_eq!(created.status, 200, "{created:?}");
 
     let out = server.dir.path().join("backup.db");
     let backup = keygate(Some(server.dir.path()))
@@ -429,6 +496,33 @@ fn the_server_stops_with_exit_status_zero_on_sigterm() {
     );
 }
 
+/// Runs `keygate serve` on `db`, which must exit at once with a failure; returns what
+/// it wrote on standard error. `what` names the database in the panic message.
+fn serve_refused(home: &Path, db: &Path, what: &str) -> String {
+    let mut child = keygate(Some(home))
+        .args(["serve", "--listen", &free_addr().to_string(), "--db"])
+        .arg(db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_for_exit(&mut child, STARTUP);
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("serve started on {what}");
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.success(), "serve on {what} exited with {status:?}");
+    err
+}
+
 #[test]
 fn user_create_makes_the_first_user_and_those_it_is_asked_to_installation_administrators() {
     let dir = tempfile::tempdir().unwrap();
@@ -473,47 +567,15 @@ fn user_create_makes_the_first_user_and_those_it_is_asked_to_installation_admini
 fn serve_refuses_a_database_written_by_a_newer_keygate() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("keygate.db");
-    let created = keygate(Some(dir.path()))
-        .args([
-            "user",
-            "create",
-            "--email",
-            "a@example.com",
-            "--name",
-            "A",
-            "--db",
-        ])
-        .arg(&db)
-        .env("KEYGATE_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
+    let created = create_user(dir.path(), "a@example.com", "A");
     assert!(created.status.success(), "{}", text(&created.stderr));
     rusqlite::Connection::open(&db)
         .unwrap()
         .pragma_update(None, "user_version", 99)
         .unwrap();
 
-    let mut child = keygate(Some(dir.path()))
-        .args(["serve", "--listen", &free_addr().to_string(), "--db"])
-        .arg(&db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_for_exit(&mut child, STARTUP);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("serve started on a database from a newer version");
-    }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(!status.unwrap().success());
+    let err = serve_refused(dir.path(), &db, "a database from a newer version");
+
     assert!(
         err.contains("newer than this keygate"),
         "unclear message: {err}"
@@ -705,28 +767,13 @@ fn neither_api_keys_nor_their_hashes_reach_the_debug_log() {
 }
 
 #[test]
-fn a_key_created_from_the_shell_while_the_server_runs_works_over_http() {
-    let server = Server::start();
-    let created = server.create_user("owner@example.com", "Owner");
+fn a_key_created_from_the_shell_works_over_http_once_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
     assert!(created.status.success(), "{}", text(&created.stderr));
-    let org: String = rusqlite::Connection::open(&server.db)
-        .unwrap()
-        .query_row("SELECT id FROM organizations", [], |r| r.get(0))
-        .unwrap();
+    let org = only_org(&dir.path().join("keygate.db"));
 
-    let made = keygate(Some(server.dir.path()))
-        .args([
-            "key",
-            "create",
-            "--email",
-            "owner@example.com",
-            "--org",
-            &org,
-        ])
-        .args(["--name", "from the shell", "--db"])
-        .arg(&server.db)
-        .output()
-        .expect("run keygate key create");
+    let made = create_key(dir.path(), "owner@example.com", &org);
 
     assert!(made.status.success(), "{}", text(&made.stderr));
     let key = text(&made.stdout).trim().to_owned();
@@ -737,6 +784,7 @@ fn a_key_created_from_the_shell_while_the_server_runs_works_over_http() {
         !said.contains(&key),
         "the key is repeated on stderr: {said}"
     );
+    let server = Server::start_in(dir, &[]);
     let me = http(
         server.addr,
         "GET",
@@ -746,6 +794,223 @@ fn a_key_created_from_the_shell_while_the_server_runs_works_over_http() {
     );
     assert_eq!(me.status, 200, "{me:?}");
     assert_eq!(json_body(&me)["user"]["email"], "owner@example.com");
+}
+
+// ---------------------------------------------------------------- one server per file
+
+#[test]
+fn a_second_server_on_the_same_database_exits_at_once_and_the_first_keeps_serving() {
+    let server = Server::start();
+
+    let err = serve_refused(server.dir.path(), &server.db, "a database in use");
+
+    assert!(
+        err.contains(&format!(
+            "another keygate is using {}; stop it first",
+            server.db.display()
+        )),
+        "unclear message: {err}"
+    );
+    let health = http(server.addr, "GET", "/api/health", &[], "");
+    assert_eq!(health.status, 200, "{health:?}");
+    let signed_up = server.post_json(
+        "/api/auth/sign-up/email",
+        &format!(r#"{{"name":"Ada","email":"ada@example.com","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(signed_up.status, 200, "{signed_up:?}");
+}
+
+/// The number of API keys in the database at `path`.
+fn key_count(path: &Path) -> i64 {
+    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn user_create_and_key_create_refuse_while_a_server_runs_and_work_once_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let org = only_org(&dir.path().join("keygate.db"));
+    let mut server = Server::start_in(dir, &[]);
+    let in_use = format!(
+        "a keygate server is using {}; stop it first, or make the change through its HTTP API",
+        server.db.display()
+    );
+
+    let user = server.create_user("later@example.com", "Later");
+    let key = create_key(server.dir.path(), "owner@example.com", &org);
+
+    assert!(!user.status.success(), "user create ran beside the server");
+    let err = text(&user.stderr);
+    assert!(
+        err.contains(&in_use) && err.contains("user.createUserWithCredentials"),
+        "unclear message: {err}"
+    );
+    assert!(!key.status.success(), "key create ran beside the server");
+    let err = text(&key.stderr);
+    assert!(
+        err.contains(&in_use) && err.contains("user.createApiKey"),
+        "unclear message: {err}"
+    );
+    assert!(key.stdout.is_empty(), "{}", text(&key.stdout));
+    assert_eq!(emails(&server.db), ["owner@example.com"]);
+    assert_eq!(key_count(&server.db), 0);
+
+    assert!(server.terminate().success(), "{}", server.log_text());
+
+    let user = server.create_user("later@example.com", "Later");
+    assert!(user.status.success(), "{}", text(&user.stderr));
+    let key = create_key(server.dir.path(), "owner@example.com", &org);
+    assert!(key.status.success(), "{}", text(&key.stderr));
+    assert_eq!(
+        emails(&server.db),
+        ["later@example.com", "owner@example.com"]
+    );
+    assert_eq!(key_count(&server.db), 1);
+}
+
+// ---------------------------------------------------------------- quotas and crashes
+
+#[test]
+fn a_quota_of_five_answers_at_most_five_successes_across_sigkills() {
+    let mut server = Server::start();
+    let signed_up = server.post_json(
+        "/api/auth/sign-up/email",
+        &format!(r#"{{"name":"Owner","email":"owner@example.com","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(signed_up.status, 200, "{signed_up:?}");
+    let cookie = format!("keygate.session_token={}", session_token(&signed_up));
+    let origin = format!("http://{}", server.addr);
+    let org = only_org(&server.db);
+    let created = http(
+        server.addr,
+        "POST",
+        "/api/user.createApiKey",
+        &[
+            ("content-type", "application/json"),
+            ("cookie", &cookie),
+            ("origin", &origin),
+        ],
+        &format!(r#"{{"name":"quota","metadata":{{"organizationId":"{org}"}},"remaining":5}}"#),
+    );
+    assert_eq!(created.status, 200, "{created:?}");
+    let key = json_body(&created)["key"].as_str().unwrap().to_owned();
+
+    // Each round spends well within the usage flush interval, then the process dies.
+    let mut successes = 0;
+    for _ in 0..4 {
+        for _ in 0..3 {
+            let r = http(
+                server.addr,
+                "GET",
+                "/api/user.getPermissions",
+                &[("x-api-key", &key)],
+                "",
+            );
+            match r.status {
+                200 => successes += 1,
+                429 => assert_eq!(json_body(&r)["reason"], "usage_exceeded", "{r:?}"),
+                _ => panic!("unexpected answer {r:?}"),
+            }
+        }
+        server.kill();
+        server.restart();
+    }
+
+    assert!(
+        (3..=5).contains(&successes),
+        "{successes} successes for a quota of 5"
+    );
+}
+
+// ---------------------------------------------------------------- damage and loss
+
+#[test]
+fn serve_refuses_a_damaged_database_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keygate.db");
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    // Some rows, and the fullest page that holds them.
+    let (page, page_size) = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        for i in 0..300 {
+            conn.execute(
+                "INSERT INTO users (id, name, email, password_hash, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'x', 0, 0)",
+                rusqlite::params![
+                    format!("u{i}"),
+                    format!("User {i}"),
+                    format!("u{i}@example.com")
+                ],
+            )
+            .unwrap();
+        }
+        let page: i64 = conn
+            .query_row(
+                "SELECT pageno FROM dbstat WHERE name = 'users' AND pagetype = 'leaf'
+                 ORDER BY ncell DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        (page as usize, size as usize)
+    };
+    assert!(page > 1, "the rows share the header's page");
+    // Garbage in the middle of that page; the 100-byte header of page 1 stays intact.
+    let mut bytes = std::fs::read(&db).unwrap();
+    let at = (page - 1) * page_size + page_size / 2;
+    bytes[at..at + 256].fill(0xab);
+    std::fs::write(&db, bytes).unwrap();
+    let check: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .unwrap();
+    assert_ne!(check, "ok", "the damage went unnoticed by SQLite itself");
+
+    let err = serve_refused(dir.path(), &db, "a damaged database");
+
+    assert!(
+        err.contains(&format!("the database {} is damaged", db.display()))
+            && err.contains("restore a backup"),
+        "unclear message: {err}"
+    );
+}
+
+#[test]
+fn health_turns_unhealthy_within_ten_seconds_when_the_database_file_is_deleted() {
+    let server = Server::start();
+
+    std::fs::remove_file(&server.db).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let r = http(server.addr, "GET", "/api/health", &[], "");
+        if r.status != 200 || Instant::now() >= deadline {
+            break r;
+        }
+        sleep(Duration::from_millis(200));
+    };
+    assert_eq!(reply.status, 503, "{reply:?}");
+    let body = json_body(&reply);
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert_eq!(body["reason"], "database_file_missing", "{body}");
+    let check = run(&["healthcheck", "--listen", &server.addr.to_string()]);
+    assert!(!check.status.success());
+    // Later looks find the same and say nothing more.
+    sleep(keygate::db::WATCH_EVERY + Duration::from_secs(1));
+    let log = server.log_text();
+    assert_eq!(
+        log.matches("the database file was deleted").count(),
+        1,
+        "{log}"
+    );
 }
 
 // ---------------------------------------------------------------- connections

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use keygate::clock::ManualClock;
 use keygate::config::Config;
-use keygate::db::Db;
+use keygate::db::{Db, Ownership};
 use keygate::{State, app};
 use poem::EndpointExt;
 use poem::Response;
@@ -29,7 +29,7 @@ impl Dashboard {
     fn new() -> Dashboard {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::new(dir.path().join("keygate.db"));
-        let db = Db::open(&config.db_path, 4).unwrap();
+        let db = Db::open(&config.db_path, 4, Ownership::Server).unwrap();
         let state = State::new(db, Arc::new(ManualClock::new(1_795_737_600_000)), config);
         Dashboard {
             client: TestClient::new(app(state).boxed()),

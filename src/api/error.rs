@@ -25,6 +25,7 @@ pub enum ErrorCode {
     TooManyRequests,
     InternalServerError,
     ServiceUnavailable,
+    InsufficientStorage,
 }
 
 impl ErrorCode {
@@ -42,6 +43,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 
@@ -184,6 +186,14 @@ impl From<Error> for ApiError {
                 out.backoff = Some(b);
                 out
             }
+            Error::StorageFull => {
+                tracing::error!("a write failed: the storage holding the database is full");
+                ApiError::new(
+                    ErrorCode::InsufficientStorage,
+                    "storage_full",
+                    "The server's storage is full: nothing was changed; try again later",
+                )
+            }
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 ApiError::new(
@@ -252,6 +262,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (
         500,
         "An unexpected server error; the cause is logged, not shown.",
+    ),
+    (
+        507,
+        "The storage holding the database is full (`storage_full`): nothing was changed. Reads go on working; try again once space is freed.",
     ),
 ];
 

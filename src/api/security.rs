@@ -147,7 +147,7 @@ pub async fn authenticate(st: &State, req: &Request) -> Result<Actor, ApiError> 
             (Ok(raw), None) => raw.trim(),
             _ => "",
         };
-        return Ok(keys::authenticate(st, raw, changes_state(req.method()))?);
+        return Ok(keys::authenticate(st, raw, changes_state(req.method())).await?);
     }
     let Some(token) = session_token(st, req) else {
         return Err(Error::Denied(Reason::MissingCredentials).into());

@@ -39,12 +39,21 @@ pub struct AccessLists {
 #[derive(Debug)]
 pub struct KeyRuntime {
     pub state: Mutex<RuntimeState>,
+    /// Held while a lease is written, so that requests of one key that all find the lease
+    /// used up wait for one write instead of making one each.
+    pub leasing: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Clone)]
 pub struct RuntimeState {
     pub bucket: Option<Bucket>,
-    pub remaining: Option<i64>,
+    /// The quota the row holds, outside the lease, as last committed; `None` for a key
+    /// without a quota.
+    pub unleased: Option<i64>,
+    /// Uses taken out of the row by a committed write and not spent yet. Only these are
+    /// ever spent, so a crash loses at most what is left of them, and never spends more
+    /// than the row gave.
+    pub lease: i64,
     pub last_refill_at: Option<i64>,
     pub last_used_at: i64,
     /// Requests since the last flush.
@@ -216,11 +225,13 @@ impl AuthCache {
                     bucket: key
                         .rate_limit
                         .map(|r| Bucket::full(r.max, r.window_ms, now)),
-                    remaining: key.remaining,
+                    unleased: key.remaining,
+                    lease: 0,
                     last_refill_at: key.last_refill_at,
                     last_used_at: key.last_used_at.unwrap_or(0),
                     pending: 0,
                 }),
+                leasing: tokio::sync::Mutex::new(()),
             })
         }))
     }

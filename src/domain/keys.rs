@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::State;
 use super::access::{self, Actor, Via, load_principal};
-use super::cache::{CachedKey, KeyHit};
+use super::cache::{CachedKey, KeyHit, RuntimeState};
 use super::limiter::Bucket;
 use crate::auth::{apikey, token};
 use crate::clock::{DAY, SECOND};
@@ -213,6 +213,20 @@ pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, Str
     Ok((record, key))
 }
 
+/// The refill due at `now`, if one is: its amount and when it landed.
+fn refill_due(refill: Option<Refill>, last: Option<i64>, now: i64) -> Option<(i64, i64)> {
+    match (refill, last) {
+        (Some(r), Some(last)) if now - last >= r.interval_ms => {
+            // Refills land on the interval's grid, so waiting never shifts the schedule.
+            Some((
+                r.amount,
+                last + (now - last) / r.interval_ms * r.interval_ms,
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// The quota after any refill due at `now`: (remaining, last refill).
 fn refilled(
     refill: Option<Refill>,
@@ -220,18 +234,14 @@ fn refilled(
     last: Option<i64>,
     now: i64,
 ) -> (Option<i64>, Option<i64>) {
-    match (refill, last) {
-        (Some(r), Some(last)) if now - last >= r.interval_ms => {
-            // Refills land on the interval's grid, so waiting never shifts the schedule.
-            let at = last + (now - last) / r.interval_ms * r.interval_ms;
-            (Some(r.amount), Some(at))
-        }
-        _ => (remaining, last),
+    match refill_due(refill, last, now) {
+        Some((amount, at)) => (Some(amount), Some(at)),
+        None => (remaining, last),
     }
 }
 
-/// Folds what memory holds about `keys` (usage not yet flushed, the quota) into them, as
-/// of `now`, so every answer shows the same numbers.
+/// Folds what memory holds about `keys` (usage not yet flushed, the lease not yet spent)
+/// into them, as of `now`, so every answer shows the same numbers.
 fn with_usage(st: &State, keys: &mut [ApiKey], now: i64) {
     let runtimes = st.cache.runtimes();
     for k in keys {
@@ -241,7 +251,7 @@ fn with_usage(st: &State, keys: &mut [ApiKey], now: i64) {
             if s.last_used_at > 0 {
                 k.last_used_at = Some(s.last_used_at.max(k.last_used_at.unwrap_or(0)));
             }
-            k.remaining = s.remaining;
+            k.remaining = s.unleased.map(|u| u + s.lease);
             k.last_refill_at = s.last_refill_at;
         }
         (k.remaining, k.last_refill_at) = refilled(k.refill, k.remaining, k.last_refill_at, now);
@@ -362,9 +372,10 @@ pub async fn rotate(
 }
 
 /// Verifies `raw` from an `x-api-key` header, in the documented order, and answers the
-/// actor it acts as. A hit in the cache costs no database work. A read-only key is
-/// refused a `mutation` before it spends quota or rate.
-pub fn authenticate(st: &State, raw: &str, mutation: bool) -> Result<Actor> {
+/// actor it acts as. A hit in the cache costs no database work, but for a key with a
+/// quota whose lease is used up (one write per lease, see `lease_size`). A read-only key
+/// is refused a `mutation` before it spends quota or rate.
+pub async fn authenticate(st: &State, raw: &str, mutation: bool) -> Result<Actor> {
     if !apikey::well_formed(raw) {
         return Err(Error::Denied(Reason::InvalidApiKey));
     }
@@ -415,40 +426,65 @@ pub fn authenticate(st: &State, raw: &str, mutation: bool) -> Result<Actor> {
     if mutation && key.scope.read_only {
         return Err(Error::Denied(Reason::PermissionDenied));
     }
-    admit(&cached, now)?;
+    admit(st, &cached, now).await?;
     Ok(Actor {
         principal: Arc::clone(&cached.principal),
         via: Via::Key(cached),
     })
 }
 
-/// Quota, then rate limit; counts the request when both let it through.
-fn admit(k: &CachedKey, now: i64) -> Result<()> {
-    let mut s = k.runtime.state.lock().unwrap_or_else(|p| p.into_inner());
-    (s.remaining, s.last_refill_at) = refilled(k.key.refill, s.remaining, s.last_refill_at, now);
-    if let Some(left) = s.remaining
-        && left <= 0
-    {
-        let (retry, limit) = match (k.key.refill, s.last_refill_at) {
-            (Some(r), Some(last)) => (
-                last.saturating_add(r.interval_ms)
-                    .saturating_sub(now)
-                    .max(0) as u64,
-                r.amount as u64,
-            ),
-            _ => (DAY as u64, 0),
-        };
-        let secs = retry.div_ceil(1000).max(1);
-        return Err(Error::Throttled(
-            Throttle::UsageExceeded,
-            Backoff {
-                retry_after_secs: secs,
-                limit,
-                remaining: 0,
-                reset_secs: secs,
-            },
-        ));
+/// How many uses one committed write moves out of a row's quota of `left` into memory:
+/// a tenth, at least 1 and at most 1000. A crash loses what is left of one lease, so a
+/// tenth bounds the loss to a tenth of what remained; a quota under 20 leases one use at
+/// a time and loses at most the one in flight; a large quota costs one write per 1000
+/// requests, which keeps writes off the hot path.
+pub fn lease_size(left: i64) -> i64 {
+    (left / 10).clamp(1, 1000).min(left.max(0))
+}
+
+/// What the quota says about one more request.
+enum Quota {
+    /// No quota, or a use left in the lease.
+    Spend,
+    /// The lease is used up (or void after a refill) and the row may hold more.
+    Lease,
+    Exhausted(Backoff),
+}
+
+fn quota(key: &ApiKey, s: &RuntimeState, now: i64) -> Quota {
+    let Some(unleased) = s.unleased else {
+        return Quota::Spend;
+    };
+    // After a refill the old lease is void: the new period starts from the refill amount.
+    if refill_due(key.refill, s.last_refill_at, now).is_some() {
+        return Quota::Lease;
     }
+    if s.lease > 0 {
+        return Quota::Spend;
+    }
+    if unleased > 0 {
+        return Quota::Lease;
+    }
+    let (retry, limit) = match (key.refill, s.last_refill_at) {
+        (Some(r), Some(last)) => (
+            last.saturating_add(r.interval_ms)
+                .saturating_sub(now)
+                .max(0) as u64,
+            r.amount as u64,
+        ),
+        _ => (DAY as u64, 0),
+    };
+    let secs = retry.div_ceil(1000).max(1);
+    Quota::Exhausted(Backoff {
+        retry_after_secs: secs,
+        limit,
+        remaining: 0,
+        reset_secs: secs,
+    })
+}
+
+/// Rate limit, then counts the request and spends one use of the lease.
+fn spend(k: &CachedKey, s: &mut RuntimeState, now: i64) -> Result<()> {
     if let Some(rl) = k.key.rate_limit {
         let bucket = s
             .bucket
@@ -457,21 +493,80 @@ fn admit(k: &CachedKey, now: i64) -> Result<()> {
             .take(rl.max, rl.window_ms, now)
             .map_err(|b| Error::Throttled(Throttle::RateLimited, b))?;
     }
-    if let Some(left) = &mut s.remaining {
-        *left -= 1;
+    if s.unleased.is_some() {
+        s.lease -= 1;
     }
     s.last_used_at = now;
     s.pending += 1;
     Ok(())
 }
 
-/// Writes usage accumulated in memory (last use, request counts, quota) in one
-/// transaction. Runs every few seconds and at shutdown.
+/// Quota, then rate limit; counts the request when both let it through. A key with a
+/// quota spends only what it leased in a committed write, so a crash can under-spend the
+/// quota but never over-spend it.
+async fn admit(st: &State, k: &CachedKey, now: i64) -> Result<()> {
+    let state = || k.runtime.state.lock().unwrap_or_else(|p| p.into_inner());
+    let decide = |s: &mut RuntimeState| match quota(&k.key, s, now) {
+        Quota::Spend => Some(spend(k, s, now)),
+        Quota::Exhausted(b) => Some(Err(Error::Throttled(Throttle::UsageExceeded, b))),
+        Quota::Lease => None,
+    };
+    if let Some(done) = decide(&mut state()) {
+        return done;
+    }
+    let _leasing = k.runtime.leasing.lock().await;
+    // Another request may have leased while this one waited.
+    if let Some(done) = decide(&mut state()) {
+        return done;
+    }
+    let (id, refill) = (k.key.id.clone(), k.key.refill);
+    let leased = st
+        .db
+        .write(move |tx| {
+            let Some((remaining, last_refill_at)) = store::keys::quota(tx, &id)? else {
+                return Ok(None);
+            };
+            let (remaining, last_refill_at) = refilled(refill, remaining, last_refill_at, now);
+            let Some(left) = remaining else {
+                return Ok(Some((None, 0, last_refill_at)));
+            };
+            let take = lease_size(left);
+            store::keys::set_quota(tx, &id, left - take, last_refill_at)?;
+            Ok(Some((Some(left - take), take, last_refill_at)))
+        })
+        .await?;
+    // The key was deleted along with its organization or user since it was cached.
+    let (unleased, lease, last_refill_at) = leased.ok_or(Error::Denied(Reason::InvalidApiKey))?;
+    // The lease and this request's use of it in one step: requests that arrive meanwhile
+    // cannot take the use this one waited for.
+    let mut s = state();
+    s.unleased = unleased;
+    s.lease = lease;
+    s.last_refill_at = last_refill_at;
+    // A fresh lease is never void (its refill is not due) and is empty only when the row
+    // is: `decide` spends or refuses.
+    decide(&mut s).unwrap_or_else(|| Err(Error::internal("a fresh lease needs another")))
+}
+
+/// Writes usage accumulated in memory (last use, request counts) in one transaction.
+/// Runs every few seconds; the quota is not written here, since only leases committed
+/// before their first use take from it.
 pub async fn flush_usage(st: &State) -> Result<usize> {
+    flush(st, false).await
+}
+
+/// `flush_usage` at a clean stop: the same transaction also gives every lease's unspent
+/// uses back to the quota.
+pub async fn flush_at_stop(st: &State) -> Result<usize> {
+    flush(st, true).await
+}
+
+async fn flush(st: &State, give_back: bool) -> Result<usize> {
     let mut batch = Vec::new();
     for (id, rt) in st.cache.runtimes() {
         let mut s = rt.state.lock().unwrap_or_else(|p| p.into_inner());
-        if s.pending == 0 {
+        let returned = if give_back { s.lease } else { 0 };
+        if s.pending == 0 && returned == 0 {
             continue;
         }
         batch.push((
@@ -480,24 +575,26 @@ pub async fn flush_usage(st: &State) -> Result<usize> {
                 id,
                 last_used_at: s.last_used_at,
                 requests: s.pending,
-                remaining: s.remaining,
-                last_refill_at: s.last_refill_at,
             },
+            returned,
         ));
         s.pending = 0;
+        s.lease -= returned;
     }
     if batch.is_empty() {
         return Ok(0);
     }
-    let usages: Vec<_> = batch.iter().map(|(_, u)| u.clone()).collect();
-    let n = usages.len();
+    let work: Vec<_> = batch.iter().map(|(_, u, r)| (u.clone(), *r)).collect();
+    let n = work.len();
     let written = st
         .db
         .write(move |tx| {
             let mut gone = Vec::new();
-            for u in &usages {
+            for (u, returned) in &work {
                 if !store::keys::record_usage(tx, u)? {
                     gone.push(u.id.clone());
+                } else if *returned > 0 {
+                    store::keys::give_back(tx, &u.id, *returned)?;
                 }
             }
             Ok(gone)
@@ -505,6 +602,12 @@ pub async fn flush_usage(st: &State) -> Result<usize> {
         .await;
     match written {
         Ok(gone) => {
+            for (rt, _, returned) in &batch {
+                let mut s = rt.state.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(u) = &mut s.unleased {
+                    *u += returned;
+                }
+            }
             // Keys deleted by a cascade (their organization, a re-join) leave runtimes
             // behind; they go once a flush finds no row.
             for id in gone {
@@ -513,9 +616,11 @@ pub async fn flush_usage(st: &State) -> Result<usize> {
             Ok(n)
         }
         Err(e) => {
-            // Nothing is lost: the counts go back and the next flush tries again.
-            for (rt, u) in &batch {
-                rt.state.lock().unwrap_or_else(|p| p.into_inner()).pending += u.requests;
+            // Nothing is lost: the counts and leases go back and the next flush tries again.
+            for (rt, u, returned) in &batch {
+                let mut s = rt.state.lock().unwrap_or_else(|p| p.into_inner());
+                s.pending += u.requests;
+                s.lease += returned;
             }
             Err(e)
         }
@@ -575,4 +680,15 @@ pub fn create_from_shell(
         store::keys::insert(tx, &key, &hash)?;
         Ok(CreatedFromShell { key, secret, user })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lease_size;
+
+    #[test]
+    fn a_lease_is_a_tenth_of_what_is_left_between_one_and_a_thousand() {
+        let sizes = [0, 1, 19, 20, 100, 10_000, 10_009, 1_000_000].map(lease_size);
+        assert_eq!(sizes, [0, 1, 1, 2, 10, 1000, 1000, 1000]);
+    }
 }

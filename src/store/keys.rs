@@ -162,32 +162,55 @@ pub fn rotate(
     Ok(())
 }
 
+/// A key's stored quota: (remaining, last refill), or `None` when the key is gone.
+pub fn quota(conn: &Connection, id: &ApiKeyId) -> Result<Option<(Option<i64>, Option<i64>)>> {
+    let mut st =
+        conn.prepare_cached("SELECT remaining, last_refill_at FROM api_keys WHERE id = ?1")?;
+    Ok(optional(
+        st.query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?))),
+    )?)
+}
+
+/// Stores a key's quota after a lease (and any refill that came with it).
+pub fn set_quota(
+    conn: &Connection,
+    id: &ApiKeyId,
+    remaining: i64,
+    last_refill_at: Option<i64>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE api_keys SET remaining = ?2, last_refill_at = ?3
+         WHERE id = ?1 AND remaining IS NOT NULL",
+    )?
+    .execute(params![id.as_str(), remaining, last_refill_at])?;
+    Ok(())
+}
+
+/// Gives `uses` leased and not spent back to a key's quota.
+pub fn give_back(conn: &Connection, id: &ApiKeyId, uses: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE api_keys SET remaining = remaining + ?2 WHERE id = ?1 AND remaining IS NOT NULL",
+    )?
+    .execute(params![id.as_str(), uses])?;
+    Ok(())
+}
+
 /// What accumulated in memory for one key since the last flush.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Usage {
     pub id: ApiKeyId,
     pub last_used_at: i64,
     pub requests: i64,
-    pub remaining: Option<i64>,
-    pub last_refill_at: Option<i64>,
 }
 
 /// Writes one key's usage; false when the key no longer exists.
 pub fn record_usage(conn: &Connection, u: &Usage) -> Result<bool> {
     conn.prepare_cached(
         "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2),
-             request_count = request_count + ?3,
-             remaining = CASE WHEN remaining IS NULL THEN NULL ELSE ?4 END,
-             last_refill_at = coalesce(?5, last_refill_at)
+             request_count = request_count + ?3
          WHERE id = ?1",
     )?
-    .execute(params![
-        u.id.as_str(),
-        u.last_used_at,
-        u.requests,
-        u.remaining,
-        u.last_refill_at
-    ])
+    .execute(params![u.id.as_str(), u.last_used_at, u.requests])
     .map(|n| n == 1)
     .map_err(Into::into)
 }

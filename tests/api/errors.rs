@@ -603,3 +603,36 @@ async fn no_garbage_credential_on_any_route_gives_500() {
     );
     assert_eq!(app.count("users"), 1);
 }
+
+// ---------------------------------------------------------------- a full disk
+
+#[tokio::test]
+async fn a_full_disk_answers_507_storage_full_keeps_reads_and_recovers_when_space_returns() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let before = app
+        .post("/api/project.create", json!({"name": "Before"}), &owner)
+        .await;
+    before.assert_ok();
+    // Bigger than a page, so it needs new ones.
+    let big = json!({"name": "Big", "description": "d".repeat(10_000)});
+    let bigs = || app.count_where("SELECT count(*) FROM projects WHERE name = 'Big'", &[]);
+    app.set_storage_full(true);
+
+    let r = app.post("/api/project.create", big.clone(), &owner).await;
+
+    assert_eq!(r.status, 507, "{}", r.body);
+    assert_error_shape(&r, 507, "INSUFFICIENT_STORAGE", "storage_full");
+    assert_eq!(bigs(), 0);
+    assert_eq!(app.count("projects"), 1);
+    let all = app.get("/api/project.all", &[], &owner).await;
+    assert_eq!(all.assert_ok().as_array().unwrap().len(), 1, "{}", all.body);
+    app.get(USER_GET, &[], &owner).await.assert_ok();
+
+    app.set_storage_full(false);
+
+    app.post("/api/project.create", big, &owner)
+        .await
+        .assert_ok();
+    assert_eq!(bigs(), 1);
+}

@@ -40,3 +40,28 @@ async fn health_ignores_credentials_it_does_not_need() {
     }
     assert_eq!(app.count("sessions"), 1);
 }
+
+#[tokio::test]
+async fn health_is_503_with_the_reason_once_the_database_file_was_replaced() {
+    let app = TestApp::new();
+    let path = app.state.db.path().to_owned();
+    let aside = path.with_extension("aside");
+    std::fs::rename(&path, &aside).unwrap();
+    std::fs::copy(&aside, &path).unwrap();
+
+    // What the server's watcher does every few seconds.
+    app.state.db.check_file();
+    let r = app.get(HEALTH, &[], &As::Nobody).await;
+
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        r.body,
+        json!({
+            "status": "unavailable",
+            "database": "unavailable",
+            "version": env!("CARGO_PKG_VERSION"),
+            "reason": "database_file_replaced",
+        })
+    );
+    r.assert_json();
+}

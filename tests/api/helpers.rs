@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use keygate::clock::ManualClock;
 use keygate::config::Config;
-use keygate::db::Db;
+use keygate::db::{Db, Ownership};
 use keygate::domain::accounts::{NewUser, create_user_blocking};
 use keygate::model::Role;
 use keygate::{State, app};
@@ -232,7 +232,7 @@ impl TestApp {
         config.argon2_m_kib = 64; // fast hashing in tests; production uses 19 MiB
         config.trusted_origins = vec![ORIGIN.to_owned()];
         tweak(&mut config);
-        let db = Db::open(&config.db_path, 4).unwrap();
+        let db = Db::open(&config.db_path, 4, Ownership::Server).unwrap();
         let clock = Arc::new(ManualClock::new(T0));
         let state = State::new(db, clock.clone(), config);
         let client = TestClient::new(app(state.clone()).boxed());
@@ -574,6 +574,24 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Makes the database as full as a full disk would (`true`): the writer may grow it by
+    /// no page more, so the next write that needs a page fails with SQLITE_FULL. `false`
+    /// lifts the cap.
+    pub fn set_storage_full(&self, full: bool) {
+        self.state
+            .db
+            .write_blocking(move |tx| {
+                let pages: i64 = tx.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                let cap = if full { pages } else { 0xffff_fffe };
+                Ok(
+                    tx.query_row(&format!("PRAGMA max_page_count = {cap}"), [], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                )
+            })
+            .unwrap();
+    }
+
     /// The database file and its write-ahead log, as bytes.
     pub fn database_bytes(&self) -> Vec<u8> {
         let path = self.state.db.path().to_owned();
@@ -741,7 +759,7 @@ impl TestApp {
         let dir = self._dir;
         drop(self.client);
         drop(self.state);
-        let db = Db::open(&config.db_path, 4).unwrap();
+        let db = Db::open(&config.db_path, 4, Ownership::Server).unwrap();
         let clock = Arc::new(ManualClock::new(now));
         let state = State::new(db, clock.clone(), config);
         let client = TestClient::new(app(state.clone()).boxed());

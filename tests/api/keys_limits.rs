@@ -1,10 +1,14 @@
 //! Quotas, rate limits and usage of API keys: 429 with back-off headers, refills and token
 //! buckets on the manual clock, a server default, usage kept in memory and flushed in one
-//! go, and quota state that survives a restart.
+//! go, quotas spent from leases committed before their first use, and quota state that
+//! survives a restart or a crash.
+
+use std::sync::Arc;
 
 use keygate::clock::SECOND;
-use keygate::domain::keys::flush_usage;
+use keygate::domain::keys::{flush_at_stop, flush_usage};
 use serde_json::{Value, json};
+use tokio::task::JoinSet;
 
 use crate::helpers::*;
 
@@ -349,12 +353,12 @@ async fn a_key_listing_itself_counts_its_own_request() {
 }
 
 #[tokio::test]
-async fn quota_left_survives_a_restart_once_flushed() {
+async fn quota_left_survives_a_clean_restart() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (key, id) = app.create_key(&owner, json!({"remaining": 5})).await;
     spend(&app, &key, 2).await;
-    flush_usage(&app.state).await.unwrap();
+    flush_at_stop(&app.state).await.unwrap();
     assert_eq!(app.key_column(&id, "remaining"), 3);
 
     let app = app.reopen();
@@ -391,4 +395,171 @@ async fn a_refill_schedule_survives_a_restart() {
     assert_eq!(assert_throttled(&r, "usage_exceeded")[0], 30);
     app.clock.advance(30_000);
     spend(&app, &key, 3).await;
+}
+
+// ---------------------------------------------------------------- leases
+
+#[tokio::test]
+async fn the_first_use_of_a_quota_leases_a_tenth_of_it_in_the_row_before_it_is_answered() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({"remaining": 100})).await;
+    assert_eq!(app.key_column(&id, "remaining"), 100);
+
+    spend(&app, &key, 1).await;
+
+    // Committed by the time of the answer, with no flush.
+    assert_eq!(app.key_column(&id, "remaining"), 90);
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 99);
+    // The rest of the lease is spent from memory, without a write per request.
+    spend(&app, &key, 9).await;
+    assert_eq!(app.key_column(&id, "remaining"), 90);
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 90);
+    // Used up: the next lease is a tenth of what is left.
+    spend(&app, &key, 1).await;
+    assert_eq!(app.key_column(&id, "remaining"), 81);
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 89);
+}
+
+#[tokio::test]
+async fn the_periodic_usage_flush_writes_counts_and_leaves_the_quota_to_the_leases() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({"remaining": 100})).await;
+    spend(&app, &key, 3).await;
+
+    assert_eq!(flush_usage(&app.state).await.unwrap(), 1);
+
+    assert_eq!(app.key_column(&id, "request_count"), 3);
+    assert_eq!(app.key_column(&id, "remaining"), 90);
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 97);
+}
+
+#[tokio::test]
+async fn a_clean_stop_gives_the_unspent_lease_back_with_the_usage_flush() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({"remaining": 100})).await;
+    let (_, idle_id) = app
+        .create_key(&owner, json!({"name": "idle", "remaining": 100}))
+        .await;
+    spend(&app, &key, 3).await;
+    // Counts flushed already, lease still held.
+    flush_usage(&app.state).await.unwrap();
+
+    assert_eq!(flush_at_stop(&app.state).await.unwrap(), 1);
+
+    assert_eq!(app.key_column(&id, "remaining"), 97);
+    assert_eq!(app.key_column(&id, "request_count"), 3);
+    assert_eq!(app.key_column(&idle_id, "remaining"), 100);
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 97);
+    assert_eq!(flush_at_stop(&app.state).await.unwrap(), 0);
+    let app = app.reopen();
+    let k = listed(&app, &owner, &id).await;
+    assert_eq!(
+        (k["remaining"].clone(), k["requestCount"].clone()),
+        (json!(97), json!(3))
+    );
+    spend(&app, &key, 1).await;
+    assert_eq!(app.key_column(&id, "remaining"), 88);
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 96);
+}
+
+#[tokio::test]
+async fn a_crash_loses_at_most_the_unspent_lease_and_never_over_spends() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({"remaining": 20})).await;
+    spend(&app, &key, 1).await;
+    assert_eq!(app.key_column(&id, "remaining"), 18);
+
+    // No flush: what memory held is gone.
+    let app = app.reopen();
+
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 18);
+    spend(&app, &key, 18).await;
+    assert_throttled(&app.try_key(&key).await, "usage_exceeded");
+    assert_eq!(app.key_column(&id, "remaining"), 0);
+}
+
+#[tokio::test]
+async fn a_large_quota_leases_a_thousand_uses_at_a_time() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app
+        .create_key(&owner, json!({"remaining": 1_000_000}))
+        .await;
+
+    spend(&app, &key, 300).await;
+
+    assert_eq!(app.key_column(&id, "remaining"), 999_000);
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 999_700);
+}
+
+#[tokio::test]
+async fn a_due_refill_voids_the_lease_and_starts_the_period_from_the_refill_amount() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app
+        .create_key(
+            &owner,
+            json!({"remaining": 50, "refillAmount": 20, "refillInterval": 60_000}),
+        )
+        .await;
+    spend(&app, &key, 1).await;
+    assert_eq!(app.key_column(&id, "remaining"), 45);
+
+    app.clock.advance(60_000);
+
+    let k = listed(&app, &owner, &id).await;
+    assert_eq!(k["remaining"], 20);
+    assert_eq!(k["lastRefillAt"], "2026-11-27T00:01:00.000Z");
+    assert_eq!(app.key_column(&id, "remaining"), 45);
+    // The refill and the new lease land in one write.
+    spend(&app, &key, 1).await;
+    assert_eq!(app.key_column(&id, "remaining"), 18);
+    assert_eq!(app.key_column(&id, "last_refill_at"), T0 + 60_000);
+    assert_eq!(listed(&app, &owner, &id).await["remaining"], 19);
+    flush_at_stop(&app.state).await.unwrap();
+    assert_eq!(app.key_column(&id, "remaining"), 19);
+}
+
+/// `n` requests with `key` at once; their statuses.
+async fn at_once(app: &Arc<TestApp>, key: &str, n: usize) -> Vec<u16> {
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let (app, key) = (Arc::clone(app), key.to_owned());
+        set.spawn(async move { app.try_key(&key).await.status });
+    }
+    let mut statuses = Vec::new();
+    while let Some(s) = set.join_next().await {
+        statuses.push(s.unwrap());
+    }
+    statuses.sort_unstable();
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_at_once_share_one_lease_and_never_spend_more_than_the_quota() {
+    let app = Arc::new(TestApp::new());
+    let (owner, _) = app.owner().await;
+    let (big, big_id) = app.create_key(&owner, json!({"remaining": 100})).await;
+    let (small, small_id) = app
+        .create_key(&owner, json!({"name": "small", "remaining": 5}))
+        .await;
+
+    let big_statuses = at_once(&app, &big, 10).await;
+    let small_statuses = at_once(&app, &small, 20).await;
+
+    assert_eq!(big_statuses, [200; 10]);
+    assert_eq!(
+        app.key_column(&big_id, "remaining"),
+        90,
+        "one lease, not ten"
+    );
+    let mut expected = vec![200; 5];
+    expected.extend([429; 15]);
+    assert_eq!(small_statuses, expected);
+    assert_eq!(app.key_column(&small_id, "remaining"), 0);
+    assert_eq!(listed(&app, &owner, &small_id).await["remaining"], 0);
 }

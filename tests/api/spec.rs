@@ -165,7 +165,7 @@ fn every_operation_documents_its_error_responses() {
             assert_eq!(codes, ["200", "503"], "{method} {path}");
             continue;
         }
-        for status in ["400", "401", "403", "413", "415", "429", "500"] {
+        for status in ["400", "401", "403", "413", "415", "429", "500", "507"] {
             let r = &responses
                 .get(status)
                 .unwrap_or_else(|| panic!("{method} {path} does not document {status}: {codes:?}"));
@@ -239,6 +239,7 @@ fn the_error_body_schema_has_the_documented_shape() {
         "UNSUPPORTED_MEDIA_TYPE",
         "TOO_MANY_REQUESTS",
         "INTERNAL_SERVER_ERROR",
+        "INSUFFICIENT_STORAGE",
     ] {
         assert!(codes.contains(&code), "{code} missing from {codes:?}");
     }
