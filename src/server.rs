@@ -24,7 +24,7 @@ use crate::clock::{HOUR, SystemClock};
 use crate::config::Config;
 use crate::db::{Db, Ownership};
 use crate::domain::{State, keys, sessions};
-use deadline::{Deadlines, Phases};
+use deadline::{Deadlines, Phases, Shared};
 
 /// How long in-flight requests get to finish after a stop signal.
 const GRACE: Duration = Duration::from_secs(10);
@@ -121,7 +121,7 @@ async fn accept_loop<E>(
     E: Endpoint<Output = poem::Response> + 'static,
 {
     let slots = Arc::new(Semaphore::new(max_connections));
-    let (closing, closed) = watch::channel(false);
+    let (stage, stages) = watch::channel(Stage::Serving);
     let local = listener.local_addr().ok();
     let mut errors = AcceptErrors::default();
     tokio::pin!(stop);
@@ -142,12 +142,15 @@ async fn accept_loop<E>(
         match accepted {
             Ok((stream, peer)) => {
                 errors.ok();
-                let (app, closed) = (Arc::clone(&app), closed.clone());
+                let (app, stages) = (Arc::clone(&app), stages.clone());
                 tokio::spawn(async move {
-                    serve_connection(stream, peer, local, app, phases, closed).await;
+                    serve_connection(stream, peer, local, app, phases, stages).await;
                     drop(permit);
                 });
             }
+            // A connection that failed before it was accepted (reset, aborted) is that
+            // client's problem: go on at once.
+            Err(e) if !exhausted(&e) => drop(permit),
             Err(e) => {
                 drop(permit);
                 let pause = errors.failed(&e);
@@ -161,14 +164,26 @@ async fn accept_loop<E>(
         }
     }
     drop(listener);
-    let _ = closing.send(true);
+    let _ = stage.send(Stage::Closing);
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     if tokio::time::timeout(GRACE, slots.acquire_many(all))
         .await
         .is_err()
     {
         tracing::warn!("connections still open after {GRACE:?}; closing them");
+        let _ = stage.send(Stage::Abort);
+        let _ = tokio::time::timeout(Duration::from_secs(1), slots.acquire_many(all)).await;
     }
+}
+
+/// Whether an accept failed for want of descriptors or memory, which retrying at once
+/// cannot fix.
+fn exhausted(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        Errno::from_io_error(e),
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)
+    )
 }
 
 /// Back-off and rate-limited logging for failed accepts.
@@ -212,7 +227,7 @@ async fn serve_connection<E>(
     local: Option<SocketAddr>,
     app: Arc<E>,
     phases: Phases,
-    mut closing: watch::Receiver<bool>,
+    mut stage: watch::Receiver<Stage>,
 ) where
     E: Endpoint<Output = poem::Response> + 'static,
 {
@@ -221,8 +236,11 @@ async fn serve_connection<E>(
     let local = poem::web::LocalAddr(local.map_or(poem::Addr::Custom("tcp", "".into()), |a| {
         poem::Addr::SocketAddr(a)
     }));
+    let shared = Arc::new(Shared::default());
+    let phase = Arc::clone(&shared);
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let app = Arc::clone(&app);
+        phase.request_started();
+        let (app, phase) = (Arc::clone(&app), Arc::clone(&phase));
         let req = poem::Request::from((
             req,
             local.clone(),
@@ -231,23 +249,38 @@ async fn serve_connection<E>(
         ));
         async move {
             let resp = app.get_response(req).await;
+            phase.response_ready();
             Ok::<_, Infallible>(hyper::Response::<
                 http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>,
             >::from(resp))
         }
     });
-    let io = hyper_util::rt::TokioIo::new(Deadlines::new(stream, phases));
+    let io = hyper_util::rt::TokioIo::new(Deadlines::new(stream, phases, shared));
     let conn = hyper::server::conn::http1::Builder::new()
         .max_buf_size(MAX_HEAD_BYTES)
         .serve_connection(io, service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
-        _ = closing.wait_for(|c| *c) => {}
+        _ = stage.wait_for(|s| *s != Stage::Serving) => {}
     }
-    // Stopping: finish the request in flight, then close.
+    // Stopping: finish the request in flight, then close; past the grace period the
+    // connection is dropped, so nothing it does can miss the final usage flush.
     conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stage.wait_for(|s| *s == Stage::Abort) => {}
+    }
+}
+
+/// Where the server is in its life, as the connections see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Serving,
+    /// Finish the request in flight, then close.
+    Closing,
+    /// Close now.
+    Abort,
 }
 
 /// Writes in-memory key usage to the database every few seconds.
@@ -306,6 +339,10 @@ mod tests {
     fn failed_accepts_back_off_to_a_second_and_are_logged_once_per_interval() {
         let mut errors = AcceptErrors::default();
         let e = std::io::Error::from_raw_os_error(24); // EMFILE
+        assert!(exhausted(&e));
+        assert!(!exhausted(&std::io::Error::from(
+            std::io::ErrorKind::ConnectionAborted
+        )));
         let pauses: Vec<u128> = (0..10).map(|_| errors.failed(&e).as_millis()).collect();
         assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
         // The first failure was logged; the nine after it, within the interval, were not.

@@ -1207,3 +1207,43 @@ fn a_connection_cap_above_the_file_limit_is_refused_at_start() {
     let err = text(&out.stderr);
     assert!(err.contains("does not fit the file limit"), "{err}");
 }
+
+#[test]
+fn blank_lines_before_a_request_do_not_escape_the_header_timeout() {
+    let server = Server::start_with(&["--header-timeout", "1"]);
+    let mut s = connect(server.addr);
+    let started = Instant::now();
+    // hyper skips blank lines before a request line: they are no head at all.
+    s.write_all(b"\r\n\r\n\n\n").unwrap();
+
+    let (closed, rest) = until_closed(&mut s, started, Duration::from_secs(10));
+
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(closed < Duration::from_secs(5), "still open after {closed:?}");
+}
+
+#[test]
+fn a_body_sent_after_100_continue_and_a_slow_client_are_not_cut_by_the_header_timeout() {
+    let server = Server::start_with(&["--header-timeout", "0.5", "--body-timeout", "5"]);
+    let mut s = connect(server.addr);
+    let body = br#"{"email": "nobody@example.com", "password": "wrong password"}"#;
+    s.write_all(
+        format!(
+            "POST /api/auth/sign-in/email HTTP/1.1\r\nHost: k\r\ncontent-type: application/json\r\n\
+             expect: 100-continue\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // Past the header timeout, in pieces.
+    for part in body.chunks(20) {
+        sleep(Duration::from_millis(400));
+        s.write_all(part).unwrap();
+    }
+
+    let (_, reply) = until_closed(&mut s, Instant::now(), Duration::from_secs(3));
+
+    assert!(reply.contains("HTTP/1.1 401"), "{reply:?}");
+    assert!(reply.contains("invalid_credentials"), "{reply:?}");
+}

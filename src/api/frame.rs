@@ -159,16 +159,22 @@ fn busy() -> ApiError {
     )
 }
 
-fn slow_body(timeout: Duration) -> ApiError {
+fn slow_body(timeout: Duration, whole: Duration) -> ApiError {
     ApiError::new(
         ErrorCode::Timeout,
         "body_timeout",
         format!(
-            "The request body stopped arriving for {} seconds",
-            timeout.as_secs_f32()
+            "The request body must keep arriving (a pause of at most {} seconds) and arrive \
+             whole within {} seconds",
+            timeout.as_secs_f32(),
+            whole.as_secs_f32()
         ),
     )
 }
+
+/// How many progress deadlines a body that needs a credential may take in all; a body
+/// open to anyone (at most 16 KiB) must arrive whole within one.
+const WHOLE_BODY_FACTOR: u32 = 6;
 
 fn is_json(resp: &Response) -> bool {
     resp.headers()
@@ -187,13 +193,18 @@ fn too_large(max: usize) -> ApiError {
 
 impl<E: Endpoint> FrameEndpoint<E> {
     /// Reads the body into memory up to `max`, holding its bytes in `held`; larger bodies
-    /// never reach a handler, and a body that stops arriving is refused.
+    /// never reach a handler, and a body that pauses for longer than the body timeout, or
+    /// takes longer than `whole` in all, is refused: a trickle of one byte a pause would
+    /// otherwise hold its connection for hours.
     async fn read_body(
         &self,
         req: &mut Request,
         max: usize,
+        whole: Duration,
         held: &mut Held<'_>,
     ) -> Result<(), Refusal> {
+        let pause = self.limits.body_timeout;
+        let end = tokio::time::Instant::now() + whole;
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -206,8 +217,9 @@ impl<E: Endpoint> FrameEndpoint<E> {
             req.take_body().into();
         let mut buf = BytesMut::new();
         loop {
-            let frame = match tokio::time::timeout(self.limits.body_timeout, body.frame()).await {
-                Err(_) => return Err((slow_body(self.limits.body_timeout), true)),
+            let by = end.min(tokio::time::Instant::now() + pause);
+            let frame = match tokio::time::timeout_at(by, body.frame()).await {
+                Err(_) => return Err((slow_body(pause, whole), true)),
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
                     return Err((
@@ -266,12 +278,13 @@ impl<E: Endpoint> FrameEndpoint<E> {
         if !has_body {
             return Ok(());
         }
-        let max = if secured {
-            self.limits.max_body
+        let pause = self.limits.body_timeout;
+        let (max, whole) = if secured {
+            (self.limits.max_body, pause * WHOLE_BODY_FACTOR)
         } else {
-            self.limits.max_open_body
+            (self.limits.max_open_body, pause)
         };
-        self.read_body(req, max, held)
+        self.read_body(req, max, whole, held)
             .await
             .map_err(|(e, close)| (e.into_response(), close))
     }

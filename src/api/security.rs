@@ -56,6 +56,10 @@ pub fn client(st: &State, req: &Request) -> Client {
     }
 }
 
+/// Whether the warning about forwarded headers from an untrusted peer was given; once per
+/// process is enough to tell an operator what to configure.
+static UNTRUSTED_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn trusted_proxy(st: &State, ip: IpAddr) -> bool {
     st.config
         .trusted_proxies
@@ -69,7 +73,19 @@ fn trusted_proxy(st: &State, ip: IpAddr) -> bool {
 /// nothing. The header is believed only from a trusted proxy (or an in-process peer
 /// without an address).
 fn forwarded_client(st: &State, req: &Request, peer: Option<IpAddr>) -> Option<IpAddr> {
-    if !st.config.trust_proxy || peer.is_some_and(|p| !trusted_proxy(st, p)) {
+    if !st.config.trust_proxy {
+        return None;
+    }
+    if let Some(p) = peer.filter(|p| !trusted_proxy(st, *p)) {
+        if req.headers().contains_key("x-forwarded-for")
+            && !UNTRUSTED_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                peer = %p,
+                "X-Forwarded-For from a peer that is not a trusted proxy is ignored; \
+                 if it is your proxy, add it with --trusted-proxy (warned once)"
+            );
+        }
         return None;
     }
     let mut nearest = None;

@@ -169,22 +169,26 @@ pub async fn sign_in(
     }
     c.finish()?;
 
-    let attempt = Attempt::begin(st, &email, client.address.as_deref()).await?;
+    let mut attempt = Attempt::begin(st, &email, client.address.as_deref()).await?;
 
     let found = st
         .db
-        .read(|c| store::users::with_hash_by_email(c, &email))?;
+        .read(|c| store::users::with_hash_by_email(c, &email))
+        .map_err(|e| attempt.not_evaluated(e))?;
     let (user, stored) = match found {
         Some((u, h)) => (Some(u), Some(h)),
         None => (None, None),
     };
-    let verdict = st.verify_password(password.to_owned(), stored).await?;
+    let verdict = st
+        .verify_password(password.to_owned(), stored)
+        .await
+        .map_err(|e| attempt.not_evaluated(e))?;
     let (Some(user), Verified::Yes { rehash }) = (user, verdict) else {
-        attempt.failed();
+        drop(attempt);
         return Err(Error::Denied(Reason::InvalidCredentials));
     };
     // Only failures count against the budgets.
-    drop(attempt);
+    attempt.succeeded();
     let new_hash = if rehash {
         Some(st.hash_password(password.to_owned()).await?)
     } else {
@@ -212,11 +216,25 @@ const ATTEMPT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// the account from this client address, the account from anywhere (a much higher
 /// ceiling, so strangers cannot lock its owner out), and the client address on any
 /// account. Units are reserved before any password work, so guesses sent in parallel
-/// cannot slip past a budget; `failed` keeps them spent, and every other end (success,
-/// an error, a client that hung up) gives them back.
+/// cannot slip past a budget. `succeeded` and `not_evaluated` give them back; any other
+/// end keeps them spent: a wrong guess, and a client that hung up while its password
+/// was being checked (it cost a hash all the same).
 pub struct Attempt<'a> {
     st: &'a State,
     budgets: Vec<(&'a Limiter, String)>,
+}
+
+/// Leaves the queue of one budget's waiting attempts when dropped.
+struct InLine<'a> {
+    limiter: &'a Limiter,
+    key: &'a str,
+    st: &'a State,
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.limiter.done_waiting(self.key, self.st.now());
+    }
 }
 
 impl<'a> Attempt<'a> {
@@ -232,21 +250,18 @@ impl<'a> Attempt<'a> {
         'again: loop {
             let now = st.now();
             for (i, (limiter, key)) in budgets.iter().enumerate() {
-                let settled = limiter.settled();
-                tokio::pin!(settled);
-                settled.as_mut().enable();
-                let refused = match limiter.begin(key, now) {
+                let waiting = match limiter.begin(key, now) {
                     Begin::Started => continue,
-                    Begin::Refused(b) => Some(b),
-                    Begin::Wait => None,
+                    Begin::Refused(b) => Err(b),
+                    Begin::Wait(w) => Ok(w),
                 };
                 for (l, k) in &budgets[..i] {
                     l.settle(k, now, false);
                 }
-                if let Some(b) = refused {
-                    return Err(Error::Throttled(Throttle::TooManyAttempts, b));
-                }
-                if tokio::time::timeout_at(give_up, settled).await.is_err() {
+                let waiting =
+                    waiting.map_err(|b| Error::Throttled(Throttle::TooManyAttempts, b))?;
+                let _in_line = InLine { limiter, key, st };
+                if !limiter.wait(key, &waiting, give_up).await {
                     return Err(Error::Throttled(
                         Throttle::TooManyAttempts,
                         crate::error::Backoff {
@@ -263,11 +278,22 @@ impl<'a> Attempt<'a> {
         }
     }
 
-    /// The guess was wrong: it counts against every budget.
-    pub fn failed(mut self) {
+    /// The password was right: the attempt counts against nothing.
+    pub fn succeeded(mut self) {
+        self.give_back();
+    }
+
+    /// The password could not be checked (the queue was full, the database failed):
+    /// the attempt counts against nothing, and `e` goes on to the caller.
+    pub fn not_evaluated(&mut self, e: Error) -> Error {
+        self.give_back();
+        e
+    }
+
+    fn give_back(&mut self) {
         let now = self.st.now();
         for (l, k) in self.budgets.drain(..) {
-            l.settle(&k, now, true);
+            l.settle(&k, now, false);
         }
     }
 }
@@ -276,7 +302,7 @@ impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         let now = self.st.now();
         for (l, k) in self.budgets.drain(..) {
-            l.settle(&k, now, false);
+            l.settle(&k, now, true);
         }
     }
 }

@@ -2,7 +2,9 @@
 //! client that waits gets capacity back smoothly instead of at a window edge.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 use crate::error::Backoff;
 
@@ -63,20 +65,24 @@ impl Bucket {
 ///
 /// An attempt reserves one unit before its work starts, so attempts sent in parallel
 /// cannot slip past the limit; a success gives it back, so only failures count. When the
-/// bucket is empty only because attempts are still in flight, a new attempt waits for
-/// them instead of being refused: fifteen correct sign-ins at once all succeed, while a
-/// thousand parallel guesses get at most `max` evaluated.
+/// bucket is empty only because attempts are still in flight, a new attempt may wait for
+/// them instead of being refused (at most `max` wait per key, woken only by that key):
+/// fifteen correct sign-ins at once all succeed, while a thousand parallel guesses get at
+/// most `max` evaluated.
 pub struct Limiter {
     max: u32,
     window_ms: i64,
     entries: Mutex<HashMap<String, Entry>>,
-    settled: tokio::sync::Notify,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Entry {
     bucket: Bucket,
     in_flight: u32,
+    waiting: u32,
+    /// Counts settles, so a waiter can tell whether one came before it started to wait.
+    settles: u64,
+    settled: Option<Arc<Notify>>,
 }
 
 /// Above this many tracked keys, idle full buckets are dropped (they carry no
@@ -84,14 +90,21 @@ struct Entry {
 const PRUNE_AT: usize = 10_000;
 
 /// What `begin` decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Begin {
     /// A unit is reserved; `settle` must follow.
     Started,
-    /// The budget is held by attempts in flight; wait for `settled` and ask again.
-    Wait,
-    /// The budget is spent by failures.
+    /// The budget is held by attempts in flight: wait on `Waiting`, then ask again.
+    Wait(Waiting),
+    /// The budget is spent by failures, or too many attempts wait already.
     Refused(Backoff),
+}
+
+/// A place in the queue of one key's waiting attempts; `Limiter::done_waiting` ends it.
+#[derive(Debug)]
+pub struct Waiting {
+    settled: Arc<Notify>,
+    settles: u64,
 }
 
 impl Limiter {
@@ -100,7 +113,6 @@ impl Limiter {
             max: max.max(1),
             window_ms: window_ms.max(1),
             entries: Mutex::new(HashMap::new()),
-            settled: tokio::sync::Notify::new(),
         }
     }
 
@@ -110,12 +122,15 @@ impl Limiter {
         if map.len() >= PRUNE_AT {
             map.retain(|_, e| {
                 e.bucket.refill(max, w, now);
-                e.in_flight > 0 || e.bucket.level < i64::from(max) * w
+                e.in_flight > 0 || e.waiting > 0 || e.bucket.level < i64::from(max) * w
             });
         }
         let e = map.entry(key.to_owned()).or_insert_with(|| Entry {
             bucket: Bucket::full(max, w, now),
             in_flight: 0,
+            waiting: 0,
+            settles: 0,
+            settled: None,
         });
         f(e)
     }
@@ -128,29 +143,67 @@ impl Limiter {
                 e.in_flight += 1;
                 Begin::Started
             }
-            Err(_) if e.in_flight > 0 => Begin::Wait,
-            Err(b) => Begin::Refused(b),
+            Err(_) if e.in_flight > 0 && e.waiting < max => {
+                e.waiting += 1;
+                let settled = Arc::clone(e.settled.get_or_insert_with(Default::default));
+                Begin::Wait(Waiting {
+                    settled,
+                    settles: e.settles,
+                })
+            }
+            Err(mut b) => {
+                if e.in_flight > 0 {
+                    // Refused because the line is full, not because of failures.
+                    b.retry_after_secs = 1;
+                }
+                Begin::Refused(b)
+            }
         })
     }
 
+    /// Waits until an attempt on `key` settles after `waiting` was handed out, or until
+    /// `give_up`; answers false on giving up. The caller ends the wait with
+    /// `done_waiting`, whatever happens.
+    pub async fn wait(&self, key: &str, waiting: &Waiting, give_up: tokio::time::Instant) -> bool {
+        let settled = waiting.settled.notified();
+        tokio::pin!(settled);
+        settled.as_mut().enable();
+        let settles = {
+            let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(key).map_or(u64::MAX, |e| e.settles)
+        };
+        if settles != waiting.settles {
+            return true;
+        }
+        tokio::time::timeout_at(give_up, settled).await.is_ok()
+    }
+
+    /// Leaves the queue of waiting attempts on `key`.
+    pub fn done_waiting(&self, key: &str, now: i64) {
+        self.with(key, now, |e| {
+            e.waiting = e.waiting.saturating_sub(1);
+            if e.waiting == 0 {
+                e.settled = None;
+            }
+        });
+    }
+
     /// Ends an attempt that `begin` started: a failure keeps its unit spent, anything
-    /// else gives it back. Wakes attempts waiting on this limiter.
+    /// else gives it back. Wakes the attempts waiting on `key`.
     pub fn settle(&self, key: &str, now: i64, failed: bool) {
         let (max, w) = (self.max, self.window_ms);
-        self.with(key, now, |e| {
+        let settled = self.with(key, now, |e| {
             e.in_flight = e.in_flight.saturating_sub(1);
+            e.settles += 1;
             if !failed {
                 e.bucket.refill(max, w, now);
                 e.bucket.level = (e.bucket.level + w).min(i64::from(max) * w);
             }
+            e.settled.clone()
         });
-        self.settled.notify_waiters();
-    }
-
-    /// Resolves after some attempt settles; enable it before calling `begin` so that a
-    /// settle in between is not missed.
-    pub fn settled(&self) -> tokio::sync::futures::Notified<'_> {
-        self.settled.notified()
+        if let Some(n) = settled {
+            n.notify_waiters();
+        }
     }
 }
 
@@ -177,21 +230,53 @@ mod tests {
     #[test]
     fn only_failures_spend_the_budget_and_attempts_in_flight_make_others_wait() {
         let l = Limiter::new(1, 1000);
-        assert_eq!(l.begin("a", 0), Begin::Started);
-        assert_eq!(
-            l.begin("a", 0),
-            Begin::Wait,
+        assert!(matches!(l.begin("a", 0), Begin::Started));
+        assert!(
+            matches!(l.begin("a", 0), Begin::Wait(_)),
             "one attempt in flight holds the unit"
         );
-        assert_eq!(l.begin("b", 0), Begin::Started, "keys are independent");
+        assert!(
+            matches!(l.begin("a", 0), Begin::Refused(b) if b.retry_after_secs == 1),
+            "no more than max wait"
+        );
+        l.done_waiting("a", 0);
+        assert!(
+            matches!(l.begin("b", 0), Begin::Started),
+            "keys are independent"
+        );
         l.settle("a", 0, false);
-        assert_eq!(
-            l.begin("a", 0),
-            Begin::Started,
+        assert!(
+            matches!(l.begin("a", 0), Begin::Started),
             "a success gave its unit back"
         );
         l.settle("a", 0, true);
         assert!(matches!(l.begin("a", 0), Begin::Refused(b) if b.retry_after_secs == 1));
-        assert_eq!(l.begin("a", 1000), Begin::Started, "the bucket refilled");
+        assert!(
+            matches!(l.begin("a", 1000), Begin::Started),
+            "the bucket refilled"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiter_wakes_when_its_key_settles_and_not_for_another_key() {
+        let l = Limiter::new(1, 1000);
+        assert!(matches!(l.begin("a", 0), Begin::Started));
+        assert!(matches!(l.begin("b", 0), Begin::Started));
+        let Begin::Wait(w) = l.begin("a", 0) else {
+            panic!("expected to wait")
+        };
+        let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(100);
+        l.settle("b", 0, false);
+        assert!(
+            !l.wait("a", &w, soon).await,
+            "another key's settle does not wake it"
+        );
+        l.settle("a", 0, false);
+        let later = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        assert!(
+            l.wait("a", &w, later).await,
+            "a settle before the wait is not missed"
+        );
+        l.done_waiting("a", 0);
     }
 }

@@ -31,6 +31,8 @@ struct Jobs {
 pub struct PasswordQueue {
     queue: Arc<Queue>,
     capacity: usize,
+    /// Threads that started; with none, every job would wait forever.
+    threads: usize,
 }
 
 /// The nice value of the hashing threads: the lowest priority there is.
@@ -47,18 +49,21 @@ impl PasswordQueue {
             ready: Condvar::new(),
         });
         let hasher = Arc::new(hasher);
+        let mut started = 0;
         for i in 0..threads.max(1) {
             let (queue, hasher) = (Arc::clone(&queue), Arc::clone(&hasher));
             let spawned = std::thread::Builder::new()
                 .name(format!("keygate-password-{i}"))
                 .spawn(move || work(&queue, &hasher));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a password thread");
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!(error = %e, "cannot start a password thread"),
             }
         }
         PasswordQueue {
             queue,
             capacity: capacity.max(1),
+            threads: started,
         }
     }
 
@@ -67,6 +72,9 @@ impl PasswordQueue {
         &self,
         f: impl FnOnce(&Hasher, &mut Workspace) -> T + Send + 'static,
     ) -> Result<T> {
+        if self.threads == 0 {
+            return Err(Error::internal("no password thread is running"));
+        }
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |hasher, ws| {
             // The request was dropped (its client hung up): no work for nobody.
@@ -127,7 +135,13 @@ fn work(queue: &Queue, hasher: &Hasher) {
                 jobs = queue.ready.wait(jobs).unwrap_or_else(|p| p.into_inner());
             }
         };
-        job(hasher, &mut ws);
+        // A job that panics drops its answer (its caller gets an error); the thread
+        // goes on with the next one.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(hasher, &mut ws)));
+        if ran.is_err() {
+            tracing::error!("a password job panicked");
+            ws = Workspace::default();
+        }
     }
 }
 

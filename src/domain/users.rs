@@ -40,16 +40,21 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
     if let Some(p) = &password {
         let keep = access::session_only(actor)?.clone();
         // The current password is a password guess like a sign-in: the same budget.
-        let attempt = Attempt::begin(st, &actor.user().email, None).await?;
+        let mut attempt = Attempt::begin(st, &actor.user().email, None).await?;
         let stored = st
             .db
-            .read(|c| store::users::password_hash(c, &actor.user().id))?;
+            .read(|c| store::users::password_hash(c, &actor.user().id))
+            .map_err(|e| attempt.not_evaluated(e))?;
         let current = u.current_password.clone().unwrap_or_default();
-        if st.verify_password(current, stored).await? == Verified::No {
-            attempt.failed();
+        let verdict = st
+            .verify_password(current, stored)
+            .await
+            .map_err(|e| attempt.not_evaluated(e))?;
+        if verdict == Verified::No {
+            drop(attempt);
             return Err(Error::Denied(Reason::InvalidCredentials));
         }
-        drop(attempt);
+        attempt.succeeded();
         new_hash = Some((st.hash_password(p.expose().to_owned()).await?, keep));
     }
     let (id, now) = (actor.user().id.clone(), st.now());

@@ -1,17 +1,22 @@
 //! Deadlines for the phases of an HTTP/1.1 connection, enforced on its socket.
 //!
-//! - **Head**: from a new connection, or from the first byte of the next request, the
-//!   request head must be complete within `head`, however slowly its bytes trickle in.
-//! - **Idle**: after a response, the next request must start within `idle`.
+//! - **Head**: from a new connection, or from the first byte after a response, the
+//!   request head must be parsed within `head`, however slowly its bytes trickle in (blank
+//!   lines included: hyper skips them before a request line).
+//! - **Idle**: after a response starts going out, the next request must start within
+//!   `idle`; a long download pushes this deadline on as long as it makes progress.
 //! - **Stall**: a response that the client does not read for `stall` ends the connection.
 //!
-//! While a request is being handled (after its head) the socket has no read deadline:
-//! the body is read by the application, which enforces its own progress deadline, and a
-//! slow handler must not be mistaken for a slow client. The end of a head is found by
-//! watching for its blank line (CRLF CRLF, or a bare LF LF, as hyper accepts).
+//! While a request is being handled there is no read deadline: the body is read by the
+//! application, which enforces its own progress deadline, and a slow handler must not be
+//! mistaken for a slow client. The phase is not guessed from the bytes: the service tells
+//! the socket, through `Shared`, when hyper hands it a request (busy) and when its answer
+//! is ready (one more response).
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -27,49 +32,48 @@ pub struct Phases {
     pub stall: Duration,
 }
 
+/// What the service tells the socket about the request it handles.
+#[derive(Debug, Default)]
+pub struct Shared {
+    busy: AtomicBool,
+    responses: AtomicU64,
+}
+
+impl Shared {
+    /// hyper parsed a head and called the service.
+    pub fn request_started(&self) {
+        self.busy.store(true, Ordering::Release);
+    }
+
+    /// The service answered; the response is about to be written.
+    pub fn response_ready(&self) {
+        self.responses.fetch_add(1, Ordering::AcqRel);
+        self.busy.store(false, Ordering::Release);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Reading a request head; `seen` tracks the blank line that ends it.
-    Head { seen: Blank },
-    /// A request is being handled.
-    Busy,
+    /// Waiting for a request head to be complete.
+    Head,
     /// Between requests.
     Idle,
 }
 
-/// How much of the blank line ending a head has been seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Blank {
-    Nothing,
-    /// A line feed ends the last line read.
-    Lf,
-    /// A line feed, then a carriage return.
-    LfCr,
-}
-
-impl Blank {
-    /// Feeds bytes; answers the index just past the end of the head, if it is in `bytes`.
-    fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
-        for (i, b) in bytes.iter().enumerate() {
-            *self = match (*self, b) {
-                (Blank::Lf | Blank::LfCr, b'\n') => return Some(i + 1),
-                (Blank::Lf, b'\r') => Blank::LfCr,
-                (_, b'\n') => Blank::Lf,
-                _ => Blank::Nothing,
-            };
-        }
-        None
-    }
-}
+/// How far the idle deadline may lag behind "now + idle" before a write pushes it on.
+const IDLE_SLACK: Duration = Duration::from_secs(1);
 
 pub struct Deadlines {
     inner: TcpStream,
     phases: Phases,
+    shared: Arc<Shared>,
     phase: Phase,
-    /// When the current phase's read deadline passes (none while busy).
-    read_by: Option<Instant>,
+    /// Responses seen going out.
+    seen: u64,
+    /// When the current phase's read deadline passes.
+    read_by: Instant,
     read_timer: Pin<Box<Sleep>>,
-    /// Since when a write has been refused by a full socket buffer.
+    /// Armed while a write is refused by a full socket buffer.
     write_timer: Option<Pin<Box<Sleep>>>,
 }
 
@@ -78,56 +82,44 @@ fn timed_out(what: &str) -> io::Error {
 }
 
 impl Deadlines {
-    pub fn new(inner: TcpStream, phases: Phases) -> Deadlines {
+    pub fn new(inner: TcpStream, phases: Phases, shared: Arc<Shared>) -> Deadlines {
         let by = Instant::now() + phases.head;
         Deadlines {
             inner,
             phases,
-            phase: Phase::Head {
-                seen: Blank::Nothing,
-            },
-            read_by: Some(by),
+            shared,
+            phase: Phase::Head,
+            seen: 0,
+            read_by: by,
             read_timer: Box::pin(sleep_until(by)),
             write_timer: None,
         }
     }
 
-    /// Follows the phase through the bytes just read.
-    fn on_read(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            match &mut self.phase {
-                Phase::Idle => {
-                    self.phase = Phase::Head {
-                        seen: Blank::Nothing,
-                    };
-                    self.read_by = Some(Instant::now() + self.phases.head);
-                }
-                Phase::Head { seen } => match seen.feed(bytes) {
-                    Some(end) => {
-                        self.phase = Phase::Busy;
-                        self.read_by = None;
-                        bytes = &bytes[end..];
-                    }
-                    None => return,
-                },
-                // Body bytes, or a pipelined request that hyper will parse later.
-                Phase::Busy => return,
-            }
-        }
+    fn busy(&self) -> bool {
+        self.shared.busy.load(Ordering::Acquire)
     }
 
-    /// A response is going out: the request is done, and the next one must come within
-    /// the idle deadline. The timer is armed here, with the writer's waker: hyper may
-    /// have polled its read before writing, and would otherwise never look again.
-    fn on_write(&mut self, cx: &mut Context<'_>) {
-        if self.phase == Phase::Idle {
-            return;
-        }
-        self.phase = Phase::Idle;
-        let by = Instant::now() + self.phases.idle;
-        self.read_by = Some(by);
+    /// Sets the read deadline and arms the timer with this task's waker: hyper may have
+    /// polled its read before, and would otherwise never look again.
+    fn arm(&mut self, by: Instant, cx: &mut Context<'_>) {
+        self.read_by = by;
         self.read_timer.as_mut().reset(by);
         let _ = self.read_timer.as_mut().poll(cx);
+    }
+
+    /// A write went out: a new response starts the idle phase; a long one keeps pushing
+    /// the idle deadline on.
+    fn on_write(&mut self, cx: &mut Context<'_>) {
+        let responses = self.shared.responses.load(Ordering::Acquire);
+        let now = Instant::now();
+        if responses != self.seen {
+            self.seen = responses;
+            self.phase = Phase::Idle;
+            self.arm(now + self.phases.idle, cx);
+        } else if self.phase == Phase::Idle && now + self.phases.idle > self.read_by + IDLE_SLACK {
+            self.arm(now + self.phases.idle, cx);
+        }
     }
 
     fn poll_write_with<T>(
@@ -165,24 +157,30 @@ impl AsyncRead for Deadlines {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let new = &buf.filled()[before..];
-                if !new.is_empty() {
-                    this.on_read(new);
+                if buf.filled().len() > before && this.phase == Phase::Idle && !this.busy() {
+                    // The first byte of the next request: its head has `head` to arrive.
+                    this.phase = Phase::Head;
+                    this.read_by = Instant::now() + this.phases.head;
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let Some(by) = this.read_by else {
+                if this.busy() {
                     return Poll::Pending;
-                };
-                if this.read_timer.deadline() != by {
+                }
+                if this.shared.responses.load(Ordering::Acquire) != this.seen {
+                    // An answer is ready but not yet written: idle from now.
+                    this.on_write(cx);
+                }
+                if this.read_timer.deadline() != this.read_by {
+                    let by = this.read_by;
                     this.read_timer.as_mut().reset(by);
                 }
                 ready!(this.read_timer.as_mut().poll(cx));
                 Poll::Ready(Err(timed_out(match this.phase {
                     Phase::Idle => "the connection was idle too long",
-                    _ => "the request head did not arrive in time",
+                    Phase::Head => "the request head did not arrive in time",
                 })))
             }
         }
@@ -218,26 +216,5 @@ impl AsyncWrite for Deadlines {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_blank_line_ends_a_head_in_any_split() {
-        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY";
-        for split in 0..head.len() {
-            let mut b = Blank::Nothing;
-            let (a, rest) = head.split_at(split);
-            let end = b.feed(a).or_else(|| b.feed(rest).map(|i| i + split));
-            assert_eq!(end, Some(head.len() - 4), "split at {split}");
-        }
-        let mut b = Blank::Nothing;
-        assert_eq!(b.feed(b"GET / HTTP/1.1\nHost: a\n\n"), Some(24));
-        let mut b = Blank::Nothing;
-        assert_eq!(b.feed(b"GET / HTTP/1.1\r\nHost: a\r\n"), None);
-        assert_eq!(b.feed(b"X: \r\n y\r\n"), None);
     }
 }
