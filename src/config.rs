@@ -38,6 +38,8 @@ pub struct Config {
     pub sign_in_per_address: u32,
     /// The sign-in rate-limit window in milliseconds.
     pub sign_in_window_ms: i64,
+    /// How long a refused sign-in (429) waits before it is answered, in milliseconds.
+    pub sign_in_refusal_delay_ms: u64,
     /// A rate limit for API keys that set none: (max requests, window in milliseconds).
     pub default_key_rate_limit: Option<(u32, i64)>,
     /// How often in-memory key usage (last use, request counts) is written to the database.
@@ -86,6 +88,7 @@ impl Config {
             sign_in_per_account_total: 100,
             sign_in_per_address: 50,
             sign_in_window_ms: 15 * MINUTE,
+            sign_in_refusal_delay_ms: 1_000,
             default_key_rate_limit: None,
             usage_flush_ms: 2_000,
             max_body_bytes: 1024 * 1024,

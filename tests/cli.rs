@@ -1219,7 +1219,10 @@ fn blank_lines_before_a_request_do_not_escape_the_header_timeout() {
     let (closed, rest) = until_closed(&mut s, started, Duration::from_secs(10));
 
     assert!(rest.is_empty(), "{rest:?}");
-    assert!(closed < Duration::from_secs(5), "still open after {closed:?}");
+    assert!(
+        closed < Duration::from_secs(5),
+        "still open after {closed:?}"
+    );
 }
 
 #[test]

@@ -153,6 +153,25 @@ pub async fn sign_in(
     password: &str,
     client: &Client,
 ) -> Result<(User, Issued)> {
+    let result = check_sign_in(st, raw_email, password, client).await;
+    if let Err(Error::Throttled(..)) = &result {
+        // A refusal is cheap to make, and a client that ignores Retry-After would make
+        // millions: answering it a little later holds only a connection, and caps what a
+        // flood of refused sign-ins costs the rest of the server.
+        tokio::time::sleep(std::time::Duration::from_millis(
+            st.config.sign_in_refusal_delay_ms,
+        ))
+        .await;
+    }
+    result
+}
+
+async fn check_sign_in(
+    st: &State,
+    raw_email: &str,
+    password: &str,
+    client: &Client,
+) -> Result<(User, Issued)> {
     let email = raw_email.trim().to_lowercase();
     let mut c = Checks::new();
     if email.is_empty() {

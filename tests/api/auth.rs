@@ -749,6 +749,32 @@ async fn an_address_can_try_again_once_its_budget_refills() {
 }
 
 #[tokio::test]
+async fn a_refused_sign_in_is_answered_after_a_delay_and_a_wrong_one_is_not() {
+    let app = TestApp::with_config(|c| {
+        c.sign_in_per_account = 1;
+        c.sign_in_refusal_delay_ms = 300;
+    });
+    app.owner().await;
+
+    let started = std::time::Instant::now();
+    app.try_sign_in(OWNER_EMAIL, "wrong password")
+        .await
+        .assert_error(401, "invalid_credentials");
+    let wrong = started.elapsed();
+    let refused = app.try_sign_in(OWNER_EMAIL, PASSWORD).await;
+    let both = started.elapsed();
+
+    refused.assert_error(429, "too_many_attempts");
+    assert!(wrong < std::time::Duration::from_millis(300), "{wrong:?}");
+    assert!(
+        both - wrong >= std::time::Duration::from_millis(300),
+        "{:?}",
+        both - wrong
+    );
+    assert_eq!(app.count("sessions"), 1);
+}
+
+#[tokio::test]
 async fn fifteen_correct_sign_ins_at_once_all_succeed() {
     let app = TestApp::new();
     app.owner().await;

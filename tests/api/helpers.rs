@@ -231,6 +231,8 @@ impl TestApp {
         let mut config = Config::new(dir.path().join("keygate.db"));
         config.argon2_m_kib = 64; // fast hashing in tests; production uses 19 MiB
         config.trusted_origins = vec![ORIGIN.to_owned()];
+        // Refused sign-ins answer at once in tests; one test checks the delay itself.
+        config.sign_in_refusal_delay_ms = 0;
         tweak(&mut config);
         let db = Db::open(&config.db_path, 4, Ownership::Server).unwrap();
         let clock = Arc::new(ManualClock::new(T0));
