@@ -86,6 +86,10 @@ run() { # label, path, extra wrk args...
     run "GET /api/project.all, 20 projects (x-api-key)" /api/project.all -H "x-api-key: $KEY"
     run "POST /api/project.create (x-api-key)" /api/project.create -H "x-api-key: $KEY" \
       -H 'content-type: application/json' -s "$WORK/post.lua"
+    # One connection: every write commits alone. Beside the row above, it shows what
+    # group commit gives concurrent writers (a later -c overrides wrk's -c32).
+    run "POST /api/project.create (x-api-key), 1 connection" /api/project.create -c1 \
+      -H "x-api-key: $KEY" -H 'content-type: application/json' -s "$WORK/post.lua"
   fi
   # The key path beside a sustained flood of 200 concurrent sign-ins (argon2id, 19 MiB):
   # the same endpoint measured just before, without the flood, is the reference.

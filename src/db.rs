@@ -148,6 +148,85 @@ impl FileId {
     }
 }
 
+/// The most writes one transaction commits; more wait for the next.
+const MAX_BATCH: usize = 256;
+
+#[derive(Default)]
+struct WriteQueue {
+    jobs: Vec<Box<dyn Job>>,
+    /// A blocking task is committing batches; it takes what is queued before it stops.
+    running: bool,
+}
+
+/// A queued write, whatever it answers.
+trait Job: Send {
+    /// Runs the write inside a savepoint of `tx`. `Err` only when the savepoint itself
+    /// failed, which breaks the whole batch.
+    fn run(&mut self, tx: &Transaction) -> rusqlite::Result<()>;
+    /// Answers the caller: the write's own result when it failed or the batch committed,
+    /// else why the batch did not commit.
+    fn finish(self: Box<Self>, batch_failed: Option<&rusqlite::Error>);
+}
+
+struct Pending<F, T> {
+    f: Option<F>,
+    result: Option<Result<T>>,
+    answer: tokio::sync::oneshot::Sender<Result<T>>,
+}
+
+impl<F, T> Job for Pending<F, T>
+where
+    F: FnOnce(&Transaction) -> Result<T> + Send,
+    T: Send,
+{
+    fn run(&mut self, tx: &Transaction) -> rusqlite::Result<()> {
+        let Some(f) = self.f.take() else {
+            return Ok(());
+        };
+        tx.execute_batch("SAVEPOINT write")?;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(tx)))
+            .unwrap_or_else(|_| Err(Error::internal("a write panicked")));
+        let full = matches!(result, Err(Error::StorageFull));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        let undone = if ok {
+            tx.execute_batch("RELEASE write")
+        } else {
+            tx.execute_batch("ROLLBACK TO write; RELEASE write")
+        };
+        match undone {
+            Ok(()) => Ok(()),
+            // The batch is lost with this write: its neighbours fail for the same cause.
+            Err(_) if full => Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                None,
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn finish(self: Box<Self>, batch_failed: Option<&rusqlite::Error>) {
+        let answer = match (self.result, batch_failed) {
+            // A write that failed was rolled back whatever became of the batch.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), None) => Ok(v),
+            (_, Some(e)) => Err(again(e)),
+            (None, None) => Err(Error::internal("a write was not run")),
+        };
+        let _ = self.answer.send(answer);
+    }
+}
+
+/// The domain error for a failed commit, once per caller of the batch.
+fn again(e: &rusqlite::Error) -> Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, msg) => {
+            Error::from(rusqlite::Error::SqliteFailure(*code, msg.clone()))
+        }
+        other => Error::internal(format!("database: {other}")),
+    }
+}
+
 /// A handle on the database, cheap to clone.
 #[derive(Clone)]
 pub struct Db(Arc<Inner>);
@@ -159,6 +238,8 @@ struct Inner {
     opened: FileId,
     /// What the last look at the file found.
     problem: Mutex<Option<FileProblem>>,
+    /// Writes waiting for the writer connection, committed together (see `write`).
+    queue: Mutex<WriteQueue>,
     /// The exclusive lock (`Server`, `Shell`). Declared last so that it is closed after
     /// every connection: on Unix, closing any descriptor of a file drops the process's
     /// fcntl locks on it, SQLite's own included, so this handle must outlive them.
@@ -313,6 +394,7 @@ impl Db {
         Ok(Db(Arc::new(Inner {
             reads,
             writer: Mutex::new(writer),
+            queue: Mutex::new(WriteQueue::default()),
             path: path.to_owned(),
             opened,
             problem: Mutex::new(None),
@@ -335,17 +417,89 @@ impl Db {
         f(&conn)
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer connection, on the
-    /// blocking pool; commits when `f` returns Ok, rolls back otherwise.
+    /// Runs `f` on the writer connection and answers once its changes are durable; when
+    /// `f` fails, none of its changes are kept.
+    ///
+    /// Group commit: writes that arrive while another batch commits wait in a queue, and
+    /// the next batch runs all of them in one `BEGIN IMMEDIATE` transaction, each inside
+    /// a savepoint of its own, with one commit (one fsync with `synchronous=FULL`) for
+    /// all. A write that fails rolls back to its savepoint and fails alone; each caller
+    /// is answered only after the commit that holds its write. The write runs even when
+    /// its caller goes away.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction) -> Result<T> + Send + 'static,
     {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_blocking(f))
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job = Box::new(Pending {
+            f: Some(f),
+            result: None,
+            answer,
+        });
+        let start = {
+            let mut q = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.jobs.push(job);
+            !std::mem::replace(&mut q.running, true)
+        };
+        if start {
+            let db = self.clone();
+            tokio::task::spawn_blocking(move || db.run_batches());
+        }
+        answered
             .await
-            .map_err(|e| Error::internal(format!("write task failed: {e}")))?
+            .map_err(|_| Error::internal("a write was dropped before it ran"))?
+    }
+
+    /// Commits queued writes batch after batch until the queue is empty. The handle on
+    /// the database is let go before the last batch's callers are answered, so a caller
+    /// that drops the database on its answer really closes it.
+    fn run_batches(self) {
+        let mut db = Some(self);
+        while let Some(d) = db.take() {
+            let mut batch = {
+                let mut q = d.0.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let rest = q.jobs.len().saturating_sub(MAX_BATCH);
+                let mut batch = std::mem::take(&mut q.jobs);
+                q.jobs = batch.split_off(batch.len() - rest);
+                batch
+            };
+            let failure = d.commit_batch(&mut batch);
+            let more = {
+                let mut q = d.0.queue.lock().unwrap_or_else(|p| p.into_inner());
+                q.running = !q.jobs.is_empty();
+                q.running
+            };
+            if more {
+                db = Some(d);
+            } else {
+                drop(d);
+            }
+            for job in batch {
+                job.finish(failure.as_ref());
+            }
+        }
+    }
+
+    /// Runs `batch` in one transaction; answers why it did not commit, if it did not.
+    fn commit_batch(&self, batch: &mut [Box<dyn Job>]) -> Option<rusqlite::Error> {
+        let Ok(mut conn) = self.0.writer.lock() else {
+            return Some(rusqlite::Error::InvalidParameterName(
+                "writer connection poisoned".into(),
+            ));
+        };
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => return Some(e),
+        };
+        for job in batch.iter_mut() {
+            if let Err(e) = job.run(&tx) {
+                // A savepoint could not be taken or undone (SQLite may have rolled the
+                // whole transaction back after a full disk): trust nothing of the batch.
+                return Some(e);
+            }
+        }
+        tx.commit().err()
     }
 
     /// `write` for callers already off the async workers (CLI, shutdown).
@@ -566,6 +720,81 @@ pub async fn watch(db: Db) {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_that_arrive_together_share_a_commit_and_a_failing_one_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("k.db"), 2, Ownership::Server).unwrap();
+        db.write_blocking(|tx| Ok(tx.execute_batch("CREATE TABLE t (x TEXT)")?))
+            .unwrap();
+        // The first write holds the writer until the others are queued behind it.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let first = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.write(move |tx| {
+                    held.recv().unwrap();
+                    Ok(tx.execute("INSERT INTO t VALUES ('first')", [])?)
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut rest = Vec::new();
+        for i in 0..10 {
+            let db2 = db.clone();
+            rest.push(tokio::spawn({
+                let db = db.clone();
+                async move {
+                    db.write(move |tx| {
+                        tx.execute("INSERT INTO t VALUES (?1)", [format!("w{i}")])?;
+                        if i == 5 {
+                            return Err(Error::invalid("no", "this one fails"));
+                        }
+                        // The writes before it in its batch: seen inside the transaction,
+                        // not yet by a reader, so not committed on their own.
+                        let count = |c: &Connection| -> Result<i64> {
+                            Ok(
+                                c.query_row("SELECT count(*) FROM t WHERE x LIKE 'w%'", [], |r| {
+                                    r.get(0)
+                                })?,
+                            )
+                        };
+                        Ok((count(tx)?, db2.read(count)?))
+                    })
+                    .await
+                }
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let mut answers = Vec::new();
+        for r in rest {
+            answers.push(r.await.unwrap());
+        }
+
+        assert!(matches!(
+            &answers[5],
+            Err(Error::Invalid { reason: "no", .. })
+        ));
+        let seen: Vec<(i64, i64)> = answers
+            .iter()
+            .filter_map(|a| a.as_ref().ok().copied())
+            .collect();
+        assert_eq!(seen.len(), 9);
+        // The last of the batch saw the nine that succeeded; no reader saw any of them
+        // before the batch committed.
+        assert_eq!(seen.iter().map(|s| s.0).max(), Some(9), "{seen:?}");
+        assert!(seen.iter().all(|s| s.1 == 0), "{seen:?}");
+        let rows: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(
+            rows, 10,
+            "the first and nine of ten; the failed one left nothing"
+        );
+    }
+
     use super::*;
 
     #[test]
