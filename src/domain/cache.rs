@@ -137,9 +137,9 @@ struct Maps {
     hand: usize,
     keys: HashMap<Hash, usize>,
     sessions: HashMap<Hash, usize>,
-    /// Hashes no key has (as of the generation they were cached at). A hash starts to
-    /// exist only with a new key or a rotation, which remove it here (`new_secret`), so
-    /// other drops leave misses alone.
+    /// Hashes no key had when they were looked up. A hash starts to exist only with a new
+    /// key or a rotation, which remove it here (`new_secret`), so other drops leave misses
+    /// alone.
     misses: HashSet<Hash>,
     by_key: HashMap<ApiKeyId, Vec<usize>>,
     by_user: HashMap<UserId, HashSet<usize>>,
