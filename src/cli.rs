@@ -187,6 +187,10 @@ pub struct ServeArgs {
     /// Password checks that may wait for a hashing thread; more are refused with 429.
     #[arg(long, env = "KEYGATE_PASSWORD_QUEUE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub password_queue: u32,
+    /// Verified API keys and sessions kept in memory; past it the least recently used
+    /// are dropped.
+    #[arg(long, env = "KEYGATE_CACHE_ENTRIES", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
+    pub cache_entries: u32,
     /// A rate limit for API keys that set none, as MAX/SECONDS (e.g. 600/60); none by
     /// default.
     #[arg(long, env = "KEYGATE_KEY_RATE_LIMIT", value_parser = parse_rate)]
@@ -222,6 +226,7 @@ impl ServeArgs {
         c.max_connections = self.max_connections.map(|n| n as usize);
         c.body_memory_bytes = self.body_memory as usize * 1024 * 1024;
         c.hash_queue = self.password_queue as usize;
+        c.cache_entries = self.cache_entries as usize;
         c.default_key_rate_limit = self.key_rate_limit;
         c.validate()?;
         Ok(c)

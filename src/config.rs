@@ -67,6 +67,9 @@ pub struct Config {
     pub body_memory_bytes: usize,
     /// Read connections in the pool.
     pub read_pool_size: u32,
+    /// Verified API keys and sessions kept in memory together; past it the least
+    /// recently used are dropped (and cost one database lookup on their next use).
+    pub cache_entries: usize,
 }
 
 impl Config {
@@ -102,6 +105,7 @@ impl Config {
             max_open_body_bytes: 16 * 1024,
             body_memory_bytes: 32 * 1024 * 1024,
             read_pool_size: 8,
+            cache_entries: 100_000,
         }
     }
 
@@ -134,6 +138,9 @@ impl Config {
                 "the body memory limit must be at least one largest body ({} bytes)",
                 self.max_body_bytes
             ));
+        }
+        if self.cache_entries == 0 {
+            return Err("the credential cache must hold at least one entry".into());
         }
         if self.hash_queue == 0 {
             return Err("the password queue must hold at least one check".into());

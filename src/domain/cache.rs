@@ -1,15 +1,23 @@
 //! Verified credentials in memory, so the key and session paths do no database work on a
 //! hit. One process owns the database, so invalidation is exact: every change of a key,
-//! member, role, flags, user or organization drops the entries it affects, and a
-//! generation counter keeps a lookup that raced with such a change from caching what it
-//! read before the change.
+//! member, role, flags, user or organization drops the entries it affects, found through
+//! indexes by key, user and organization (a drop costs what it touches, whatever the size
+//! of the cache), and a generation counter keeps a lookup that raced with such a change
+//! from caching what it read before the change.
+//!
+//! The cache holds at most `cache_entries` keys and sessions together; past that the
+//! least recently used go (CLOCK: a hit sets a flag under the read lock, the eviction hand
+//! clears flags and takes the first entry whose flag is already clear). An evicted entry
+//! costs one lookup on its next use. A key's `KeyRuntime` (usage, rate limit, lease) lives
+//! apart from its entry and survives eviction.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::limiter::Bucket;
 use crate::error::Reason;
-use crate::model::{ApiKey, ApiKeyId, Membership, OrgId, Session, User, UserId};
+use crate::model::{ApiKey, ApiKeyId, Membership, OrgId, RateLimit, Session, User, UserId};
 
 /// A user in the organization a credential acts in: everything authorization needs.
 #[derive(Debug, Clone)]
@@ -38,6 +46,8 @@ pub struct AccessLists {
 /// entries, so invalidating a key's entry neither resets its rate limit nor loses usage.
 #[derive(Debug)]
 pub struct KeyRuntime {
+    /// The key's rate limit, fixed for its life: what `state.bucket` fills up to.
+    pub rate_limit: Option<RateLimit>,
     pub state: Mutex<RuntimeState>,
     /// Held while a lease is written, so that requests of one key that all find the lease
     /// used up wait for one write instead of making one each.
@@ -77,26 +87,198 @@ pub struct CachedSession {
     pub principal: Arc<Principal>,
 }
 
-#[derive(Clone)]
-enum KeyEntry {
-    Found(Arc<CachedKey>),
-    /// No key has this hash (as of the generation it was cached at).
-    Missing,
+type Hash = [u8; 32];
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Key(Arc<CachedKey>),
+    Session(Arc<CachedSession>),
+}
+
+impl Entry {
+    fn user(&self) -> &UserId {
+        match self {
+            Entry::Key(k) => &k.principal.user.id,
+            Entry::Session(s) => &s.principal.user.id,
+        }
+    }
+
+    /// The organizations whose deletion makes this entry stale: the one it acts in, and
+    /// the one of its membership (the same one, unless the membership is missing).
+    fn orgs(&self) -> [Option<&OrgId>; 2] {
+        let (own, principal) = match self {
+            Entry::Key(k) => (Some(&k.key.organization_id), &k.principal),
+            Entry::Session(s) => (s.session.active_organization_id.as_ref(), &s.principal),
+        };
+        let other = principal.org().filter(|o| Some(*o) != own);
+        [own, other]
+    }
+}
+
+struct Slot {
+    hash: Hash,
+    entry: Entry,
+    /// Set by a hit, cleared as the eviction hand passes: an entry goes only when a whole
+    /// turn of the hand saw no hit on it.
+    used: AtomicBool,
 }
 
 /// Above this many cached misses, they are all dropped: a flood of made-up keys with
 /// valid checksums cannot grow memory without bound.
 const MAX_MISSES: usize = 50_000;
 
-#[derive(Default)]
+/// The entries and their indexes. Every index names exactly the live slots that belong
+/// under it: `insert` and `remove` are the only places that change a slot.
 struct Maps {
     generation: u64,
-    keys: HashMap<[u8; 32], KeyEntry>,
-    misses: usize,
-    sessions: HashMap<[u8; 32], Arc<CachedSession>>,
+    cap: usize,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    hand: usize,
+    keys: HashMap<Hash, usize>,
+    sessions: HashMap<Hash, usize>,
+    /// Hashes no key had when they were looked up. A hash starts to exist only with a new
+    /// key or a rotation, which remove it here (`new_secret`), so other drops leave misses
+    /// alone.
+    misses: HashSet<Hash>,
+    by_key: HashMap<ApiKeyId, Vec<usize>>,
+    by_user: HashMap<UserId, HashSet<usize>>,
+    by_org: HashMap<OrgId, HashSet<usize>>,
+    /// Sessions by expiry, so the expired ones are dropped without a scan.
+    expiry: BTreeSet<(i64, usize)>,
 }
 
-#[derive(Default)]
+fn unlink<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<usize>>, k: &K, i: usize) {
+    if let Some(set) = index.get_mut(k) {
+        set.remove(&i);
+        if set.is_empty() {
+            index.remove(k);
+        }
+    }
+}
+
+impl Maps {
+    fn new(cap: usize) -> Maps {
+        Maps {
+            generation: 0,
+            cap: cap.max(1),
+            slots: Vec::new(),
+            free: Vec::new(),
+            hand: 0,
+            keys: HashMap::new(),
+            sessions: HashMap::new(),
+            misses: HashSet::new(),
+            by_key: HashMap::new(),
+            by_user: HashMap::new(),
+            by_org: HashMap::new(),
+            expiry: BTreeSet::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len() + self.sessions.len()
+    }
+
+    fn insert(&mut self, hash: Hash, entry: Entry) {
+        let same = match &entry {
+            Entry::Key(_) => {
+                self.misses.remove(&hash);
+                self.keys.get(&hash)
+            }
+            Entry::Session(_) => self.sessions.get(&hash),
+        };
+        if let Some(&i) = same {
+            self.remove(i);
+        }
+        while self.len() >= self.cap {
+            self.evict_one();
+        }
+        let i = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        match &entry {
+            Entry::Key(k) => {
+                self.keys.insert(hash, i);
+                self.by_key.entry(k.key.id.clone()).or_default().push(i);
+            }
+            Entry::Session(s) => {
+                self.sessions.insert(hash, i);
+                self.expiry.insert((s.session.expires_at, i));
+            }
+        }
+        self.by_user
+            .entry(entry.user().clone())
+            .or_default()
+            .insert(i);
+        for org in entry.orgs().into_iter().flatten() {
+            self.by_org.entry(org.clone()).or_default().insert(i);
+        }
+        self.slots[i] = Some(Slot {
+            hash,
+            entry,
+            used: AtomicBool::new(false),
+        });
+    }
+
+    fn remove(&mut self, i: usize) {
+        let Some(slot) = self.slots.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(i);
+        match &slot.entry {
+            Entry::Key(k) => {
+                self.keys.remove(&slot.hash);
+                if let Some(v) = self.by_key.get_mut(&k.key.id) {
+                    v.retain(|&j| j != i);
+                    if v.is_empty() {
+                        self.by_key.remove(&k.key.id);
+                    }
+                }
+            }
+            Entry::Session(s) => {
+                self.sessions.remove(&slot.hash);
+                self.expiry.remove(&(s.session.expires_at, i));
+            }
+        }
+        unlink(&mut self.by_user, slot.entry.user(), i);
+        for org in slot.entry.orgs().into_iter().flatten() {
+            unlink(&mut self.by_org, org, i);
+        }
+    }
+
+    /// Removes the least recently used entry (approximately). Only called with at least
+    /// one entry; ends within two turns of the hand, as the first clears every flag.
+    fn evict_one(&mut self) {
+        loop {
+            if self.hand >= self.slots.len() {
+                self.hand = 0;
+            }
+            let i = self.hand;
+            self.hand += 1;
+            if let Some(s) = &self.slots[i]
+                && !s.used.swap(false, Ordering::Relaxed)
+            {
+                self.remove(i);
+                return;
+            }
+        }
+    }
+
+    fn remove_all(&mut self, slots: impl IntoIterator<Item = usize>) {
+        for i in slots {
+            self.remove(i);
+        }
+    }
+}
+
+fn mark(used: &AtomicBool) {
+    // A plain load first: a hit on an entry already marked writes nothing.
+    if !used.load(Ordering::Relaxed) {
+        used.store(true, Ordering::Relaxed);
+    }
+}
+
 pub struct AuthCache {
     maps: RwLock<Maps>,
     runtimes: Mutex<HashMap<ApiKeyId, Arc<KeyRuntime>>>,
@@ -111,6 +293,14 @@ pub enum KeyHit {
 }
 
 impl AuthCache {
+    /// A cache of at most `cap` keys and sessions together (at least one).
+    pub fn new(cap: usize) -> AuthCache {
+        AuthCache {
+            maps: RwLock::new(Maps::new(cap)),
+            runtimes: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Maps> {
         self.maps.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -121,10 +311,20 @@ impl AuthCache {
 
     pub fn key(&self, hash: &[u8; 32]) -> KeyHit {
         let maps = self.read();
-        match maps.keys.get(hash) {
-            Some(KeyEntry::Found(k)) => KeyHit::Found(Arc::clone(k)),
-            Some(KeyEntry::Missing) => KeyHit::Missing,
-            None => KeyHit::Unknown(maps.generation),
+        if let Some(&i) = maps.keys.get(hash)
+            && let Some(Slot {
+                entry: Entry::Key(k),
+                used,
+                ..
+            }) = &maps.slots[i]
+        {
+            mark(used);
+            return KeyHit::Found(Arc::clone(k));
+        }
+        if maps.misses.contains(hash) {
+            KeyHit::Missing
+        } else {
+            KeyHit::Unknown(maps.generation)
         }
     }
 
@@ -136,91 +336,109 @@ impl AuthCache {
             return;
         }
         match found {
-            Some(k) => {
-                maps.keys.insert(hash, KeyEntry::Found(k));
-            }
+            Some(k) => maps.insert(hash, Entry::Key(k)),
             None => {
-                if maps.misses >= MAX_MISSES {
-                    maps.keys.retain(|_, e| matches!(e, KeyEntry::Found(_)));
-                    maps.misses = 0;
+                if let Some(&i) = maps.keys.get(&hash) {
+                    maps.remove(i);
                 }
-                maps.misses += 1;
-                maps.keys.insert(hash, KeyEntry::Missing);
+                if maps.misses.len() >= MAX_MISSES {
+                    maps.misses.clear();
+                }
+                maps.misses.insert(hash);
             }
         }
     }
 
     pub fn session(&self, hash: &[u8; 32]) -> Result<Arc<CachedSession>, u64> {
         let maps = self.read();
-        maps.sessions.get(hash).cloned().ok_or(maps.generation)
+        if let Some(&i) = maps.sessions.get(hash)
+            && let Some(Slot {
+                entry: Entry::Session(s),
+                used,
+                ..
+            }) = &maps.slots[i]
+        {
+            mark(used);
+            return Ok(Arc::clone(s));
+        }
+        Err(maps.generation)
     }
 
     pub fn put_session(&self, hash: [u8; 32], generation: u64, s: Arc<CachedSession>) {
         let mut maps = self.write();
         if maps.generation == generation {
-            maps.sessions.insert(hash, s);
+            maps.insert(hash, Entry::Session(s));
         }
-    }
-
-    fn drop_where(
-        &self,
-        key: impl Fn(&CachedKey) -> bool,
-        session: impl Fn(&CachedSession) -> bool,
-    ) {
-        let mut maps = self.write();
-        maps.generation += 1;
-        maps.keys.retain(|_, e| match e {
-            KeyEntry::Found(k) => !key(k),
-            // A miss may have become a hit (a new key, a rotation).
-            KeyEntry::Missing => false,
-        });
-        maps.misses = 0;
-        maps.sessions.retain(|_, s| !session(s));
     }
 
     /// Something about `user` changed: its name, password, memberships, role or flags.
     pub fn forget_user(&self, user: &UserId) {
-        self.drop_where(
-            |k| k.principal.user.id == *user,
-            |s| s.principal.user.id == *user,
-        );
+        let mut maps = self.write();
+        maps.generation += 1;
+        if let Some(slots) = maps.by_user.remove(user) {
+            maps.remove_all(slots);
+        }
     }
 
     /// Something about `org` changed as a whole (it was deleted).
     pub fn forget_org(&self, org: &OrgId) {
-        self.drop_where(
-            |k| k.key.organization_id == *org || k.principal.org() == Some(org),
-            |s| {
-                s.principal.org() == Some(org)
-                    || s.session.active_organization_id.as_ref() == Some(org)
-            },
-        );
+        let mut maps = self.write();
+        maps.generation += 1;
+        if let Some(slots) = maps.by_org.remove(org) {
+            maps.remove_all(slots);
+        }
     }
 
-    /// A key was created, changed, rotated or deleted.
+    /// A key was changed or deleted.
     pub fn forget_key(&self, id: &ApiKeyId) {
-        self.drop_where(|k| k.key.id == *id, |_| false);
+        let mut maps = self.write();
+        maps.generation += 1;
+        if let Some(slots) = maps.by_key.remove(id) {
+            maps.remove_all(slots);
+        }
+    }
+
+    /// A key was created, or rotated to the secret whose hash is `hash`: besides what
+    /// `forget_key` drops, a lookup of `hash` from before may have been cached as a miss.
+    pub fn new_secret(&self, id: &ApiKeyId, hash: &[u8; 32]) {
+        let mut maps = self.write();
+        maps.generation += 1;
+        if let Some(slots) = maps.by_key.remove(id) {
+            maps.remove_all(slots);
+        }
+        maps.misses.remove(hash);
     }
 
     /// Drops sessions that expired by `now`; the janitor calls it with the purge of
     /// their rows, so sessions used once and never again do not stay in memory.
     pub fn forget_expired_sessions(&self, now: i64) {
         let mut maps = self.write();
-        maps.sessions.retain(|_, s| s.session.expires_at > now);
+        while let Some(&(expires_at, i)) = maps.expiry.first()
+            && expires_at <= now
+        {
+            maps.remove(i);
+        }
     }
 
     /// A session was deleted or changed.
     pub fn forget_session(&self, hash: &[u8; 32]) {
         let mut maps = self.write();
         maps.generation += 1;
-        maps.sessions.remove(hash);
+        if let Some(&i) = maps.sessions.get(hash) {
+            maps.remove(i);
+        }
+    }
+
+    fn lock_runtimes(&self) -> std::sync::MutexGuard<'_, HashMap<ApiKeyId, Arc<KeyRuntime>>> {
+        self.runtimes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The runtime of `key`, created from its stored counters on first use.
     pub fn runtime(&self, key: &ApiKey, now: i64) -> Arc<KeyRuntime> {
-        let mut map = self.runtimes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.lock_runtimes();
         Arc::clone(map.entry(key.id.clone()).or_insert_with(|| {
             Arc::new(KeyRuntime {
+                rate_limit: key.rate_limit,
                 state: Mutex::new(RuntimeState {
                     bucket: key
                         .rate_limit
@@ -236,21 +454,45 @@ impl AuthCache {
         }))
     }
 
+    /// The runtime of the key `id`, if it has one.
+    pub fn runtime_of(&self, id: &ApiKeyId) -> Option<Arc<KeyRuntime>> {
+        self.lock_runtimes().get(id).cloned()
+    }
+
     pub fn drop_runtime(&self, id: &ApiKeyId) {
-        self.runtimes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.lock_runtimes().remove(id);
     }
 
     /// Every runtime, for flushing.
     pub fn runtimes(&self) -> Vec<(ApiKeyId, Arc<KeyRuntime>)> {
-        self.runtimes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.lock_runtimes()
             .iter()
             .map(|(id, r)| (id.clone(), Arc::clone(r)))
             .collect()
+    }
+
+    /// Drops the runtimes that hold nothing the row does not: no cached key refers to
+    /// them, no usage waits for a flush, no lease is unspent and the rate-limit bucket is
+    /// full again. The next use of such a key builds an equal one from its row, so the
+    /// runtimes stay about as many as the cached keys plus the keys in use since the
+    /// last flush. Answers how many went.
+    pub fn prune_runtimes(&self, now: i64) -> usize {
+        let mut map = self.lock_runtimes();
+        let before = map.len();
+        // Under the lock no one can take a new reference to a runtime only the map holds.
+        map.retain(|_, rt| Arc::strong_count(rt) > 1 || !rt.idle(now));
+        before - map.len()
+    }
+}
+
+impl KeyRuntime {
+    fn idle(&self, now: i64) -> bool {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let rested = match (s.bucket, self.rate_limit) {
+            (Some(b), Some(rl)) => b.is_full(rl.max, rl.window_ms, now),
+            _ => true,
+        };
+        s.pending == 0 && s.lease == 0 && rested
     }
 }
 
@@ -293,5 +535,454 @@ impl ResourceCache {
         let mut m = self.maps.write().unwrap_or_else(|p| p.into_inner());
         m.0 += 1;
         m.1.remove(org);
+    }
+}
+
+#[cfg(test)]
+impl AuthCache {
+    /// Panics unless every index names exactly the live entries that belong under it.
+    fn assert_exact(&self) {
+        let m = self.read();
+        let mut keys = HashMap::new();
+        let mut sessions = HashMap::new();
+        let mut by_key: HashMap<ApiKeyId, Vec<usize>> = HashMap::new();
+        let mut by_user: HashMap<UserId, HashSet<usize>> = HashMap::new();
+        let mut by_org: HashMap<OrgId, HashSet<usize>> = HashMap::new();
+        let mut expiry = BTreeSet::new();
+        let mut free = HashSet::new();
+        for (i, slot) in m.slots.iter().enumerate() {
+            let Some(slot) = slot else {
+                free.insert(i);
+                continue;
+            };
+            match &slot.entry {
+                Entry::Key(k) => {
+                    keys.insert(slot.hash, i);
+                    by_key.entry(k.key.id.clone()).or_default().push(i);
+                }
+                Entry::Session(s) => {
+                    sessions.insert(slot.hash, i);
+                    expiry.insert((s.session.expires_at, i));
+                }
+            }
+            by_user
+                .entry(slot.entry.user().clone())
+                .or_default()
+                .insert(i);
+            for o in slot.entry.orgs().into_iter().flatten() {
+                by_org.entry(o.clone()).or_default().insert(i);
+            }
+        }
+        let mut actual_by_key = m.by_key.clone();
+        for v in by_key.values_mut().chain(actual_by_key.values_mut()) {
+            v.sort_unstable();
+        }
+        assert_eq!(m.keys, keys);
+        assert_eq!(m.sessions, sessions);
+        assert_eq!(actual_by_key, by_key);
+        assert_eq!(m.by_user, by_user);
+        assert_eq!(m.by_org, by_org);
+        assert_eq!(m.expiry, expiry);
+        assert_eq!(m.free.iter().copied().collect::<HashSet<_>>(), free);
+        assert_eq!(m.free.len(), free.len(), "a free slot listed twice");
+        assert!(m.len() <= m.cap);
+        assert!(m.misses.iter().all(|h| !m.keys.contains_key(h)));
+    }
+
+    fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    // Peeks that, unlike a lookup, do not count as a use.
+    fn has_key(&self, hash: &Hash) -> bool {
+        self.read().keys.contains_key(hash)
+    }
+
+    fn has_miss(&self, hash: &Hash) -> bool {
+        self.read().misses.contains(hash)
+    }
+
+    fn has_session(&self, hash: &Hash) -> bool {
+        self.read().sessions.contains_key(hash)
+    }
+
+    fn generation(&self) -> u64 {
+        self.read().generation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Flags, KeyScope, MemberId, Role, SessionId};
+
+    fn h(n: u32) -> Hash {
+        let mut h = [0; 32];
+        h[..4].copy_from_slice(&n.to_le_bytes());
+        h
+    }
+
+    fn principal(user: &str, org: Option<&str>) -> Arc<Principal> {
+        Arc::new(Principal {
+            user: User {
+                id: UserId(user.into()),
+                name: user.into(),
+                email: format!("{user}@example.com"),
+                created_at: 0,
+                updated_at: 0,
+            },
+            membership: match org {
+                Some(o) => Ok(Membership {
+                    id: MemberId(format!("{user}-{o}")),
+                    organization_id: OrgId(o.into()),
+                    user_id: UserId(user.into()),
+                    role: Role::Member,
+                    flags: Flags::default(),
+                    created_at: 0,
+                }),
+                None => Err(Reason::NotAMember),
+            },
+            lists: AccessLists::default(),
+        })
+    }
+
+    fn api_key(id: &str, user: &str, org: &str) -> ApiKey {
+        ApiKey {
+            id: ApiKeyId(id.into()),
+            name: id.into(),
+            prefix: "kg".into(),
+            start: "kg_".into(),
+            user_id: UserId(user.into()),
+            organization_id: OrgId(org.into()),
+            enabled: true,
+            expires_at: None,
+            rate_limit: None,
+            remaining: None,
+            refill: None,
+            last_refill_at: None,
+            scope: KeyScope::default(),
+            last_used_at: None,
+            request_count: 0,
+            created_at: 0,
+            updated_at: 0,
+            previous_expires_at: None,
+        }
+    }
+
+    fn cached_key(c: &AuthCache, id: &str, user: &str, org: &str) -> Arc<CachedKey> {
+        let key = api_key(id, user, org);
+        Arc::new(CachedKey {
+            runtime: c.runtime(&key, 0),
+            key,
+            previous_secret: false,
+            principal: principal(user, Some(org)),
+        })
+    }
+
+    fn cached_session(user: &str, org: Option<&str>, expires_at: i64) -> Arc<CachedSession> {
+        Arc::new(CachedSession {
+            session: Session {
+                id: SessionId(format!("s-{user}-{expires_at}")),
+                user_id: UserId(user.into()),
+                active_organization_id: org.map(|o| OrgId(o.into())),
+                created_at: 0,
+                updated_at: 0,
+                expires_at,
+                ip_address: None,
+                user_agent: None,
+            },
+            principal: principal(user, org),
+        })
+    }
+
+    fn put_key(c: &AuthCache, hash: Hash, id: &str, user: &str, org: &str) {
+        let k = cached_key(c, id, user, org);
+        c.put_key(hash, c.generation(), Some(k));
+    }
+
+    fn put_miss(c: &AuthCache, hash: Hash) {
+        c.put_key(hash, c.generation(), None);
+    }
+
+    fn put_session(c: &AuthCache, hash: Hash, user: &str, org: Option<&str>, expires_at: i64) {
+        c.put_session(hash, c.generation(), cached_session(user, org, expires_at));
+    }
+
+    #[test]
+    fn the_indexes_stay_exact_through_adds_replacements_drops_and_evictions() {
+        let c = AuthCache::new(16);
+        // A small linear congruential generator: the same mixed sequence every run.
+        let mut seed: u64 = 7;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let users = ["ada", "bob", "cy"];
+        let orgs = ["o1", "o2"];
+        for step in 0..5_000 {
+            let hash = h(next(40) as u32);
+            let user = users[next(3) as usize];
+            let org = orgs[next(2) as usize];
+            let id = format!("k{}", next(12));
+            match next(10) {
+                0..=2 => put_key(&c, hash, &id, user, org),
+                3 => put_miss(&c, hash),
+                4 | 5 => {
+                    let org = (next(3) > 0).then_some(org);
+                    put_session(&c, hash, user, org, next(100) as i64)
+                }
+                6 => c.forget_key(&ApiKeyId(id.clone())),
+                7 => match next(4) {
+                    0 => c.forget_user(&UserId(user.into())),
+                    1 => c.forget_org(&OrgId(org.into())),
+                    2 => c.new_secret(&ApiKeyId(id.clone()), &hash),
+                    _ => c.forget_session(&hash),
+                },
+                8 => c.forget_expired_sessions(next(100) as i64),
+                _ => {
+                    // Hits, which mark entries for the eviction hand.
+                    c.key(&hash);
+                    let _ = c.session(&hash);
+                }
+            }
+            c.assert_exact();
+            assert!(c.len() <= 16, "step {step}: {} entries", c.len());
+        }
+    }
+
+    #[test]
+    fn a_users_drop_leaves_other_users_and_every_miss_in_place() {
+        let c = AuthCache::new(100);
+        put_key(&c, h(1), "k1", "ada", "o1");
+        put_key(&c, h(2), "k2", "ada", "o2");
+        put_key(&c, h(3), "k3", "bob", "o1");
+        put_session(&c, h(4), "ada", Some("o1"), 1_000);
+        put_session(&c, h(5), "bob", Some("o1"), 1_000);
+        put_miss(&c, h(6));
+
+        c.forget_user(&UserId("ada".into()));
+
+        assert!(!c.has_key(&h(1)) && !c.has_key(&h(2)) && !c.has_session(&h(4)));
+        assert!(c.has_key(&h(3)) && c.has_session(&h(5)));
+        assert!(c.has_miss(&h(6)));
+        c.assert_exact();
+    }
+
+    #[test]
+    fn an_organizations_drop_takes_its_keys_and_the_sessions_acting_in_it_only() {
+        let c = AuthCache::new(100);
+        put_key(&c, h(1), "k1", "ada", "o1");
+        put_key(&c, h(2), "k2", "ada", "o2");
+        put_session(&c, h(3), "ada", Some("o1"), 1_000);
+        put_session(&c, h(4), "ada", Some("o2"), 1_000);
+        put_session(&c, h(5), "bob", None, 1_000);
+        put_miss(&c, h(6));
+
+        c.forget_org(&OrgId("o1".into()));
+
+        assert!(!c.has_key(&h(1)) && !c.has_session(&h(3)));
+        assert!(c.has_key(&h(2)) && c.has_session(&h(4)) && c.has_session(&h(5)));
+        assert!(c.has_miss(&h(6)));
+        c.assert_exact();
+    }
+
+    #[test]
+    fn a_keys_drop_takes_both_its_secrets_and_nothing_else() {
+        let c = AuthCache::new(100);
+        // The current secret and the one from before a rotation.
+        put_key(&c, h(1), "k1", "ada", "o1");
+        put_key(&c, h(2), "k1", "ada", "o1");
+        put_key(&c, h(3), "k2", "ada", "o1");
+        put_session(&c, h(4), "ada", Some("o1"), 1_000);
+        put_miss(&c, h(5));
+
+        c.forget_key(&ApiKeyId("k1".into()));
+
+        assert!(!c.has_key(&h(1)) && !c.has_key(&h(2)));
+        assert!(c.has_key(&h(3)) && c.has_session(&h(4)) && c.has_miss(&h(5)));
+        c.assert_exact();
+    }
+
+    #[test]
+    fn a_new_secret_drops_the_miss_of_its_hash_and_keeps_the_others() {
+        let c = AuthCache::new(100);
+        put_miss(&c, h(1));
+        put_miss(&c, h(2));
+
+        c.new_secret(&ApiKeyId("k1".into()), &h(1));
+
+        assert!(matches!(c.key(&h(1)), KeyHit::Unknown(_)));
+        assert!(c.has_miss(&h(2)));
+    }
+
+    #[test]
+    fn a_session_drop_takes_that_session_only() {
+        let c = AuthCache::new(100);
+        put_session(&c, h(1), "ada", Some("o1"), 1_000);
+        put_session(&c, h(2), "ada", Some("o1"), 1_000);
+        put_key(&c, h(3), "k1", "ada", "o1");
+
+        c.forget_session(&h(1));
+
+        assert!(!c.has_session(&h(1)));
+        assert!(c.has_session(&h(2)) && c.has_key(&h(3)));
+        c.assert_exact();
+    }
+
+    #[test]
+    fn expired_sessions_go_and_live_ones_stay() {
+        let c = AuthCache::new(100);
+        put_session(&c, h(1), "ada", None, 10);
+        put_session(&c, h(2), "ada", None, 20);
+        put_session(&c, h(3), "bob", None, 30);
+
+        c.forget_expired_sessions(20);
+
+        assert!(!c.has_session(&h(1)) && !c.has_session(&h(2)));
+        assert!(c.has_session(&h(3)));
+        c.assert_exact();
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_cap_and_evicts_what_was_not_used_recently() {
+        let c = AuthCache::new(3);
+        put_key(&c, h(1), "k1", "ada", "o1");
+        put_key(&c, h(2), "k2", "ada", "o1");
+        put_session(&c, h(3), "ada", None, 1_000);
+        assert!(matches!(c.key(&h(1)), KeyHit::Found(_)));
+        assert!(c.session(&h(3)).is_ok());
+
+        put_key(&c, h(4), "k4", "ada", "o1");
+
+        assert_eq!(c.len(), 3);
+        assert!(!c.has_key(&h(2)), "the one entry not used since it came");
+        assert!(c.has_key(&h(1)) && c.has_session(&h(3)) && c.has_key(&h(4)));
+
+        // Each round uses two of the three entries; the third goes.
+        for n in 5..50 {
+            assert!(matches!(c.key(&h(n - 1)), KeyHit::Found(_)));
+            assert!(matches!(c.key(&h(1)), KeyHit::Found(_)));
+            put_key(&c, h(n), &format!("k{n}"), "ada", "o1");
+            assert_eq!(c.len(), 3);
+            assert!(c.has_key(&h(1)) && c.has_key(&h(n - 1)) && c.has_key(&h(n)));
+            c.assert_exact();
+        }
+    }
+
+    #[test]
+    fn a_replaced_entry_counts_once() {
+        let c = AuthCache::new(2);
+        put_key(&c, h(1), "k1", "ada", "o1");
+        put_key(&c, h(1), "k1", "ada", "o1");
+        put_session(&c, h(1), "ada", None, 1_000);
+        put_session(&c, h(1), "ada", None, 1_000);
+
+        assert_eq!(c.len(), 2);
+        assert!(c.has_key(&h(1)) && c.has_session(&h(1)));
+        c.assert_exact();
+    }
+
+    #[test]
+    fn a_lookup_that_raced_a_change_caches_nothing() {
+        let c = AuthCache::new(100);
+        let KeyHit::Unknown(before) = c.key(&h(1)) else {
+            panic!("nothing is cached yet");
+        };
+        let Err(session_before) = c.session(&h(2)) else {
+            panic!("nothing is cached yet");
+        };
+        // Any change, even of an entry that is not cached.
+        c.forget_user(&UserId("someone".into()));
+
+        c.put_key(h(1), before, Some(cached_key(&c, "k1", "ada", "o1")));
+        c.put_key(h(3), before, None);
+        c.put_session(h(2), session_before, cached_session("ada", None, 1_000));
+
+        assert!(matches!(c.key(&h(1)), KeyHit::Unknown(_)));
+        assert!(matches!(c.key(&h(3)), KeyHit::Unknown(_)));
+        assert!(!c.has_session(&h(2)));
+        for change in [
+            |c: &AuthCache| c.forget_org(&OrgId("o".into())),
+            |c: &AuthCache| c.forget_key(&ApiKeyId("k".into())),
+            |c: &AuthCache| c.new_secret(&ApiKeyId("k".into()), &h(9)),
+            |c: &AuthCache| c.forget_session(&h(9)),
+        ] {
+            let g = c.generation();
+            change(&c);
+            c.put_key(h(1), g, None);
+            assert!(!c.has_miss(&h(1)));
+        }
+    }
+
+    #[test]
+    fn an_eviction_does_not_turn_lookups_away() {
+        let c = AuthCache::new(1);
+        let KeyHit::Unknown(g) = c.key(&h(1)) else {
+            panic!("nothing is cached yet");
+        };
+        put_key(&c, h(2), "k2", "ada", "o1");
+        put_key(&c, h(3), "k3", "ada", "o1");
+
+        c.put_key(h(1), g, Some(cached_key(&c, "k1", "ada", "o1")));
+
+        assert!(c.has_key(&h(1)));
+    }
+
+    #[test]
+    fn a_runtime_outlives_its_evicted_entry_while_it_holds_anything() {
+        let c = AuthCache::new(1);
+        let mut limited = api_key("k1", "ada", "o1");
+        limited.rate_limit = Some(RateLimit {
+            window_ms: 1_000,
+            max: 10,
+        });
+        let rt = c.runtime(&limited, 0);
+        c.put_key(
+            h(1),
+            c.generation(),
+            Some(Arc::new(CachedKey {
+                runtime: Arc::clone(&rt),
+                key: limited.clone(),
+                previous_secret: false,
+                principal: principal("ada", Some("o1")),
+            })),
+        );
+        {
+            let mut s = rt.state.lock().unwrap();
+            s.pending = 1;
+            s.lease = 5;
+            s.bucket
+                .as_mut()
+                .unwrap()
+                .take(10, 1_000, 0)
+                .expect("a full bucket");
+        }
+        drop(rt);
+        let held = || c.runtime_of(&ApiKeyId("k1".into())).is_some();
+
+        // Cached: kept whatever it holds.
+        c.prune_runtimes(0);
+        assert!(held());
+        put_key(&c, h(2), "k2", "ada", "o1");
+        assert!(!c.has_key(&h(1)), "evicted");
+        let rt = c.runtime_of(&ApiKeyId("k1".into())).unwrap();
+
+        // Evicted, with usage to flush, a lease and a partly spent bucket.
+        c.prune_runtimes(0);
+        assert!(held());
+        rt.state.lock().unwrap().pending = 0;
+        c.prune_runtimes(0);
+        assert!(held());
+        rt.state.lock().unwrap().lease = 0;
+        c.prune_runtimes(50);
+        assert!(held(), "the bucket is not full again yet");
+        // Someone still holds it (a request in flight).
+        c.prune_runtimes(10_000);
+        assert!(held());
+        drop(rt);
+        assert_eq!(c.prune_runtimes(10_000), 1);
+        assert!(!held());
     }
 }

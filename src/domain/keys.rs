@@ -205,9 +205,9 @@ pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, Str
     };
     let (rec, hash, id) = (record.clone(), apikey::hash(&key), record.id.clone());
     st.change(
-        move |tx| store::keys::insert(tx, &rec, &hash),
+        move |tx| store::keys::insert(tx, &rec, &hash).map(|()| hash),
         // A lookup of this key before it existed may have been cached as a miss.
-        move |st, _| st.cache.forget_key(&id),
+        move |st, hash| st.cache.new_secret(&id, hash),
     )
     .await?;
     Ok((record, key))
@@ -243,9 +243,8 @@ fn refilled(
 /// Folds what memory holds about `keys` (usage not yet flushed, the lease not yet spent)
 /// into them, as of `now`, so every answer shows the same numbers.
 fn with_usage(st: &State, keys: &mut [ApiKey], now: i64) {
-    let runtimes = st.cache.runtimes();
     for k in keys {
-        if let Some((_, rt)) = runtimes.iter().find(|(id, _)| *id == k.id) {
+        if let Some(rt) = st.cache.runtime_of(&k.id) {
             let s = rt.state.lock().unwrap_or_else(|p| p.into_inner());
             k.request_count += s.pending;
             if s.last_used_at > 0 {
@@ -363,8 +362,12 @@ pub async fn rotate(
     key.previous_expires_at = (grace > 0).then_some(now + grace * SECOND);
     let (k, hash, id) = (key.clone(), apikey::hash(&secret), key.id.clone());
     st.change(
-        move |tx| store::keys::rotate(tx, &k.id, &hash, &k.start, k.previous_expires_at, now),
-        move |st, _| st.cache.forget_key(&id),
+        move |tx| {
+            store::keys::rotate(tx, &k.id, &hash, &k.start, k.previous_expires_at, now)
+                .map(|()| hash)
+        },
+        // A lookup of the new secret before the rotation may have been cached as a miss.
+        move |st, hash| st.cache.new_secret(&id, hash),
     )
     .await?;
     with_usage(st, std::slice::from_mut(&mut key), now);
@@ -562,6 +565,8 @@ pub async fn flush_at_stop(st: &State) -> Result<usize> {
 }
 
 async fn flush(st: &State, give_back: bool) -> Result<usize> {
+    // Runtimes of keys evicted from the cache go once an earlier flush wrote their usage.
+    st.cache.prune_runtimes(st.now());
     let mut batch = Vec::new();
     for (id, rt) in st.cache.runtimes() {
         let mut s = rt.state.lock().unwrap_or_else(|p| p.into_inner());

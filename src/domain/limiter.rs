@@ -36,6 +36,14 @@ impl Bucket {
         self.level = self.level.min(cap);
     }
 
+    /// Whether the bucket has filled up again by `now`: then it holds nothing a fresh one
+    /// would not.
+    pub fn is_full(&self, max: u32, window_ms: i64, now: i64) -> bool {
+        let mut b = *self;
+        b.refill(max, window_ms, now);
+        b.level >= i64::from(max) * window_ms
+    }
+
     fn backoff(&self, max: u32, window_ms: i64) -> Backoff {
         let max64 = i64::from(max).max(1);
         let cap = max64 * window_ms;

@@ -64,7 +64,7 @@ impl State {
                 config.sign_in_window_ms,
             ),
             sign_in_by_address: Limiter::new(config.sign_in_per_address, config.sign_in_window_ms),
-            cache: cache::AuthCache::default(),
+            cache: cache::AuthCache::new(config.cache_entries),
             resources: cache::ResourceCache::default(),
             db,
             clock,

@@ -14,7 +14,7 @@ use crate::auth::token;
 use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{
     AppName, Application, ApplicationId, Environment, EnvironmentId, Flags, Membership, Name,
-    OrgId, Project, ProjectId, parse_description,
+    OrgId, Project, ProjectId, UserId, parse_description,
 };
 use crate::store;
 use crate::store::orgs::AccessList;
@@ -188,6 +188,24 @@ async fn write<T: Send + 'static>(
         }
     })
     .await
+}
+
+/// Runs a removal from `org`'s resources, then drops its snapshot and the cached
+/// credentials of the users whose access lists the removal shortened (`f` answers them).
+async fn remove(
+    st: &State,
+    org: &OrgId,
+    f: impl FnOnce(&rusqlite::Transaction) -> Result<Vec<UserId>> + Send + 'static,
+) -> Result<()> {
+    let org = org.clone();
+    st.change(f, move |st, holders| {
+        st.resources.forget(&org);
+        for u in holders {
+            st.cache.forget_user(u);
+        }
+    })
+    .await?;
+    Ok(())
 }
 
 // ---- projects
@@ -374,7 +392,7 @@ pub async fn remove_project(st: &State, actor: &Actor, id: &ProjectId) -> Result
     access::flag(actor, |f| f.can_delete_projects)?;
     let p = visible_project(st, actor, id)?;
     let (org, pid) = (p.organization_id.clone(), p.id.clone());
-    write(st, &p.organization_id, None, move |tx| {
+    remove(st, &p.organization_id, move |tx| {
         rs::delete_project(tx, &org, &pid)
     })
     .await?;
@@ -611,7 +629,7 @@ pub async fn remove_environment(
         ));
     }
     let (org, eid) = (e.organization_id.clone(), e.id.clone());
-    write(st, &e.organization_id, None, move |tx| {
+    remove(st, &e.organization_id, move |tx| {
         rs::delete_environment(tx, &org, &eid)
     })
     .await?;
@@ -728,7 +746,7 @@ pub async fn delete_application(
     access::flag(actor, |f| f.can_delete_services)?;
     let (a, _) = visible_application(st, actor, id)?;
     let (org, aid) = (a.organization_id.clone(), a.id.clone());
-    write(st, &a.organization_id, None, move |tx| {
+    remove(st, &a.organization_id, move |tx| {
         rs::delete_application(tx, &org, &aid)
     })
     .await?;

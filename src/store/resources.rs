@@ -7,7 +7,7 @@ use rusqlite::{Connection, Row, params};
 use super::optional;
 use crate::error::Result;
 use crate::model::{
-    Application, ApplicationId, Environment, EnvironmentId, OrgId, Project, ProjectId,
+    Application, ApplicationId, Environment, EnvironmentId, OrgId, Project, ProjectId, UserId,
 };
 
 fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
@@ -121,10 +121,33 @@ pub fn update_project(conn: &Connection, p: &Project) -> Result<()> {
 }
 
 /// Deletes a project with its environments and applications (by cascade).
-pub fn delete_project(conn: &Connection, org: &OrgId, id: &ProjectId) -> Result<()> {
+/// Deletes the project with its environments and applications. The cascade also takes
+/// them out of members' access lists: answers the users whose lists held any of them.
+pub fn delete_project(conn: &Connection, org: &OrgId, id: &ProjectId) -> Result<Vec<UserId>> {
+    let holders = listed_in(
+        conn,
+        org,
+        id.as_str(),
+        "SELECT member_id FROM member_projects WHERE project_id = ?1
+         UNION SELECT l.member_id FROM member_environments l
+               JOIN environments e ON e.id = l.environment_id WHERE e.project_id = ?1
+         UNION SELECT l.member_id FROM member_applications l
+               JOIN applications a ON a.id = l.application_id
+               JOIN environments e ON e.id = a.environment_id WHERE e.project_id = ?1",
+    )?;
     conn.prepare_cached("DELETE FROM projects WHERE id = ?1 AND organization_id = ?2")?
         .execute([id.as_str(), org.as_str()])?;
-    Ok(())
+    Ok(holders)
+}
+
+/// The users of `org` whose membership is among the `member_id`s that `members_sql`
+/// selects for the resource `id` (as `?1`).
+fn listed_in(conn: &Connection, org: &OrgId, id: &str, members_sql: &str) -> Result<Vec<UserId>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT user_id FROM members WHERE organization_id = ?2 AND id IN ({members_sql})"
+    ))?;
+    let rows = st.query_map([id, org.as_str()], |r| r.get(0).map(UserId))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 // ---- environments
@@ -198,10 +221,24 @@ pub fn update_environment(conn: &Connection, e: &Environment) -> Result<()> {
     Ok(())
 }
 
-pub fn delete_environment(conn: &Connection, org: &OrgId, id: &EnvironmentId) -> Result<()> {
+/// Deletes the environment with its applications. The cascade also takes them out of
+/// members' access lists: answers the users whose lists held any of them.
+pub fn delete_environment(
+    conn: &Connection,
+    org: &OrgId,
+    id: &EnvironmentId,
+) -> Result<Vec<UserId>> {
+    let holders = listed_in(
+        conn,
+        org,
+        id.as_str(),
+        "SELECT member_id FROM member_environments WHERE environment_id = ?1
+         UNION SELECT l.member_id FROM member_applications l
+               JOIN applications a ON a.id = l.application_id WHERE a.environment_id = ?1",
+    )?;
     conn.prepare_cached("DELETE FROM environments WHERE id = ?1 AND organization_id = ?2")?
         .execute([id.as_str(), org.as_str()])?;
-    Ok(())
+    Ok(holders)
 }
 
 // ---- applications
@@ -282,8 +319,20 @@ pub fn update_application(conn: &Connection, a: &Application) -> Result<()> {
     Ok(())
 }
 
-pub fn delete_application(conn: &Connection, org: &OrgId, id: &ApplicationId) -> Result<()> {
+/// Deletes the application. The cascade also takes it out of members' access lists:
+/// answers the users whose lists held it.
+pub fn delete_application(
+    conn: &Connection,
+    org: &OrgId,
+    id: &ApplicationId,
+) -> Result<Vec<UserId>> {
+    let holders = listed_in(
+        conn,
+        org,
+        id.as_str(),
+        "SELECT member_id FROM member_applications WHERE application_id = ?1",
+    )?;
     conn.prepare_cached("DELETE FROM applications WHERE id = ?1 AND organization_id = ?2")?
         .execute([id.as_str(), org.as_str()])?;
-    Ok(())
+    Ok(holders)
 }

@@ -646,6 +646,30 @@ async fn application_delete_removes_the_application_and_its_access_rows() {
         .assert_error(404, "not_found");
 }
 
+/// `user.getPermissions` answers from the cached credential: the deletion must drop it.
+#[tokio::test]
+async fn application_delete_takes_it_out_of_members_lists_at_once() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (pid, prod) = project(&app, &owner, "P").await;
+    let gone = app_id(&application(&app, &owner, &prod, "gone").await);
+    let kept = app_id(&application(&app, &owner, &prod, "kept").await);
+    let member = member_by_session_and_key(&app, &owner, &[&pid], &[&prod], &[&gone, &kept]).await;
+    for who in &member {
+        assert_eq!(lists_seen(&app, who).await[2], sorted(&[&gone, &kept]));
+    }
+
+    delete(&app, &owner, &gone).await.assert_ok();
+
+    for who in &member {
+        assert_eq!(
+            lists_seen(&app, who).await,
+            [sorted(&[&pid]), sorted(&[&prod]), sorted(&[&kept])],
+            "as {who:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn application_delete_of_a_missing_or_foreign_application_deletes_nothing() {
     let app = TestApp::new();

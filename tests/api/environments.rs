@@ -565,6 +565,38 @@ async fn the_default_environment_cannot_be_removed() {
     assert_eq!(app.count("applications"), 1);
 }
 
+/// `user.getPermissions` answers from the cached credential: the removal must drop it.
+#[tokio::test]
+async fn environment_remove_takes_it_and_its_applications_out_of_members_lists_at_once() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (pid, prod) = project(&app, &owner, "P").await;
+    let gone = environment(&app, &owner, &pid, "test").await;
+    let gone_app = app_id(&application(&app, &owner, &gone, "web").await);
+    let kept_app = app_id(&application(&app, &owner, &prod, "api").await);
+    let member = member_by_session_and_key(
+        &app,
+        &owner,
+        &[&pid],
+        &[&prod, &gone],
+        &[&gone_app, &kept_app],
+    )
+    .await;
+    for who in &member {
+        assert_eq!(lists_seen(&app, who).await[1], sorted(&[&prod, &gone]));
+    }
+
+    remove(&app, &owner, &gone).await.assert_ok();
+
+    for who in &member {
+        assert_eq!(
+            lists_seen(&app, who).await,
+            [sorted(&[&pid]), sorted(&[&prod]), sorted(&[&kept_app])],
+            "as {who:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn environment_remove_of_a_missing_or_foreign_environment_removes_nothing() {
     let app = TestApp::new();

@@ -352,6 +352,41 @@ async fn a_key_listing_itself_counts_its_own_request() {
     assert_eq!(k["requestCount"], 3);
 }
 
+/// With room for one credential, every request pushes the one before out of the cache:
+/// the keys are looked up again each time, and their usage, lease and rate limit carry on.
+#[tokio::test]
+async fn keys_pushed_out_of_a_full_cache_keep_their_usage_quota_and_rate_limit() {
+    let app = TestApp::with_config(|c| c.cache_entries = 1);
+    let (owner, _) = app.owner().await;
+    let (quota, quota_id) = app.create_key(&owner, json!({"remaining": 100})).await;
+    let (limited, limited_id) = app
+        .create_key(
+            &owner,
+            json!({"name": "limited", "rateLimitMax": 2, "rateLimitTimeWindow": 60_000}),
+        )
+        .await;
+
+    for _ in 0..2 {
+        spend(&app, &quota, 1).await;
+        spend(&app, &limited, 1).await;
+    }
+    flush_usage(&app.state).await.unwrap();
+    // A flush drops only runtimes that hold nothing: these hold a lease and a spent bucket.
+    flush_usage(&app.state).await.unwrap();
+
+    assert_throttled(&app.try_key(&limited).await, "rate_limited");
+    spend(&app, &quota, 1).await;
+    flush_usage(&app.state).await.unwrap();
+    assert_eq!(app.key_column(&quota_id, "request_count"), 3);
+    assert_eq!(app.key_column(&limited_id, "request_count"), 2);
+    // One lease of ten, three of it spent.
+    assert_eq!(app.key_column(&quota_id, "remaining"), 90);
+    assert_eq!(listed(&app, &owner, &quota_id).await["remaining"], 97);
+    app.clock.advance(30_000);
+    spend(&app, &limited, 1).await;
+    assert_throttled(&app.try_key(&limited).await, "rate_limited");
+}
+
 #[tokio::test]
 async fn quota_left_survives_a_clean_restart() {
     let app = TestApp::new();

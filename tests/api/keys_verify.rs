@@ -106,6 +106,37 @@ async fn a_verified_key_and_a_known_miss_are_answered_from_memory() {
     assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
 }
 
+/// Only a new key or a rotation can make a hash exist, and either drops just the miss of
+/// its own secret: other changes keep known misses in memory.
+#[tokio::test]
+async fn a_known_miss_stays_in_memory_through_changes_to_other_keys_and_users() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (_, id) = app.create_key(&owner, json!({})).await;
+    let (member, member_id) = app.api_member(&owner, "member@example.com").await;
+    let unknown = apikey::generate("kg");
+    assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
+
+    app.create_key(&owner, json!({"name": "second"})).await;
+    app.post(
+        UPDATE_KEY,
+        json!({"apiKeyId": id, "name": "renamed"}),
+        &owner,
+    )
+    .await
+    .assert_ok();
+    app.post(ROTATE_KEY, json!({"apiKeyId": id}), &owner)
+        .await
+        .assert_ok();
+    app.set_api_access(&owner, &member_id, false).await;
+    app.get("/api/user.getPermissions", &[], &member)
+        .await
+        .assert_ok();
+    execute(&app, "ALTER TABLE api_keys RENAME TO api_keys_away");
+
+    assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
+}
+
 #[tokio::test]
 async fn an_unknown_well_formed_key_is_an_invalid_api_key() {
     let app = TestApp::new();

@@ -993,6 +993,45 @@ async fn project_remove_removes_its_environments_and_applications() {
         .assert_error(404, "not_found");
 }
 
+/// `user.getPermissions` answers from the cached credential: the removal must drop it.
+#[tokio::test]
+async fn project_remove_takes_the_project_and_what_was_in_it_out_of_members_lists_at_once() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (gone, gone_prod) = project(&app, &owner, "Gone").await;
+    let gone_test = environment(&app, &owner, &gone, "test").await;
+    let gone_app = app_id(&application(&app, &owner, &gone_prod, "web").await);
+    let (kept, kept_prod) = project(&app, &owner, "Kept").await;
+    let kept_app = app_id(&application(&app, &owner, &kept_prod, "api").await);
+    let member = member_by_session_and_key(
+        &app,
+        &owner,
+        &[&gone, &kept],
+        &[&gone_prod, &gone_test, &kept_prod],
+        &[&gone_app, &kept_app],
+    )
+    .await;
+    for who in &member {
+        assert_eq!(lists_seen(&app, who).await[0], sorted(&[&gone, &kept]));
+    }
+
+    app.post("/api/project.remove", json!({"projectId": gone}), &owner)
+        .await
+        .assert_ok();
+
+    for who in &member {
+        assert_eq!(
+            lists_seen(&app, who).await,
+            [
+                sorted(&[&kept]),
+                sorted(&[&kept_prod]),
+                sorted(&[&kept_app])
+            ],
+            "as {who:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn project_remove_of_a_missing_or_foreign_project_removes_nothing() {
     let app = TestApp::new();

@@ -133,6 +133,58 @@ pub async fn api_key(app: &TestApp, who: &As, org: &str, scope: Option<Value>) -
     r.assert_ok()["key"].as_str().unwrap().to_owned()
 }
 
+/// A member of `owner`'s organization with API access and these access lists, and both
+/// ways it can sign a request: its session and an API key of its own.
+pub async fn member_by_session_and_key(
+    app: &TestApp,
+    owner: &As,
+    projects: &[&str],
+    environments: &[&str],
+    applications: &[&str],
+) -> [As; 2] {
+    let m = member_seeing(
+        app,
+        owner,
+        "lists@example.com",
+        json!({"canAccessToAPI": true}),
+        projects,
+        environments,
+        applications,
+    )
+    .await;
+    let key = api_key(app, &m.who, &app.first_org(), None).await;
+    [m.who, As::Key(key)]
+}
+
+/// The access lists `user.getPermissions` answers `who`, sorted: projects, environments,
+/// applications.
+pub async fn lists_seen(app: &TestApp, who: &As) -> [Vec<String>; 3] {
+    let r = app.get("/api/user.getPermissions", &[], who).await;
+    let body = r.assert_ok();
+    [
+        "accessedProjects",
+        "accessedEnvironments",
+        "accessedServices",
+    ]
+    .map(|f| {
+        let mut ids: Vec<String> = body[f]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {f} in {body}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    })
+}
+
+/// `ids`, sorted.
+pub fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    v.sort();
+    v
+}
+
 /// The owner of another organization, who belongs to no other.
 pub struct Stranger {
     /// Its session, acting in its own organization.
