@@ -50,6 +50,13 @@ async fn abandon_post(
     holder.join().unwrap();
     for _ in 0..250 {
         if done(app) {
+            // The commit is visible before its caller's change task has dropped what it
+            // made stale: a write queued behind it is answered after it, and the yields
+            // let that task run its drop before the test looks.
+            app.state.db.write(|_| Ok(())).await.unwrap();
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
