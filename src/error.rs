@@ -95,6 +95,19 @@ pub struct Backoff {
     pub reset_secs: u64,
 }
 
+impl Backoff {
+    /// Try again in a second: for refusals that no budget's refill schedule explains
+    /// (a full queue, a wait that ran out).
+    pub fn one_second(limit: u64) -> Backoff {
+        Backoff {
+            retry_after_secs: 1,
+            limit,
+            remaining: 0,
+            reset_secs: 1,
+        }
+    }
+}
+
 /// A problem with one field of the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldIssue {

@@ -283,12 +283,7 @@ impl<'a> Attempt<'a> {
                 if !limiter.wait(key, &waiting, give_up).await {
                     return Err(Error::Throttled(
                         Throttle::TooManyAttempts,
-                        crate::error::Backoff {
-                            retry_after_secs: 1,
-                            limit: 0,
-                            remaining: 0,
-                            reset_secs: 1,
-                        },
+                        crate::error::Backoff::one_second(0),
                     ));
                 }
                 continue 'again;

@@ -88,12 +88,7 @@ impl PasswordQueue {
             if jobs.waiting.len() >= self.capacity {
                 return Err(Error::Throttled(
                     Throttle::Busy,
-                    Backoff {
-                        retry_after_secs: 1,
-                        limit: self.capacity as u64,
-                        remaining: 0,
-                        reset_secs: 1,
-                    },
+                    Backoff::one_second(self.capacity as u64),
                 ));
             }
             jobs.waiting.push_back(job);
