@@ -217,6 +217,37 @@ where
     }
 }
 
+// What the storage engine's errors mean to the rest of keygate, kept here so that
+// nothing above the store names the engine.
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        // SQLite reports a write that failed with ENOSPC as SQLITE_FULL, like a database
+        // that reached its max_page_count.
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return Error::StorageFull;
+        }
+        // A constraint can only fail when another request changed the same rows between
+        // a check and a write (a parent deleted meanwhile): a conflict, not a crash.
+        if let rusqlite::Error::SqliteFailure(f, _) = &e
+            && f.code == rusqlite::ErrorCode::ConstraintViolation
+        {
+            tracing::warn!(error = %e, "a constraint failed; answered as a conflict");
+            return Error::conflict(
+                "concurrent_change",
+                "Something this request depends on changed at the same time; try again",
+            );
+        }
+        Error::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<r2d2::Error> for Error {
+    fn from(e: r2d2::Error) -> Self {
+        Error::Internal(format!("database pool: {e}"))
+    }
+}
+
 /// The domain error for a failed commit, once per caller of the batch.
 fn again(e: &rusqlite::Error) -> Error {
     match e {

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use rusqlite::Connection;
-
 use super::State;
 use super::cache::{AccessLists, CachedKey, CachedSession, Principal};
 use crate::error::{Error, Reason, Result};
@@ -12,8 +10,8 @@ use crate::model::{
     ApiKey, Application, Environment, Flags, KeyScope, Membership, OrgId, Organization, ProjectId,
     SessionId, User,
 };
-use crate::store;
 use crate::store::orgs::AccessList;
+use crate::store::{self, Reader};
 
 /// How the actor authenticated.
 #[derive(Debug, Clone)]
@@ -67,7 +65,7 @@ impl Actor {
 
 /// Loads what authorization needs about `user` in `org`; with no `org`, in the user's
 /// first organization (a session whose active organization is gone).
-pub fn load_principal(conn: &Connection, user: User, org: Option<&OrgId>) -> Result<Principal> {
+pub fn load_principal(conn: &Reader, user: User, org: Option<&OrgId>) -> Result<Principal> {
     let membership = match org {
         Some(org) => store::orgs::membership_of(conn, org, &user.id)?.ok_or(Reason::NotAMember),
         None => match store::orgs::first_org_of(conn, &user.id)? {
@@ -189,7 +187,7 @@ pub fn session_only(actor: &Actor) -> Result<&SessionId> {
 /// The caller's membership in `org`, named explicitly by the request. 404 when the
 /// organization does not exist, 401 `not_a_member` when the caller is not in it.
 pub fn member_in(st: &State, actor: &Actor, org: &OrgId) -> Result<(Organization, Membership)> {
-    st.db.read(|c| {
+    st.read(|c| {
         let o = store::orgs::by_id(c, org)?.ok_or(Error::NotFound("organization"))?;
         let m = store::orgs::membership_of(c, org, &actor.user().id)?
             .ok_or(Error::Denied(Reason::NotAMember))?;

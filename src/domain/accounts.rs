@@ -1,7 +1,5 @@
 //! Sign-up (the first one bootstraps the owner), sign-in, and users made from the shell.
 
-use rusqlite::Connection;
-
 use super::invitations;
 use super::limiter::{Begin, Limiter};
 use super::sessions::{self, Issued};
@@ -12,7 +10,7 @@ use crate::error::{Checks, Error, Reason, Result, Throttle};
 use crate::model::{
     Email, Flags, MemberId, Membership, Name, OrgId, Organization, Password, Role, User, UserId,
 };
-use crate::store;
+use crate::store::{self, Tx};
 
 /// The organization the first user gets.
 pub const FIRST_ORG_NAME: &str = "My Organization";
@@ -53,7 +51,7 @@ impl NewUser {
 }
 
 /// Inserts a user with an already computed hash; 409 when the email is taken.
-pub fn insert_user(conn: &Connection, new: &NewUser, hash: &str, now: i64) -> Result<User> {
+pub fn insert_user(conn: &Tx, new: &NewUser, hash: &str, now: i64) -> Result<User> {
     if store::users::by_email(conn, new.email.as_str())?.is_some() {
         return Err(Error::conflict(
             "email_taken",
@@ -72,12 +70,7 @@ pub fn insert_user(conn: &Connection, new: &NewUser, hash: &str, now: i64) -> Re
 }
 
 /// Creates an organization owned by `owner`.
-pub fn create_org_in(
-    conn: &Connection,
-    owner: &UserId,
-    name: &str,
-    now: i64,
-) -> Result<Organization> {
+pub fn create_org_in(conn: &Tx, owner: &UserId, name: &str, now: i64) -> Result<Organization> {
     let org = Organization {
         id: OrgId(token::new_id()),
         name: name.to_owned(),
@@ -106,36 +99,34 @@ pub async fn sign_up(st: &State, input: SignUp, client: &Client) -> Result<(User
     // Refuse what cannot succeed before spending a password hash on it.
     let now = st.now();
     match &input.invitation_token {
-        None if st.db.read(store::users::count)? > 0 => return Err(signup_closed()),
+        None if st.read(store::users::count)? > 0 => return Err(signup_closed()),
         None => {}
         Some(raw) => {
-            st.db
-                .read(|c| invitations::by_token_for(c, raw, new.email.as_str(), now))?;
+            st.read(|c| invitations::by_token_for(c, raw, new.email.as_str(), now))?;
         }
     }
     let hash = st.hash_password(new.password.expose().to_owned()).await?;
     let (ttl, client) = (st.config.session_ttl_ms, client.clone());
-    st.db
-        .write(move |tx| {
-            if let Some(raw) = &input.invitation_token {
-                let inv = invitations::by_token_for(tx, raw, new.email.as_str(), now)?;
-                let user = insert_user(tx, &new, &hash, now)?;
-                let m = invitations::accept_in(tx, &inv, &user.id, now)?;
-                let org = Some(m.organization_id);
-                let issued = sessions::create_in(tx, &user.id, org, &client, now, ttl)?;
-                return Ok((user, issued));
-            }
-            // Checked again under the write lock: two first sign-ups cannot both win.
-            if store::users::count(tx)? > 0 {
-                return Err(signup_closed());
-            }
+    st.write(move |tx| {
+        if let Some(raw) = &input.invitation_token {
+            let inv = invitations::by_token_for(tx, raw, new.email.as_str(), now)?;
             let user = insert_user(tx, &new, &hash, now)?;
-            store::users::make_installation_admin(tx, &user.id)?;
-            let org = create_org_in(tx, &user.id, FIRST_ORG_NAME, now)?;
-            let issued = sessions::create_in(tx, &user.id, Some(org.id), &client, now, ttl)?;
-            Ok((user, issued))
-        })
-        .await
+            let m = invitations::accept_in(tx, &inv, &user.id, now)?;
+            let org = Some(m.organization_id);
+            let issued = sessions::create_in(tx, &user.id, org, &client, now, ttl)?;
+            return Ok((user, issued));
+        }
+        // Checked again under the write lock: two first sign-ups cannot both win.
+        if store::users::count(tx)? > 0 {
+            return Err(signup_closed());
+        }
+        let user = insert_user(tx, &new, &hash, now)?;
+        store::users::make_installation_admin(tx, &user.id)?;
+        let org = create_org_in(tx, &user.id, FIRST_ORG_NAME, now)?;
+        let issued = sessions::create_in(tx, &user.id, Some(org.id), &client, now, ttl)?;
+        Ok((user, issued))
+    })
+    .await
 }
 
 fn signup_closed() -> Error {
@@ -191,7 +182,6 @@ async fn check_sign_in(
     let mut attempt = Attempt::begin(st, &email, client.address.as_deref()).await?;
 
     let found = st
-        .db
         .read(|c| store::users::with_hash_by_email(c, &email))
         .map_err(|e| attempt.not_evaluated(e))?;
     let (user, stored) = match found {
@@ -216,7 +206,6 @@ async fn check_sign_in(
     let now = st.now();
     let (ttl, client, uid) = (st.config.session_ttl_ms, client.clone(), user.id.clone());
     let issued = st
-        .db
         .write(move |tx| {
             if let Some(h) = new_hash {
                 store::users::set_password_hash(tx, &uid, &h, now)?;
@@ -360,7 +349,7 @@ pub fn create_user_blocking(
     let hasher = crate::auth::password::Hasher::new(st.config.argon2_m_kib);
     let hash = hasher.hash(new.password.expose());
     let now = st.now();
-    st.db.write_blocking(|tx| {
+    st.write_blocking(|tx| {
         let first = store::users::count(tx)? == 0;
         let user = insert_user(tx, &new, &hash, now)?;
         if first || installation_admin {

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::limiter::Bucket;
 use crate::error::Reason;
 use crate::model::{ApiKey, ApiKeyId, Membership, OrgId, RateLimit, Session, User, UserId};
+use crate::store::Stale;
 
 /// A user in the organization a credential acts in: everything authorization needs.
 #[derive(Debug, Clone)]
@@ -138,7 +139,7 @@ struct Maps {
     keys: HashMap<Hash, usize>,
     sessions: HashMap<Hash, usize>,
     /// Hashes no key had when they were looked up. A hash starts to exist only with a new
-    /// key or a rotation, which remove it here (`new_secret`), so other drops leave misses
+    /// key or a rotation, which remove it here (`Stale::Secret`), so other drops leave misses
     /// alone.
     misses: HashSet<Hash>,
     by_key: HashMap<ApiKeyId, Vec<usize>>,
@@ -371,61 +372,35 @@ impl AuthCache {
         }
     }
 
-    /// Something about `user` changed: its name, password, memberships, role or flags.
-    pub fn forget_user(&self, user: &UserId) {
+    /// Drops what committed changes made stale, under one lock; each kind of drop finds
+    /// its entries through an index. Every drop but that of expired sessions also moves
+    /// the generation on, so a lookup that read before the change caches nothing.
+    pub fn forget(&self, stale: &[Stale]) {
         let mut maps = self.write();
-        maps.generation += 1;
-        if let Some(slots) = maps.by_user.remove(user) {
-            maps.remove_all(slots);
-        }
-    }
-
-    /// Something about `org` changed as a whole (it was deleted).
-    pub fn forget_org(&self, org: &OrgId) {
-        let mut maps = self.write();
-        maps.generation += 1;
-        if let Some(slots) = maps.by_org.remove(org) {
-            maps.remove_all(slots);
-        }
-    }
-
-    /// A key was changed or deleted.
-    pub fn forget_key(&self, id: &ApiKeyId) {
-        let mut maps = self.write();
-        maps.generation += 1;
-        if let Some(slots) = maps.by_key.remove(id) {
-            maps.remove_all(slots);
-        }
-    }
-
-    /// A key was created, or rotated to the secret whose hash is `hash`: besides what
-    /// `forget_key` drops, a lookup of `hash` from before may have been cached as a miss.
-    pub fn new_secret(&self, id: &ApiKeyId, hash: &[u8; 32]) {
-        let mut maps = self.write();
-        maps.generation += 1;
-        if let Some(slots) = maps.by_key.remove(id) {
-            maps.remove_all(slots);
-        }
-        maps.misses.remove(hash);
-    }
-
-    /// Drops sessions that expired by `now`; the janitor calls it with the purge of
-    /// their rows, so sessions used once and never again do not stay in memory.
-    pub fn forget_expired_sessions(&self, now: i64) {
-        let mut maps = self.write();
-        while let Some(&(expires_at, i)) = maps.expiry.first()
-            && expires_at <= now
-        {
-            maps.remove(i);
-        }
-    }
-
-    /// A session was deleted or changed.
-    pub fn forget_session(&self, hash: &[u8; 32]) {
-        let mut maps = self.write();
-        maps.generation += 1;
-        if let Some(&i) = maps.sessions.get(hash) {
-            maps.remove(i);
+        for s in stale {
+            let slots = match s {
+                Stale::Key(id) => maps.by_key.remove(id).map(HashSet::from_iter),
+                Stale::Secret(id, hash) => {
+                    maps.misses.remove(hash);
+                    maps.by_key.remove(id).map(HashSet::from_iter)
+                }
+                Stale::User(user) => maps.by_user.remove(user),
+                Stale::Org(org) => maps.by_org.remove(org),
+                Stale::Resources(_) => continue,
+                Stale::Session(hash) => maps.sessions.get(hash).map(|&i| HashSet::from([i])),
+                Stale::SessionsExpired(now) => {
+                    while let Some(&(expires_at, i)) = maps.expiry.first()
+                        && expires_at <= *now
+                    {
+                        maps.remove(i);
+                    }
+                    continue;
+                }
+            };
+            maps.generation += 1;
+            if let Some(slots) = slots {
+                maps.remove_all(slots);
+            }
         }
     }
 
@@ -733,14 +708,14 @@ mod tests {
                     let org = (next(3) > 0).then_some(org);
                     put_session(&c, hash, user, org, next(100) as i64)
                 }
-                6 => c.forget_key(&ApiKeyId(id.clone())),
+                6 => c.forget(&[Stale::Key(ApiKeyId(id.clone()))]),
                 7 => match next(4) {
-                    0 => c.forget_user(&UserId(user.into())),
-                    1 => c.forget_org(&OrgId(org.into())),
-                    2 => c.new_secret(&ApiKeyId(id.clone()), &hash),
-                    _ => c.forget_session(&hash),
+                    0 => c.forget(&[Stale::User(UserId(user.into()))]),
+                    1 => c.forget(&[Stale::Org(OrgId(org.into()))]),
+                    2 => c.forget(&[Stale::Secret(ApiKeyId(id.clone()), hash)]),
+                    _ => c.forget(&[Stale::Session(hash)]),
                 },
-                8 => c.forget_expired_sessions(next(100) as i64),
+                8 => c.forget(&[Stale::SessionsExpired(next(100) as i64)]),
                 _ => {
                     // Hits, which mark entries for the eviction hand.
                     c.key(&hash);
@@ -762,7 +737,7 @@ mod tests {
         put_session(&c, h(5), "bob", Some("o1"), 1_000);
         put_miss(&c, h(6));
 
-        c.forget_user(&UserId("ada".into()));
+        c.forget(&[Stale::User(UserId("ada".into()))]);
 
         assert!(!c.has_key(&h(1)) && !c.has_key(&h(2)) && !c.has_session(&h(4)));
         assert!(c.has_key(&h(3)) && c.has_session(&h(5)));
@@ -780,7 +755,7 @@ mod tests {
         put_session(&c, h(5), "bob", None, 1_000);
         put_miss(&c, h(6));
 
-        c.forget_org(&OrgId("o1".into()));
+        c.forget(&[Stale::Org(OrgId("o1".into()))]);
 
         assert!(!c.has_key(&h(1)) && !c.has_session(&h(3)));
         assert!(c.has_key(&h(2)) && c.has_session(&h(4)) && c.has_session(&h(5)));
@@ -798,7 +773,7 @@ mod tests {
         put_session(&c, h(4), "ada", Some("o1"), 1_000);
         put_miss(&c, h(5));
 
-        c.forget_key(&ApiKeyId("k1".into()));
+        c.forget(&[Stale::Key(ApiKeyId("k1".into()))]);
 
         assert!(!c.has_key(&h(1)) && !c.has_key(&h(2)));
         assert!(c.has_key(&h(3)) && c.has_session(&h(4)) && c.has_miss(&h(5)));
@@ -811,7 +786,7 @@ mod tests {
         put_miss(&c, h(1));
         put_miss(&c, h(2));
 
-        c.new_secret(&ApiKeyId("k1".into()), &h(1));
+        c.forget(&[Stale::Secret(ApiKeyId("k1".into()), h(1))]);
 
         assert!(matches!(c.key(&h(1)), KeyHit::Unknown(_)));
         assert!(c.has_miss(&h(2)));
@@ -824,7 +799,7 @@ mod tests {
         put_session(&c, h(2), "ada", Some("o1"), 1_000);
         put_key(&c, h(3), "k1", "ada", "o1");
 
-        c.forget_session(&h(1));
+        c.forget(&[Stale::Session(h(1))]);
 
         assert!(!c.has_session(&h(1)));
         assert!(c.has_session(&h(2)) && c.has_key(&h(3)));
@@ -838,7 +813,7 @@ mod tests {
         put_session(&c, h(2), "ada", None, 20);
         put_session(&c, h(3), "bob", None, 30);
 
-        c.forget_expired_sessions(20);
+        c.forget(&[Stale::SessionsExpired(20)]);
 
         assert!(!c.has_session(&h(1)) && !c.has_session(&h(2)));
         assert!(c.has_session(&h(3)));
@@ -894,7 +869,7 @@ mod tests {
             panic!("nothing is cached yet");
         };
         // Any change, even of an entry that is not cached.
-        c.forget_user(&UserId("someone".into()));
+        c.forget(&[Stale::User(UserId("someone".into()))]);
 
         c.put_key(h(1), before, Some(cached_key(&c, "k1", "ada", "o1")));
         c.put_key(h(3), before, None);
@@ -904,10 +879,10 @@ mod tests {
         assert!(matches!(c.key(&h(3)), KeyHit::Unknown(_)));
         assert!(!c.has_session(&h(2)));
         for change in [
-            |c: &AuthCache| c.forget_org(&OrgId("o".into())),
-            |c: &AuthCache| c.forget_key(&ApiKeyId("k".into())),
-            |c: &AuthCache| c.new_secret(&ApiKeyId("k".into()), &h(9)),
-            |c: &AuthCache| c.forget_session(&h(9)),
+            |c: &AuthCache| c.forget(&[Stale::Org(OrgId("o".into()))]),
+            |c: &AuthCache| c.forget(&[Stale::Key(ApiKeyId("k".into()))]),
+            |c: &AuthCache| c.forget(&[Stale::Secret(ApiKeyId("k".into()), h(9))]),
+            |c: &AuthCache| c.forget(&[Stale::Session(h(9))]),
         ] {
             let g = c.generation();
             change(&c);

@@ -1,7 +1,5 @@
 //! Invitations: random single-use tokens, stored hashed, valid for 48 hours.
 
-use rusqlite::Connection;
-
 use super::State;
 use super::access::{self, Actor};
 use crate::auth::token;
@@ -10,7 +8,7 @@ use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{
     Email, Flags, Invitation, InvitationId, InvitationStatus, MemberId, Membership, Role, UserId,
 };
-use crate::store;
+use crate::store::{self, Reader, Tx};
 
 /// How long an invitation can be accepted.
 pub const TTL_MS: i64 = 48 * HOUR;
@@ -78,56 +76,52 @@ pub async fn invite(
     };
     let hash = token::sha256(token.as_bytes());
     let inv = invitation.clone();
-    st.db
-        .write(move |tx| {
-            if let Some(u) = store::users::by_email(tx, &inv.email)?
-                && store::orgs::membership_of(tx, &inv.organization_id, &u.id)?.is_some()
-            {
-                return Err(Error::conflict(
-                    "already_a_member",
-                    "This user is already a member of the organization",
-                ));
-            }
-            if store::invitations::pending_exists(tx, &inv.organization_id, &inv.email, now)? {
-                return Err(Error::conflict(
-                    "already_invited",
-                    "This email already has a pending invitation",
-                ));
-            }
-            store::invitations::insert(tx, &inv, &hash)
-        })
-        .await?;
+    st.write(move |tx| {
+        if let Some(u) = store::users::by_email(tx, &inv.email)?
+            && store::orgs::membership_of(tx, &inv.organization_id, &u.id)?.is_some()
+        {
+            return Err(Error::conflict(
+                "already_a_member",
+                "This user is already a member of the organization",
+            ));
+        }
+        if store::invitations::pending_exists(tx, &inv.organization_id, &inv.email, now)? {
+            return Err(Error::conflict(
+                "already_invited",
+                "This email already has a pending invitation",
+            ));
+        }
+        store::invitations::insert(tx, &inv, &hash)
+    })
+    .await?;
     Ok((invitation, token))
 }
 
 /// `organization.allInvitations`: the active organization's invitations.
 pub fn all(st: &State, actor: &Actor) -> Result<Vec<Invitation>> {
     let me = access::privileged(actor)?;
-    st.db
-        .read(|c| store::invitations::of_org(c, &me.organization_id))
+    st.read(|c| store::invitations::of_org(c, &me.organization_id))
 }
 
 /// `organization.removeInvitation`: cancels a pending invitation.
 pub async fn remove(st: &State, actor: &Actor, id: &InvitationId) -> Result<Invitation> {
     let me = access::privileged(actor)?.clone();
     let id = id.clone();
-    st.db
-        .write(move |tx| {
-            let mut inv =
-                store::invitations::by_id(tx, &id)?.ok_or(Error::NotFound("invitation"))?;
-            if inv.organization_id != me.organization_id {
-                return Err(Error::Denied(Reason::WrongOrganization));
-            }
-            if !store::invitations::settle(tx, &id, InvitationStatus::Canceled)? {
-                return Err(Error::invalid(
-                    "invitation_not_pending",
-                    "The invitation was already accepted or canceled",
-                ));
-            }
-            inv.status = InvitationStatus::Canceled;
-            Ok(inv)
-        })
-        .await
+    st.write(move |tx| {
+        let mut inv = store::invitations::by_id(tx, &id)?.ok_or(Error::NotFound("invitation"))?;
+        if inv.organization_id != me.organization_id {
+            return Err(Error::Denied(Reason::WrongOrganization));
+        }
+        if !store::invitations::settle(tx, &id, InvitationStatus::Canceled)? {
+            return Err(Error::invalid(
+                "invitation_not_pending",
+                "The invitation was already accepted or canceled",
+            ));
+        }
+        inv.status = InvitationStatus::Canceled;
+        Ok(inv)
+    })
+    .await
 }
 
 /// Checks that `inv` can be accepted by `email` at `now`.
@@ -151,12 +145,7 @@ fn acceptable(inv: &Invitation, email: &str, now: i64) -> Result<()> {
 }
 
 /// Turns an invitation into a membership for `user`, inside the caller's transaction.
-pub fn accept_in(
-    conn: &Connection,
-    inv: &Invitation,
-    user: &UserId,
-    now: i64,
-) -> Result<Membership> {
+pub fn accept_in(conn: &Tx, inv: &Invitation, user: &UserId, now: i64) -> Result<Membership> {
     if store::orgs::membership_of(conn, &inv.organization_id, user)?.is_some() {
         return Err(Error::conflict(
             "already_a_member",
@@ -182,7 +171,7 @@ pub fn accept_in(
 }
 
 /// Finds the invitation of a token and checks it for `email`, inside a transaction.
-pub fn by_token_for(conn: &Connection, raw: &str, email: &str, now: i64) -> Result<Invitation> {
+pub fn by_token_for(conn: &Reader, raw: &str, email: &str, now: i64) -> Result<Invitation> {
     let not_found = || Error::NotFound("invitation");
     if !token::looks_like_token(raw) {
         return Err(not_found());
@@ -204,23 +193,19 @@ pub enum Ticket {
 pub async fn accept(st: &State, actor: &Actor, ticket: Ticket) -> Result<Membership> {
     let session = access::session_only(actor)?.clone();
     let (user, now) = (actor.user().clone(), st.now());
-    let me = actor.user().id.clone();
-    st.change(
-        move |tx| {
-            let inv = match ticket {
-                Ticket::Token(t) => by_token_for(tx, &t, &user.email, now)?,
-                Ticket::Id(id) => {
-                    let inv =
-                        store::invitations::by_id(tx, &id)?.ok_or(Error::NotFound("invitation"))?;
-                    acceptable(&inv, &user.email, now)?;
-                    inv
-                }
-            };
-            let m = accept_in(tx, &inv, &user.id, now)?;
-            store::sessions::set_active_org(tx, &session, Some(&m.organization_id))?;
-            Ok(m)
-        },
-        move |st, _| st.cache.forget_user(&me),
-    )
+    st.write(move |tx| {
+        let inv = match ticket {
+            Ticket::Token(t) => by_token_for(tx, &t, &user.email, now)?,
+            Ticket::Id(id) => {
+                let inv =
+                    store::invitations::by_id(tx, &id)?.ok_or(Error::NotFound("invitation"))?;
+                acceptable(&inv, &user.email, now)?;
+                inv
+            }
+        };
+        let m = accept_in(tx, &inv, &user.id, now)?;
+        store::sessions::set_active_org(tx, &session, Some(&m.organization_id))?;
+        Ok(m)
+    })
     .await
 }

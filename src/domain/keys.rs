@@ -159,9 +159,8 @@ pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, Str
     let (_, m) = access::member_in(st, actor, &org)?;
     may_use_api(m.role, m.flags.can_access_to_api)?;
     if let Some(ids) = &n.project_ids {
-        let foreign = st
-            .db
-            .read(|c| store::orgs::foreign_ids(c, &org, store::orgs::AccessList::Projects, ids))?;
+        let foreign =
+            st.read(|c| store::orgs::foreign_ids(c, &org, store::orgs::AccessList::Projects, ids))?;
         if !foreign.is_empty() {
             let mut c = Checks::new();
             for id in foreign {
@@ -203,13 +202,9 @@ pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, Str
         updated_at: now,
         previous_expires_at: None,
     };
-    let (rec, hash, id) = (record.clone(), apikey::hash(&key), record.id.clone());
-    st.change(
-        move |tx| store::keys::insert(tx, &rec, &hash).map(|()| hash),
-        // A lookup of this key before it existed may have been cached as a miss.
-        move |st, hash| st.cache.new_secret(&id, hash),
-    )
-    .await?;
+    let (rec, hash) = (record.clone(), apikey::hash(&key));
+    st.write(move |tx| store::keys::insert(tx, &rec, &hash))
+        .await?;
     Ok((record, key))
 }
 
@@ -259,7 +254,7 @@ fn with_usage(st: &State, keys: &mut [ApiKey], now: i64) {
 
 /// The caller's keys, newest first, with usage not yet flushed folded in.
 pub fn list(st: &State, actor: &Actor) -> Result<Vec<ApiKey>> {
-    let mut keys = st.db.read(|c| store::keys::of_user(c, &actor.user().id))?;
+    let mut keys = st.read(|c| store::keys::of_user(c, &actor.user().id))?;
     if let Some(k) = actor.key() {
         keys.retain(|x| x.organization_id == k.organization_id);
     }
@@ -272,7 +267,6 @@ pub fn list(st: &State, actor: &Actor) -> Result<Vec<ApiKey>> {
 fn managed(st: &State, actor: &Actor, id: &ApiKeyId, org_owner_may: bool) -> Result<ApiKey> {
     may_manage_keys(actor)?;
     let key = st
-        .db
         .read(|c| store::keys::by_id(c, id))?
         .ok_or(Error::NotFound("API key"))?;
     if let Some(own) = actor.key()
@@ -284,7 +278,6 @@ fn managed(st: &State, actor: &Actor, id: &ApiKeyId, org_owner_may: bool) -> Res
         return Ok(key);
     }
     let role = st
-        .db
         .read(|c| store::orgs::membership_of(c, &key.organization_id, &actor.user().id))?
         .map(|m| m.role);
     match role {
@@ -298,14 +291,10 @@ fn managed(st: &State, actor: &Actor, id: &ApiKeyId, org_owner_may: bool) -> Res
 pub async fn delete(st: &State, actor: &Actor, id: &ApiKeyId) -> Result<()> {
     let key = managed(st, actor, id, true)?;
     let kid = key.id.clone();
-    st.change(
-        move |tx| store::keys::delete(tx, &kid),
-        move |st, _| {
-            st.cache.forget_key(&key.id);
-            st.cache.drop_runtime(&key.id);
-        },
-    )
-    .await
+    st.write(move |tx| store::keys::delete(tx, &kid)).await?;
+    // Its usage not yet flushed has no row left to go to.
+    st.cache.drop_runtime(&key.id);
+    Ok(())
 }
 
 /// `user.updateApiKey`: rename, enable or disable one's own key.
@@ -327,12 +316,9 @@ pub async fn update(
         key.enabled = e;
     }
     key.updated_at = st.now();
-    let (k, id) = (key.clone(), key.id.clone());
-    st.change(
-        move |tx| store::keys::update(tx, &k.id, &k.name, k.enabled, k.updated_at),
-        move |st, _| st.cache.forget_key(&id),
-    )
-    .await?;
+    let k = key.clone();
+    st.write(move |tx| store::keys::update(tx, &k.id, &k.name, k.enabled, k.updated_at))
+        .await?;
     with_usage(st, std::slice::from_mut(&mut key), st.now());
     Ok(key)
 }
@@ -360,16 +346,9 @@ pub async fn rotate(
     key.start = apikey::start(&secret);
     key.updated_at = now;
     key.previous_expires_at = (grace > 0).then_some(now + grace * SECOND);
-    let (k, hash, id) = (key.clone(), apikey::hash(&secret), key.id.clone());
-    st.change(
-        move |tx| {
-            store::keys::rotate(tx, &k.id, &hash, &k.start, k.previous_expires_at, now)
-                .map(|()| hash)
-        },
-        // A lookup of the new secret before the rotation may have been cached as a miss.
-        move |st, hash| st.cache.new_secret(&id, hash),
-    )
-    .await?;
+    let (k, hash) = (key.clone(), apikey::hash(&secret));
+    st.write(move |tx| store::keys::rotate(tx, &k.id, &hash, &k.start, k.previous_expires_at, now))
+        .await?;
     with_usage(st, std::slice::from_mut(&mut key), now);
     Ok((key, secret))
 }
@@ -388,7 +367,7 @@ pub async fn authenticate(st: &State, raw: &str, mutation: bool) -> Result<Actor
         KeyHit::Found(k) => k,
         KeyHit::Missing => return Err(Error::Denied(Reason::InvalidApiKey)),
         KeyHit::Unknown(generation) => {
-            let loaded = st.db.read(|c| {
+            let loaded = st.read(|c| {
                 let Some((key, previous)) = store::keys::by_hash(c, &hash)? else {
                     return Ok(None);
                 };
@@ -524,7 +503,6 @@ async fn admit(st: &State, k: &CachedKey, now: i64) -> Result<()> {
     }
     let (id, refill) = (k.key.id.clone(), k.key.refill);
     let leased = st
-        .db
         .write(move |tx| {
             let Some((remaining, last_refill_at)) = store::keys::quota(tx, &id)? else {
                 return Ok(None);
@@ -592,7 +570,6 @@ async fn flush(st: &State, give_back: bool) -> Result<usize> {
     let work: Vec<_> = batch.iter().map(|(_, u, r)| (u.clone(), *r)).collect();
     let n = work.len();
     let written = st
-        .db
         .write(move |tx| {
             let mut gone = Vec::new();
             for (u, returned) in &work {
@@ -657,7 +634,7 @@ pub fn create_from_shell(
     let secret = apikey::generate(&prefix);
     let hash = apikey::hash(&secret);
     let org = org.clone();
-    st.db.write_blocking(|tx| {
+    st.write_blocking(|tx| {
         let user = store::users::by_email(tx, &email)?.ok_or(Error::NotFound("user"))?;
         let m = store::orgs::membership_of(tx, &org, &user.id)?
             .ok_or(Error::Denied(Reason::NotAMember))?;

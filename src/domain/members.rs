@@ -7,8 +7,8 @@ use super::invitations::assignable_role;
 use crate::auth::token;
 use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{Flags, MemberId, Membership, Role, User, UserId};
-use crate::store;
 use crate::store::orgs::AccessList;
+use crate::store::{self, Reader};
 
 /// A member's flags and access lists, as resolved for one organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +37,7 @@ fn may_manage(me: &Membership, target: &Membership) -> Result<()> {
 /// as in Dokploy: a member sees only what it was given).
 pub fn all(st: &State, actor: &Actor) -> Result<Vec<(Membership, User)>> {
     let me = access::privileged(actor)?;
-    st.db
-        .read(|c| store::orgs::members_of(c, &me.organization_id))
+    st.read(|c| store::orgs::members_of(c, &me.organization_id))
 }
 
 /// `organization.updateMemberRole`.
@@ -51,38 +50,35 @@ pub async fn update_role(
     let role = assignable_role("role", role)?;
     let me = access::privileged(actor)?.clone();
     let member = member.clone();
-    st.change(
-        move |tx| {
-            let mut target =
-                store::orgs::member_by_id(tx, &member)?.ok_or(Error::NotFound("member"))?;
-            if target.organization_id != me.organization_id {
-                return Err(Error::Denied(Reason::WrongOrganization));
+    st.write(move |tx| {
+        let mut target =
+            store::orgs::member_by_id(tx, &member)?.ok_or(Error::NotFound("member"))?;
+        if target.organization_id != me.organization_id {
+            return Err(Error::Denied(Reason::WrongOrganization));
+        }
+        may_manage(&me, &target)?;
+        store::orgs::set_role(tx, &target, role)?;
+        if target.role != role {
+            // Flags and access lists only mean something for members: whoever
+            // becomes one starts with none, whatever it held before.
+            store::orgs::set_flags(tx, &target, &Flags::default())?;
+            for list in [
+                AccessList::Projects,
+                AccessList::Environments,
+                AccessList::Applications,
+            ] {
+                store::orgs::set_access_list(tx, &target, list, &[])?;
             }
-            may_manage(&me, &target)?;
-            store::orgs::set_role(tx, &me.organization_id, &target.id, role)?;
-            if target.role != role {
-                // Flags and access lists only mean something for members: whoever
-                // becomes one starts with none, whatever it held before.
-                store::orgs::set_flags(tx, &me.organization_id, &target.id, &Flags::default())?;
-                for list in [
-                    AccessList::Projects,
-                    AccessList::Environments,
-                    AccessList::Applications,
-                ] {
-                    store::orgs::set_access_list(tx, &target.id, list, &[])?;
-                }
-                target.flags = Flags::default();
-            }
-            target.role = role;
-            Ok(target)
-        },
-        |st, target| st.cache.forget_user(&target.user_id),
-    )
+            target.flags = Flags::default();
+        }
+        target.role = role;
+        Ok(target)
+    })
     .await
 }
 
 /// The membership of `user` in the actor's organization, for an owner or admin to manage.
-fn managed_target(tx: &rusqlite::Connection, me: &Membership, user: &UserId) -> Result<Membership> {
+fn managed_target(tx: &Reader, me: &Membership, user: &UserId) -> Result<Membership> {
     let target = store::orgs::membership_of(tx, &me.organization_id, user)?
         .ok_or(Error::NotFound("member"))?;
     may_manage(me, &target)?;
@@ -94,14 +90,11 @@ fn managed_target(tx: &rusqlite::Connection, me: &Membership, user: &UserId) -> 
 /// it.
 pub async fn remove(st: &State, actor: &Actor, user: &UserId) -> Result<()> {
     let me = access::privileged(actor)?.clone();
-    let (target, user) = (user.clone(), user.clone());
-    st.change(
-        move |tx| {
-            let target = managed_target(tx, &me, &target)?;
-            store::orgs::delete_member(tx, &me.organization_id, &target)
-        },
-        move |st, _| st.cache.forget_user(&user),
-    )
+    let target = user.clone();
+    st.write(move |tx| {
+        let target = managed_target(tx, &me, &target)?;
+        store::orgs::delete_member(tx, &target)
+    })
     .await
 }
 
@@ -122,45 +115,42 @@ pub async fn assign(
     a: Assignment,
 ) -> Result<Permissions> {
     let me = access::privileged(actor)?.clone();
-    let (target, user) = (user.clone(), user.clone());
-    st.change(
-        move |tx| {
-            let target = managed_target(tx, &me, &target)?;
-            let org = &me.organization_id;
-            let mut c = Checks::new();
-            let lists = [
-                ("accessedProjects", AccessList::Projects, &a.projects),
-                (
-                    "accessedEnvironments",
-                    AccessList::Environments,
-                    &a.environments,
-                ),
-                (
-                    "accessedServices",
-                    AccessList::Applications,
-                    &a.applications,
-                ),
-            ];
-            for (path, list, ids) in lists {
-                for id in store::orgs::foreign_ids(tx, org, list, ids)? {
-                    c.fail(path, format!("{id} is not a resource of this organization"));
-                }
+    let target = user.clone();
+    st.write(move |tx| {
+        let target = managed_target(tx, &me, &target)?;
+        let org = &me.organization_id;
+        let mut c = Checks::new();
+        let lists = [
+            ("accessedProjects", AccessList::Projects, &a.projects),
+            (
+                "accessedEnvironments",
+                AccessList::Environments,
+                &a.environments,
+            ),
+            (
+                "accessedServices",
+                AccessList::Applications,
+                &a.applications,
+            ),
+        ];
+        for (path, list, ids) in lists {
+            for id in store::orgs::foreign_ids(tx, org, list, ids)? {
+                c.fail(path, format!("{id} is not a resource of this organization"));
             }
-            c.finish()?;
-            store::orgs::set_flags(tx, org, &target.id, &a.flags)?;
-            for (_, list, ids) in lists {
-                store::orgs::set_access_list(tx, &target.id, list, ids)?;
-            }
-            Ok(Permissions {
-                role: target.role,
-                flags: a.flags,
-                projects: sorted(&a.projects),
-                environments: sorted(&a.environments),
-                applications: sorted(&a.applications),
-            })
-        },
-        move |st, _| st.cache.forget_user(&user),
-    )
+        }
+        c.finish()?;
+        store::orgs::set_flags(tx, &target, &a.flags)?;
+        for (_, list, ids) in lists {
+            store::orgs::set_access_list(tx, &target, list, ids)?;
+        }
+        Ok(Permissions {
+            role: target.role,
+            flags: a.flags,
+            projects: sorted(&a.projects),
+            environments: sorted(&a.environments),
+            applications: sorted(&a.applications),
+        })
+    })
     .await
 }
 
@@ -204,14 +194,10 @@ pub async fn create_with_credentials(
     // administrators, named in the database, create accounts outright. Otherwise any
     // owner could make an account for someone else's address before that person is
     // invited elsewhere, and then accept the invitation itself.
-    if !st
-        .db
-        .read(|c| store::users::is_installation_admin(c, &actor.user().id))?
-    {
+    if !st.read(|c| store::users::is_installation_admin(c, &actor.user().id))? {
         return Err(Error::Denied(Reason::PermissionDenied));
     }
     if st
-        .db
         .read(|c| store::users::by_email(c, new.email.as_str()))?
         .is_some()
     {
@@ -222,19 +208,18 @@ pub async fn create_with_credentials(
     }
     let hash = st.hash_password(new.password.expose().to_owned()).await?;
     let now = st.now();
-    st.db
-        .write(move |tx| {
-            let user = insert_user(tx, &new, &hash, now)?;
-            let m = Membership {
-                id: MemberId(token::new_id()),
-                organization_id: me.organization_id.clone(),
-                user_id: user.id.clone(),
-                role,
-                flags: Flags::default(),
-                created_at: now,
-            };
-            store::orgs::insert_member(tx, &m)?;
-            Ok((user, m))
-        })
-        .await
+    st.write(move |tx| {
+        let user = insert_user(tx, &new, &hash, now)?;
+        let m = Membership {
+            id: MemberId(token::new_id()),
+            organization_id: me.organization_id.clone(),
+            user_id: user.id.clone(),
+            role,
+            flags: Flags::default(),
+            created_at: now,
+        };
+        store::orgs::insert_member(tx, &m)?;
+        Ok((user, m))
+    })
+    .await
 }

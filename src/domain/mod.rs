@@ -22,6 +22,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::store::{self, Reader, Stale, Tx};
 use limiter::Limiter;
 
 /// Everything a request may need, shared by all of them. Cheap to clone.
@@ -76,24 +77,48 @@ impl State {
         self.clock.now_ms()
     }
 
-    /// Runs a write, then `forget` (which drops what the write made stale from the
-    /// caches), in a task of its own: when the client goes away mid-request the write
-    /// still commits, and so the caches must still learn of it. `forget` runs only after a
-    /// commit.
-    pub async fn change<T, F, G>(&self, f: F, forget: G) -> Result<T>
+    /// Runs a read.
+    pub fn read<T>(&self, f: impl FnOnce(&Reader) -> Result<T>) -> Result<T> {
+        store::read(&self.db, f)
+    }
+
+    /// Runs `f` as one unit of work, then drops from the caches exactly what its store
+    /// operations recorded as stale, once the changes are durable. It runs in a task of
+    /// its own: when the client goes away mid-request the write still commits, and so
+    /// the caches must still learn of it.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction) -> Result<T> + Send + 'static,
-        G: FnOnce(&State, &T) + Send + 'static,
+        F: FnOnce(&Tx) -> Result<T> + Send + 'static,
     {
         let st = self.clone();
         tokio::spawn(async move {
-            let out = st.db.write(f).await?;
-            forget(&st, &out);
+            let (out, stale) = store::write(&st.db, f).await?;
+            st.forget(&stale);
             Ok(out)
         })
         .await
         .map_err(|e| Error::internal(format!("write task failed: {e}")))?
+    }
+
+    /// `write` for callers already off the async workers (CLI, shutdown).
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+        let (out, stale) = store::write_blocking(&self.db, f)?;
+        self.forget(&stale);
+        Ok(out)
+    }
+
+    /// The one place where committed changes reach the caches.
+    fn forget(&self, stale: &[Stale]) {
+        if stale.is_empty() {
+            return;
+        }
+        self.cache.forget(stale);
+        for s in stale {
+            if let Stale::Resources(org) | Stale::Org(org) = s {
+                self.resources.forget(org);
+            }
+        }
     }
 
     /// Hashes a password on the password queue (429 `sign_in_busy` when it is full).

@@ -19,12 +19,8 @@ pub async fn create(st: &State, actor: &Actor, name: &str) -> Result<(Organizati
     let name = parse_name(name)?;
     access::session_only(actor)?;
     let (user, now) = (actor.user().id.clone(), st.now());
-    let me = user.clone();
     let org = st
-        .change(
-            move |tx| create_org_in(tx, &user, name.as_str(), now),
-            move |st, _| st.cache.forget_user(&me),
-        )
+        .write(move |tx| create_org_in(tx, &user, name.as_str(), now))
         .await?;
     Ok((org, Role::Owner))
 }
@@ -32,7 +28,7 @@ pub async fn create(st: &State, actor: &Actor, name: &str) -> Result<(Organizati
 /// `organization.all`: the caller's organizations and its role in each. An API key sees
 /// only its own organization.
 pub fn all(st: &State, actor: &Actor) -> Result<Vec<(Organization, Role)>> {
-    let mut orgs = st.db.read(|c| store::orgs::of_user(c, &actor.user().id))?;
+    let mut orgs = st.read(|c| store::orgs::of_user(c, &actor.user().id))?;
     if actor.session_id().is_none() {
         let m = actor.member()?;
         orgs.retain(|(o, _)| o.id == m.organization_id);
@@ -71,8 +67,7 @@ pub async fn update(
     let id = o.id.clone();
     let new_name = name.into_string();
     o.name = new_name.clone();
-    st.db
-        .write(move |tx| store::orgs::set_name(tx, &id, &new_name))
+    st.write(move |tx| store::orgs::set_name(tx, &id, &new_name))
         .await?;
     Ok((o, m))
 }
@@ -85,22 +80,16 @@ pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
     if m.role != Role::Owner {
         return Err(Error::Denied(Reason::PermissionDenied));
     }
-    let (user, org) = (actor.user().id.clone(), org.clone());
-    st.change(
-        move |tx| {
-            if store::orgs::of_user(tx, &user)?.len() <= 1 {
-                return Err(Error::invalid(
-                    "last_organization",
-                    "You cannot delete your only organization",
-                ));
-            }
-            store::orgs::delete(tx, &o.id)
-        },
-        move |st, _| {
-            st.cache.forget_org(&org);
-            st.resources.forget(&org);
-        },
-    )
+    let user = actor.user().id.clone();
+    st.write(move |tx| {
+        if store::orgs::of_user(tx, &user)?.len() <= 1 {
+            return Err(Error::invalid(
+                "last_organization",
+                "You cannot delete your only organization",
+            ));
+        }
+        store::orgs::delete(tx, &o.id)
+    })
     .await
 }
 
@@ -112,12 +101,9 @@ pub async fn set_active(
 ) -> Result<(Organization, Membership)> {
     let session = access::session_only(actor)?.clone();
     let (o, m) = access::member_in(st, actor, org)?;
-    let (id, me) = (o.id.clone(), actor.user().id.clone());
-    st.change(
-        move |tx| store::sessions::set_active_org(tx, &session, Some(&id)),
-        move |st, _| st.cache.forget_user(&me),
-    )
-    .await?;
+    let id = o.id.clone();
+    st.write(move |tx| store::sessions::set_active_org(tx, &session, Some(&id)))
+        .await?;
     Ok((o, m))
 }
 
@@ -125,7 +111,6 @@ pub async fn set_active(
 pub fn active(st: &State, actor: &Actor) -> Result<(Organization, Membership)> {
     let m = actor.member()?.clone();
     let o = st
-        .db
         .read(|c| store::orgs::by_id(c, &m.organization_id))?
         .ok_or(Error::NotFound("organization"))?;
     Ok((o, m))

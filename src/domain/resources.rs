@@ -5,8 +5,6 @@
 
 use std::sync::{Arc, OnceLock};
 
-use rusqlite::Connection;
-
 use super::State;
 use super::access::{self, Actor};
 use super::cache::OrgResources;
@@ -14,11 +12,11 @@ use crate::auth::token;
 use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{
     AppName, Application, ApplicationId, Environment, EnvironmentId, Flags, Membership, Name,
-    OrgId, Project, ProjectId, UserId, parse_description,
+    OrgId, Project, ProjectId, parse_description,
 };
-use crate::store;
 use crate::store::orgs::AccessList;
 use crate::store::resources as rs;
+use crate::store::{self, Reader, Tx};
 
 pub const NAME_MAX: usize = 255;
 pub const DEFAULT_ENVIRONMENT: &str = "production";
@@ -70,11 +68,11 @@ fn find<T>(
     st: &State,
     actor: &Actor,
     what: &'static str,
-    get: impl Fn(&Connection, &OrgId) -> Result<Option<T>>,
-    locate: impl Fn(&Connection) -> Result<Option<OrgId>>,
+    get: impl Fn(&Reader, &OrgId) -> Result<Option<T>>,
+    locate: impl Fn(&Reader) -> Result<Option<OrgId>>,
 ) -> Result<T> {
     let org = &actor.member()?.organization_id;
-    st.db.read(|c| match get(c, org)? {
+    st.read(|c| match get(c, org)? {
         Some(t) => Ok(t),
         None if locate(c)?.is_some() => Err(Error::Denied(Reason::WrongOrganization)),
         None => Err(Error::NotFound(what)),
@@ -142,11 +140,11 @@ fn visible_application(
 }
 
 /// A member's new resource joins its access lists, so it can see what it made.
-fn grant(conn: &Connection, m: &Membership, list: AccessList, id: &str) -> Result<()> {
+fn grant(conn: &Tx, m: &Membership, list: AccessList, id: &str) -> Result<()> {
     if m.role.is_privileged() {
         return Ok(());
     }
-    store::orgs::grant(conn, &m.id, list, id)
+    store::orgs::grant(conn, m, list, id)
 }
 
 /// The organization's resources, from the snapshot when there is one.
@@ -154,7 +152,7 @@ pub fn snapshot(st: &State, org: &OrgId) -> Result<Arc<OrgResources>> {
     match st.resources.get(org) {
         Ok(s) => Ok(s),
         Err(generation) => {
-            let s = st.db.read(|c| {
+            let s = st.read(|c| {
                 Ok(OrgResources {
                     projects: rs::projects(c, org)?,
                     environments: rs::environments(c, org)?,
@@ -167,45 +165,6 @@ pub fn snapshot(st: &State, org: &OrgId) -> Result<Arc<OrgResources>> {
             Ok(s)
         }
     }
-}
-
-/// Runs a write to `org`'s resources, then drops its snapshot, and the cached
-/// credentials of `granted`, a member whose access lists the write extends.
-async fn write<T: Send + 'static>(
-    st: &State,
-    org: &OrgId,
-    granted: Option<&Membership>,
-    f: impl FnOnce(&rusqlite::Transaction) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let org = org.clone();
-    let user = granted
-        .filter(|m| !m.role.is_privileged())
-        .map(|m| m.user_id.clone());
-    st.change(f, move |st, _| {
-        st.resources.forget(&org);
-        if let Some(u) = &user {
-            st.cache.forget_user(u);
-        }
-    })
-    .await
-}
-
-/// Runs a removal from `org`'s resources, then drops its snapshot and the cached
-/// credentials of the users whose access lists the removal shortened (`f` answers them).
-async fn remove(
-    st: &State,
-    org: &OrgId,
-    f: impl FnOnce(&rusqlite::Transaction) -> Result<Vec<UserId>> + Send + 'static,
-) -> Result<()> {
-    let org = org.clone();
-    st.change(f, move |st, holders| {
-        st.resources.forget(&org);
-        for u in holders {
-            st.cache.forget_user(u);
-        }
-    })
-    .await?;
-    Ok(())
 }
 
 // ---- projects
@@ -244,7 +203,7 @@ pub async fn create_project(
         created_at: now,
     };
     let (p, e, mm) = (project.clone(), env.clone(), m.clone());
-    write(st, &m.organization_id, Some(&m), move |tx| {
+    st.write(move |tx| {
         rs::insert_project(tx, &p)?;
         rs::insert_environment(tx, &e)?;
         grant(tx, &mm, AccessList::Projects, p.id.as_str())?;
@@ -349,7 +308,7 @@ pub fn full_trees(snap: &OrgResources) -> Vec<ProjectTree> {
 pub fn one_project(st: &State, actor: &Actor, id: &ProjectId) -> Result<ProjectTree> {
     let p = visible_project(st, actor, id)?;
     let org = &p.organization_id;
-    let (e, a) = st.db.read(|c| {
+    let (e, a) = st.read(|c| {
         Ok((
             rs::environments_of(c, org, &p.id)?,
             rs::applications(c, org)?,
@@ -380,10 +339,7 @@ pub async fn update_project(
         p.description = d;
     }
     let q = p.clone();
-    write(st, &p.organization_id, None, move |tx| {
-        rs::update_project(tx, &q)
-    })
-    .await?;
+    st.write(move |tx| rs::update_project(tx, &q)).await?;
     Ok(p)
 }
 
@@ -392,10 +348,8 @@ pub async fn remove_project(st: &State, actor: &Actor, id: &ProjectId) -> Result
     access::flag(actor, |f| f.can_delete_projects)?;
     let p = visible_project(st, actor, id)?;
     let (org, pid) = (p.organization_id.clone(), p.id.clone());
-    remove(st, &p.organization_id, move |tx| {
-        rs::delete_project(tx, &org, &pid)
-    })
-    .await?;
+    st.write(move |tx| rs::delete_project(tx, &org, &pid))
+        .await?;
     Ok(p)
 }
 
@@ -442,7 +396,7 @@ impl Needle {
 
 /// Whether `project` has an environment called `name` in any case, other than `except`.
 fn environment_name_taken(
-    tx: &Connection,
+    tx: &Reader,
     e: &Environment,
     except: Option<&EnvironmentId>,
 ) -> Result<bool> {
@@ -519,7 +473,7 @@ pub async fn create_environment(
         created_at: st.now(),
     };
     let (e, mm) = (env.clone(), m.clone());
-    write(st, &env.organization_id, Some(&m), move |tx| {
+    st.write(move |tx| {
         if environment_name_taken(tx, &e, None)? {
             return Err(env_name_conflict());
         }
@@ -532,7 +486,7 @@ pub async fn create_environment(
 
 /// Applications the caller may see in `env`.
 fn apps_in(st: &State, actor: &Actor, env: &Environment) -> Result<Vec<Application>> {
-    let all = st.db.read(|c| rs::applications(c, &env.organization_id))?;
+    let all = st.read(|c| rs::applications(c, &env.organization_id))?;
     Ok(all
         .into_iter()
         .filter(|a| a.environment_id == env.id && actor.sees_application(a, env))
@@ -558,7 +512,7 @@ pub fn environments_of(
 ) -> Result<Vec<(Environment, Vec<Application>)>> {
     let p = visible_project(st, actor, project)?;
     let org = &p.organization_id;
-    let (e, a) = st.db.read(|c| {
+    let (e, a) = st.read(|c| {
         Ok((
             rs::environments_of(c, org, &p.id)?,
             rs::applications(c, org)?,
@@ -603,7 +557,7 @@ pub async fn update_environment(
         e.description = d;
     }
     let f = e.clone();
-    write(st, &e.organization_id, None, move |tx| {
+    st.write(move |tx| {
         if environment_name_taken(tx, &f, Some(&f.id))? {
             return Err(env_name_conflict());
         }
@@ -629,10 +583,8 @@ pub async fn remove_environment(
         ));
     }
     let (org, eid) = (e.organization_id.clone(), e.id.clone());
-    remove(st, &e.organization_id, move |tx| {
-        rs::delete_environment(tx, &org, &eid)
-    })
-    .await?;
+    st.write(move |tx| rs::delete_environment(tx, &org, &eid))
+        .await?;
     Ok(e)
 }
 
@@ -674,26 +626,27 @@ pub async fn create_application(
         created_at: st.now(),
     };
     let (mut a, mm) = (app.clone(), m.clone());
-    app = write(st, &e.organization_id, Some(&m), move |tx| {
-        if chosen {
-            if rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
-                return Err(app_name_conflict());
-            }
-        } else {
-            // Six random characters make a collision rare; try again when it happens.
-            loop {
-                let suffix = token::random_base62(6).to_ascii_lowercase();
-                a.app_name = AppName::derive(&a.name, &suffix).into_string();
-                if !rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
-                    break;
+    app = st
+        .write(move |tx| {
+            if chosen {
+                if rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
+                    return Err(app_name_conflict());
+                }
+            } else {
+                // Six random characters make a collision rare; try again when it happens.
+                loop {
+                    let suffix = token::random_base62(6).to_ascii_lowercase();
+                    a.app_name = AppName::derive(&a.name, &suffix).into_string();
+                    if !rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
+                        break;
+                    }
                 }
             }
-        }
-        rs::insert_application(tx, &a)?;
-        grant(tx, &mm, AccessList::Applications, a.id.as_str())?;
-        Ok(a)
-    })
-    .await?;
+            rs::insert_application(tx, &a)?;
+            grant(tx, &mm, AccessList::Applications, a.id.as_str())?;
+            Ok(a)
+        })
+        .await?;
     Ok(app)
 }
 
@@ -727,7 +680,7 @@ pub async fn update_application(
         a.app_name = n.into_string();
     }
     let b = a.clone();
-    write(st, &a.organization_id, None, move |tx| {
+    st.write(move |tx| {
         if rs::app_name_taken(tx, &b.organization_id, &b.app_name, Some(&b.id))? {
             return Err(app_name_conflict());
         }
@@ -746,10 +699,8 @@ pub async fn delete_application(
     access::flag(actor, |f| f.can_delete_services)?;
     let (a, _) = visible_application(st, actor, id)?;
     let (org, aid) = (a.organization_id.clone(), a.id.clone());
-    remove(st, &a.organization_id, move |tx| {
-        rs::delete_application(tx, &org, &aid)
-    })
-    .await?;
+    st.write(move |tx| rs::delete_application(tx, &org, &aid))
+        .await?;
     Ok(a)
 }
 

@@ -3,15 +3,13 @@
 
 use std::sync::Arc;
 
-use rusqlite::Connection;
-
 use super::access::load_principal;
 use super::cache::CachedSession;
 use super::{Client, State};
 use crate::auth::token;
 use crate::error::{Error, Reason, Result};
 use crate::model::{OrgId, Session, SessionId, UserId};
-use crate::store;
+use crate::store::{self, Tx};
 
 /// A new session and the token the client must keep (shown once).
 pub struct Issued {
@@ -21,7 +19,7 @@ pub struct Issued {
 
 /// Creates a session inside the caller's transaction.
 pub fn create_in(
-    conn: &Connection,
+    conn: &Tx,
     user: &UserId,
     active_org: Option<OrgId>,
     client: &Client,
@@ -66,7 +64,7 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
     let cached = match st.cache.session(&hash) {
         Ok(c) => c,
         Err(generation) => {
-            let loaded = st.db.read(|c| {
+            let loaded = st.read(|c| {
                 let Some(s) = store::sessions::by_token_hash(c, &hash)? else {
                     return Ok(None);
                 };
@@ -90,11 +88,7 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
     let session = &cached.session;
     if session.expires_at <= now {
         let id = session.id.clone();
-        st.change(
-            move |tx| store::sessions::delete(tx, &id),
-            move |st, _| st.cache.forget_session(&hash),
-        )
-        .await?;
+        st.write(move |tx| store::sessions::delete(tx, &id)).await?;
         return Err(Error::Denied(Reason::SessionExpired));
     }
     if now - session.updated_at <= st.config.session_update_age_ms {
@@ -108,10 +102,7 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
     // Two requests may race here; the one whose UPDATE lands re-issues the cookie, the
     // other sees the new expiry on its next request.
     let extended = st
-        .change(
-            move |tx| store::sessions::extend(tx, &id, seen, now, expires_at),
-            move |st, _| st.cache.forget_session(&hash),
-        )
+        .write(move |tx| store::sessions::extend(tx, &id, seen, now, expires_at))
         .await?;
     if !extended {
         return Ok(Current {
@@ -137,25 +128,18 @@ pub async fn sign_out(st: &State, token: &str) -> Result<()> {
         return Ok(());
     }
     let hash = token::sha256(token.as_bytes());
-    st.change(
-        move |tx| {
-            if let Some(s) = store::sessions::by_token_hash(tx, &hash)? {
-                store::sessions::delete(tx, &s.id)?;
-            }
-            Ok(())
-        },
-        move |st, _| st.cache.forget_session(&hash),
-    )
+    st.write(move |tx| {
+        if let Some(s) = store::sessions::by_token_hash(tx, &hash)? {
+            store::sessions::delete(tx, &s.id)?;
+        }
+        Ok(())
+    })
     .await
 }
 
 /// Deletes every expired session; run from time to time by the server.
 pub async fn purge_expired(st: &State) -> Result<usize> {
     let now = st.now();
-    let n = st
-        .db
-        .write(move |tx| store::sessions::delete_expired(tx, now))
-        .await?;
-    st.cache.forget_expired_sessions(now);
-    Ok(n)
+    st.write(move |tx| store::sessions::delete_expired(tx, now))
+        .await
 }

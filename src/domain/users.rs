@@ -42,7 +42,6 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
         // The current password is a password guess like a sign-in: the same budget.
         let mut attempt = Attempt::begin(st, &actor.user().email, None).await?;
         let stored = st
-            .db
             .read(|c| store::users::password_hash(c, &actor.user().id))
             .map_err(|e| attempt.not_evaluated(e))?;
         let current = u.current_password.clone().unwrap_or_default();
@@ -59,19 +58,16 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
     }
     let (id, now) = (actor.user().id.clone(), st.now());
     let name = name.map(Name::into_string);
-    st.change(
-        move |tx| {
-            if let Some(n) = &name {
-                store::users::set_name(tx, &id, n, now)?;
-            }
-            if let Some((hash, keep)) = &new_hash {
-                store::users::set_password_hash(tx, &id, hash, now)?;
-                store::sessions::delete_others(tx, &id, Some(keep))?;
-            }
-            store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))
-        },
-        |st, user| st.cache.forget_user(&user.id),
-    )
+    st.write(move |tx| {
+        if let Some(n) = &name {
+            store::users::set_name(tx, &id, n, now)?;
+        }
+        if let Some((hash, keep)) = &new_hash {
+            store::users::set_password_hash(tx, &id, hash, now)?;
+            store::sessions::delete_others(tx, &id, Some(keep))?;
+        }
+        store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))
+    })
     .await
 }
 
@@ -79,19 +75,15 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
 pub fn sessions(st: &State, actor: &Actor) -> Result<Vec<Session>> {
     access::whole_account(actor)?;
     let now = st.now();
-    st.db
-        .read(|c| store::sessions::of_user(c, &actor.user().id, now))
+    st.read(|c| store::sessions::of_user(c, &actor.user().id, now))
 }
 
 /// `user.revokeSession`: ends one of the caller's sessions.
 pub async fn revoke_session(st: &State, actor: &Actor, id: &SessionId) -> Result<()> {
     access::whole_account(actor)?;
-    let (user, id, me) = (actor.user().id.clone(), id.clone(), actor.user().id.clone());
+    let (user, id) = (actor.user().id.clone(), id.clone());
     let gone = st
-        .change(
-            move |tx| store::sessions::delete_of_user(tx, &user, &id),
-            move |st, _| st.cache.forget_user(&me),
-        )
+        .write(move |tx| store::sessions::delete_of_user(tx, &user, &id))
         .await?;
     if gone {
         Ok(())

@@ -1,6 +1,6 @@
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Row, params};
 
-use super::optional;
+use super::{Reader, Tx, optional};
 use crate::error::Result;
 use crate::model::{Invitation, InvitationId, InvitationStatus, OrgId, Role, UserId};
 
@@ -22,7 +22,7 @@ fn invitation(r: &Row<'_>) -> rusqlite::Result<Invitation> {
     })
 }
 
-pub fn insert(conn: &Connection, i: &Invitation, token_hash: &[u8; 32]) -> Result<()> {
+pub fn insert(conn: &Tx, i: &Invitation, token_hash: &[u8; 32]) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO invitations (id, organization_id, email, role, token_hash, status,
                                   inviter_id, created_at, expires_at)
@@ -42,13 +42,13 @@ pub fn insert(conn: &Connection, i: &Invitation, token_hash: &[u8; 32]) -> Resul
     Ok(())
 }
 
-pub fn by_id(conn: &Connection, id: &InvitationId) -> Result<Option<Invitation>> {
+pub fn by_id(conn: &Reader, id: &InvitationId) -> Result<Option<Invitation>> {
     let mut st =
         conn.prepare_cached(&format!("SELECT {COLUMNS} FROM invitations WHERE id = ?1"))?;
     Ok(optional(st.query_row([id.as_str()], invitation))?)
 }
 
-pub fn by_token_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<Invitation>> {
+pub fn by_token_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Invitation>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM invitations WHERE token_hash = ?1"
     ))?;
@@ -56,7 +56,7 @@ pub fn by_token_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<Invita
 }
 
 /// The organization's invitations, newest first.
-pub fn of_org(conn: &Connection, org: &OrgId) -> Result<Vec<Invitation>> {
+pub fn of_org(conn: &Reader, org: &OrgId) -> Result<Vec<Invitation>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM invitations WHERE organization_id = ?1
          ORDER BY created_at DESC, rowid DESC"
@@ -66,7 +66,7 @@ pub fn of_org(conn: &Connection, org: &OrgId) -> Result<Vec<Invitation>> {
 }
 
 /// Whether `email` has a pending invitation to `org` that has not expired at `now`.
-pub fn pending_exists(conn: &Connection, org: &OrgId, email: &str, now: i64) -> Result<bool> {
+pub fn pending_exists(conn: &Reader, org: &OrgId, email: &str, now: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM invitations WHERE organization_id = ?1 AND email = ?2
@@ -76,7 +76,7 @@ pub fn pending_exists(conn: &Connection, org: &OrgId, email: &str, now: i64) -> 
 }
 
 /// Moves a pending invitation to `status`; false when it was no longer pending.
-pub fn settle(conn: &Connection, id: &InvitationId, status: InvitationStatus) -> Result<bool> {
+pub fn settle(conn: &Tx, id: &InvitationId, status: InvitationStatus) -> Result<bool> {
     let n = conn
         .prepare_cached("UPDATE invitations SET status = ?2 WHERE id = ?1 AND status = 'pending'")?
         .execute(params![id.as_str(), status.as_str()])?;

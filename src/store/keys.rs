@@ -1,6 +1,6 @@
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Row, params};
 
-use super::optional;
+use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
 use crate::model::{ApiKey, ApiKeyId, KeyScope, OrgId, RateLimit, Refill, UserId};
 
@@ -55,7 +55,8 @@ fn api_key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     })
 }
 
-pub fn insert(conn: &Connection, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
+pub fn insert(conn: &Tx, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
+    conn.stale(Stale::Secret(k.id.clone(), *hash));
     let project_ids = k
         .scope
         .project_ids
@@ -95,7 +96,7 @@ pub fn insert(conn: &Connection, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
 }
 
 /// The key whose current or previous secret hashes to `hash`; the flag says which.
-pub fn by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<(ApiKey, bool)>> {
+pub fn by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<(ApiKey, bool)>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, 0 FROM api_keys WHERE key_hash = ?1
          UNION ALL
@@ -107,13 +108,13 @@ pub fn by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<(ApiKey, boo
     }))?)
 }
 
-pub fn by_id(conn: &Connection, id: &ApiKeyId) -> Result<Option<ApiKey>> {
+pub fn by_id(conn: &Reader, id: &ApiKeyId) -> Result<Option<ApiKey>> {
     let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?;
     Ok(optional(st.query_row([id.as_str()], api_key))?)
 }
 
 /// The user's keys, newest first.
-pub fn of_user(conn: &Connection, user: &UserId) -> Result<Vec<ApiKey>> {
+pub fn of_user(conn: &Reader, user: &UserId) -> Result<Vec<ApiKey>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC"
     ))?;
@@ -121,13 +122,15 @@ pub fn of_user(conn: &Connection, user: &UserId) -> Result<Vec<ApiKey>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn delete(conn: &Connection, id: &ApiKeyId) -> Result<()> {
+pub fn delete(conn: &Tx, id: &ApiKeyId) -> Result<()> {
+    conn.stale(Stale::Key(id.clone()));
     conn.prepare_cached("DELETE FROM api_keys WHERE id = ?1")?
         .execute([id.as_str()])?;
     Ok(())
 }
 
-pub fn update(conn: &Connection, id: &ApiKeyId, name: &str, enabled: bool, now: i64) -> Result<()> {
+pub fn update(conn: &Tx, id: &ApiKeyId, name: &str, enabled: bool, now: i64) -> Result<()> {
+    conn.stale(Stale::Key(id.clone()));
     conn.prepare_cached(
         "UPDATE api_keys SET name = ?2, enabled = ?3, updated_at = ?4 WHERE id = ?1",
     )?
@@ -138,13 +141,14 @@ pub fn update(conn: &Connection, id: &ApiKeyId, name: &str, enabled: bool, now: 
 /// Gives a key a new secret. With `previous_until`, the old secret keeps working until
 /// then; without, it stops at once.
 pub fn rotate(
-    conn: &Connection,
+    conn: &Tx,
     id: &ApiKeyId,
     new_hash: &[u8; 32],
     start: &str,
     previous_until: Option<i64>,
     now: i64,
 ) -> Result<()> {
+    conn.stale(Stale::Secret(id.clone(), *new_hash));
     conn.prepare_cached(
         "UPDATE api_keys SET
              previous_key_hash = CASE WHEN ?4 IS NULL THEN NULL ELSE key_hash END,
@@ -163,7 +167,7 @@ pub fn rotate(
 }
 
 /// A key's stored quota: (remaining, last refill), or `None` when the key is gone.
-pub fn quota(conn: &Connection, id: &ApiKeyId) -> Result<Option<(Option<i64>, Option<i64>)>> {
+pub fn quota(conn: &Reader, id: &ApiKeyId) -> Result<Option<(Option<i64>, Option<i64>)>> {
     let mut st =
         conn.prepare_cached("SELECT remaining, last_refill_at FROM api_keys WHERE id = ?1")?;
     Ok(optional(
@@ -173,7 +177,7 @@ pub fn quota(conn: &Connection, id: &ApiKeyId) -> Result<Option<(Option<i64>, Op
 
 /// Stores a key's quota after a lease (and any refill that came with it).
 pub fn set_quota(
-    conn: &Connection,
+    conn: &Tx,
     id: &ApiKeyId,
     remaining: i64,
     last_refill_at: Option<i64>,
@@ -187,7 +191,7 @@ pub fn set_quota(
 }
 
 /// Gives `uses` leased and not spent back to a key's quota.
-pub fn give_back(conn: &Connection, id: &ApiKeyId, uses: i64) -> Result<()> {
+pub fn give_back(conn: &Tx, id: &ApiKeyId, uses: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE api_keys SET remaining = remaining + ?2 WHERE id = ?1 AND remaining IS NOT NULL",
     )?
@@ -204,7 +208,7 @@ pub struct Usage {
 }
 
 /// Writes one key's usage; false when the key no longer exists.
-pub fn record_usage(conn: &Connection, u: &Usage) -> Result<bool> {
+pub fn record_usage(conn: &Tx, u: &Usage) -> Result<bool> {
     conn.prepare_cached(
         "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2),
              request_count = request_count + ?3

@@ -1,5 +1,10 @@
-//! The only place with SQL. Every function takes a connection (a transaction derefs to
-//! one), binds its parameters, and org-scoped functions filter by the organization id.
+//! The only place with SQL, and the only way to the data: reads take a [`Reader`], and
+//! changes a [`Tx`], the unit of work. Each store operation that changes something
+//! records, as it runs, what that makes stale in the caches ([`Stale`]), side effects
+//! such as cascades included; the domain applies those drops once the unit of work is
+//! durable. Org-scoped functions filter by the organization id. Nothing outside `store/`
+//! and `db.rs` names `rusqlite`, so another storage engine could implement the same
+//! operations.
 
 pub mod invitations;
 pub mod keys;
@@ -8,9 +13,269 @@ pub mod resources;
 pub mod sessions;
 pub mod users;
 
-use rusqlite::OptionalExtension;
+use std::cell::RefCell;
+use std::ops::Deref;
+
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Params, Row};
+
+use crate::db::Db;
+use crate::error::Result;
+use crate::model::{ApiKeyId, OrgId, UserId};
 
 /// `query_row` that maps "no row" to `None`.
 pub(crate) fn optional<T>(r: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
     r.optional()
+}
+
+/// What a change makes stale, recorded where it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stale {
+    /// A key was changed or deleted.
+    Key(ApiKeyId),
+    /// A key was created or rotated to the secret whose SHA-256 this is: besides the
+    /// key's entries, a lookup of that hash may have been cached as a miss.
+    Secret(ApiKeyId, [u8; 32]),
+    /// Something about a user changed: name, password, memberships, role, flags, access
+    /// lists. Every credential of the user is stale.
+    User(UserId),
+    /// An organization went: every credential acting in it is stale.
+    Org(OrgId),
+    /// An organization's projects, environments or applications changed.
+    Resources(OrgId),
+    /// A session was changed or deleted (by the SHA-256 of its token).
+    Session([u8; 32]),
+    /// Every session that expired by this time was deleted.
+    SessionsExpired(i64),
+}
+
+/// Read access to the data. Store lookups take `&Reader`; a [`Tx`] derefs to one, so
+/// a unit of work reads what it wrote.
+pub struct Reader<'c> {
+    conn: &'c Connection,
+}
+
+impl Reader<'_> {
+    fn prepare_cached(&self, sql: &str) -> rusqlite::Result<CachedStatement<'_>> {
+        self.conn.prepare_cached(sql)
+    }
+
+    fn query_row<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.conn.query_row(sql, params, f)
+    }
+}
+
+/// A unit of work: the only way to change the data. Its changes are kept only when the
+/// whole unit succeeds; what they make stale is gathered as they run.
+pub struct Tx<'c> {
+    read: Reader<'c>,
+    stale: RefCell<Vec<Stale>>,
+}
+
+impl<'c> Deref for Tx<'c> {
+    type Target = Reader<'c>;
+    fn deref(&self) -> &Reader<'c> {
+        &self.read
+    }
+}
+
+impl<'c> Tx<'c> {
+    fn new(conn: &'c Connection) -> Tx<'c> {
+        Tx {
+            read: Reader { conn },
+            stale: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Records that this unit of work makes `s` stale.
+    fn stale(&self, s: Stale) {
+        let mut v = self.stale.borrow_mut();
+        if !v.contains(&s) {
+            v.push(s);
+        }
+    }
+
+    fn into_stale(self) -> Vec<Stale> {
+        self.stale.into_inner()
+    }
+}
+
+/// Runs a read.
+pub fn read<T>(db: &Db, f: impl FnOnce(&Reader) -> Result<T>) -> Result<T> {
+    db.read(|conn| f(&Reader { conn }))
+}
+
+/// Runs `f` as one unit of work (with other writes that arrive together, in one
+/// transaction: see `Db::write`), and answers once it is durable, with what it made
+/// stale. When `f` fails none of its changes are kept.
+pub async fn write<T, F>(db: &Db, f: F) -> Result<(T, Vec<Stale>)>
+where
+    T: Send + 'static,
+    F: FnOnce(&Tx) -> Result<T> + Send + 'static,
+{
+    db.write(move |conn| {
+        let tx = Tx::new(conn);
+        let out = f(&tx)?;
+        Ok((out, tx.into_stale()))
+    })
+    .await
+}
+
+/// `write` for callers already off the async workers (CLI, shutdown).
+pub fn write_blocking<T>(db: &Db, f: impl FnOnce(&Tx) -> Result<T>) -> Result<(T, Vec<Stale>)> {
+    db.write_blocking(|conn| {
+        let tx = Tx::new(conn);
+        let out = f(&tx)?;
+        Ok((out, tx.into_stale()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Ownership;
+    use crate::model::{
+        Environment, EnvironmentId, Flags, MemberId, Membership, Organization, Project, ProjectId,
+        Role, Session, SessionId, User,
+    };
+
+    fn user(id: &str) -> User {
+        User {
+            id: UserId(id.into()),
+            name: id.into(),
+            email: format!("{id}@example.com"),
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn member(id: &str, org: &OrgId, user: &str, role: Role) -> Membership {
+        Membership {
+            id: MemberId(id.into()),
+            organization_id: org.clone(),
+            user_id: UserId(user.into()),
+            role,
+            flags: Flags::default(),
+            created_at: 1,
+        }
+    }
+
+    /// An organization with an owner and a member who sees the `production` environment
+    /// of project `p` (but not `p` itself), and a second member who sees nothing.
+    fn world(tx: &Tx) -> Result<OrgId> {
+        let org = OrgId("o".into());
+        for u in ["owner", "m1", "m2"] {
+            users::insert(tx, &user(u), "hash")?;
+        }
+        orgs::insert(
+            tx,
+            &Organization {
+                id: org.clone(),
+                name: "Org".into(),
+                owner_id: UserId("owner".into()),
+                created_at: 1,
+            },
+        )?;
+        orgs::insert_member(tx, &member("mo", &org, "owner", Role::Owner))?;
+        let m1 = member("mm1", &org, "m1", Role::Member);
+        orgs::insert_member(tx, &m1)?;
+        orgs::insert_member(tx, &member("mm2", &org, "m2", Role::Member))?;
+        resources::insert_project(
+            tx,
+            &Project {
+                id: ProjectId("p".into()),
+                organization_id: org.clone(),
+                name: "P".into(),
+                description: None,
+                created_at: 1,
+            },
+        )?;
+        resources::insert_environment(
+            tx,
+            &Environment {
+                id: EnvironmentId("e".into()),
+                project_id: ProjectId("p".into()),
+                organization_id: org.clone(),
+                name: "production".into(),
+                description: None,
+                is_default: true,
+                created_at: 1,
+            },
+        )?;
+        orgs::grant(tx, &m1, orgs::AccessList::Environments, "e")?;
+        Ok(org)
+    }
+
+    fn open() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("k.db"), 2, Ownership::Server).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn removing_a_project_makes_its_snapshot_and_the_users_whose_lists_held_it_stale() {
+        let (_dir, db) = open();
+        let (org, _) = write_blocking(&db, world).unwrap();
+        let ((), stale) = write_blocking(&db, |tx| {
+            resources::delete_project(tx, &org, &ProjectId("p".into()))
+        })
+        .unwrap();
+        // m1 held the project's environment, which went by cascade; m2 held nothing.
+        assert_eq!(
+            stale,
+            [
+                Stale::Resources(org.clone()),
+                Stale::User(UserId("m1".into()))
+            ]
+        );
+        let left = read(&db, |r| {
+            orgs::access_list(r, &MemberId("mm1".into()), orgs::AccessList::Environments)
+        })
+        .unwrap();
+        assert!(left.is_empty());
+    }
+
+    #[test]
+    fn deleting_sessions_makes_each_stale_by_the_hash_of_its_token() {
+        let (_dir, db) = open();
+        write_blocking(&db, world).unwrap();
+        let session = |id: &str| Session {
+            id: SessionId(id.into()),
+            user_id: UserId("m1".into()),
+            active_organization_id: None,
+            created_at: 1,
+            updated_at: 1,
+            expires_at: 100,
+            ip_address: None,
+            user_agent: None,
+        };
+        let (_, stale) = write_blocking(&db, |tx| {
+            for (id, h) in [("s1", 1), ("s2", 2), ("s3", 3)] {
+                sessions::insert(tx, &session(id), &[h; 32])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(stale, [], "new sessions make nothing stale");
+        let (gone, stale) = write_blocking(&db, |tx| {
+            sessions::delete_others(tx, &UserId("m1".into()), Some(&SessionId("s2".into())))
+        })
+        .unwrap();
+        assert_eq!(gone.len(), 2);
+        let mut stale = stale;
+        stale.sort_by_key(|s| format!("{s:?}"));
+        assert_eq!(stale, [Stale::Session([1; 32]), Stale::Session([3; 32])]);
+    }
+
+    #[test]
+    fn deleting_an_organization_makes_everything_in_it_stale() {
+        let (_dir, db) = open();
+        let (org, _) = write_blocking(&db, world).unwrap();
+        let ((), stale) = write_blocking(&db, |tx| orgs::delete(tx, &org)).unwrap();
+        assert_eq!(stale, [Stale::Org(org.clone()), Stale::Resources(org)]);
+    }
 }

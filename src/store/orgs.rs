@@ -1,6 +1,6 @@
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Row, params};
 
-use super::optional;
+use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
 use crate::model::{Flags, MemberId, Membership, OrgId, Organization, Role, UserId};
 
@@ -13,7 +13,7 @@ fn organization(r: &Row<'_>) -> rusqlite::Result<Organization> {
     })
 }
 
-pub fn insert(conn: &Connection, o: &Organization) -> Result<()> {
+pub fn insert(conn: &Tx, o: &Organization) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO organizations (id, name, owner_id, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
@@ -26,7 +26,7 @@ pub fn insert(conn: &Connection, o: &Organization) -> Result<()> {
     Ok(())
 }
 
-pub fn by_id(conn: &Connection, id: &OrgId) -> Result<Option<Organization>> {
+pub fn by_id(conn: &Reader, id: &OrgId) -> Result<Option<Organization>> {
     let mut st = conn
         .prepare_cached("SELECT id, name, owner_id, created_at FROM organizations WHERE id = ?1")?;
     Ok(optional(st.query_row([id.as_str()], organization))?)
@@ -63,7 +63,8 @@ pub(crate) fn membership(r: &Row<'_>) -> rusqlite::Result<Membership> {
     })
 }
 
-pub fn insert_member(conn: &Connection, m: &Membership) -> Result<()> {
+pub fn insert_member(conn: &Tx, m: &Membership) -> Result<()> {
+    conn.stale(Stale::User(m.user_id.clone()));
     // Keys left from an earlier membership must not come back to life.
     conn.prepare_cached("DELETE FROM api_keys WHERE organization_id = ?1 AND user_id = ?2")?
         .execute(params![m.organization_id.as_str(), m.user_id.as_str()])?;
@@ -92,7 +93,7 @@ pub fn insert_member(conn: &Connection, m: &Membership) -> Result<()> {
 }
 
 /// The user's membership in `org`, if any.
-pub fn membership_of(conn: &Connection, org: &OrgId, user: &UserId) -> Result<Option<Membership>> {
+pub fn membership_of(conn: &Reader, org: &OrgId, user: &UserId) -> Result<Option<Membership>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {MEMBER_COLUMNS} FROM members m WHERE m.organization_id = ?1 AND m.user_id = ?2"
     ))?;
@@ -102,7 +103,7 @@ pub fn membership_of(conn: &Connection, org: &OrgId, user: &UserId) -> Result<Op
 }
 
 /// The organization the user joined first, to make active in a new session.
-pub fn first_org_of(conn: &Connection, user: &UserId) -> Result<Option<OrgId>> {
+pub fn first_org_of(conn: &Reader, user: &UserId) -> Result<Option<OrgId>> {
     let mut st = conn.prepare_cached(
         "SELECT organization_id FROM members WHERE user_id = ?1 ORDER BY created_at, rowid LIMIT 1",
     )?;
@@ -112,13 +113,13 @@ pub fn first_org_of(conn: &Connection, user: &UserId) -> Result<Option<OrgId>> {
 }
 
 /// The first organization created on this server.
-pub fn oldest(conn: &Connection) -> Result<Option<OrgId>> {
+pub fn oldest(conn: &Reader) -> Result<Option<OrgId>> {
     let mut st = conn.prepare_cached("SELECT id FROM organizations ORDER BY rowid LIMIT 1")?;
     Ok(optional(st.query_row([], |r| Ok(OrgId(r.get(0)?))))?)
 }
 
 /// The user's organizations with the user's role in each, oldest membership first.
-pub fn of_user(conn: &Connection, user: &UserId) -> Result<Vec<(Organization, Role)>> {
+pub fn of_user(conn: &Reader, user: &UserId) -> Result<Vec<(Organization, Role)>> {
     let mut st = conn.prepare_cached(
         "SELECT o.id, o.name, o.owner_id, o.created_at, m.role
          FROM members m JOIN organizations o ON o.id = m.organization_id
@@ -131,21 +132,25 @@ pub fn of_user(conn: &Connection, user: &UserId) -> Result<Vec<(Organization, Ro
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn set_name(conn: &Connection, id: &OrgId, name: &str) -> Result<()> {
+pub fn set_name(conn: &Tx, id: &OrgId, name: &str) -> Result<()> {
     conn.prepare_cached("UPDATE organizations SET name = ?2 WHERE id = ?1")?
         .execute(params![id.as_str(), name])?;
     Ok(())
 }
 
-/// Deletes the organization and, by cascade, everything in it.
-pub fn delete(conn: &Connection, id: &OrgId) -> Result<()> {
+/// Deletes the organization and, by cascade, everything in it: memberships, their access
+/// lists, keys, invitations, resources. Sessions that acted in it keep no active
+/// organization. Every credential acting in it and its snapshot go stale.
+pub fn delete(conn: &Tx, id: &OrgId) -> Result<()> {
+    conn.stale(Stale::Org(id.clone()));
+    conn.stale(Stale::Resources(id.clone()));
     conn.prepare_cached("DELETE FROM organizations WHERE id = ?1")?
         .execute([id.as_str()])?;
     Ok(())
 }
 
 /// A membership by its id, in whichever organization it is.
-pub fn member_by_id(conn: &Connection, id: &MemberId) -> Result<Option<Membership>> {
+pub fn member_by_id(conn: &Reader, id: &MemberId) -> Result<Option<Membership>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {MEMBER_COLUMNS} FROM members m WHERE m.id = ?1"
     ))?;
@@ -153,7 +158,7 @@ pub fn member_by_id(conn: &Connection, id: &MemberId) -> Result<Option<Membershi
 }
 
 /// The members of `org` with their users, oldest first.
-pub fn members_of(conn: &Connection, org: &OrgId) -> Result<Vec<(Membership, crate::model::User)>> {
+pub fn members_of(conn: &Reader, org: &OrgId) -> Result<Vec<(Membership, crate::model::User)>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {MEMBER_COLUMNS}, u.name, u.email, u.created_at, u.updated_at
          FROM members m JOIN users u ON u.id = m.user_id
@@ -173,13 +178,19 @@ pub fn members_of(conn: &Connection, org: &OrgId) -> Result<Vec<(Membership, cra
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn set_role(conn: &Connection, org: &OrgId, member: &MemberId, role: Role) -> Result<()> {
+pub fn set_role(conn: &Tx, member: &Membership, role: Role) -> Result<()> {
+    conn.stale(Stale::User(member.user_id.clone()));
     conn.prepare_cached("UPDATE members SET role = ?3 WHERE id = ?2 AND organization_id = ?1")?
-        .execute(params![org.as_str(), member.as_str(), role.as_str()])?;
+        .execute(params![
+            member.organization_id.as_str(),
+            member.id.as_str(),
+            role.as_str()
+        ])?;
     Ok(())
 }
 
-pub fn set_flags(conn: &Connection, org: &OrgId, member: &MemberId, f: &Flags) -> Result<()> {
+pub fn set_flags(conn: &Tx, member: &Membership, f: &Flags) -> Result<()> {
+    conn.stale(Stale::User(member.user_id.clone()));
     conn.prepare_cached(
         "UPDATE members SET can_create_projects = ?3, can_delete_projects = ?4,
              can_create_environments = ?5, can_delete_environments = ?6,
@@ -187,8 +198,8 @@ pub fn set_flags(conn: &Connection, org: &OrgId, member: &MemberId, f: &Flags) -
          WHERE id = ?2 AND organization_id = ?1",
     )?
     .execute(params![
-        org.as_str(),
-        member.as_str(),
+        member.organization_id.as_str(),
+        member.id.as_str(),
         f.can_create_projects,
         f.can_delete_projects,
         f.can_create_environments,
@@ -200,10 +211,13 @@ pub fn set_flags(conn: &Connection, org: &OrgId, member: &MemberId, f: &Flags) -
     Ok(())
 }
 
-/// Removes a member from `org`; its sessions that acted in `org` lose their active
-/// organization. Its keys for `org` stay, refused as `not_a_member`, until the user
-/// deletes them or joins again (`insert_member` drops them then, so they never return).
-pub fn delete_member(conn: &Connection, org: &OrgId, member: &Membership) -> Result<()> {
+/// Removes a member from its organization; its sessions that acted there lose their
+/// active organization. Its keys for the organization stay, refused as `not_a_member`,
+/// until the user deletes them or joins again (`insert_member` drops them then, so they
+/// never return). All of that is the user's, so the user's credentials go stale.
+pub fn delete_member(conn: &Tx, member: &Membership) -> Result<()> {
+    conn.stale(Stale::User(member.user_id.clone()));
+    let org = &member.organization_id;
     conn.prepare_cached("DELETE FROM members WHERE id = ?2 AND organization_id = ?1")?
         .execute(params![org.as_str(), member.id.as_str()])?;
     conn.prepare_cached(
@@ -234,7 +248,7 @@ impl AccessList {
 }
 
 /// The ids in one of a member's access lists.
-pub fn access_list(conn: &Connection, member: &MemberId, list: AccessList) -> Result<Vec<String>> {
+pub fn access_list(conn: &Reader, member: &MemberId, list: AccessList) -> Result<Vec<String>> {
     let (table, column, _) = list.tables();
     let mut st = conn.prepare_cached(&format!(
         "SELECT {column} FROM {table} WHERE member_id = ?1 ORDER BY {column}"
@@ -245,7 +259,7 @@ pub fn access_list(conn: &Connection, member: &MemberId, list: AccessList) -> Re
 
 /// The ids among `ids` that are not resources of that kind in `org`.
 pub fn foreign_ids(
-    conn: &Connection,
+    conn: &Reader,
     org: &OrgId,
     list: AccessList,
     ids: &[String],
@@ -265,11 +279,13 @@ pub fn foreign_ids(
 
 /// Replaces one of a member's access lists.
 pub fn set_access_list(
-    conn: &Connection,
-    member: &MemberId,
+    conn: &Tx,
+    member: &Membership,
     list: AccessList,
     ids: &[String],
 ) -> Result<()> {
+    conn.stale(Stale::User(member.user_id.clone()));
+    let member = &member.id;
     let (table, column, _) = list.tables();
     conn.prepare_cached(&format!("DELETE FROM {table} WHERE member_id = ?1"))?
         .execute([member.as_str()])?;
@@ -283,7 +299,9 @@ pub fn set_access_list(
 }
 
 /// Adds one resource to a member's access list.
-pub fn grant(conn: &Connection, member: &MemberId, list: AccessList, id: &str) -> Result<()> {
+pub fn grant(conn: &Tx, member: &Membership, list: AccessList, id: &str) -> Result<()> {
+    conn.stale(Stale::User(member.user_id.clone()));
+    let member = &member.id;
     let (table, column, _) = list.tables();
     conn.prepare_cached(&format!(
         "INSERT OR IGNORE INTO {table} (member_id, {column}) VALUES (?1, ?2)"

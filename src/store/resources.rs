@@ -2,9 +2,9 @@
 //! organization; `locate_*` alone look across organizations, to tell "does not exist"
 //! (404) from "belongs to another organization" (401).
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Row, params};
 
-use super::optional;
+use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
 use crate::model::{
     Application, ApplicationId, Environment, EnvironmentId, OrgId, Project, ProjectId, UserId,
@@ -52,28 +52,29 @@ const APPLICATION: &str = "id, environment_id, organization_id, name, app_name, 
                            application_status, created_at";
 
 /// The organization a row of `table` belongs to, whichever it is.
-fn locate(conn: &Connection, table: &str, id: &str) -> Result<Option<OrgId>> {
+fn locate(conn: &Reader, table: &str, id: &str) -> Result<Option<OrgId>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT organization_id FROM {table} WHERE id = ?1"
     ))?;
     Ok(optional(st.query_row([id], |r| Ok(OrgId(r.get(0)?))))?)
 }
 
-pub fn locate_project(conn: &Connection, id: &ProjectId) -> Result<Option<OrgId>> {
+pub fn locate_project(conn: &Reader, id: &ProjectId) -> Result<Option<OrgId>> {
     locate(conn, "projects", id.as_str())
 }
 
-pub fn locate_environment(conn: &Connection, id: &EnvironmentId) -> Result<Option<OrgId>> {
+pub fn locate_environment(conn: &Reader, id: &EnvironmentId) -> Result<Option<OrgId>> {
     locate(conn, "environments", id.as_str())
 }
 
-pub fn locate_application(conn: &Connection, id: &ApplicationId) -> Result<Option<OrgId>> {
+pub fn locate_application(conn: &Reader, id: &ApplicationId) -> Result<Option<OrgId>> {
     locate(conn, "applications", id.as_str())
 }
 
 // ---- projects
 
-pub fn insert_project(conn: &Connection, p: &Project) -> Result<()> {
+pub fn insert_project(conn: &Tx, p: &Project) -> Result<()> {
+    conn.stale(Stale::Resources(p.organization_id.clone()));
     conn.prepare_cached(
         "INSERT INTO projects (id, organization_id, name, description, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -88,7 +89,7 @@ pub fn insert_project(conn: &Connection, p: &Project) -> Result<()> {
     Ok(())
 }
 
-pub fn project(conn: &Connection, org: &OrgId, id: &ProjectId) -> Result<Option<Project>> {
+pub fn project(conn: &Reader, org: &OrgId, id: &ProjectId) -> Result<Option<Project>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {PROJECT} FROM projects WHERE id = ?1 AND organization_id = ?2"
     ))?;
@@ -98,7 +99,7 @@ pub fn project(conn: &Connection, org: &OrgId, id: &ProjectId) -> Result<Option<
 }
 
 /// The organization's projects, newest first.
-pub fn projects(conn: &Connection, org: &OrgId) -> Result<Vec<Project>> {
+pub fn projects(conn: &Reader, org: &OrgId) -> Result<Vec<Project>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {PROJECT} FROM projects WHERE organization_id = ?1
          ORDER BY created_at DESC, rowid DESC"
@@ -107,7 +108,8 @@ pub fn projects(conn: &Connection, org: &OrgId) -> Result<Vec<Project>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn update_project(conn: &Connection, p: &Project) -> Result<()> {
+pub fn update_project(conn: &Tx, p: &Project) -> Result<()> {
+    conn.stale(Stale::Resources(p.organization_id.clone()));
     conn.prepare_cached(
         "UPDATE projects SET name = ?3, description = ?4 WHERE id = ?1 AND organization_id = ?2",
     )?
@@ -120,11 +122,12 @@ pub fn update_project(conn: &Connection, p: &Project) -> Result<()> {
     Ok(())
 }
 
-/// Deletes a project with its environments and applications (by cascade).
 /// Deletes the project with its environments and applications. The cascade also takes
-/// them out of members' access lists: answers the users whose lists held any of them.
-pub fn delete_project(conn: &Connection, org: &OrgId, id: &ProjectId) -> Result<Vec<UserId>> {
-    let holders = listed_in(
+/// them out of members' access lists, so the users whose lists held any of them go
+/// stale.
+pub fn delete_project(conn: &Tx, org: &OrgId, id: &ProjectId) -> Result<()> {
+    conn.stale(Stale::Resources(org.clone()));
+    stale_holders(
         conn,
         org,
         id.as_str(),
@@ -137,22 +140,26 @@ pub fn delete_project(conn: &Connection, org: &OrgId, id: &ProjectId) -> Result<
     )?;
     conn.prepare_cached("DELETE FROM projects WHERE id = ?1 AND organization_id = ?2")?
         .execute([id.as_str(), org.as_str()])?;
-    Ok(holders)
+    Ok(())
 }
 
-/// The users of `org` whose membership is among the `member_id`s that `members_sql`
-/// selects for the resource `id` (as `?1`).
-fn listed_in(conn: &Connection, org: &OrgId, id: &str, members_sql: &str) -> Result<Vec<UserId>> {
+/// Records as stale the users of `org` whose membership is among the `member_id`s that
+/// `members_sql` selects for the resource `id` (as `?1`).
+fn stale_holders(conn: &Tx, org: &OrgId, id: &str, members_sql: &str) -> Result<()> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT user_id FROM members WHERE organization_id = ?2 AND id IN ({members_sql})"
     ))?;
     let rows = st.query_map([id, org.as_str()], |r| r.get(0).map(UserId))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    for user in rows {
+        conn.stale(Stale::User(user?));
+    }
+    Ok(())
 }
 
 // ---- environments
 
-pub fn insert_environment(conn: &Connection, e: &Environment) -> Result<()> {
+pub fn insert_environment(conn: &Tx, e: &Environment) -> Result<()> {
+    conn.stale(Stale::Resources(e.organization_id.clone()));
     conn.prepare_cached(
         "INSERT INTO environments (id, project_id, organization_id, name, description,
                                    is_default, created_at)
@@ -170,11 +177,7 @@ pub fn insert_environment(conn: &Connection, e: &Environment) -> Result<()> {
     Ok(())
 }
 
-pub fn environment(
-    conn: &Connection,
-    org: &OrgId,
-    id: &EnvironmentId,
-) -> Result<Option<Environment>> {
+pub fn environment(conn: &Reader, org: &OrgId, id: &EnvironmentId) -> Result<Option<Environment>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {ENVIRONMENT} FROM environments WHERE id = ?1 AND organization_id = ?2"
     ))?;
@@ -185,7 +188,7 @@ pub fn environment(
 
 /// The environments of one project (default first, then oldest first).
 pub fn environments_of(
-    conn: &Connection,
+    conn: &Reader,
     org: &OrgId,
     project: &ProjectId,
 ) -> Result<Vec<Environment>> {
@@ -198,7 +201,7 @@ pub fn environments_of(
 }
 
 /// Every environment of the organization (default first, then oldest first).
-pub fn environments(conn: &Connection, org: &OrgId) -> Result<Vec<Environment>> {
+pub fn environments(conn: &Reader, org: &OrgId) -> Result<Vec<Environment>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {ENVIRONMENT} FROM environments WHERE organization_id = ?1
          ORDER BY is_default DESC, created_at, rowid"
@@ -207,7 +210,8 @@ pub fn environments(conn: &Connection, org: &OrgId) -> Result<Vec<Environment>> 
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn update_environment(conn: &Connection, e: &Environment) -> Result<()> {
+pub fn update_environment(conn: &Tx, e: &Environment) -> Result<()> {
+    conn.stale(Stale::Resources(e.organization_id.clone()));
     conn.prepare_cached(
         "UPDATE environments SET name = ?3, description = ?4
          WHERE id = ?1 AND organization_id = ?2",
@@ -222,13 +226,10 @@ pub fn update_environment(conn: &Connection, e: &Environment) -> Result<()> {
 }
 
 /// Deletes the environment with its applications. The cascade also takes them out of
-/// members' access lists: answers the users whose lists held any of them.
-pub fn delete_environment(
-    conn: &Connection,
-    org: &OrgId,
-    id: &EnvironmentId,
-) -> Result<Vec<UserId>> {
-    let holders = listed_in(
+/// members' access lists, so the users whose lists held any of them go stale.
+pub fn delete_environment(conn: &Tx, org: &OrgId, id: &EnvironmentId) -> Result<()> {
+    conn.stale(Stale::Resources(org.clone()));
+    stale_holders(
         conn,
         org,
         id.as_str(),
@@ -238,12 +239,13 @@ pub fn delete_environment(
     )?;
     conn.prepare_cached("DELETE FROM environments WHERE id = ?1 AND organization_id = ?2")?
         .execute([id.as_str(), org.as_str()])?;
-    Ok(holders)
+    Ok(())
 }
 
 // ---- applications
 
-pub fn insert_application(conn: &Connection, a: &Application) -> Result<()> {
+pub fn insert_application(conn: &Tx, a: &Application) -> Result<()> {
+    conn.stale(Stale::Resources(a.organization_id.clone()));
     conn.prepare_cached(
         "INSERT INTO applications (id, environment_id, organization_id, name, app_name,
                                    description, application_status, created_at)
@@ -262,11 +264,7 @@ pub fn insert_application(conn: &Connection, a: &Application) -> Result<()> {
     Ok(())
 }
 
-pub fn application(
-    conn: &Connection,
-    org: &OrgId,
-    id: &ApplicationId,
-) -> Result<Option<Application>> {
+pub fn application(conn: &Reader, org: &OrgId, id: &ApplicationId) -> Result<Option<Application>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {APPLICATION} FROM applications WHERE id = ?1 AND organization_id = ?2"
     ))?;
@@ -277,7 +275,7 @@ pub fn application(
 
 /// Whether `app_name` is used in the organization by an application other than `except`.
 pub fn app_name_taken(
-    conn: &Connection,
+    conn: &Reader,
     org: &OrgId,
     app_name: &str,
     except: Option<&ApplicationId>,
@@ -295,7 +293,7 @@ pub fn app_name_taken(
 }
 
 /// Every application of the organization, oldest first.
-pub fn applications(conn: &Connection, org: &OrgId) -> Result<Vec<Application>> {
+pub fn applications(conn: &Reader, org: &OrgId) -> Result<Vec<Application>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {APPLICATION} FROM applications WHERE organization_id = ?1
          ORDER BY created_at, rowid"
@@ -304,7 +302,8 @@ pub fn applications(conn: &Connection, org: &OrgId) -> Result<Vec<Application>> 
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn update_application(conn: &Connection, a: &Application) -> Result<()> {
+pub fn update_application(conn: &Tx, a: &Application) -> Result<()> {
+    conn.stale(Stale::Resources(a.organization_id.clone()));
     conn.prepare_cached(
         "UPDATE applications SET name = ?3, app_name = ?4, description = ?5
          WHERE id = ?1 AND organization_id = ?2",
@@ -319,14 +318,11 @@ pub fn update_application(conn: &Connection, a: &Application) -> Result<()> {
     Ok(())
 }
 
-/// Deletes the application. The cascade also takes it out of members' access lists:
-/// answers the users whose lists held it.
-pub fn delete_application(
-    conn: &Connection,
-    org: &OrgId,
-    id: &ApplicationId,
-) -> Result<Vec<UserId>> {
-    let holders = listed_in(
+/// Deletes the application. The cascade also takes it out of members' access lists, so
+/// the users whose lists held it go stale.
+pub fn delete_application(conn: &Tx, org: &OrgId, id: &ApplicationId) -> Result<()> {
+    conn.stale(Stale::Resources(org.clone()));
+    stale_holders(
         conn,
         org,
         id.as_str(),
@@ -334,5 +330,5 @@ pub fn delete_application(
     )?;
     conn.prepare_cached("DELETE FROM applications WHERE id = ?1 AND organization_id = ?2")?
         .execute([id.as_str(), org.as_str()])?;
-    Ok(holders)
+    Ok(())
 }

@@ -1,6 +1,6 @@
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Row, params};
 
-use super::optional;
+use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
 use crate::model::{OrgId, Session, SessionId, UserId};
 
@@ -20,7 +20,7 @@ fn session(r: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
-pub fn insert(conn: &Connection, s: &Session, token_hash: &[u8; 32]) -> Result<()> {
+pub fn insert(conn: &Tx, s: &Session, token_hash: &[u8; 32]) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO sessions (id, token_hash, user_id, active_organization_id, created_at,
                                updated_at, expires_at, ip_address, user_agent)
@@ -40,7 +40,7 @@ pub fn insert(conn: &Connection, s: &Session, token_hash: &[u8; 32]) -> Result<(
     Ok(())
 }
 
-pub fn by_token_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<Session>> {
+pub fn by_token_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Session>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE token_hash = ?1"
     ))?;
@@ -48,7 +48,7 @@ pub fn by_token_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<Sessio
 }
 
 /// The user's sessions that have not expired at `now`, newest first.
-pub fn of_user(conn: &Connection, user: &UserId, now: i64) -> Result<Vec<Session>> {
+pub fn of_user(conn: &Reader, user: &UserId, now: i64) -> Result<Vec<Session>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at > ?2
          ORDER BY created_at DESC, rowid DESC"
@@ -57,57 +57,93 @@ pub fn of_user(conn: &Connection, user: &UserId, now: i64) -> Result<Vec<Session
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Records the sessions of the token hashes a `RETURNING token_hash` gave as stale;
+/// answers how many rows there were.
+fn stale_sessions(conn: &Tx, hashes: rusqlite::Result<Vec<Vec<u8>>>) -> Result<usize> {
+    let hashes = hashes?;
+    for h in &hashes {
+        if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
+            conn.stale(Stale::Session(h));
+        }
+    }
+    Ok(hashes.len())
+}
+
+fn hash_of(r: &Row<'_>) -> rusqlite::Result<Vec<u8>> {
+    r.get(0)
+}
+
 /// Moves the expiry forward; only if nobody else already did (returns whether it did).
 pub fn extend(
-    conn: &Connection,
+    conn: &Tx,
     id: &SessionId,
     seen_updated_at: i64,
     now: i64,
     expires_at: i64,
 ) -> Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE sessions SET updated_at = ?3, expires_at = ?4 WHERE id = ?1 AND updated_at = ?2",
+    let mut st = conn.prepare_cached(
+        "UPDATE sessions SET updated_at = ?3, expires_at = ?4 WHERE id = ?1 AND updated_at = ?2
+         RETURNING token_hash",
+    )?;
+    let rows = st
+        .query_map(
+            params![id.as_str(), seen_updated_at, now, expires_at],
+            hash_of,
         )?
-        .execute(params![id.as_str(), seen_updated_at, now, expires_at])?;
-    Ok(n == 1)
+        .collect();
+    Ok(stale_sessions(conn, rows)? == 1)
 }
 
-pub fn set_active_org(conn: &Connection, id: &SessionId, org: Option<&OrgId>) -> Result<()> {
-    conn.prepare_cached("UPDATE sessions SET active_organization_id = ?2 WHERE id = ?1")?
-        .execute(params![id.as_str(), org.map(OrgId::as_str)])?;
+pub fn set_active_org(conn: &Tx, id: &SessionId, org: Option<&OrgId>) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "UPDATE sessions SET active_organization_id = ?2 WHERE id = ?1 RETURNING token_hash",
+    )?;
+    let rows = st
+        .query_map(params![id.as_str(), org.map(OrgId::as_str)], hash_of)?
+        .collect();
+    stale_sessions(conn, rows)?;
     Ok(())
 }
 
 /// Deletes one session of `user` (returns whether it existed).
-pub fn delete_of_user(conn: &Connection, user: &UserId, id: &SessionId) -> Result<bool> {
-    let n = conn
-        .prepare_cached("DELETE FROM sessions WHERE id = ?1 AND user_id = ?2")?
-        .execute(params![id.as_str(), user.as_str()])?;
-    Ok(n == 1)
+pub fn delete_of_user(conn: &Tx, user: &UserId, id: &SessionId) -> Result<bool> {
+    let mut st = conn.prepare_cached(
+        "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2 RETURNING token_hash",
+    )?;
+    let rows = st
+        .query_map(params![id.as_str(), user.as_str()], hash_of)?
+        .collect();
+    Ok(stale_sessions(conn, rows)? == 1)
 }
 
-pub fn delete(conn: &Connection, id: &SessionId) -> Result<()> {
-    conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
-        .execute([id.as_str()])?;
+pub fn delete(conn: &Tx, id: &SessionId) -> Result<()> {
+    let mut st = conn.prepare_cached("DELETE FROM sessions WHERE id = ?1 RETURNING token_hash")?;
+    let rows = st.query_map([id.as_str()], hash_of)?.collect();
+    stale_sessions(conn, rows)?;
     Ok(())
 }
 
 /// Deletes every session of `user` but `keep`; returns the ids deleted.
-pub fn delete_others(
-    conn: &Connection,
-    user: &UserId,
-    keep: Option<&SessionId>,
-) -> Result<Vec<SessionId>> {
-    let mut st = conn
-        .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2 RETURNING id")?;
+pub fn delete_others(conn: &Tx, user: &UserId, keep: Option<&SessionId>) -> Result<Vec<SessionId>> {
+    let mut st = conn.prepare_cached(
+        "DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2 RETURNING id, token_hash",
+    )?;
     let rows = st.query_map(params![user.as_str(), keep.map(SessionId::as_str)], |r| {
-        Ok(SessionId(r.get(0)?))
+        Ok((SessionId(r.get(0)?), r.get::<_, Vec<u8>>(1)?))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut ids = Vec::new();
+    for row in rows {
+        let (id, hash) = row?;
+        if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+            conn.stale(Stale::Session(hash));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
-pub fn delete_expired(conn: &Connection, now: i64) -> Result<usize> {
+pub fn delete_expired(conn: &Tx, now: i64) -> Result<usize> {
+    conn.stale(Stale::SessionsExpired(now));
     Ok(conn
         .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
         .execute([now])?)

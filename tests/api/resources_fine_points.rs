@@ -104,10 +104,10 @@ async fn project_all_shows_a_project_whose_creator_went_away_before_the_answer()
     );
 }
 
-/// The same pattern in `domain::members::assign`: the member's cached credential is
-/// dropped (`st.cache.forget_user`) only after the awaited write returns. When the request
-/// is abandoned after the commit, the member keeps the access lists it had, and
-/// `project.all` (and every other call) still shows it a project taken away from it.
+/// The same for `user.assignPermissions`: a request abandoned after its commit still has
+/// the member's cached credential dropped (the drops run in the write's own task), or the
+/// member would keep the access lists it had, and `project.all` (and every other call)
+/// would still show it a project taken away from it.
 #[tokio::test]
 async fn project_all_hides_a_project_taken_from_a_member_by_an_abandoned_request() {
     let app = TestApp::new();
