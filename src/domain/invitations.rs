@@ -8,7 +8,8 @@ use crate::auth::token;
 use crate::clock::HOUR;
 use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{
-    Email, Flags, Invitation, InvitationId, InvitationStatus, MemberId, Membership, Role, UserId,
+    Email, Flags, Invitation, InvitationId, InvitationStatus, MemberId, Membership, Page, Paging,
+    Role, UserId,
 };
 use crate::store;
 
@@ -100,11 +101,12 @@ pub async fn invite(
     Ok((invitation, token))
 }
 
-/// `organization.allInvitations`: the active organization's invitations.
-pub fn all(st: &State, actor: &Actor) -> Result<Vec<Invitation>> {
+/// `organization.allInvitations`: one page of the active organization's invitations, in
+/// the order they were sent.
+pub fn all(st: &State, actor: &Actor, paging: Paging) -> Result<Page<Invitation>> {
     let me = access::privileged(actor)?;
     st.db
-        .read(|c| store::invitations::of_org(c, &me.organization_id))
+        .read(|c| store::invitations::of_org(c, &me.organization_id, paging))
 }
 
 /// `organization.removeInvitation`: cancels a pending invitation.
