@@ -1,6 +1,6 @@
 -- keygate's whole current schema. Applied to an empty database at start; older
 -- databases are migrated forward by src/db.rs. Times are Unix milliseconds.
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
@@ -38,6 +38,9 @@ CREATE TABLE members (
 ) STRICT;
 CREATE UNIQUE INDEX members_one_owner ON members (organization_id) WHERE role = 'owner';
 CREATE INDEX members_user ON members (user_id);
+-- Listings page through rows in the order they were inserted (rowid): each index below
+-- hands out the rows of one equality in that order, so a page reads only its own rows.
+CREATE INDEX members_org ON members (organization_id);
 
 CREATE TABLE sessions (
     id                     TEXT PRIMARY KEY,
@@ -65,6 +68,7 @@ CREATE TABLE invitations (
     expires_at      INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX invitations_org ON invitations (organization_id, status);
+CREATE INDEX invitations_organization ON invitations (organization_id);
 
 CREATE TABLE projects (
     id              TEXT PRIMARY KEY,
@@ -146,3 +150,4 @@ CREATE TABLE api_keys (
 ) STRICT;
 CREATE INDEX api_keys_user ON api_keys (user_id);
 CREATE INDEX api_keys_org ON api_keys (organization_id);
+CREATE INDEX api_keys_user_org ON api_keys (user_id, organization_id);

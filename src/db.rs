@@ -26,6 +26,11 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE users ADD COLUMN installation_admin INTEGER NOT NULL DEFAULT 0;
      UPDATE users SET installation_admin = 1
      WHERE id = (SELECT owner_id FROM organizations ORDER BY rowid LIMIT 1);",
+    // 2 -> 3: listings are paged in insertion order; these indexes give each listing's
+    // rows in that order, so a page reads only its own rows and no sort runs.
+    "CREATE INDEX members_org ON members (organization_id);
+     CREATE INDEX invitations_organization ON invitations (organization_id);
+     CREATE INDEX api_keys_user_org ON api_keys (user_id, organization_id);",
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

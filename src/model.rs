@@ -251,6 +251,60 @@ pub struct ApiKey {
     pub previous_expires_at: Option<i64>,
 }
 
+/// Which rows of a listing to answer: at most `limit` of them, after skipping `offset`,
+/// in the listing's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    limit: i64,
+    offset: i64,
+}
+
+impl Paging {
+    /// The most rows one page may hold.
+    pub const MAX_LIMIT: i64 = 100;
+
+    /// The first `MAX_LIMIT` rows.
+    pub const FIRST: Paging = Paging {
+        limit: Paging::MAX_LIMIT,
+        offset: 0,
+    };
+
+    /// A page of `limit` (1 to `MAX_LIMIT`) rows after `offset` (0 or more); otherwise
+    /// each field that is out of range, with why.
+    pub fn parse(limit: i64, offset: i64) -> Result<Paging, Vec<(&'static str, String)>> {
+        let mut wrong = Vec::new();
+        if !(1..=Paging::MAX_LIMIT).contains(&limit) {
+            wrong.push((
+                "limit",
+                format!("must be between 1 and {}", Paging::MAX_LIMIT),
+            ));
+        }
+        if offset < 0 {
+            wrong.push(("offset", "must not be negative".to_owned()));
+        }
+        if wrong.is_empty() {
+            Ok(Paging { limit, offset })
+        } else {
+            Err(wrong)
+        }
+    }
+
+    pub fn limit(self) -> i64 {
+        self.limit
+    }
+
+    pub fn offset(self) -> i64 {
+        self.offset
+    }
+}
+
+/// One page of a listing, and how many rows the whole listing has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
 /// A project: the top of an organization's resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {

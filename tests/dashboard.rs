@@ -253,6 +253,8 @@ async fn the_script_calls_only_documented_operations_and_stores_nothing() {
         "/api/auth/sign-up/email",
         "/api/auth/sign-out",
         "/api/user.get",
+        // The newest keys, when there are more than `user.get` holds.
+        "/api/user.listApiKeys",
         "/api/user.createApiKey",
         "/api/user.updateApiKey",
         "/api/user.rotateApiKey",

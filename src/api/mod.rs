@@ -7,6 +7,7 @@ pub mod error;
 pub mod frame;
 pub mod headers;
 pub mod health;
+pub mod listing;
 pub mod organization;
 pub mod raw;
 pub mod resources;
@@ -58,7 +59,9 @@ pub fn service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
              Authenticate with an API key in the `x-api-key` header or \
              with the session cookie set by sign-in. Every error has the shape \
              `{message, code, reason, issues?}`; 401 covers every failed authentication or \
-             authorization, 429 comes with `Retry-After`.",
+             authorization, 429 comes with `Retry-After`. Listings answer one page: \
+             `limit` (1-100, default 100) and `offset` pick it, in the order the rows were \
+             made, and `X-Total-Count` says how many rows there are in all.",
         )
         .server("/")
 }

@@ -7,6 +7,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::error::ApiResult;
+use super::listing::{Limit, Listed, Offset, paging};
 use super::security::Caller;
 use super::text::{RoleName, Text};
 use super::views::{InvitationView, MemberView, OrganizationView, Success};
@@ -98,8 +99,9 @@ impl OrganizationApi {
         Ok(Json(OrganizationView::new(&o, role)))
     }
 
-    /// The caller's organizations, with the caller's role in each. An API key sees only
-    /// its own organization.
+    /// One page of the caller's organizations, with the caller's role in each, in the
+    /// order it joined them. An API key sees only its own organization. `X-Total-Count`
+    /// says how many there are in all.
     #[oai(
         path = "/organization.all",
         method = "get",
@@ -109,13 +111,13 @@ impl OrganizationApi {
         &self,
         st: Data<&State>,
         caller: Caller,
-    ) -> ApiResult<Json<Vec<OrganizationView>>> {
-        let list = orgs::all(&st, &caller.0)?;
-        Ok(Json(
-            list.iter()
-                .map(|(o, r)| OrganizationView::new(o, *r))
-                .collect(),
-        ))
+        /// Page size, 1-100 (default 100).
+        limit: Query<Option<Limit>>,
+        /// How many organizations to skip (default 0).
+        offset: Query<Option<Offset>>,
+    ) -> ApiResult<Listed<OrganizationView>> {
+        let page = orgs::all(&st, &caller.0, paging(limit.0, offset.0)?)?;
+        Ok(Listed::new(&page, |(o, r)| OrganizationView::new(o, *r)))
     }
 
     /// One organization the caller is a member of.
@@ -214,7 +216,8 @@ impl OrganizationApi {
         Ok(Json(InvitationView::new(&inv, Some(token))))
     }
 
-    /// The active organization's invitations, newest first (owner or admin).
+    /// One page of the active organization's invitations, in the order they were sent
+    /// (owner or admin). `X-Total-Count` says how many there are in all.
     #[oai(
         path = "/organization.allInvitations",
         method = "get",
@@ -224,11 +227,13 @@ impl OrganizationApi {
         &self,
         st: Data<&State>,
         caller: Caller,
-    ) -> ApiResult<Json<Vec<InvitationView>>> {
-        let list = invitations::all(&st, &caller.0)?;
-        Ok(Json(
-            list.iter().map(|i| InvitationView::new(i, None)).collect(),
-        ))
+        /// Page size, 1-100 (default 100).
+        limit: Query<Option<Limit>>,
+        /// How many invitations to skip (default 0).
+        offset: Query<Option<Offset>>,
+    ) -> ApiResult<Listed<InvitationView>> {
+        let page = invitations::all(&st, &caller.0, paging(limit.0, offset.0)?)?;
+        Ok(Listed::new(&page, |i| InvitationView::new(i, None)))
     }
 
     /// Cancel a pending invitation (owner or admin).

@@ -404,7 +404,7 @@ impl ProjectApi {
         )?;
         Ok(Json(ProjectPage {
             items: page.items.iter().map(ProjectView::flat).collect(),
-            total: page.total as u64,
+            total: page.total,
         }))
     }
 }
@@ -648,7 +648,7 @@ impl ApplicationApi {
         let page = res::search_applications(&st, &caller.0, query)?;
         Ok(Json(ApplicationPage {
             items: page.items.iter().map(ApplicationView::from).collect(),
-            total: page.total as u64,
+            total: page.total,
         }))
     }
 }

@@ -1,11 +1,13 @@
 //! `user.*`: the caller itself, and the members of the active organization.
 
 use poem::web::Data;
+use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::error::ApiResult;
+use super::listing::{Limit, Listed, Offset, paging};
 use super::security::Caller;
 use super::text::{Int, KeyPrefix, RoleName, Text};
 use super::views::{
@@ -15,7 +17,7 @@ use super::views::{
 use crate::domain::accounts::NewUser;
 use crate::domain::members::{self, Assignment};
 use crate::domain::{State, keys, users};
-use crate::model::{ApiKeyId, Flags, SessionId, UserId};
+use crate::model::{ApiKeyId, Flags, Paging, SessionId, UserId};
 
 /// The caller, with its membership in the organization the request acts in.
 #[derive(Debug, Object)]
@@ -29,8 +31,12 @@ pub struct Me {
     /// Its resolved permissions there.
     #[oai(skip_serializing_if_is_none)]
     pub permissions: Option<PermissionsView>,
-    /// Its API keys (an API key sees only those of its organization).
+    /// Its first 100 API keys, in the order they were made (an API key sees only those of
+    /// its organization); `user.listApiKeys` pages through all of them.
     pub api_keys: Vec<ApiKeyView>,
+    /// How many API keys it has in all (of its organization, for an API key): `apiKeys`
+    /// lists the first 100 of them.
+    pub api_keys_total: u64,
 }
 
 /// The organization a new key acts in.
@@ -206,13 +212,35 @@ impl UserApi {
             ),
             Err(_) => (None, None),
         };
-        let api_keys = keys::list(&st, actor)?;
+        let api_keys = keys::list(&st, actor, Paging::FIRST)?;
         Ok(Json(Me {
             user: actor.user().into(),
             member,
             permissions,
-            api_keys: api_keys.iter().map(ApiKeyView::from).collect(),
+            api_keys: api_keys.items.iter().map(ApiKeyView::from).collect(),
+            api_keys_total: api_keys.total,
         }))
+    }
+
+    /// One page of the caller's API keys, in the order they were made, as `user.get` shows
+    /// them (an API key sees only those of its organization). `X-Total-Count` says how
+    /// many there are in all.
+    #[oai(
+        path = "/user.listApiKeys",
+        method = "get",
+        operation_id = "user.listApiKeys"
+    )]
+    async fn list_api_keys(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        /// Page size, 1-100 (default 100).
+        limit: Query<Option<Limit>>,
+        /// How many keys to skip (default 0).
+        offset: Query<Option<Offset>>,
+    ) -> ApiResult<Listed<ApiKeyView>> {
+        let page = keys::list(&st, &caller.0, paging(limit.0, offset.0)?)?;
+        Ok(Listed::new(&page, |k| k.into()))
     }
 
     /// Create an API key acting as the caller inside `metadata.organizationId`. The
@@ -342,7 +370,8 @@ impl UserApi {
         Ok(Json((&user).into()))
     }
 
-    /// The caller's live sessions, newest first.
+    /// One page of the caller's live sessions, in the order they began. `X-Total-Count`
+    /// says how many there are in all.
     #[oai(
         path = "/user.listSessions",
         method = "get",
@@ -352,17 +381,17 @@ impl UserApi {
         &self,
         st: Data<&State>,
         caller: Caller,
-    ) -> ApiResult<Json<Vec<SessionEntry>>> {
+        /// Page size, 1-100 (default 100).
+        limit: Query<Option<Limit>>,
+        /// How many sessions to skip (default 0).
+        offset: Query<Option<Offset>>,
+    ) -> ApiResult<Listed<SessionEntry>> {
         let current = caller.0.session_id();
-        let list = users::sessions(&st, &caller.0)?;
-        Ok(Json(
-            list.iter()
-                .map(|s| SessionEntry {
-                    session: s.into(),
-                    current: Some(&s.id) == current,
-                })
-                .collect(),
-        ))
+        let page = users::sessions(&st, &caller.0, paging(limit.0, offset.0)?)?;
+        Ok(Listed::new(&page, |s| SessionEntry {
+            session: s.into(),
+            current: Some(&s.id) == current,
+        }))
     }
 
     /// End one of the caller's sessions.
@@ -381,15 +410,20 @@ impl UserApi {
         Ok(Json(Success::yes()))
     }
 
-    /// The members of the active organization.
+    /// One page of the members of the active organization, in the order they joined
+    /// (owner or admin). `X-Total-Count` says how many there are in all.
     #[oai(path = "/user.all", method = "get", operation_id = "user.all")]
-    async fn all(&self, st: Data<&State>, caller: Caller) -> ApiResult<Json<Vec<MemberView>>> {
-        let list = members::all(&st, &caller.0)?;
-        Ok(Json(
-            list.iter()
-                .map(|(m, u)| MemberView::new(m, Some(u)))
-                .collect(),
-        ))
+    async fn all(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        /// Page size, 1-100 (default 100).
+        limit: Query<Option<Limit>>,
+        /// How many members to skip (default 0).
+        offset: Query<Option<Offset>>,
+    ) -> ApiResult<Listed<MemberView>> {
+        let page = members::all(&st, &caller.0, paging(limit.0, offset.0)?)?;
+        Ok(Listed::new(&page, |(m, u)| MemberView::new(m, Some(u))))
     }
 
     /// Remove a user from the active organization (owner or admin; not the owner, not an

@@ -6,7 +6,8 @@ use crate::auth::token;
 use crate::clock::HOUR;
 use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{
-    Email, Flags, Invitation, InvitationId, InvitationStatus, MemberId, Membership, Role, UserId,
+    Email, Flags, Invitation, InvitationId, InvitationStatus, MemberId, Membership, Page, Paging,
+    Role, UserId,
 };
 use crate::store::{self, Reader, Tx};
 
@@ -97,10 +98,11 @@ pub async fn invite(
     Ok((invitation, token))
 }
 
-/// `organization.allInvitations`: the active organization's invitations.
-pub fn all(st: &State, actor: &Actor) -> Result<Vec<Invitation>> {
+/// `organization.allInvitations`: one page of the active organization's invitations, in
+/// the order they were sent.
+pub fn all(st: &State, actor: &Actor, paging: Paging) -> Result<Page<Invitation>> {
     let me = access::privileged(actor)?;
-    st.read(|c| store::invitations::of_org(c, &me.organization_id))
+    st.read(|c| store::invitations::of_org(c, &me.organization_id, paging))
 }
 
 /// `organization.removeInvitation`: cancels a pending invitation.

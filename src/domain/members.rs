@@ -6,7 +6,7 @@ use super::accounts::{NewUser, insert_user};
 use super::invitations::assignable_role;
 use crate::auth::token;
 use crate::error::{Checks, Error, Reason, Result};
-use crate::model::{Flags, MemberId, Membership, Role, User, UserId};
+use crate::model::{Flags, MemberId, Membership, Page, Paging, Role, User, UserId};
 use crate::store::orgs::AccessList;
 use crate::store::{self, Reader};
 
@@ -33,11 +33,12 @@ fn may_manage(me: &Membership, target: &Membership) -> Result<()> {
     Ok(())
 }
 
-/// `user.all`: the members of the active organization with their users (owner or admin,
-/// as in Dokploy: a member sees only what it was given).
-pub fn all(st: &State, actor: &Actor) -> Result<Vec<(Membership, User)>> {
+/// `user.all`: one page of the members of the active organization with their users, in
+/// the order they joined (owner or admin, as in Dokploy: a member sees only what it was
+/// given).
+pub fn all(st: &State, actor: &Actor, paging: Paging) -> Result<Page<(Membership, User)>> {
     let me = access::privileged(actor)?;
-    st.read(|c| store::orgs::members_of(c, &me.organization_id))
+    st.read(|c| store::orgs::members_of(c, &me.organization_id, paging))
 }
 
 /// `organization.updateMemberRole`.

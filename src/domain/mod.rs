@@ -21,9 +21,24 @@ use crate::auth::password::{Hasher, Verified};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
-use crate::error::{Error, Result};
+use crate::error::{Checks, Error, Result};
+use crate::model::Paging;
 use crate::store::{self, Reader, Stale, Tx};
 use limiter::Limiter;
+
+/// Checks a listing's `limit` (`default_limit` when absent) and `offset` (0 when absent):
+/// a 400 names each one out of range.
+pub fn paging(limit: Option<i64>, offset: Option<i64>, default_limit: i64) -> Result<Paging> {
+    Paging::parse(limit.unwrap_or(default_limit), offset.unwrap_or(0)).map_err(|wrong| {
+        let mut c = Checks::new();
+        for (field, why) in wrong {
+            c.fail(field, why);
+        }
+        c.finish()
+            .err()
+            .unwrap_or_else(|| Error::internal("a refused page without a reason"))
+    })
+}
 
 /// Everything a request may need, shared by all of them. Cheap to clone.
 #[derive(Clone)]

@@ -4,7 +4,7 @@ use super::State;
 use super::access::{self, Actor};
 use super::accounts::{NAME_MAX, create_org_in};
 use crate::error::{Checks, Error, Reason, Result};
-use crate::model::{Membership, Name, OrgId, Organization, Role};
+use crate::model::{Membership, Name, OrgId, Organization, Page, Paging, Role};
 use crate::store;
 
 fn parse_name(raw: &str) -> Result<Name> {
@@ -25,15 +25,22 @@ pub async fn create(st: &State, actor: &Actor, name: &str) -> Result<(Organizati
     Ok((org, Role::Owner))
 }
 
-/// `organization.all`: the caller's organizations and its role in each. An API key sees
-/// only its own organization.
-pub fn all(st: &State, actor: &Actor) -> Result<Vec<(Organization, Role)>> {
-    let mut orgs = st.read(|c| store::orgs::of_user(c, &actor.user().id))?;
-    if actor.session_id().is_none() {
-        let m = actor.member()?;
-        orgs.retain(|(o, _)| o.id == m.organization_id);
+/// `organization.all`: one page of the caller's organizations and its role in each, in
+/// the order it joined them. An API key sees only its own organization.
+pub fn all(st: &State, actor: &Actor, paging: Paging) -> Result<Page<(Organization, Role)>> {
+    if actor.session_id().is_some() {
+        return st.read(|c| store::orgs::of_user(c, &actor.user().id, paging));
     }
-    Ok(orgs)
+    let m = actor.member()?;
+    let own: Vec<_> = st
+        .read(|c| store::orgs::by_id(c, &m.organization_id))?
+        .map(|o| (o, m.role))
+        .into_iter()
+        .collect();
+    Ok(Page {
+        total: own.len() as u64,
+        items: own.into_iter().skip(paging.offset() as usize).collect(),
+    })
 }
 
 /// `organization.one`.
@@ -82,7 +89,7 @@ pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
     }
     let user = actor.user().id.clone();
     st.write(move |tx| {
-        if store::orgs::of_user(tx, &user)?.len() <= 1 {
+        if store::orgs::count_of_user(tx, &user)? <= 1 {
             return Err(Error::invalid(
                 "last_organization",
                 "You cannot delete your only organization",

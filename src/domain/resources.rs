@@ -12,7 +12,7 @@ use crate::auth::token;
 use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{
     AppName, Application, ApplicationId, Environment, EnvironmentId, Flags, Membership, Name,
-    OrgId, Project, ProjectId, parse_description,
+    OrgId, Page, Project, ProjectId, parse_description,
 };
 use crate::store::orgs::AccessList;
 use crate::store::resources as rs;
@@ -20,21 +20,13 @@ use crate::store::{self, Reader, Tx};
 
 pub const NAME_MAX: usize = 255;
 pub const DEFAULT_ENVIRONMENT: &str = "production";
-pub const LIMIT_MAX: u32 = 100;
-pub const LIMIT_DEFAULT: u32 = 20;
+pub const LIMIT_DEFAULT: i64 = 20;
 
 /// A project with what the caller may see inside it.
 #[derive(Debug, Clone)]
 pub struct ProjectTree {
     pub project: Project,
     pub environments: Vec<(Environment, Vec<Application>)>,
-}
-
-/// One page of a search.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub total: usize,
 }
 
 fn parse_name(c: &mut Checks, raw: &str) -> Option<String> {
@@ -353,23 +345,14 @@ pub async fn remove_project(st: &State, actor: &Actor, id: &ProjectId) -> Result
     Ok(p)
 }
 
-/// Checks and clamps paging.
+/// Checks paging, with a page of `LIMIT_DEFAULT` by default.
 fn paging(limit: Option<i64>, offset: Option<i64>) -> Result<(usize, usize)> {
-    let mut c = Checks::new();
-    let limit = limit.unwrap_or(i64::from(LIMIT_DEFAULT));
-    if !(1..=i64::from(LIMIT_MAX)).contains(&limit) {
-        c.fail("limit", "must be between 1 and 100");
-    }
-    let offset = offset.unwrap_or(0);
-    if offset < 0 {
-        c.fail("offset", "must not be negative");
-    }
-    c.finish()?;
-    Ok((limit as usize, offset as usize))
+    let p = super::paging(limit, offset, LIMIT_DEFAULT)?;
+    Ok((p.limit() as usize, p.offset() as usize))
 }
 
 fn page<T>(all: Vec<T>, limit: usize, offset: usize) -> Page<T> {
-    let total = all.len();
+    let total = all.len() as u64;
     Page {
         items: all.into_iter().skip(offset).take(limit).collect(),
         total,

@@ -5,7 +5,7 @@ use super::access::{self, Actor};
 use super::accounts::{Attempt, NAME_MAX};
 use crate::auth::password::Verified;
 use crate::error::{Checks, Error, Reason, Result};
-use crate::model::{Name, Password, Session, SessionId, User};
+use crate::model::{Name, Page, Paging, Password, Session, SessionId, User};
 use crate::store;
 
 /// What `user.update` may change.
@@ -71,11 +71,11 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
     .await
 }
 
-/// `user.listSessions`: the caller's live sessions, newest first.
-pub fn sessions(st: &State, actor: &Actor) -> Result<Vec<Session>> {
+/// `user.listSessions`: one page of the caller's live sessions, in the order they began.
+pub fn sessions(st: &State, actor: &Actor, paging: Paging) -> Result<Page<Session>> {
     access::whole_account(actor)?;
     let now = st.now();
-    st.read(|c| store::sessions::of_user(c, &actor.user().id, now))
+    st.read(|c| store::sessions::of_user(c, &actor.user().id, now, paging))
 }
 
 /// `user.revokeSession`: ends one of the caller's sessions.

@@ -2,7 +2,7 @@ use rusqlite::{Row, params};
 
 use super::{Reader, Tx, optional};
 use crate::error::Result;
-use crate::model::{Invitation, InvitationId, InvitationStatus, OrgId, Role, UserId};
+use crate::model::{Invitation, InvitationId, InvitationStatus, OrgId, Page, Paging, Role, UserId};
 
 const COLUMNS: &str =
     "id, organization_id, email, role, status, inviter_id, created_at, expires_at";
@@ -55,14 +55,20 @@ pub fn by_token_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Invitation
     Ok(optional(st.query_row([&hash[..]], invitation))?)
 }
 
-/// The organization's invitations, newest first.
-pub fn of_org(conn: &Reader, org: &OrgId) -> Result<Vec<Invitation>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM invitations WHERE organization_id = ?1
-         ORDER BY created_at DESC, rowid DESC"
-    ))?;
-    let rows = st.query_map([org.as_str()], invitation)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+/// One page of the organization's invitations, in the order they were sent (index
+/// `invitations_organization`).
+pub fn of_org(conn: &Reader, org: &OrgId, paging: Paging) -> Result<Page<Invitation>> {
+    super::page(
+        conn,
+        "SELECT count(*) FROM invitations WHERE organization_id = ?1",
+        &format!(
+            "SELECT {COLUMNS} FROM invitations WHERE organization_id = ?1
+             ORDER BY rowid LIMIT ?2 OFFSET ?3"
+        ),
+        &[&org.as_str()],
+        paging,
+        invitation,
+    )
 }
 
 /// Whether `email` has a pending invitation to `org` that has not expired at `now`.

@@ -2,7 +2,7 @@ use rusqlite::{Row, params};
 
 use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
-use crate::model::{ApiKey, ApiKeyId, KeyScope, OrgId, RateLimit, Refill, UserId};
+use crate::model::{ApiKey, ApiKeyId, KeyScope, OrgId, Page, Paging, RateLimit, Refill, UserId};
 
 const COLUMNS: &str = "id, name, prefix, start, user_id, organization_id, enabled, expires_at, \
     rate_limit_enabled, rate_limit_time_window, rate_limit_max, remaining, refill_amount, \
@@ -113,13 +113,38 @@ pub fn by_id(conn: &Reader, id: &ApiKeyId) -> Result<Option<ApiKey>> {
     Ok(optional(st.query_row([id.as_str()], api_key))?)
 }
 
-/// The user's keys, newest first.
-pub fn of_user(conn: &Reader, user: &UserId) -> Result<Vec<ApiKey>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC"
-    ))?;
-    let rows = st.query_map([user.as_str()], api_key)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+/// One page of the user's keys (only those in `org`, when given), in the order they were
+/// made (indexes `api_keys_user`, `api_keys_user_org`).
+pub fn of_user(
+    conn: &Reader,
+    user: &UserId,
+    org: Option<&OrgId>,
+    paging: Paging,
+) -> Result<Page<ApiKey>> {
+    match org {
+        None => super::page(
+            conn,
+            "SELECT count(*) FROM api_keys WHERE user_id = ?1",
+            &format!(
+                "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1
+                 ORDER BY rowid LIMIT ?2 OFFSET ?3"
+            ),
+            &[&user.as_str()],
+            paging,
+            api_key,
+        ),
+        Some(org) => super::page(
+            conn,
+            "SELECT count(*) FROM api_keys WHERE user_id = ?1 AND organization_id = ?2",
+            &format!(
+                "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 AND organization_id = ?2
+                 ORDER BY rowid LIMIT ?3 OFFSET ?4"
+            ),
+            &[&user.as_str(), &org.as_str()],
+            paging,
+            api_key,
+        ),
+    }
 }
 
 pub fn delete(conn: &Tx, id: &ApiKeyId) -> Result<()> {

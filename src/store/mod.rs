@@ -16,11 +16,12 @@ pub mod users;
 use std::cell::RefCell;
 use std::ops::Deref;
 
+use rusqlite::types::ToSql;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, Params, Row};
 
 use crate::db::Db;
 use crate::error::Result;
-use crate::model::{ApiKeyId, OrgId, UserId};
+use crate::model::{ApiKeyId, OrgId, Page, Paging, UserId};
 
 /// `query_row` that maps "no row" to `None`.
 pub(crate) fn optional<T>(r: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
@@ -102,6 +103,51 @@ impl<'c> Tx<'c> {
     fn into_stale(self) -> Vec<Stale> {
         self.stale.into_inner()
     }
+}
+
+/// One page of a listing and its total, read in one transaction so the total counts the
+/// rows the page was cut from. `count` counts the rows that `rows` lists; both take
+/// `params`, and `rows` ends with `LIMIT ?{n+1} OFFSET ?{n+2}` for `n` of them. A page
+/// past the end costs the count only.
+pub(crate) fn page<T>(
+    conn: &Reader,
+    count: &str,
+    rows: &str,
+    params: &[&dyn ToSql],
+    paging: Paging,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Page<T>> {
+    let (limit, offset) = (paging.limit(), paging.offset());
+    let mut all = params.to_vec();
+    all.push(&limit);
+    all.push(&offset);
+    let read = |c: &Connection| -> Result<Page<T>> {
+        #[cfg(test)]
+        {
+            tests::assert_indexed(c, count, params);
+            tests::assert_indexed(c, rows, &all);
+        }
+        let total: i64 = c.prepare_cached(count)?.query_row(params, |r| r.get(0))?;
+        let total = u64::try_from(total).unwrap_or(0);
+        if u64::try_from(offset).unwrap_or(u64::MAX) >= total {
+            return Ok(Page {
+                items: Vec::new(),
+                total,
+            });
+        }
+        let mut st = c.prepare_cached(rows)?;
+        let items = st
+            .query_map(all.as_slice(), map)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Page { items, total })
+    };
+    if !conn.conn.is_autocommit() {
+        return read(conn.conn);
+    }
+    let tx = conn.conn.unchecked_transaction()?;
+    let out = read(&tx)?;
+    tx.commit()?;
+    Ok(out)
 }
 
 /// Runs a read.
@@ -277,5 +323,61 @@ mod tests {
         let (org, _) = write_blocking(&db, world).unwrap();
         let ((), stale) = write_blocking(&db, |tx| orgs::delete(tx, &org)).unwrap();
         assert_eq!(stale, [Stale::Org(org.clone()), Stale::Resources(org)]);
+    }
+
+    /// Panics when SQLite would run `sql` by scanning a table or a whole index, or by
+    /// sorting: a listing reads the rows of its page through an index, and counts
+    /// through one. `page` checks both of its statements this way in every unit test.
+    pub(super) fn assert_indexed(c: &Connection, sql: &str, params: &[&dyn ToSql]) {
+        let mut st = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("the statement prepares");
+        let plan: Vec<String> = st
+            .query_map(params, |r| r.get(3))
+            .and_then(|rows| rows.collect())
+            .expect("the plan is readable");
+        assert!(
+            !plan
+                .iter()
+                .any(|step| step.starts_with("SCAN") || step.contains("TEMP B-TREE")),
+            "{sql}\nreads more than its page: {plan:#?}"
+        );
+    }
+
+    #[test]
+    fn the_plan_check_catches_a_scan_and_a_sort() {
+        let (_dir, db) = open();
+        db.read(|c| {
+            for sql in [
+                "SELECT id FROM api_keys WHERE name = ?1",
+                "SELECT id FROM api_keys WHERE user_id = ?1 ORDER BY name",
+            ] {
+                let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    assert_indexed(c, sql, &[&"x"])
+                }));
+                assert!(caught.is_err(), "{sql} passed");
+            }
+            assert_indexed(c, "SELECT id FROM api_keys WHERE user_id = ?1", &[&"x"]);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn every_listing_reads_its_page_and_its_count_through_an_index() {
+        let (_dir, db) = open();
+        let (user, org) = (UserId("u".into()), OrgId("o".into()));
+        for paging in [Paging::FIRST, Paging::parse(10, 5).unwrap()] {
+            read(&db, |c| {
+                keys::of_user(c, &user, None, paging)?;
+                keys::of_user(c, &user, Some(&org), paging)?;
+                sessions::of_user(c, &user, 0, paging)?;
+                invitations::of_org(c, &org, paging)?;
+                orgs::members_of(c, &org, paging)?;
+                orgs::of_user(c, &user, paging)?;
+                Ok(())
+            })
+            .unwrap();
+        }
     }
 }

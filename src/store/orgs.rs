@@ -2,7 +2,7 @@ use rusqlite::{Row, params};
 
 use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
-use crate::model::{Flags, MemberId, Membership, OrgId, Organization, Role, UserId};
+use crate::model::{Flags, MemberId, Membership, OrgId, Organization, Page, Paging, Role, UserId};
 
 fn organization(r: &Row<'_>) -> rusqlite::Result<Organization> {
     Ok(Organization {
@@ -118,18 +118,30 @@ pub fn oldest(conn: &Reader) -> Result<Option<OrgId>> {
     Ok(optional(st.query_row([], |r| Ok(OrgId(r.get(0)?))))?)
 }
 
-/// The user's organizations with the user's role in each, oldest membership first.
-pub fn of_user(conn: &Reader, user: &UserId) -> Result<Vec<(Organization, Role)>> {
-    let mut st = conn.prepare_cached(
+/// One page of the user's organizations with the user's role in each, in the order the
+/// user joined them (index `members_user`).
+pub fn of_user(conn: &Reader, user: &UserId, paging: Paging) -> Result<Page<(Organization, Role)>> {
+    super::page(
+        conn,
+        "SELECT count(*) FROM members WHERE user_id = ?1",
         "SELECT o.id, o.name, o.owner_id, o.created_at, m.role
          FROM members m JOIN organizations o ON o.id = m.organization_id
-         WHERE m.user_id = ?1 ORDER BY m.created_at, m.rowid",
-    )?;
-    let rows = st.query_map([user.as_str()], |r| {
-        let role: String = r.get(4)?;
-        Ok((organization(r)?, Role::parse(&role).unwrap_or(Role::Member)))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+         WHERE m.user_id = ?1 ORDER BY m.rowid LIMIT ?2 OFFSET ?3",
+        &[&user.as_str()],
+        paging,
+        |r| {
+            let role: String = r.get(4)?;
+            Ok((organization(r)?, Role::parse(&role).unwrap_or(Role::Member)))
+        },
+    )
+}
+
+/// How many organizations the user is a member of.
+pub fn count_of_user(conn: &Reader, user: &UserId) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM members WHERE user_id = ?1")?
+        .query_row([user.as_str()], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 pub fn set_name(conn: &Tx, id: &OrgId, name: &str) -> Result<()> {
@@ -157,25 +169,35 @@ pub fn member_by_id(conn: &Reader, id: &MemberId) -> Result<Option<Membership>> 
     Ok(optional(st.query_row([id.as_str()], membership))?)
 }
 
-/// The members of `org` with their users, oldest first.
-pub fn members_of(conn: &Reader, org: &OrgId) -> Result<Vec<(Membership, crate::model::User)>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {MEMBER_COLUMNS}, u.name, u.email, u.created_at, u.updated_at
-         FROM members m JOIN users u ON u.id = m.user_id
-         WHERE m.organization_id = ?1 ORDER BY m.created_at, m.rowid"
-    ))?;
-    let rows = st.query_map([org.as_str()], |r| {
-        let m = membership(r)?;
-        let u = crate::model::User {
-            id: m.user_id.clone(),
-            name: r.get(12)?,
-            email: r.get(13)?,
-            created_at: r.get(14)?,
-            updated_at: r.get(15)?,
-        };
-        Ok((m, u))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+/// One page of the members of `org` with their users, in the order they joined (index
+/// `members_org`).
+pub fn members_of(
+    conn: &Reader,
+    org: &OrgId,
+    paging: Paging,
+) -> Result<Page<(Membership, crate::model::User)>> {
+    super::page(
+        conn,
+        "SELECT count(*) FROM members WHERE organization_id = ?1",
+        &format!(
+            "SELECT {MEMBER_COLUMNS}, u.name, u.email, u.created_at, u.updated_at
+             FROM members m JOIN users u ON u.id = m.user_id
+             WHERE m.organization_id = ?1 ORDER BY m.rowid LIMIT ?2 OFFSET ?3"
+        ),
+        &[&org.as_str()],
+        paging,
+        |r| {
+            let m = membership(r)?;
+            let u = crate::model::User {
+                id: m.user_id.clone(),
+                name: r.get(12)?,
+                email: r.get(13)?,
+                created_at: r.get(14)?,
+                updated_at: r.get(15)?,
+            };
+            Ok((m, u))
+        },
+    )
 }
 
 pub fn set_role(conn: &Tx, member: &Membership, role: Role) -> Result<()> {

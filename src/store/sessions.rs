@@ -2,7 +2,7 @@ use rusqlite::{Row, params};
 
 use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
-use crate::model::{OrgId, Session, SessionId, UserId};
+use crate::model::{OrgId, Page, Paging, Session, SessionId, UserId};
 
 const COLUMNS: &str = "id, user_id, active_organization_id, created_at, updated_at, expires_at, \
                        ip_address, user_agent";
@@ -47,14 +47,20 @@ pub fn by_token_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Session>> 
     Ok(optional(st.query_row([&hash[..]], session))?)
 }
 
-/// The user's sessions that have not expired at `now`, newest first.
-pub fn of_user(conn: &Reader, user: &UserId, now: i64) -> Result<Vec<Session>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at > ?2
-         ORDER BY created_at DESC, rowid DESC"
-    ))?;
-    let rows = st.query_map(params![user.as_str(), now], session)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+/// One page of the user's sessions that have not expired at `now`, in the order they
+/// began (index `sessions_user`).
+pub fn of_user(conn: &Reader, user: &UserId, now: i64, paging: Paging) -> Result<Page<Session>> {
+    super::page(
+        conn,
+        "SELECT count(*) FROM sessions WHERE user_id = ?1 AND expires_at > ?2",
+        &format!(
+            "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at > ?2
+             ORDER BY rowid LIMIT ?3 OFFSET ?4"
+        ),
+        &[&user.as_str(), &now],
+        paging,
+        session,
+    )
 }
 
 /// Records the sessions of the token hashes a `RETURNING token_hash` gave as stale;

@@ -52,6 +52,10 @@
     return data;
   }
   const get = (path) => call('GET', path);
+  /** `path` with `params` as its query string. */
+  const withQuery = (path, params) => `${path}?${new URLSearchParams(params)}`;
+  /** The most keys one page of `user.listApiKeys` holds. */
+  const KEY_PAGE = 100;
   const post = (path, body) => call('POST', path, body);
 
   // ---- Small helpers -----------------------------------------------------------------
@@ -339,7 +343,7 @@
   /** Loads everything; each section shows its own failure. */
   async function refresh() {
     const [me, orgs, active, sessions, projects] = await Promise.allSettled([
-      get('/api/user.get'),
+      loadKeys(),
       get('/api/organization.all'),
       get('/api/organization.active'),
       get('/api/user.listSessions'),
@@ -355,9 +359,20 @@
     renderProjects(projects);
   }
 
+  /** `user.get`, with the caller's newest keys: `user.get` holds the first page of them
+   * (the oldest), so past one page the last page is read instead. */
+  async function loadKeys() {
+    const me = await get('/api/user.get');
+    const first = me.apiKeys || [];
+    const total = me.apiKeysTotal ?? first.length;
+    if (total <= first.length) return { me, keys: first, total };
+    const newest = { offset: Math.max(total - KEY_PAGE, 0), limit: KEY_PAGE };
+    return { me, keys: await get(withQuery('/api/user.listApiKeys', newest)), total };
+  }
+
   async function reloadKeys() {
     try {
-      renderKeys({ status: 'fulfilled', value: await get('/api/user.get') });
+      renderKeys({ status: 'fulfilled', value: await loadKeys() });
     } catch (err) {
       renderKeys({ status: 'rejected', reason: err });
     }
@@ -375,8 +390,8 @@
 
   function renderAccount(me, orgs, active) {
     if (me.status === 'fulfilled') {
-      $('#me-name').textContent = me.value.user.name;
-      $('#me-email').textContent = me.value.user.email;
+      $('#me-name').textContent = me.value.me.user.name;
+      $('#me-email').textContent = me.value.me.user.email;
     }
     $('#me-role').textContent = state.active ? state.active.role : '—';
     const activeName = state.active ? state.active.name : 'no organization';
@@ -439,17 +454,16 @@
     return org ? org.name : id;
   }
 
-  function renderKeys(me) {
+  function renderKeys(loaded) {
     const error = $('#keys-error');
     const tbody = $('#keys-table tbody');
-    if (me.status === 'rejected') {
-      showError(error, me.reason);
+    if (loaded.status === 'rejected') {
+      showError(error, loaded.reason);
       return;
     }
     clearError(error);
-    // `user.get` names the list `api_keys` (every other field is camelCase); accept both.
-    const keys = me.value.apiKeys || me.value.api_keys || [];
-    state.keys = [...keys].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    const { keys, total } = loaded.value;
+    state.keys = [...keys].reverse();
     tbody.replaceChildren(...state.keys.map((k) => h('tr', { class: k.enabled ? null : 'disabled' },
       h('td', { class: 'name' }, k.name, keyDetails(k)),
       h('td', { class: 'nowrap' }, h('code', null, `${k.start}…`)),
@@ -468,6 +482,9 @@
           'aria-label': `Delete key ${k.name}` }, 'Delete')))));
     $('#keys-table').hidden = state.keys.length === 0;
     $('#keys-empty').hidden = state.keys.length !== 0;
+    const more = $('#keys-more');
+    more.hidden = total <= state.keys.length;
+    more.textContent = `Showing the newest ${state.keys.length} of your ${total.toLocaleString()} keys.`;
   }
 
   $('#create-key-form').addEventListener('submit', async (event) => {

@@ -773,3 +773,114 @@ impl TestApp {
         }
     }
 }
+
+// ---------------------------------------------------------------- listings
+
+/// The response header with the number of rows of a whole listing.
+pub const TOTAL_COUNT: &str = "x-total-count";
+
+impl Reply {
+    /// A listing's `X-Total-Count`.
+    #[track_caller]
+    pub fn total(&self) -> u64 {
+        self.header(TOTAL_COUNT)
+            .unwrap_or_else(|| panic!("no X-Total-Count ({}): {}", self.status, self.body))
+            .parse()
+            .expect("X-Total-Count is a number")
+    }
+
+    /// The `field` of every row of a listing (a JSON array), as text.
+    #[track_caller]
+    pub fn column(&self, field: &str) -> Vec<String> {
+        column(self.assert_ok(), field)
+    }
+}
+
+/// The `field` (a `/`-separated path) of every row of the array `rows`, as text.
+#[track_caller]
+pub fn column(rows: &Value, field: &str) -> Vec<String> {
+    rows.as_array()
+        .unwrap_or_else(|| panic!("not a list: {rows}"))
+        .iter()
+        .map(|row| {
+            let v = field.split('/').fold(row, |v, f| &v[f]);
+            v.as_str()
+                .unwrap_or_else(|| panic!("no {field} in {row}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// A query, and the `reason` and issue paths of the 400 it must get.
+pub type BadPage = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static [&'static str],
+);
+
+/// Pages every listing refuses.
+pub const BAD_PAGES: &[BadPage] = &[
+    (&[("limit", "0")], "validation_failed", &["limit"]),
+    (&[("limit", "101")], "validation_failed", &["limit"]),
+    (&[("limit", "-1")], "validation_failed", &["limit"]),
+    (&[("offset", "-1")], "validation_failed", &["offset"]),
+    (
+        &[("limit", "0"), ("offset", "-5")],
+        "validation_failed",
+        &["limit", "offset"],
+    ),
+    (&[("limit", "ten")], "bad_request", &[]),
+    (&[("limit", "")], "bad_request", &[]),
+    (&[("offset", "abc")], "bad_request", &[]),
+    (&[("offset", "1.5")], "bad_request", &[]),
+    (&[("offset", "99999999999999999999")], "bad_request", &[]),
+];
+
+impl TestApp {
+    /// Asserts that `path` answers each of `BAD_PAGES`, as `who`, with a 400 in the
+    /// error shape that names what is wrong.
+    pub async fn assert_refuses_bad_pages(&self, path: &str, who: &As) {
+        for (query, reason, issues) in BAD_PAGES {
+            let r = self.get(path, query, who).await;
+
+            r.assert_json();
+            assert_eq!(
+                (r.status, r.reason(), r.code()),
+                (400, *reason, "BAD_REQUEST"),
+                "{path} {query:?}: {}",
+                r.body
+            );
+            assert!(
+                r.body["message"].is_string(),
+                "{path} {query:?}: {}",
+                r.body
+            );
+            assert_eq!(r.issue_paths(), *issues, "{path} {query:?}");
+        }
+    }
+
+    /// Reads `path` as `who` `limit` rows at a time until a page comes back short, and
+    /// answers the `field` of every row, in order, and the `X-Total-Count` of each page.
+    pub async fn every_page(
+        &self,
+        path: &str,
+        who: &As,
+        limit: usize,
+        field: &str,
+    ) -> (Vec<String>, Vec<u64>) {
+        let (mut rows, mut totals) = (Vec::new(), Vec::new());
+        loop {
+            let (limit_text, offset) = (limit.to_string(), rows.len().to_string());
+            let r = self
+                .get(path, &[("limit", &limit_text), ("offset", &offset)], who)
+                .await;
+            let page = r.column(field);
+            totals.push(r.total());
+            let last = page.len() < limit;
+            rows.extend(page);
+            if last {
+                return (rows, totals);
+            }
+        }
+    }
+}

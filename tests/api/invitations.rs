@@ -246,7 +246,8 @@ async fn an_email_can_be_invited_again_once_its_invitation_expired_or_was_cancel
 }
 
 #[tokio::test]
-async fn all_invitations_lists_the_active_organizations_invitations_newest_first_without_tokens() {
+async fn all_invitations_lists_the_active_organizations_invitations_in_the_order_they_were_sent_without_tokens()
+ {
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;
     let admin = app
@@ -284,18 +285,47 @@ async fn all_invitations_lists_the_active_organizations_invitations_newest_first
     assert_eq!(
         emails,
         [
-            "second@example.com",
+            "admin@example.com",
             "first@example.com",
-            "admin@example.com"
+            "second@example.com"
         ]
     );
-    assert_eq!(list[2]["status"], "accepted");
-    assert_eq!(list[0]["status"], "pending");
+    assert_eq!(list[0]["status"], "accepted");
+    assert_eq!(list[2]["status"], "pending");
     assert!(list.iter().all(|i| i["organizationId"] == org.as_str()));
     assert!(
         list.iter().all(|i| i.get("token").is_none()),
         "tokens are shown once: {list:?}"
     );
+}
+
+#[tokio::test]
+async fn all_invitations_pages_in_the_order_they_were_sent_with_the_total_in_a_header() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        sent.push(format!("i{i}@example.com"));
+        app.invite(&owner, &sent[i], "member").await;
+    }
+
+    let (rows, totals) = app
+        .every_page("/api/organization.allInvitations", &owner, 2, "email")
+        .await;
+    let past = app
+        .get(
+            "/api/organization.allInvitations",
+            &[("offset", "5")],
+            &owner,
+        )
+        .await;
+
+    assert_eq!(rows, sent);
+    assert_eq!(totals, [5, 5, 5]);
+    assert!(past.column("email").is_empty());
+    assert_eq!(past.total(), 5);
+    app.assert_refuses_bad_pages("/api/organization.allInvitations", &owner)
+        .await;
 }
 
 #[tokio::test]

@@ -257,6 +257,7 @@ fn operations() -> Vec<Op> {
         ),
         // ---- user.*
         get("/api/user.get", |_| none(), org_wide()),
+        get("/api/user.listApiKeys", |_| none(), org_wide()),
         post(
             "/api/user.update",
             |_| Call::Post(json!({"name": "New Name"})),

@@ -431,7 +431,7 @@ async fn a_session_creates_keys_for_any_of_its_organizations() {
 // ---------------------------------------------------------------- listing
 
 #[tokio::test]
-async fn user_get_lists_the_callers_keys_newest_first_without_secret_or_hash() {
+async fn user_get_lists_the_callers_keys_in_the_order_they_were_made_without_secret_or_hash() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (first, first_id) = app
@@ -448,9 +448,9 @@ async fn user_get_lists_the_callers_keys_newest_first_without_secret_or_hash() {
     let keys = app.keys_of(&owner).await;
 
     assert_eq!(keys.len(), 2);
-    assert_eq!(keys[0]["id"], second_id);
-    assert_eq!(keys[1]["id"], first_id);
-    let mut fields: Vec<&str> = keys[1]
+    assert_eq!(keys[0]["id"], first_id);
+    assert_eq!(keys[1]["id"], second_id);
+    let mut fields: Vec<&str> = keys[0]
         .as_object()
         .unwrap()
         .keys()
@@ -478,7 +478,7 @@ async fn user_get_lists_the_callers_keys_newest_first_without_secret_or_hash() {
             "userId",
         ]
     );
-    let k = &keys[1];
+    let k = &keys[0];
     assert_eq!(k["name"], "first");
     assert_eq!(k["start"], first[..9]);
     assert_eq!(k["organizationId"], app.first_org());
@@ -490,7 +490,7 @@ async fn user_get_lists_the_callers_keys_newest_first_without_secret_or_hash() {
     assert_eq!(k["rateLimitTimeWindow"], 60_000);
     assert_eq!(k["remaining"], 9);
     assert_eq!(k["scope"], json!({"readOnly": true}));
-    assert_eq!(keys[0]["createdAt"], "2026-11-27T00:00:01.000Z");
+    assert_eq!(keys[1]["createdAt"], "2026-11-27T00:00:01.000Z");
 
     let text = serde_json::to_string(&keys).unwrap();
     for secret in [&first, &second] {
@@ -500,6 +500,172 @@ async fn user_get_lists_the_callers_keys_newest_first_without_secret_or_hash() {
             "a key's rest is listed: {text}"
         );
     }
+}
+
+const LIST_KEYS: &str = "/api/user.listApiKeys";
+
+/// Makes `n` keys as `who`, named `{name}0`, `{name}1`...; answers their ids in order.
+async fn make_keys(app: &TestApp, who: &As, name: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (_, id) = app
+            .create_key(who, json!({"name": format!("{name}{i}")}))
+            .await;
+        ids.push(id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn user_get_holds_the_first_100_keys_and_counts_every_one() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let made = make_keys(&app, &owner, "k", 103).await;
+
+    let r = app.get(USER_GET, &[], &owner).await;
+
+    let me = r.assert_ok();
+    assert_eq!(column(&me["apiKeys"], "id"), made[..100]);
+    assert_eq!(me["apiKeysTotal"], 103);
+}
+
+#[tokio::test]
+async fn user_list_api_keys_pages_through_every_key_in_the_order_they_were_made() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        // Some keys share a millisecond with the one before.
+        app.clock.advance(SECOND * (i % 2));
+        made.extend(make_keys(&app, &owner, &format!("k{i}-"), 1).await);
+    }
+
+    let first = app.get(LIST_KEYS, &[("limit", "3")], &owner).await;
+    let last = app
+        .get(LIST_KEYS, &[("limit", "3"), ("offset", "6")], &owner)
+        .await;
+    let past = app.get(LIST_KEYS, &[("offset", "7")], &owner).await;
+    let far = app
+        .get(LIST_KEYS, &[("offset", &i64::MAX.to_string())], &owner)
+        .await;
+    let all = app.get(LIST_KEYS, &[], &owner).await;
+
+    assert_eq!(first.column("id"), made[..3]);
+    assert_eq!(last.column("id"), made[6..]);
+    assert!(past.column("id").is_empty() && far.column("id").is_empty());
+    assert_eq!(all.column("id"), made);
+    for r in [&first, &last, &past, &far, &all] {
+        assert_eq!(r.total(), 7);
+    }
+    // Each key as user.get shows it.
+    let me = app.get(USER_GET, &[], &owner).await;
+    assert_eq!(all.body, me.body["apiKeys"]);
+}
+
+#[tokio::test]
+async fn paging_through_keys_neither_skips_nor_repeats_one_made_meanwhile() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let mut made = make_keys(&app, &owner, "before", 5).await;
+
+    let mut seen = Vec::new();
+    for round in 0.. {
+        let offset = seen.len().to_string();
+        let r = app
+            .get(LIST_KEYS, &[("limit", "2"), ("offset", &offset)], &owner)
+            .await;
+        assert_eq!(r.total(), made.len() as u64);
+        let page = r.column("id");
+        let done = page.len() < 2;
+        seen.extend(page);
+        if done {
+            break;
+        }
+        // Between pages more keys come, in the same millisecond as the others, and once
+        // after the clock stepped back.
+        if round == 1 {
+            app.clock.advance(-DAY);
+        }
+        if round < 3 {
+            made.extend(make_keys(&app, &owner, &format!("during{round}-"), round + 1).await);
+        }
+    }
+
+    assert_eq!(seen, made);
+}
+
+#[tokio::test]
+async fn user_list_api_keys_refuses_a_limit_outside_1_to_100_and_a_bad_offset() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    make_keys(&app, &owner, "k", 1).await;
+
+    app.assert_refuses_bad_pages(LIST_KEYS, &owner).await;
+
+    let edges = [
+        app.get(LIST_KEYS, &[("limit", "1")], &owner).await,
+        app.get(LIST_KEYS, &[("limit", "100"), ("offset", "0")], &owner)
+            .await,
+    ];
+    for r in edges {
+        assert_eq!(r.column("id").len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_key_lists_and_counts_only_the_keys_of_its_organization() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let first_org = make_keys(&app, &owner, "first", 3).await;
+    make_keys(&app, &member, "member's", 2).await;
+    let second = app.create_org(&owner, "Second").await;
+    let (key, _) = app
+        .create_key(
+            &owner,
+            json!({"name": "second", "metadata": {"organizationId": second}}),
+        )
+        .await;
+
+    let by_key = app.get(LIST_KEYS, &[], &As::Key(key.clone())).await;
+    let by_session = app.get(LIST_KEYS, &[], &owner).await;
+    let key_me = app.get(USER_GET, &[], &As::Key(key.clone())).await;
+    let first_key = As::Key(app.create_key(&owner, json!({})).await.0);
+    let paged = app
+        .get(LIST_KEYS, &[("limit", "2"), ("offset", "2")], &first_key)
+        .await;
+
+    assert_eq!(by_key.column("name"), ["second"]);
+    assert_eq!(by_key.total(), 1);
+    assert_eq!(key_me.assert_ok()["apiKeysTotal"], 1);
+    assert_eq!(by_session.total(), 4);
+    assert_eq!(
+        by_session.column("name"),
+        ["first0", "first1", "first2", "second"]
+    );
+    // Four keys of the owner's in the first organization now: the member's stay out.
+    assert_eq!(paged.total(), 4);
+    assert_eq!(paged.column("id")[0], first_org[2]);
+    assert_eq!(paged.column("name"), ["first2", "test key"]);
+}
+
+#[tokio::test]
+async fn user_list_api_keys_shows_usage_not_yet_written_like_user_get() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({"remaining": 10})).await;
+    for _ in 0..3 {
+        app.try_key(&key).await.assert_ok();
+    }
+
+    let listed = app.get(LIST_KEYS, &[], &owner).await;
+
+    let row = &listed.assert_ok()[0];
+    assert_eq!(row["id"], id);
+    assert_eq!(row["requestCount"], 3);
+    assert_eq!(row["remaining"], 7);
+    assert_eq!(app.key_column(&id, "request_count"), 0, "not written yet");
+    assert_eq!(*row, app.keys_of(&owner).await[0]);
 }
 
 #[tokio::test]

@@ -870,6 +870,62 @@ async fn user_all_lists_the_members_of_the_active_organization() {
     assert!(list.iter().all(|m| m["user"].get("passwordHash").is_none()));
 }
 
+#[tokio::test]
+async fn user_all_pages_through_the_members_in_the_order_they_joined_with_the_total() {
+    let app = TestApp::new();
+    let (owner, owner_id, _) = app.owner_ids().await;
+    let mut joined = vec![owner_id];
+    let mut last = None;
+    for i in 0..4 {
+        let m = app
+            .invite_and_join(&owner, &format!("m{i}@example.com"), "member")
+            .await;
+        joined.push(m.user_id.clone());
+        last = Some(m);
+    }
+    // Someone who joined another organization only stays out.
+    let last = last.unwrap();
+    let other = app.create_org(&last.who, "Other").await;
+    app.post(
+        "/api/organization.setActive",
+        json!({"organizationId": other}),
+        &last.who,
+    )
+    .await
+    .assert_ok();
+    app.invite_and_join(&last.who, "outsider@example.com", "member")
+        .await;
+
+    let (rows, totals) = app.every_page("/api/user.all", &owner, 2, "userId").await;
+    let first = app.get("/api/user.all", &[("limit", "3")], &owner).await;
+
+    assert_eq!(rows, joined);
+    assert_eq!(totals, [5, 5, 5]);
+    assert_eq!(first.column("user/email")[2], "m1@example.com");
+    assert_eq!(first.total(), 5);
+}
+
+#[tokio::test]
+async fn user_all_refuses_bad_pages_and_still_refuses_a_member_any_page() {
+    let app = TestApp::new();
+    let (owner, _, _) = app.owner_ids().await;
+    let member = app
+        .invite_and_join(&owner, "member@example.com", "member")
+        .await;
+
+    app.assert_refuses_bad_pages("/api/user.all", &owner).await;
+    let r = app
+        .get(
+            "/api/user.all",
+            &[("limit", "1"), ("offset", "1")],
+            &member.who,
+        )
+        .await;
+
+    r.assert_error(401, "permission_denied");
+    assert!(r.header(TOTAL_COUNT).is_none());
+}
+
 // user.createUserWithCredentials
 
 #[tokio::test]

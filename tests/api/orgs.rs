@@ -111,6 +111,48 @@ async fn organization_all_lists_the_callers_organizations_with_its_role_in_each(
 }
 
 #[tokio::test]
+async fn organization_all_pages_in_the_order_they_were_joined_with_the_total_in_a_header() {
+    let app = TestApp::new();
+    let (owner, _, first) = app.owner_ids().await;
+    let mut joined = vec![first];
+    for i in 0..4 {
+        joined.push(app.create_org(&owner, &format!("Org {i}")).await);
+    }
+
+    let (rows, totals) = app
+        .every_page("/api/organization.all", &owner, 2, "id")
+        .await;
+
+    assert_eq!(rows, joined);
+    assert_eq!(totals, [5, 5, 5]);
+    app.assert_refuses_bad_pages("/api/organization.all", &owner)
+        .await;
+}
+
+#[tokio::test]
+async fn organization_all_by_a_key_is_its_own_organization_on_one_page_of_one() {
+    let app = TestApp::new();
+    let (owner, _, _) = app.owner_ids().await;
+    let second = app.create_org(&owner, "Second").await;
+    app.create_org(&owner, "Third").await;
+    let (key, _) = app
+        .create_key(&owner, json!({"metadata": {"organizationId": second}}))
+        .await;
+    let key = As::Key(key);
+
+    let first = app.get("/api/organization.all", &[], &key).await;
+    let past = app
+        .get("/api/organization.all", &[("offset", "1")], &key)
+        .await;
+
+    assert_eq!(first.column("id"), [second]);
+    assert_eq!(first.assert_ok()[0]["role"], "owner");
+    assert_eq!(first.total(), 1);
+    assert!(past.column("id").is_empty());
+    assert_eq!(past.total(), 1);
+}
+
+#[tokio::test]
 async fn organization_one_shows_an_organization_of_the_caller() {
     let app = TestApp::new();
     let (owner, owner_id, org) = app.owner_ids().await;

@@ -200,6 +200,86 @@ fn every_operation_documents_its_error_responses() {
     }
 }
 
+/// The operations that answer one page of a listing.
+const LISTINGS: [&str; 7] = [
+    "/api/organization.all",
+    "/api/organization.allInvitations",
+    "/api/user.all",
+    "/api/user.listApiKeys",
+    "/api/user.listSessions",
+    // `project.search` and `application.search` page in their body (`items`, `total`).
+    "/api/project.search",
+    "/api/application.search",
+];
+
+#[test]
+fn every_listing_documents_limit_offset_and_its_total_count_header() {
+    let spec = spec();
+    let mut with_header = Vec::new();
+    for (method, path, op) in operations(&spec) {
+        let ok = &op["responses"]["200"];
+        if ok["headers"].get("X-Total-Count").is_some() {
+            with_header.push(path.clone());
+            let header = &ok["headers"]["X-Total-Count"];
+            assert_eq!(header["required"], true, "{path}");
+            assert_eq!(header["schema"]["type"], "integer", "{path}");
+            assert_eq!(
+                ok["content"]["application/json; charset=utf-8"]["schema"]["type"], "array",
+                "{path}: the body stays an array"
+            );
+        }
+        if !LISTINGS.contains(&path.as_str()) {
+            continue;
+        }
+        assert_eq!(method, "get", "{path}");
+        let params = op["parameters"].as_array().unwrap();
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{path} has no {name}"))
+        };
+        let (limit, offset) = (param("limit"), param("offset"));
+        for p in [limit, offset] {
+            assert_eq!(p["in"], "query", "{path}");
+            assert_eq!(p["required"], false, "{path}");
+            assert_eq!(p["schema"]["type"], "integer", "{path}");
+        }
+        assert_eq!(limit["schema"]["minimum"], 1.0, "{path}");
+        assert_eq!(limit["schema"]["maximum"], 100.0, "{path}");
+        assert_eq!(offset["schema"]["minimum"], 0.0, "{path}");
+    }
+    with_header.sort();
+    assert_eq!(
+        with_header,
+        LISTINGS[..5],
+        "the operations with X-Total-Count"
+    );
+}
+
+#[test]
+fn user_get_counts_its_keys_and_user_list_api_keys_is_guarded_like_it() {
+    let spec = spec();
+    let me = &spec["components"]["schemas"]["Me"];
+    assert_eq!(me["properties"]["apiKeysTotal"]["type"], "integer");
+    assert!(
+        me["required"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("apiKeysTotal"))
+    );
+    let get = &spec["paths"]["/api/user.get"]["get"];
+    let list = &spec["paths"]["/api/user.listApiKeys"]["get"];
+    assert_eq!(list["operationId"], "user.listApiKeys");
+    assert_eq!(list["security"], get["security"]);
+    assert!(list["security"].as_array().is_some_and(|s| !s.is_empty()));
+    assert_eq!(
+        list["responses"]["200"]["content"]["application/json; charset=utf-8"]["schema"]["items"],
+        me["properties"]["apiKeys"]["items"],
+        "the same view of a key"
+    );
+}
+
 #[test]
 fn the_error_body_schema_has_the_documented_shape() {
     let spec = spec();

@@ -260,7 +260,8 @@ async fn changing_the_password_ends_the_other_sessions_and_keeps_this_one() {
 // user.listSessions and user.revokeSession
 
 #[tokio::test]
-async fn list_sessions_shows_the_callers_sessions_newest_first_and_marks_the_current_one() {
+async fn list_sessions_shows_the_callers_sessions_in_the_order_they_began_and_marks_the_current_one()
+ {
     let app = TestApp::new();
     let (owner, owner_id, _) = app.owner_ids().await;
     app.clock.advance(1);
@@ -281,7 +282,7 @@ async fn list_sessions_shows_the_callers_sessions_newest_first_and_marks_the_cur
         .collect();
     assert_eq!(
         rows,
-        [(newer_id.as_str(), false), (first_id.as_str(), true)]
+        [(first_id.as_str(), true), (newer_id.as_str(), false)]
     );
     assert!(
         list.iter()
@@ -299,6 +300,50 @@ async fn list_sessions_shows_the_callers_sessions_newest_first_and_marks_the_cur
         .collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0]["session"]["id"], newer_id.as_str());
+}
+
+#[tokio::test]
+async fn list_sessions_pages_through_the_live_sessions_with_the_total_in_a_header() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let mut began = vec![session_id(&app, &owner).await];
+    for _ in 0..4 {
+        let s = app.sign_in(OWNER_EMAIL, PASSWORD).await;
+        began.push(session_id(&app, &s).await);
+    }
+    // Another user's session stays out.
+    app.invite_and_join(&owner, "member@example.com", "member")
+        .await;
+
+    let (rows, totals) = app
+        .every_page("/api/user.listSessions", &owner, 2, "session/id")
+        .await;
+    let last = app
+        .get("/api/user.listSessions", &[("offset", "4")], &owner)
+        .await;
+
+    assert_eq!(rows, began);
+    assert_eq!(totals, [5, 5, 5]);
+    assert_eq!(last.column("session/id"), [began[4].clone()]);
+    assert_eq!(last.assert_ok()[0]["current"], false);
+    app.assert_refuses_bad_pages("/api/user.listSessions", &owner)
+        .await;
+}
+
+#[tokio::test]
+async fn list_sessions_counts_only_sessions_that_have_not_expired() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    app.clock.advance(2 * HOUR);
+    let fresh = app.sign_in(OWNER_EMAIL, PASSWORD).await;
+    // The first session's three days end; the second's do not.
+    app.clock.advance(3 * 24 * HOUR - HOUR);
+
+    let r = app.get("/api/user.listSessions", &[], &fresh).await;
+
+    assert_eq!(r.column("session/id"), [session_id(&app, &fresh).await]);
+    assert_eq!(r.total(), 1);
+    assert!(!signed_in(&app, &owner).await);
 }
 
 #[tokio::test]
