@@ -282,8 +282,14 @@ struct Inner {
     _lock: Option<File>,
 }
 
+/// Prepared statements kept per connection. The store has about 70 distinct statements;
+/// rusqlite's default of 16 would re-parse the key path's statements after a listing or
+/// two ran on the same connection.
+const STATEMENT_CACHE: usize = 128;
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA synchronous = FULL;

@@ -75,6 +75,16 @@ pub fn load_principal(conn: &Reader, user: User, org: Option<&OrgId>) -> Result<
             None => Err(Reason::NoActiveOrganization),
         },
     };
+    principal_of(conn, user, membership)
+}
+
+/// The principal of `user` acting through `membership` (or refused for its reason): reads
+/// a member's access lists; owners and admins bypass them.
+pub fn principal_of(
+    conn: &Reader,
+    user: User,
+    membership: std::result::Result<Membership, Reason>,
+) -> Result<Principal> {
     let lists = match &membership {
         Ok(m) if !m.role.is_privileged() => AccessLists {
             projects: store::orgs::access_list(conn, &m.id, AccessList::Projects)?,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::State;
-use super::access::{self, Actor, Via, load_principal};
+use super::access::{self, Actor, Via, principal_of};
 use super::cache::{CachedKey, KeyHit, RuntimeState};
 use super::limiter::Bucket;
 use crate::auth::{apikey, token};
@@ -371,14 +371,12 @@ pub async fn authenticate(st: &State, raw: &str, mutation: bool) -> Result<Actor
         KeyHit::Missing => return Err(Error::Denied(Reason::InvalidApiKey)),
         KeyHit::Unknown(generation) => {
             let loaded = st.read(|c| {
-                let Some((key, previous)) = store::keys::by_hash(c, &hash)? else {
+                let Some(found) = store::keys::credential_by_hash(c, &hash)? else {
                     return Ok(None);
                 };
-                let Some(user) = store::users::by_id(c, &key.user_id)? else {
-                    return Ok(None);
-                };
-                let principal = load_principal(c, user, Some(&key.organization_id))?;
-                Ok(Some((key, previous, principal)))
+                let membership = found.membership.ok_or(Reason::NotAMember);
+                let principal = principal_of(c, found.user, membership)?;
+                Ok(Some((found.key, found.previous_secret, principal)))
             })?;
             let found = loaded.map(|(key, previous_secret, principal)| {
                 Arc::new(CachedKey {

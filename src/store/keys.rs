@@ -1,8 +1,12 @@
 use rusqlite::{Row, params};
 
+use super::orgs::{MEMBER_COLUMNS, membership_at};
+use super::users::user_at;
 use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
-use crate::model::{ApiKey, ApiKeyId, KeyScope, OrgId, Page, Paging, RateLimit, Refill, UserId};
+use crate::model::{
+    ApiKey, ApiKeyId, KeyScope, Membership, OrgId, Page, Paging, RateLimit, Refill, User, UserId,
+};
 
 const COLUMNS: &str = "id, name, prefix, start, user_id, organization_id, enabled, expires_at, \
     rate_limit_enabled, rate_limit_time_window, rate_limit_max, remaining, refill_amount, \
@@ -95,16 +99,38 @@ pub fn insert(conn: &Tx, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
     Ok(())
 }
 
-/// The key whose current or previous secret hashes to `hash`; the flag says which.
-pub fn by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<(ApiKey, bool)>> {
+/// What authenticating a key needs, read in one statement: the key whose current or
+/// previous secret hashes to `hash` (the flag says which), its user, and the user's
+/// membership in the key's organization, if there still is one.
+pub struct Credential {
+    pub key: ApiKey,
+    pub previous_secret: bool,
+    pub user: User,
+    pub membership: Option<Membership>,
+}
+
+pub fn credential_by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Credential>> {
+    const KEY: usize = 22;
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS}, 0 FROM api_keys WHERE key_hash = ?1
-         UNION ALL
-         SELECT {COLUMNS}, 1 FROM api_keys WHERE previous_key_hash = ?1
-         LIMIT 1"
+        "SELECT k.*, u.id, u.name, u.email, u.created_at, u.updated_at, {MEMBER_COLUMNS}
+         FROM (SELECT {COLUMNS}, 0 FROM api_keys WHERE key_hash = ?1
+               UNION ALL
+               SELECT {COLUMNS}, 1 FROM api_keys WHERE previous_key_hash = ?1
+               LIMIT 1) k
+         JOIN users u ON u.id = k.user_id
+         LEFT JOIN members m ON m.organization_id = k.organization_id AND m.user_id = k.user_id"
     ))?;
     Ok(optional(st.query_row([&hash[..]], |r| {
-        Ok((api_key(r)?, r.get(22)?))
+        let member_at = KEY + 1 + 5;
+        Ok(Credential {
+            key: api_key(r)?,
+            previous_secret: r.get(KEY)?,
+            user: user_at(r, KEY + 1)?,
+            membership: match r.get::<_, Option<String>>(member_at)? {
+                Some(_) => Some(membership_at(r, member_at)?),
+                None => None,
+            },
+        })
     }))?)
 }
 

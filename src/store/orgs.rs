@@ -38,28 +38,33 @@ pub(crate) const MEMBER_COLUMNS: &str = "m.id, m.organization_id, m.user_id, m.r
     m.can_access_to_api, m.created_at";
 
 pub(crate) fn membership(r: &Row<'_>) -> rusqlite::Result<Membership> {
-    let role: String = r.get(3)?;
+    membership_at(r, 0)
+}
+
+/// A membership read from `MEMBER_COLUMNS` starting at column `at`.
+pub(crate) fn membership_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Membership> {
+    let role: String = r.get(at + 3)?;
     Ok(Membership {
-        id: MemberId(r.get(0)?),
-        organization_id: OrgId(r.get(1)?),
-        user_id: UserId(r.get(2)?),
+        id: MemberId(r.get(at)?),
+        organization_id: OrgId(r.get(at + 1)?),
+        user_id: UserId(r.get(at + 2)?),
         role: Role::parse(&role).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
-                3,
+                at + 3,
                 rusqlite::types::Type::Text,
                 format!("unknown role {role:?}").into(),
             )
         })?,
         flags: Flags {
-            can_create_projects: r.get(4)?,
-            can_delete_projects: r.get(5)?,
-            can_create_environments: r.get(6)?,
-            can_delete_environments: r.get(7)?,
-            can_create_services: r.get(8)?,
-            can_delete_services: r.get(9)?,
-            can_access_to_api: r.get(10)?,
+            can_create_projects: r.get(at + 4)?,
+            can_delete_projects: r.get(at + 5)?,
+            can_create_environments: r.get(at + 6)?,
+            can_delete_environments: r.get(at + 7)?,
+            can_create_services: r.get(at + 8)?,
+            can_delete_services: r.get(at + 9)?,
+            can_access_to_api: r.get(at + 10)?,
         },
-        created_at: r.get(11)?,
+        created_at: r.get(at + 11)?,
     })
 }
 

@@ -7,12 +7,17 @@ use crate::model::{User, UserId};
 const COLUMNS: &str = "id, name, email, created_at, updated_at";
 
 fn user(r: &Row<'_>) -> rusqlite::Result<User> {
+    user_at(r, 0)
+}
+
+/// A user read from `id, name, email, created_at, updated_at` starting at column `at`.
+pub(crate) fn user_at(r: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     Ok(User {
-        id: UserId(r.get(0)?),
-        name: r.get(1)?,
-        email: r.get(2)?,
-        created_at: r.get(3)?,
-        updated_at: r.get(4)?,
+        id: UserId(r.get(at)?),
+        name: r.get(at + 1)?,
+        email: r.get(at + 2)?,
+        created_at: r.get(at + 3)?,
+        updated_at: r.get(at + 4)?,
     })
 }
 
