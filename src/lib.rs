@@ -13,32 +13,62 @@ pub mod server;
 pub mod store;
 pub mod web;
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
 
 pub use domain::State;
 
+/// What every app of a process shares: the routes (the API, Swagger UI, the spec, the
+/// dashboard, none of which holds state) and what the middleware reads from the spec.
+/// Building them generates and parses the spec several times (a large part of a second
+/// in a debug build), so it is done once; tests build hundreds of apps.
+struct Shared {
+    routes: Arc<Route>,
+    info: Arc<HashMap<String, api::frame::RouteInfo>>,
+    bodies: Arc<api::body_check::BodyCheck>,
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let service = api::service();
+        let spec = service.spec();
+        let info = api::routes(&spec);
+        let bodies = api::body_check::BodyCheck::from_spec(&spec);
+        let yaml = service.spec_yaml();
+        let routes = Route::new()
+            .at("/", web::dashboard())
+            .at("/dashboard.js", web::dashboard_js())
+            .at("/dashboard.css", web::dashboard_css())
+            .at("/favicon.svg", web::favicon())
+            .nest("/swagger", service.swagger_ui())
+            .at("/openapi.json", web::text(spec, "application/json"))
+            .at("/openapi.yaml", web::text(yaml, "application/yaml"))
+            .nest_no_strip(
+                "/api",
+                service
+                    .into_endpoint()
+                    .catch_error(|e| async move { api::body_check::unparsed_body(e) }),
+            );
+        Shared {
+            routes: Arc::new(routes),
+            info: Arc::new(info),
+            bodies: Arc::new(bodies),
+        }
+    })
+}
+
 /// The whole HTTP application for `state`; tests build it in-process.
 pub fn app(state: State) -> impl Endpoint<Output = poem::Response> {
-    let service = api::service();
-    let spec = service.spec();
-    let routes = api::routes(&spec);
-    let bodies = api::body_check::BodyCheck::from_spec(&spec);
-    let yaml = service.spec_yaml();
-    Route::new()
-        .at("/", web::dashboard())
-        .at("/dashboard.js", web::dashboard_js())
-        .at("/dashboard.css", web::dashboard_css())
-        .at("/favicon.svg", web::favicon())
-        .nest("/swagger", service.swagger_ui())
-        .at("/openapi.json", web::text(spec, "application/json"))
-        .at("/openapi.yaml", web::text(yaml, "application/yaml"))
-        .nest_no_strip(
-            "/api",
-            service
-                .into_endpoint()
-                .catch_error(|e| async move { api::body_check::unparsed_body(e) }),
-        )
-        .with(api::frame::Frame::new(&state.config, routes, bodies))
+    let s = shared();
+    Arc::clone(&s.routes)
+        .with(api::frame::Frame::new(
+            &state.config,
+            Arc::clone(&s.info),
+            Arc::clone(&s.bodies),
+        ))
         .with(api::headers::Headers)
         .data(state)
 }

@@ -73,15 +73,19 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn new(config: &Config, routes: HashMap<String, RouteInfo>, bodies: BodyCheck) -> Frame {
+    pub fn new(
+        config: &Config,
+        routes: Arc<HashMap<String, RouteInfo>>,
+        bodies: Arc<BodyCheck>,
+    ) -> Frame {
         Frame {
-            bodies: Arc::new(bodies),
+            bodies,
             limits: Limits {
                 max_body: config.max_body_bytes,
                 max_open_body: config.max_open_body_bytes.min(config.max_body_bytes),
                 body_timeout: Duration::from_millis(config.body_timeout_ms),
             },
-            routes: Arc::new(routes),
+            routes,
             budget: Arc::new(Budget {
                 used: AtomicUsize::new(0),
                 cap: config.body_memory_bytes,

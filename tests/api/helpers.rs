@@ -234,8 +234,13 @@ impl TestApp {
         // Refused sign-ins answer at once in tests; one test checks the delay itself.
         config.sign_in_refusal_delay_ms = 0;
         tweak(&mut config);
+        Self::serve(dir, config, T0)
+    }
+
+    /// A server on `config.db_path` (inside `dir`), its clock at `now`.
+    fn serve(dir: tempfile::TempDir, config: Config, now: i64) -> TestApp {
         let db = Db::open(&config.db_path, 4, Ownership::Server).unwrap();
-        let clock = Arc::new(ManualClock::new(T0));
+        let clock = Arc::new(ManualClock::new(now));
         let state = State::new(db, clock.clone(), config);
         let client = TestClient::new(app(state.clone()).boxed());
         TestApp {
@@ -761,16 +766,19 @@ impl TestApp {
         let dir = self._dir;
         drop(self.client);
         drop(self.state);
-        let db = Db::open(&config.db_path, 4, Ownership::Server).unwrap();
-        let clock = Arc::new(ManualClock::new(now));
-        let state = State::new(db, clock.clone(), config);
-        let client = TestClient::new(app(state.clone()).boxed());
-        TestApp {
-            client,
-            state,
-            clock,
-            _dir: dir,
-        }
+        Self::serve(dir, config, now)
+    }
+
+    /// A second server, with nothing in memory, on a copy of this one's database made by
+    /// its own online backup (`Db::backup_to`), while this one keeps running: the file
+    /// itself is locked by this server. Same configuration; its clock where this one's is.
+    pub fn fresh_copy(&self) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = self.state.config.clone();
+        config.db_path = dir.path().join("keygate.db");
+        self.state.db.backup_to(&config.db_path).unwrap();
+        let now = keygate::clock::Clock::now_ms(&*self.clock);
+        Self::serve(dir, config, now)
     }
 }
 

@@ -8,6 +8,7 @@ mod body_limits;
 mod contract;
 mod environments;
 mod errors;
+mod freshness;
 mod hardening;
 mod headers;
 mod health;
