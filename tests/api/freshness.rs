@@ -322,6 +322,7 @@ fn reads() -> Vec<Read> {
         r("/api/organization.allInvitations", plain),
         r(USER_GET, plain),
         r("/api/user.listSessions", plain),
+        r("/api/user.listApiKeys", plain),
         r("/api/user.all", plain),
         r("/api/user.getPermissions", plain),
         r("/api/project.one", |i| each("projectId", &i.projects)),
