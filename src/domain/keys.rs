@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::State;
 use super::access::{self, Actor, Via, load_principal};
-use super::cache::{CachedKey, KeyHit, RuntimeState};
+use super::cache::{CachedKey, KeyHit, RuntimeState, ViewSlot};
 use super::limiter::Bucket;
 use crate::auth::{apikey, token};
 use crate::clock::{DAY, SECOND};
@@ -404,6 +404,7 @@ pub async fn authenticate(st: &State, raw: &str, mutation: bool) -> Result<Actor
                     key,
                     previous_secret,
                     principal: Arc::new(principal),
+                    view: ViewSlot::default(),
                 })
             });
             st.cache.put_key(hash, generation, found.clone());
