@@ -6,8 +6,11 @@ use crate::model::{ApiKey, ApiKeyId, KeyScope, OrgId, RateLimit, Refill, UserId}
 
 const COLUMNS: &str = "id, name, prefix, start, user_id, organization_id, enabled, expires_at, \
     rate_limit_enabled, rate_limit_time_window, rate_limit_max, remaining, refill_amount, \
-    refill_interval, last_refill_at, scope_read_only, scope_project_ids, last_used_at, \
-    request_count, created_at, updated_at, previous_expires_at";
+    refill_interval, last_refill_at, scope_read_only, scope_project_ids, \
+    key_usage.last_used_at, coalesce(key_usage.request_count, 0), created_at, updated_at, \
+    previous_expires_at";
+/// A key's row with its usage, which lives in a table of its own (see `record_usage`).
+const KEYS: &str = "api_keys LEFT JOIN key_usage ON key_usage.key_id = api_keys.id";
 
 fn api_key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     let rate_limit = match (
@@ -65,9 +68,9 @@ pub fn insert(conn: &Connection, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
         "INSERT INTO api_keys (id, name, prefix, start, key_hash, user_id, organization_id,
              enabled, expires_at, rate_limit_enabled, rate_limit_time_window, rate_limit_max,
              remaining, refill_amount, refill_interval, last_refill_at, scope_read_only,
-             scope_project_ids, request_count, created_at, updated_at)
+             scope_project_ids, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, 0, ?19, ?20)",
+                 ?18, ?19, ?20)",
     )?
     .execute(params![
         k.id.as_str(),
@@ -91,15 +94,17 @@ pub fn insert(conn: &Connection, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
         k.created_at,
         k.updated_at
     ])?;
+    conn.prepare_cached("INSERT INTO key_usage (key_id) VALUES (?1)")?
+        .execute([k.id.as_str()])?;
     Ok(())
 }
 
 /// The key whose current or previous secret hashes to `hash`; the flag says which.
 pub fn by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<(ApiKey, bool)>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS}, 0 FROM api_keys WHERE key_hash = ?1
+        "SELECT {COLUMNS}, 0 FROM {KEYS} WHERE key_hash = ?1
          UNION ALL
-         SELECT {COLUMNS}, 1 FROM api_keys WHERE previous_key_hash = ?1
+         SELECT {COLUMNS}, 1 FROM {KEYS} WHERE previous_key_hash = ?1
          LIMIT 1"
     ))?;
     Ok(optional(st.query_row([&hash[..]], |r| {
@@ -108,14 +113,15 @@ pub fn by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<(ApiKey, boo
 }
 
 pub fn by_id(conn: &Connection, id: &ApiKeyId) -> Result<Option<ApiKey>> {
-    let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?;
+    let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM {KEYS} WHERE id = ?1"))?;
     Ok(optional(st.query_row([id.as_str()], api_key))?)
 }
 
 /// The user's keys, newest first.
 pub fn of_user(conn: &Connection, user: &UserId) -> Result<Vec<ApiKey>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC"
+        "SELECT {COLUMNS} FROM {KEYS} WHERE user_id = ?1
+         ORDER BY created_at DESC, api_keys.rowid DESC"
     ))?;
     let rows = st.query_map([user.as_str()], api_key)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -203,12 +209,13 @@ pub struct Usage {
     pub requests: i64,
 }
 
-/// Writes one key's usage; false when the key no longer exists.
+/// Writes one key's usage; false when the key no longer exists. Only the key's small
+/// usage row changes, not its wide row.
 pub fn record_usage(conn: &Connection, u: &Usage) -> Result<bool> {
     conn.prepare_cached(
-        "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2),
+        "UPDATE key_usage SET last_used_at = max(coalesce(last_used_at, 0), ?2),
              request_count = request_count + ?3
-         WHERE id = ?1",
+         WHERE key_id = ?1",
     )?
     .execute(params![u.id.as_str(), u.last_used_at, u.requests])
     .map(|n| n == 1)

@@ -690,10 +690,12 @@ impl TestApp {
         key_list(self.get(USER_GET, &[], who).await.assert_ok())
     }
 
-    /// One column of the key `id`'s row.
+    /// One column of the key `id`'s row, its usage row included.
     pub fn key_column(&self, id: &str, column: &str) -> Value {
         self.scalar(
-            &format!("SELECT {column} FROM api_keys WHERE id = ?1"),
+            &format!(
+                "SELECT {column} FROM api_keys LEFT JOIN key_usage ON key_id = id WHERE id = ?1"
+            ),
             &[&id],
         )
     }
