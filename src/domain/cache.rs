@@ -46,6 +46,7 @@ pub struct AccessLists {
 /// entries, so invalidating a key's entry neither resets its rate limit nor loses usage.
 #[derive(Debug)]
 pub struct KeyRuntime {
+    pub id: ApiKeyId,
     /// The key's rate limit, fixed for its life: what `state.bucket` fills up to.
     pub rate_limit: Option<RateLimit>,
     pub state: Mutex<RuntimeState>,
@@ -286,6 +287,9 @@ fn mark(used: &AtomicBool) {
 pub struct AuthCache {
     maps: RwLock<Maps>,
     runtimes: Mutex<HashMap<ApiKeyId, Arc<KeyRuntime>>>,
+    /// The runtimes whose usage changed since the last flush took them, so that a flush
+    /// costs what was used, not what is cached.
+    used: Mutex<Vec<Arc<KeyRuntime>>>,
 }
 
 /// What a key lookup found in the cache.
@@ -302,6 +306,7 @@ impl AuthCache {
         AuthCache {
             maps: RwLock::new(Maps::new(cap)),
             runtimes: Mutex::new(HashMap::new()),
+            used: Mutex::new(Vec::new()),
         }
     }
 
@@ -442,6 +447,7 @@ impl AuthCache {
         let mut map = self.lock_runtimes();
         Arc::clone(map.entry(key.id.clone()).or_insert_with(|| {
             Arc::new(KeyRuntime {
+                id: key.id.clone(),
                 rate_limit: key.rate_limit,
                 state: Mutex::new(RuntimeState {
                     bucket: key
@@ -467,12 +473,26 @@ impl AuthCache {
         self.lock_runtimes().remove(id);
     }
 
-    /// Every runtime, for flushing.
-    pub fn runtimes(&self) -> Vec<(ApiKeyId, Arc<KeyRuntime>)> {
-        self.lock_runtimes()
-            .iter()
-            .map(|(id, r)| (id.clone(), Arc::clone(r)))
-            .collect()
+    /// Every runtime, for the flush at a clean stop.
+    pub fn runtimes(&self) -> Vec<Arc<KeyRuntime>> {
+        self.lock_runtimes().values().cloned().collect()
+    }
+
+    /// Notes that `rt` has usage to flush. Called once per key between two flushes: by the
+    /// request that finds nothing pending.
+    pub fn mark_used(&self, rt: &Arc<KeyRuntime>) {
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::clone(rt));
+    }
+
+    /// The runtimes marked since the last call, for a flush.
+    pub fn take_used(&self) -> Vec<Arc<KeyRuntime>> {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        // As many as last time, so that marking does not grow the list under its lock.
+        let capacity = used.len();
+        std::mem::replace(&mut *used, Vec::with_capacity(capacity))
     }
 
     /// Drops the runtimes that hold nothing the row does not: no cached key refers to

@@ -201,23 +201,22 @@ pub fn give_back(conn: &Connection, id: &ApiKeyId, uses: i64) -> Result<()> {
     Ok(())
 }
 
-/// What accumulated in memory for one key since the last flush.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Usage {
-    pub id: ApiKeyId,
-    pub last_used_at: i64,
-    pub requests: i64,
-}
-
-/// Writes one key's usage; false when the key no longer exists. Only the key's small
-/// usage row changes, not its wide row.
-pub fn record_usage(conn: &Connection, u: &Usage) -> Result<bool> {
-    conn.prepare_cached(
+/// Writes the usage of keys, each as (key, last use, requests since the last flush), and
+/// answers for each, in order, whether the key still exists. Only the keys' small usage
+/// rows change: keys given in id order rewrite each page of that table once, whatever the
+/// size of the keys' own rows.
+pub fn record_usage<'a>(
+    conn: &Connection,
+    usage: impl IntoIterator<Item = (&'a ApiKeyId, i64, i64)>,
+) -> Result<Vec<bool>> {
+    let mut st = conn.prepare_cached(
         "UPDATE key_usage SET last_used_at = max(coalesce(last_used_at, 0), ?2),
              request_count = request_count + ?3
          WHERE key_id = ?1",
-    )?
-    .execute(params![u.id.as_str(), u.last_used_at, u.requests])
-    .map(|n| n == 1)
-    .map_err(Into::into)
+    )?;
+    let mut found = Vec::new();
+    for (id, last_used_at, requests) in usage {
+        found.push(st.execute(params![id.as_str(), last_used_at, requests])? == 1);
+    }
+    Ok(found)
 }
