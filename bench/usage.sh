@@ -14,6 +14,7 @@
 # reports the key path's rate and p99 during flushes against between them, and
 # `project.create`'s p99 for requests started during and between flushes. A build that
 # does not log its flushes is measured against the first second of each 2-second cycle.
+# Last, the bytes the server wrote to storage per second (WAL, checkpoints) over the run.
 # Set BIN to another build to compare. Needs wrk (with LuaJIT's ffi), curl and python3;
 # takes about a minute and a half at 100,000 keys.
 set -euo pipefail
@@ -154,16 +155,20 @@ echo "created and used $KEYS keys in $(python3 -c "print(round($(now) - $START, 
 # The measurement: key-authenticated reads with 32 connections, and one connection
 # creating a project every 10 ms or so, for `seconds`.
 MEASURE_FROM=$(now)
+written() { awk '/^write_bytes/ {print $2}' "/proc/$PID/io"; }
+WRITTEN_FROM=$(written)
 wrk -t32 -c32 -d"${SECONDS_}s" -s "$WORK/timed.lua" "$URL/api/user.getPermissions" \
   -- "$WORK/reads" 32 "$WORK/keys" >"$WORK/reads.txt" &
 READS=$!
 KG_PAUSE_MS=10 wrk -t1 -c1 -d"${SECONDS_}s" -H "x-api-key: $KEY" -H 'content-type: application/json' \
   -s "$WORK/timed.lua" "$URL/api/project.create" -- "$WORK/creates" 1 "" >"$WORK/creates.txt"
 wait "$READS"
+WRITTEN=$(( $(written) - WRITTEN_FROM ))
 
-python3 - "$WORK" "$T0" "$MEASURE_FROM" <<'PY'
+python3 - "$WORK" "$T0" "$MEASURE_FROM" "$WRITTEN" "$SECONDS_" <<'PY'
 import datetime, glob, re, sys
 work, t0, start = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+written, seconds = int(sys.argv[4]), float(sys.argv[5])
 
 def load(prefix):
     out = []
@@ -228,4 +233,5 @@ print(f"key path during / between: {rate_f / rate_b:.2f}")
 print(f"project.create started during flushes:  p99 {cf[1]:7.2f} ms, max {cf[2]:7.2f} ms")
 print(f"project.create started between flushes: p99 {cb[1]:7.2f} ms, max {cb[2]:7.2f} ms")
 print(f"project.create, all {call[0]}: p99 {call[1]:.2f} ms")
+print(f"written to storage by the server: {written / seconds / 1e6:.1f} MB/s")
 PY
