@@ -1,6 +1,6 @@
 -- keygate's whole current schema. Applied to an empty database at start; older
 -- databases are migrated forward by src/db.rs. Times are Unix milliseconds.
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
@@ -143,11 +143,17 @@ CREATE TABLE api_keys (
     last_refill_at         INTEGER,
     scope_read_only        INTEGER NOT NULL DEFAULT 0,
     scope_project_ids      TEXT,
-    last_used_at           INTEGER,
-    request_count          INTEGER NOT NULL DEFAULT 0,
     created_at             INTEGER NOT NULL,
     updated_at             INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX api_keys_user ON api_keys (user_id);
 CREATE INDEX api_keys_org ON api_keys (organization_id);
 CREATE INDEX api_keys_user_org ON api_keys (user_id, organization_id);
+
+-- What the usage flush writes, apart from the wide key rows: a flush rewrites only these
+-- small rows, in key order, so a page holds many of them and is written once per flush.
+CREATE TABLE key_usage (
+    key_id        TEXT PRIMARY KEY REFERENCES api_keys(id) ON DELETE CASCADE,
+    last_used_at  INTEGER,
+    request_count INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;

@@ -31,6 +31,17 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX members_org ON members (organization_id);
      CREATE INDEX invitations_organization ON invitations (organization_id);
      CREATE INDEX api_keys_user_org ON api_keys (user_id, organization_id);",
+    // 3 -> 4: a key's usage moves to a narrow table of its own, so that the usage flush
+    // rewrites small rows in key order instead of the wide key rows.
+    "CREATE TABLE key_usage (
+         key_id        TEXT PRIMARY KEY REFERENCES api_keys(id) ON DELETE CASCADE,
+         last_used_at  INTEGER,
+         request_count INTEGER NOT NULL DEFAULT 0
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO key_usage (key_id, last_used_at, request_count)
+         SELECT id, last_used_at, request_count FROM api_keys;
+     ALTER TABLE api_keys DROP COLUMN last_used_at;
+     ALTER TABLE api_keys DROP COLUMN request_count;",
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -969,6 +980,53 @@ mod tests {
         let fresh = Db::open(&dir.path().join("new.db"), 2, Ownership::Server).unwrap();
 
         assert_eq!(shape(&migrated), shape(&fresh));
+    }
+
+    #[test]
+    fn a_version_2_database_keeps_its_keys_usage_in_the_usage_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(include_str!("../tests/fixtures/schema-v2.sql"))
+                .unwrap();
+            c.execute_batch(
+                "INSERT INTO users (id, name, email, password_hash, created_at, updated_at)
+                     VALUES ('u', 'u', 'u@example.com', 'x', 1, 1);
+                 INSERT INTO organizations (id, name, owner_id, created_at)
+                     VALUES ('o', 'o', 'u', 1);
+                 INSERT INTO api_keys (id, name, prefix, start, key_hash, user_id,
+                         organization_id, last_used_at, request_count, created_at, updated_at)
+                     VALUES ('used', 'k', 'kg', 'kg_', x'01', 'u', 'o', 1234, 56, 1, 1),
+                            ('unused', 'k', 'kg', 'kg_', x'02', 'u', 'o', NULL, 0, 1, 1);",
+            )
+            .unwrap();
+        }
+        let fresh = Db::open(&dir.path().join("new.db"), 2, Ownership::Server).unwrap();
+
+        let db = Db::open(&path, 2, Ownership::Server).unwrap();
+
+        let usage = db
+            .read(|c| {
+                let mut st = c.prepare(
+                    "SELECT key_id, last_used_at, request_count FROM key_usage ORDER BY key_id",
+                )?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<(String, Option<i64>, i64)>>>()?)
+            })
+            .unwrap();
+        assert_eq!(
+            usage,
+            [("unused".into(), None, 0), ("used".into(), Some(1234), 56)]
+        );
+        assert_eq!(shape(&db), shape(&fresh));
+        // The usage rows go with their keys.
+        db.write_blocking(|tx| Ok(tx.execute("DELETE FROM api_keys WHERE id = 'used'", [])?))
+            .unwrap();
+        let left: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM key_usage", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(left, 1);
     }
 
     #[test]

@@ -289,8 +289,15 @@ async fn flusher(state: State) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        if let Err(e) = keys::flush_usage(&state).await {
-            tracing::warn!(error = %e, "flushing key usage failed; will retry");
+        let started = std::time::Instant::now();
+        match keys::flush_usage(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(
+                keys = n,
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "key usage flushed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "flushing key usage failed; will retry"),
         }
     }
 }

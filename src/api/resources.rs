@@ -12,7 +12,7 @@ use super::security::Caller;
 use super::text::{AppNameText, Int, Text};
 use crate::clock::rfc3339;
 use crate::domain::State;
-use crate::domain::resources::{self as res, AppQuery, Listing, ProjectTree};
+use crate::domain::resources::{self as res, AppQuery, ProjectTree};
 use crate::model::{Application, ApplicationId, Environment, EnvironmentId, Project, ProjectId};
 use poem_openapi::types::ToJSON;
 
@@ -327,14 +327,7 @@ impl ProjectApi {
             let views: Vec<ProjectView> = trees.iter().map(ProjectView::tree).collect();
             views.to_json_string()
         };
-        Ok(RawJson::new(match res::all_projects(&st, &caller.0)? {
-            // Owners and admins share one rendering per snapshot.
-            Listing::Everything(snap) => snap
-                .rendered
-                .get_or_init(|| render(&res::full_trees(&snap)))
-                .clone(),
-            Listing::Visible(trees) => render(&trees),
-        }))
+        Ok(RawJson::new(res::all_projects(&st, &caller.0, render)?))
     }
 
     /// Rename a project or change its description. Members need `canCreateProjects`.

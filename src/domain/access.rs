@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::State;
-use super::cache::{AccessLists, CachedKey, CachedSession, Principal};
+use super::cache::{AccessLists, CachedKey, CachedSession, Principal, ViewSlot};
 use crate::error::{Error, Reason, Result};
 use crate::model::{
     ApiKey, Application, Environment, Flags, KeyScope, Membership, OrgId, Organization, ProjectId,
@@ -60,6 +60,14 @@ impl Actor {
 
     pub fn lists(&self) -> &AccessLists {
         &self.principal.lists
+    }
+
+    /// Where the credential keeps its view of the organization's resources.
+    pub fn view(&self) -> &ViewSlot {
+        match &self.via {
+            Via::Key(k) => &k.view,
+            Via::Session(s) => &s.view,
+        }
     }
 }
 

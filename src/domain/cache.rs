@@ -11,9 +11,9 @@
 //! costs one lookup on its next use. A key's `KeyRuntime` (usage, rate limit, lease) lives
 //! apart from its entry and survives eviction.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use super::limiter::Bucket;
 use crate::error::Reason;
@@ -47,6 +47,7 @@ pub struct AccessLists {
 /// entries, so invalidating a key's entry neither resets its rate limit nor loses usage.
 #[derive(Debug)]
 pub struct KeyRuntime {
+    pub id: ApiKeyId,
     /// The key's rate limit, fixed for its life: what `state.bucket` fills up to.
     pub rate_limit: Option<RateLimit>,
     pub state: Mutex<RuntimeState>,
@@ -79,6 +80,8 @@ pub struct CachedKey {
     pub previous_secret: bool,
     pub principal: Arc<Principal>,
     pub runtime: Arc<KeyRuntime>,
+    /// Its `project.all`, when it sees only part of its organization.
+    pub view: ViewSlot,
 }
 
 /// A live session and its principal.
@@ -86,6 +89,8 @@ pub struct CachedKey {
 pub struct CachedSession {
     pub session: Session,
     pub principal: Arc<Principal>,
+    /// Its `project.all`, when it sees only part of its organization.
+    pub view: ViewSlot,
 }
 
 type Hash = [u8; 32];
@@ -283,6 +288,9 @@ fn mark(used: &AtomicBool) {
 pub struct AuthCache {
     maps: RwLock<Maps>,
     runtimes: Mutex<HashMap<ApiKeyId, Arc<KeyRuntime>>>,
+    /// The runtimes whose usage changed since the last flush took them, so that a flush
+    /// costs what was used, not what is cached.
+    used: Mutex<Vec<Arc<KeyRuntime>>>,
 }
 
 /// What a key lookup found in the cache.
@@ -299,6 +307,7 @@ impl AuthCache {
         AuthCache {
             maps: RwLock::new(Maps::new(cap)),
             runtimes: Mutex::new(HashMap::new()),
+            used: Mutex::new(Vec::new()),
         }
     }
 
@@ -413,6 +422,7 @@ impl AuthCache {
         let mut map = self.lock_runtimes();
         Arc::clone(map.entry(key.id.clone()).or_insert_with(|| {
             Arc::new(KeyRuntime {
+                id: key.id.clone(),
                 rate_limit: key.rate_limit,
                 state: Mutex::new(RuntimeState {
                     bucket: key
@@ -438,12 +448,26 @@ impl AuthCache {
         self.lock_runtimes().remove(id);
     }
 
-    /// Every runtime, for flushing.
-    pub fn runtimes(&self) -> Vec<(ApiKeyId, Arc<KeyRuntime>)> {
-        self.lock_runtimes()
-            .iter()
-            .map(|(id, r)| (id.clone(), Arc::clone(r)))
-            .collect()
+    /// Every runtime, for the flush at a clean stop.
+    pub fn runtimes(&self) -> Vec<Arc<KeyRuntime>> {
+        self.lock_runtimes().values().cloned().collect()
+    }
+
+    /// Notes that `rt` has usage to flush. Called once per key between two flushes: by the
+    /// request that finds nothing pending.
+    pub fn mark_used(&self, rt: &Arc<KeyRuntime>) {
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::clone(rt));
+    }
+
+    /// The runtimes marked since the last call, for a flush.
+    pub fn take_used(&self) -> Vec<Arc<KeyRuntime>> {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        // As many as last time, so that marking does not grow the list under its lock.
+        let capacity = used.len();
+        std::mem::replace(&mut *used, Vec::with_capacity(capacity))
     }
 
     /// Drops the runtimes that hold nothing the row does not: no cached key refers to
@@ -484,7 +508,113 @@ pub struct OrgResources {
     pub applications: Vec<crate::model::Application>,
     /// The full listing as the API renders it, made once per snapshot by the API layer
     /// for callers who see everything.
-    pub rendered: std::sync::OnceLock<String>,
+    pub rendered: std::sync::OnceLock<Arc<String>>,
+    /// The listings rendered for callers who see part of it (see `ViewSlot`). They belong
+    /// to the snapshot, so they go with it.
+    views: Mutex<Views>,
+}
+
+/// The most bytes of listings one snapshot keeps for callers who see part of it; past it
+/// the oldest go. Each is at most the size of the full listing.
+pub const VIEW_BYTES_MAX: usize = 8 << 20;
+
+/// Rendered listings, oldest first, and their bytes.
+#[derive(Debug)]
+struct Views {
+    held: VecDeque<Arc<String>>,
+    bytes: usize,
+    max: usize,
+}
+
+impl OrgResources {
+    pub fn new(
+        projects: Vec<crate::model::Project>,
+        environments: Vec<crate::model::Environment>,
+        applications: Vec<crate::model::Application>,
+    ) -> OrgResources {
+        OrgResources::with_view_bytes(projects, environments, applications, VIEW_BYTES_MAX)
+    }
+
+    fn with_view_bytes(
+        projects: Vec<crate::model::Project>,
+        environments: Vec<crate::model::Environment>,
+        applications: Vec<crate::model::Application>,
+        max: usize,
+    ) -> OrgResources {
+        OrgResources {
+            projects,
+            environments,
+            applications,
+            rendered: std::sync::OnceLock::new(),
+            views: Mutex::new(Views {
+                held: VecDeque::new(),
+                bytes: 0,
+                max,
+            }),
+        }
+    }
+
+    /// Keeps a rendered view for as long as the snapshot lives (or until newer views push
+    /// it out); false when it alone is over the budget.
+    fn keep(&self, json: &Arc<String>) -> bool {
+        let mut v = self.views.lock().unwrap_or_else(|p| p.into_inner());
+        if json.len() > v.max {
+            return false;
+        }
+        while v.bytes + json.len() > v.max {
+            let Some(old) = v.held.pop_front() else { break };
+            v.bytes -= old.len();
+        }
+        v.bytes += json.len();
+        v.held.push_back(Arc::clone(json));
+        true
+    }
+}
+
+/// The listing one credential sees of its organization's resources, as rendered from one
+/// snapshot. What decides it (the role, the access lists, the key's scope) never changes
+/// inside a cached credential: any change of them drops the credential from the cache,
+/// as authorization needs anyway. And the snapshot goes at every write to the
+/// resources. So a view rendered from the snapshot in hand is exactly what rendering
+/// afresh would give. The text belongs to the snapshot (`OrgResources::keep`), so it is
+/// freed with it; the slot holds weak handles only.
+#[derive(Debug, Default)]
+pub struct ViewSlot(RwLock<Option<(Weak<OrgResources>, Weak<String>)>>);
+
+impl ViewSlot {
+    /// This credential's view of `snap`: the one kept, or `render`'s, kept for next time.
+    pub fn get_or_render(
+        &self,
+        snap: &Arc<OrgResources>,
+        render: impl FnOnce() -> String,
+    ) -> Arc<String> {
+        if let Some(v) = self.of(snap) {
+            return v;
+        }
+        let json = Arc::new(render());
+        let mut slot = self.0.write().unwrap_or_else(|p| p.into_inner());
+        // Another request of this credential may have kept one meanwhile.
+        if Self::held(&slot, snap).is_none() && snap.keep(&json) {
+            *slot = Some((Arc::downgrade(snap), Arc::downgrade(&json)));
+        }
+        json
+    }
+
+    fn of(&self, snap: &Arc<OrgResources>) -> Option<Arc<String>> {
+        Self::held(&self.0.read().unwrap_or_else(|p| p.into_inner()), snap)
+    }
+
+    fn held(
+        slot: &Option<(Weak<OrgResources>, Weak<String>)>,
+        snap: &Arc<OrgResources>,
+    ) -> Option<Arc<String>> {
+        // The weak handle keeps the snapshot's allocation, so its address is not reused
+        // by a later snapshot while the slot names it.
+        let (from, view) = slot.as_ref()?;
+        std::ptr::eq(from.as_ptr(), Arc::as_ptr(snap))
+            .then(|| view.upgrade())
+            .flatten()
+    }
 }
 
 #[derive(Default)]
@@ -651,6 +781,7 @@ mod tests {
             key,
             previous_secret: false,
             principal: principal(user, Some(org)),
+            view: ViewSlot::default(),
         })
     }
 
@@ -667,6 +798,7 @@ mod tests {
                 user_agent: None,
             },
             principal: principal(user, org),
+            view: ViewSlot::default(),
         })
     }
 
@@ -922,6 +1054,7 @@ mod tests {
                 key: limited.clone(),
                 previous_secret: false,
                 principal: principal("ada", Some("o1")),
+                view: ViewSlot::default(),
             })),
         );
         {
@@ -959,5 +1092,97 @@ mod tests {
         drop(rt);
         assert_eq!(c.prune_runtimes(10_000), 1);
         assert!(!held());
+    }
+    fn empty_snapshot(view_bytes: usize) -> Arc<OrgResources> {
+        Arc::new(OrgResources::with_view_bytes(
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            view_bytes,
+        ))
+    }
+
+    #[test]
+    fn a_view_is_rendered_once_per_snapshot_and_again_for_the_next_one() {
+        let slot = ViewSlot::default();
+        let renders = std::cell::Cell::new(0);
+        let render = |text: &str| {
+            renders.set(renders.get() + 1);
+            text.to_owned()
+        };
+        let first = empty_snapshot(VIEW_BYTES_MAX);
+
+        assert_eq!(slot.get_or_render(&first, || render("one")).as_str(), "one");
+        assert_eq!(
+            slot.get_or_render(&first, || render("other")).as_str(),
+            "one"
+        );
+        assert_eq!(renders.get(), 1);
+
+        // A write dropped the snapshot: the next one renders afresh, even while a request
+        // in flight still holds the first.
+        let second = empty_snapshot(VIEW_BYTES_MAX);
+        assert_eq!(
+            slot.get_or_render(&second, || render("two")).as_str(),
+            "two"
+        );
+        assert_eq!(
+            slot.get_or_render(&second, || render("other")).as_str(),
+            "two"
+        );
+        assert_eq!(renders.get(), 2);
+        assert_eq!(
+            slot.get_or_render(&first, || render("one again")).as_str(),
+            "one again"
+        );
+    }
+
+    #[test]
+    fn a_view_is_freed_with_its_snapshot() {
+        let slot = ViewSlot::default();
+        let snap = empty_snapshot(VIEW_BYTES_MAX);
+        slot.get_or_render(&snap, || "x".repeat(1000));
+        let held = |slot: &ViewSlot| {
+            let s = slot.0.read().unwrap();
+            s.as_ref().map(|(_, view)| view.strong_count())
+        };
+        assert_eq!(held(&slot), Some(1), "the snapshot holds the text");
+
+        drop(snap);
+
+        assert_eq!(held(&slot), Some(0), "the text went with the snapshot");
+    }
+
+    #[test]
+    fn a_snapshot_keeps_views_within_its_budget_and_drops_the_oldest_first() {
+        let snap = empty_snapshot(25);
+        let slots: Vec<ViewSlot> = (0..4).map(|_| ViewSlot::default()).collect();
+        let renders = std::cell::Cell::new(0);
+        let view = |i: usize| {
+            slots[i].get_or_render(&snap, || {
+                renders.set(renders.get() + 1);
+                format!("view {i} ...")
+            })
+        };
+        // Ten bytes each: two fit in 25, the third pushes the first out.
+        view(0);
+        view(1);
+        view(2);
+        assert_eq!(renders.get(), 3);
+        view(1);
+        view(2);
+        assert_eq!(renders.get(), 3, "the two newest are kept");
+        view(0);
+        assert_eq!(renders.get(), 4, "the oldest was dropped");
+        let v = snap.views.lock().unwrap();
+        assert!(v.bytes <= 25 && v.held.len() == 2, "{} bytes", v.bytes);
+        drop(v);
+
+        // A view larger than the whole budget is rendered each time and never kept.
+        let big = || slots[3].get_or_render(&snap, || "y".repeat(26));
+        big();
+        big();
+        assert_eq!(snap.views.lock().unwrap().held.len(), 2);
+        assert!(slots[3].of(&snap).is_none());
     }
 }

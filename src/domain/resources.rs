@@ -3,7 +3,8 @@
 //! `wrong_organization`, a missing one 404), then a member's flags and access lists, then
 //! a key's scope.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::State;
 use super::access::{self, Actor};
@@ -145,12 +146,11 @@ pub fn snapshot(st: &State, org: &OrgId) -> Result<Arc<OrgResources>> {
         Ok(s) => Ok(s),
         Err(generation) => {
             let s = st.read(|c| {
-                Ok(OrgResources {
-                    projects: rs::projects(c, org)?,
-                    environments: rs::environments(c, org)?,
-                    applications: rs::applications(c, org)?,
-                    rendered: OnceLock::new(),
-                })
+                Ok(OrgResources::new(
+                    rs::projects(c, org)?,
+                    rs::environments(c, org)?,
+                    rs::applications(c, org)?,
+                ))
             })?;
             let s = Arc::new(s);
             st.resources.put(org.clone(), generation, Arc::clone(&s));
@@ -208,92 +208,95 @@ pub async fn create_project(
 /// Builds the trees of `projects` with what the caller may see inside them.
 fn trees(
     actor: &Actor,
-    projects: Vec<Project>,
-    envs: Vec<Environment>,
-    apps: Vec<Application>,
+    projects: &[Project],
+    envs: &[Environment],
+    apps: &[Application],
 ) -> Vec<ProjectTree> {
-    let mut out: Vec<ProjectTree> = projects
-        .into_iter()
-        .filter(|p| actor.sees_project(&p.id))
-        .map(|project| ProjectTree {
-            project,
+    build_trees(
+        projects,
+        envs,
+        apps,
+        |p| actor.sees_project(&p.id),
+        |e| actor.sees_environment(e),
+        |a, e| actor.sees_application(a, e),
+    )
+}
+
+/// Every project of a snapshot with everything inside, for callers who see it all.
+fn full_trees(snap: &OrgResources) -> Vec<ProjectTree> {
+    build_trees(
+        &snap.projects,
+        &snap.environments,
+        &snap.applications,
+        |_| true,
+        |_| true,
+        |_, _| true,
+    )
+}
+
+/// The trees of the projects, environments and applications that pass the filters, in
+/// the order given; in time linear in what is given, cloning only what passes.
+fn build_trees(
+    projects: &[Project],
+    envs: &[Environment],
+    apps: &[Application],
+    project_shown: impl Fn(&Project) -> bool,
+    env_shown: impl Fn(&Environment) -> bool,
+    app_shown: impl Fn(&Application, &Environment) -> bool,
+) -> Vec<ProjectTree> {
+    let mut out = Vec::new();
+    let mut tree_of = HashMap::new();
+    for p in projects.iter().filter(|p| project_shown(p)) {
+        tree_of.insert(&p.id, out.len());
+        out.push(ProjectTree {
+            project: p.clone(),
             environments: Vec::new(),
-        })
-        .collect();
-    for e in envs {
-        if !actor.sees_environment(&e) {
-            continue;
-        }
-        if let Some(t) = out.iter_mut().find(|t| t.project.id == e.project_id) {
-            t.environments.push((e, Vec::new()));
+        });
+    }
+    let mut env_at = HashMap::new();
+    for e in envs.iter().filter(|e| env_shown(e)) {
+        if let Some(&t) = tree_of.get(&e.project_id) {
+            let list = &mut out[t].environments;
+            env_at.insert(&e.id, (t, list.len()));
+            list.push((e.clone(), Vec::new()));
         }
     }
     for a in apps {
-        for t in &mut out {
-            if let Some((e, list)) = t
-                .environments
-                .iter_mut()
-                .find(|(e, _)| e.id == a.environment_id)
-            {
-                if actor.sees_application(&a, e) {
-                    list.push(a);
-                }
-                break;
+        if let Some(&(t, i)) = env_at.get(&a.environment_id) {
+            let (e, list) = &mut out[t].environments[i];
+            if app_shown(a, e) {
+                list.push(a.clone());
             }
         }
     }
     out
 }
 
-/// What `project.all` answers.
-pub enum Listing {
-    /// The caller sees everything: the snapshot as it is.
-    Everything(Arc<OrgResources>),
-    /// What the caller may see of it.
-    Visible(Vec<ProjectTree>),
-}
-
 /// `project.all`: the organization's projects the caller may see, newest first, each
-/// with its environments and their applications.
-pub fn all_projects(st: &State, actor: &Actor) -> Result<Listing> {
+/// with its environments and their applications, as `render` writes them. It renders
+/// once per snapshot for owners and admins together, and once per snapshot for each
+/// other credential (see `ViewSlot`); every other call answers what was rendered.
+pub fn all_projects(
+    st: &State,
+    actor: &Actor,
+    render: impl FnOnce(&[ProjectTree]) -> String,
+) -> Result<Arc<String>> {
     let org = &actor.member()?.organization_id;
     let snap = snapshot(st, org)?;
     if actor.sees_everything() {
-        return Ok(Listing::Everything(snap));
+        return Ok(Arc::clone(
+            snap.rendered
+                .get_or_init(|| Arc::new(render(&full_trees(&snap)))),
+        ));
     }
-    Ok(Listing::Visible(trees(
-        actor,
-        snap.projects.clone(),
-        snap.environments.clone(),
-        snap.applications.clone(),
-    )))
-}
-
-/// Every project of a snapshot with everything inside, for callers who see it all.
-pub fn full_trees(snap: &OrgResources) -> Vec<ProjectTree> {
-    let mut out: Vec<ProjectTree> = snap
-        .projects
-        .iter()
-        .map(|p| ProjectTree {
-            project: p.clone(),
-            environments: Vec::new(),
-        })
-        .collect();
-    for e in &snap.environments {
-        if let Some(t) = out.iter_mut().find(|t| t.project.id == e.project_id) {
-            t.environments.push((e.clone(), Vec::new()));
-        }
-    }
-    for a in &snap.applications {
-        if let Some((_, list)) = out
-            .iter_mut()
-            .flat_map(|t| t.environments.iter_mut())
-            .find(|(e, _)| e.id == a.environment_id)
-        {
-            list.push(a.clone());
-        }
-    }
-    out
+    Ok(actor.view().get_or_render(&snap, || {
+        render(&trees(
+            actor,
+            &snap.projects,
+            &snap.environments,
+            &snap.applications,
+        ))
+    }))
 }
 
 /// `project.one`.
@@ -306,7 +309,7 @@ pub fn one_project(st: &State, actor: &Actor, id: &ProjectId) -> Result<ProjectT
             rs::applications(c, org)?,
         ))
     })?;
-    trees(actor, vec![p], e, a)
+    trees(actor, std::slice::from_ref(&p), &e, &a)
         .pop()
         .ok_or_else(|| Error::internal("visible project lost"))
 }
@@ -501,7 +504,7 @@ pub fn environments_of(
             rs::applications(c, org)?,
         ))
     })?;
-    Ok(trees(actor, vec![p], e, a)
+    Ok(trees(actor, std::slice::from_ref(&p), &e, &a)
         .pop()
         .map(|t| t.environments)
         .unwrap_or_default())

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::access::load_principal;
-use super::cache::CachedSession;
+use super::cache::{CachedSession, ViewSlot};
 use super::{Client, State};
 use crate::auth::token;
 use crate::error::{Error, Reason, Result};
@@ -75,6 +75,7 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
                 Ok(Some(CachedSession {
                     session: s,
                     principal: Arc::new(principal),
+                    view: ViewSlot::default(),
                 }))
             })?;
             let Some(loaded) = loaded else {
@@ -117,6 +118,7 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
         cached: Arc::new(CachedSession {
             session: updated,
             principal: Arc::clone(&cached.principal),
+            view: ViewSlot::default(),
         }),
         extended: true,
     })

@@ -10,8 +10,11 @@ use crate::model::{
 
 const COLUMNS: &str = "id, name, prefix, start, user_id, organization_id, enabled, expires_at, \
     rate_limit_enabled, rate_limit_time_window, rate_limit_max, remaining, refill_amount, \
-    refill_interval, last_refill_at, scope_read_only, scope_project_ids, last_used_at, \
-    request_count, created_at, updated_at, previous_expires_at";
+    refill_interval, last_refill_at, scope_read_only, scope_project_ids, \
+    key_usage.last_used_at, coalesce(key_usage.request_count, 0), created_at, updated_at, \
+    previous_expires_at";
+/// A key's row with its usage, which lives in a table of its own (see `record_usage`).
+const KEYS: &str = "api_keys LEFT JOIN key_usage ON key_usage.key_id = api_keys.id";
 
 fn api_key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     let rate_limit = match (
@@ -70,9 +73,9 @@ pub fn insert(conn: &Tx, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
         "INSERT INTO api_keys (id, name, prefix, start, key_hash, user_id, organization_id,
              enabled, expires_at, rate_limit_enabled, rate_limit_time_window, rate_limit_max,
              remaining, refill_amount, refill_interval, last_refill_at, scope_read_only,
-             scope_project_ids, request_count, created_at, updated_at)
+             scope_project_ids, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, 0, ?19, ?20)",
+                 ?18, ?19, ?20)",
     )?
     .execute(params![
         k.id.as_str(),
@@ -96,6 +99,8 @@ pub fn insert(conn: &Tx, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
         k.created_at,
         k.updated_at
     ])?;
+    conn.prepare_cached("INSERT INTO key_usage (key_id) VALUES (?1)")?
+        .execute([k.id.as_str()])?;
     Ok(())
 }
 
@@ -113,9 +118,9 @@ pub fn credential_by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Crede
     const KEY: usize = 22;
     let mut st = conn.prepare_cached(&format!(
         "SELECT k.*, u.id, u.name, u.email, u.created_at, u.updated_at, {MEMBER_COLUMNS}
-         FROM (SELECT {COLUMNS}, 0 FROM api_keys WHERE key_hash = ?1
+         FROM (SELECT {COLUMNS}, 0 FROM {KEYS} WHERE key_hash = ?1
                UNION ALL
-               SELECT {COLUMNS}, 1 FROM api_keys WHERE previous_key_hash = ?1
+               SELECT {COLUMNS}, 1 FROM {KEYS} WHERE previous_key_hash = ?1
                LIMIT 1) k
          JOIN users u ON u.id = k.user_id
          LEFT JOIN members m ON m.organization_id = k.organization_id AND m.user_id = k.user_id"
@@ -135,7 +140,7 @@ pub fn credential_by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Crede
 }
 
 pub fn by_id(conn: &Reader, id: &ApiKeyId) -> Result<Option<ApiKey>> {
-    let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?;
+    let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM {KEYS} WHERE id = ?1"))?;
     Ok(optional(st.query_row([id.as_str()], api_key))?)
 }
 
@@ -152,8 +157,8 @@ pub fn of_user(
             conn,
             "SELECT count(*) FROM api_keys WHERE user_id = ?1",
             &format!(
-                "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1
-                 ORDER BY rowid LIMIT ?2 OFFSET ?3"
+                "SELECT {COLUMNS} FROM {KEYS} WHERE user_id = ?1
+                 ORDER BY api_keys.rowid LIMIT ?2 OFFSET ?3"
             ),
             &[&user.as_str()],
             paging,
@@ -163,8 +168,8 @@ pub fn of_user(
             conn,
             "SELECT count(*) FROM api_keys WHERE user_id = ?1 AND organization_id = ?2",
             &format!(
-                "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 AND organization_id = ?2
-                 ORDER BY rowid LIMIT ?3 OFFSET ?4"
+                "SELECT {COLUMNS} FROM {KEYS} WHERE user_id = ?1 AND organization_id = ?2
+                 ORDER BY api_keys.rowid LIMIT ?3 OFFSET ?4"
             ),
             &[&user.as_str(), &org.as_str()],
             paging,
@@ -250,22 +255,22 @@ pub fn give_back(conn: &Tx, id: &ApiKeyId, uses: i64) -> Result<()> {
     Ok(())
 }
 
-/// What accumulated in memory for one key since the last flush.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Usage {
-    pub id: ApiKeyId,
-    pub last_used_at: i64,
-    pub requests: i64,
-}
-
-/// Writes one key's usage; false when the key no longer exists.
-pub fn record_usage(conn: &Tx, u: &Usage) -> Result<bool> {
-    conn.prepare_cached(
-        "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2),
+/// Writes the usage of keys, each as (key, last use, requests since the last flush), and
+/// answers for each, in order, whether the key still exists. Only the keys' small usage
+/// rows change: keys given in id order rewrite each page of that table once, whatever the
+/// size of the keys' own rows.
+pub fn record_usage<'a>(
+    conn: &Tx,
+    usage: impl IntoIterator<Item = (&'a ApiKeyId, i64, i64)>,
+) -> Result<Vec<bool>> {
+    let mut st = conn.prepare_cached(
+        "UPDATE key_usage SET last_used_at = max(coalesce(last_used_at, 0), ?2),
              request_count = request_count + ?3
-         WHERE id = ?1",
-    )?
-    .execute(params![u.id.as_str(), u.last_used_at, u.requests])
-    .map(|n| n == 1)
-    .map_err(Into::into)
+         WHERE key_id = ?1",
+    )?;
+    let mut found = Vec::new();
+    for (id, last_used_at, requests) in usage {
+        found.push(st.execute(params![id.as_str(), last_used_at, requests])? == 1);
+    }
+    Ok(found)
 }

@@ -341,6 +341,22 @@ impl TestApp {
         read(self.auth(req, who).send().await).await
     }
 
+    /// `GET path?query` as `who` on a second server opened read-only on the same database
+    /// file with nothing in memory: the answer computed afresh. (A request that would
+    /// write, such as a session extension, fails there.)
+    pub async fn get_afresh(&self, path: &str, query: &[(&str, &str)], who: &As) -> Reply {
+        let config = self.state.config.clone();
+        let db = Db::open(&config.db_path, 2, Ownership::ReadOnly).unwrap();
+        let now = keygate::clock::Clock::now_ms(&*self.clock);
+        let state = State::new(db, Arc::new(ManualClock::new(now)), config);
+        let client = TestClient::new(app(state).boxed());
+        let mut req = client.get(path);
+        for (k, v) in query {
+            req = req.query(*k, v);
+        }
+        read(self.auth(req, who).send().await).await
+    }
+
     /// `POST path` with a JSON body as `who`.
     pub async fn post(&self, path: &str, body: Value, who: &As) -> Reply {
         let req = self.client.post(path).body_json(&body);
@@ -679,10 +695,12 @@ impl TestApp {
         key_list(self.get(USER_GET, &[], who).await.assert_ok())
     }
 
-    /// One column of the key `id`'s row.
+    /// One column of the key `id`'s row, its usage row included.
     pub fn key_column(&self, id: &str, column: &str) -> Value {
         self.scalar(
-            &format!("SELECT {column} FROM api_keys WHERE id = ?1"),
+            &format!(
+                "SELECT {column} FROM api_keys LEFT JOIN key_usage ON key_id = id WHERE id = ?1"
+            ),
             &[&id],
         )
     }

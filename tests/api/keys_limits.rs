@@ -1,12 +1,12 @@
 //! Quotas, rate limits and usage of API keys: 429 with back-off headers, refills and token
-//! buckets on the manual clock, a server default, usage kept in memory and flushed in one
-//! go, quotas spent from leases committed before their first use, and quota state that
-//! survives a restart or a crash.
+//! buckets on the manual clock, a server default, usage kept in memory and flushed in
+//! chunks that let other writes through, quotas spent from leases committed before their
+//! first use, and quota state that survives a restart or a crash.
 
 use std::sync::Arc;
 
 use keygate::clock::SECOND;
-use keygate::domain::keys::{flush_at_stop, flush_usage};
+use keygate::domain::keys::{self, FLUSH_CHUNK, create_from_shell, flush_at_stop, flush_usage};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -454,6 +454,69 @@ async fn the_first_use_of_a_quota_leases_a_tenth_of_it_in_the_row_before_it_is_a
     spend(&app, &key, 1).await;
     assert_eq!(app.key_column(&id, "remaining"), 81);
     assert_eq!(listed(&app, &owner, &id).await["remaining"], 89);
+}
+
+/// `n` keys of the owner made from the shell (faster than over HTTP), each used once.
+async fn keys_used_once(app: &TestApp, n: usize) {
+    let org = keygate::model::OrgId(app.first_org());
+    for i in 0..n {
+        let made = create_from_shell(&app.state, OWNER_EMAIL, &org, &format!("k{i}")).unwrap();
+        keys::authenticate(&app.state, &made.secret, false)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_of_many_keys_writes_in_chunks_that_let_other_writes_through() {
+    let app = TestApp::new();
+    app.owner().await;
+    let n = FLUSH_CHUNK + 1;
+    keys_used_once(&app, n).await;
+    let flushed = |app: &TestApp| {
+        app.count_where(
+            "SELECT count(*) FROM key_usage WHERE request_count = 1",
+            &[],
+        )
+    };
+
+    let flush = tokio::spawn({
+        let st = app.state.clone();
+        async move { flush_usage(&st).await }
+    });
+    // The first chunk, then a write of another caller while the flush waits to write the
+    // rest.
+    while flushed(&app) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    app.state.db.write(|_| Ok(())).await.unwrap();
+
+    assert!(
+        !flush.is_finished(),
+        "the other write waited for the whole flush"
+    );
+    assert_eq!(flushed(&app), FLUSH_CHUNK as i64);
+    assert_eq!(flush.await.unwrap().unwrap(), n);
+    assert_eq!(flushed(&app), n as i64);
+    assert_eq!(flush_usage(&app.state).await.unwrap(), 0, "each key once");
+}
+
+#[tokio::test]
+async fn a_failed_flush_keeps_the_usage_for_the_next_one() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({})).await;
+    spend(&app, &key, 3).await;
+    app.exec("ALTER TABLE key_usage RENAME TO key_usage_away", &[]);
+
+    assert!(flush_usage(&app.state).await.is_err());
+
+    app.exec("ALTER TABLE key_usage_away RENAME TO key_usage", &[]);
+    assert_eq!(listed(&app, &owner, &id).await["requestCount"], 3);
+    // No new use since: the failed flush put the key back on the list itself.
+    assert_eq!(flush_usage(&app.state).await.unwrap(), 1);
+    assert_eq!(app.key_column(&id, "request_count"), 3);
+    assert_eq!(listed(&app, &owner, &id).await["requestCount"], 3);
 }
 
 #[tokio::test]

@@ -774,6 +774,258 @@ async fn project_all_is_never_stale_after_a_role_change_or_a_removal() {
         .assert_error(401, "no_active_organization");
 }
 
+/// What `project.all` answers `who`, twice (rendered, then as kept), checked against what
+/// a fresh server on the same database answers; the listing's outline, or the refusal.
+async fn all_as_afresh(app: &TestApp, who: &As, step: &str) -> Result<Vec<String>, String> {
+    let fresh = app.get_afresh("/api/project.all", &[], who).await;
+    for _ in 0..2 {
+        let r = app.get("/api/project.all", &[], who).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (fresh.status, &fresh.body),
+            "{step}, as {who:?}"
+        );
+    }
+    match fresh.status {
+        200 => Ok(outline(fresh.body.as_array().unwrap())),
+        _ => Err(fresh.reason().to_owned()),
+    }
+}
+
+/// Members and project-scoped keys keep their rendering of `project.all` between changes.
+/// After each kind of change (a write to the resources, the access lists, the flags, the
+/// role, a key with another scope), the answer of each, rendered and then kept, is what a
+/// fresh server opened on the same database answers.
+#[tokio::test]
+async fn a_kept_project_all_equals_a_fresh_servers_after_each_kind_of_change() {
+    let app = TestApp::new();
+    let (owner, _, org) = app.owner_ids().await;
+    let (p, p_prod) = project(&app, &owner, "P").await;
+    let (q, q_prod) = project(&app, &owner, "Q").await;
+    let web = app_id(&application(&app, &owner, &p_prod, "web").await);
+    let api = json!({"canAccessToAPI": true});
+    let m = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        api.clone(),
+        &[&p],
+        &[&p_prod],
+        &[&web],
+    )
+    .await;
+    let key = As::Key(api_key(&app, &m.who, &org, None).await);
+    let scoped = As::Key(api_key(&app, &m.who, &org, Some(json!({"projectIds": [p]}))).await);
+    let owner_scoped = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [q]}))).await);
+    let seen = |step: &'static str| {
+        let app = &app;
+        let callers = [
+            m.who.clone(),
+            key.clone(),
+            scoped.clone(),
+            owner_scoped.clone(),
+        ];
+        async move {
+            let mut out = Vec::new();
+            for who in &callers {
+                out.push(all_as_afresh(app, who, step).await);
+            }
+            out
+        }
+    };
+    let p_full = || {
+        Ok(vec![
+            "P".into(),
+            "P/production".into(),
+            "P/production/web".into(),
+        ])
+    };
+    let q_full = || Ok(vec!["Q".into(), "Q/production".into()]);
+
+    assert_eq!(
+        seen("at first").await,
+        [p_full(), p_full(), p_full(), q_full()]
+    );
+
+    // A write to the resources: P is renamed.
+    app.post(
+        "/api/project.update",
+        json!({"projectId": p, "name": "P2"}),
+        &owner,
+    )
+    .await
+    .assert_ok();
+    let p2 = || {
+        Ok(vec![
+            "P2".into(),
+            "P2/production".into(),
+            "P2/production/web".into(),
+        ])
+    };
+    assert_eq!(seen("after a rename").await, [p2(), p2(), p2(), q_full()]);
+
+    // The access lists: Q joins them, the application leaves them.
+    let grant_all = |flags: serde_json::Value| {
+        let (app, owner, user) = (&app, &owner, m.user_id.clone());
+        let (p, q, p_prod, q_prod) = (p.clone(), q.clone(), p_prod.clone(), q_prod.clone());
+        async move {
+            grant(
+                app,
+                owner,
+                &user,
+                flags,
+                &[&p, &q],
+                &[&p_prod, &q_prod],
+                &[],
+            )
+            .await
+        }
+    };
+    grant_all(api.clone()).await;
+    let both = || {
+        Ok(vec![
+            "Q".into(),
+            "Q/production".into(),
+            "P2".into(),
+            "P2/production".into(),
+        ])
+    };
+    let p2_bare = || Ok(vec!["P2".into(), "P2/production".into()]);
+    assert_eq!(
+        seen("after the lists changed").await,
+        [both(), both(), p2_bare(), q_full()]
+    );
+
+    // The flags: without API access the member's keys stop; with it again they work.
+    grant_all(json!({"canCreateProjects": true})).await;
+    let refused = || Err("permission_denied".to_owned());
+    assert_eq!(
+        seen("without API access").await,
+        [both(), refused(), refused(), q_full()]
+    );
+    grant_all(json!({"canAccessToAPI": true, "canCreateProjects": true})).await;
+    assert_eq!(
+        seen("with API access again").await,
+        [both(), both(), p2_bare(), q_full()]
+    );
+
+    // The role: as an admin the member sees everything its key scope allows; back as a
+    // member, it starts again with no flags and empty lists.
+    let everything = || {
+        let mut all = q_full()?;
+        all.extend(p2()?);
+        Ok(all)
+    };
+    for (role, expected) in [
+        ("admin", [everything(), everything(), p2(), q_full()]),
+        ("member", [Ok(vec![]), refused(), refused(), q_full()]),
+    ] {
+        app.post(
+            "/api/organization.updateMemberRole",
+            json!({"memberId": m.member_id, "role": role}),
+            &owner,
+        )
+        .await
+        .assert_ok();
+        assert_eq!(seen(role).await, expected, "as {role}");
+    }
+    grant_all(api.clone()).await;
+    assert_eq!(
+        seen("with access again").await,
+        [both(), both(), p2_bare(), q_full()]
+    );
+
+    // Key scopes: a key scoped to Q sees Q only, beside the one scoped to P.
+    let scoped_q = As::Key(api_key(&app, &m.who, &org, Some(json!({"projectIds": [q]}))).await);
+    assert_eq!(
+        all_as_afresh(&app, &scoped_q, "another scope").await,
+        q_full()
+    );
+    assert_eq!(
+        all_as_afresh(&app, &scoped, "beside another scope").await,
+        p2_bare()
+    );
+
+    // A removal, which shortens the lists too.
+    app.post("/api/project.remove", json!({"projectId": q}), &owner)
+        .await
+        .assert_ok();
+    assert_eq!(
+        seen("after a removal").await,
+        [p2_bare(), p2_bare(), p2_bare(), Ok(vec![])]
+    );
+    assert_eq!(
+        all_as_afresh(&app, &scoped_q, "after a removal").await,
+        Ok(vec![])
+    );
+}
+
+/// A member's listing is rendered once and answered from memory until what it depends on
+/// changes: the organization's resources, or the member's access.
+#[tokio::test]
+async fn a_members_project_all_is_rendered_once_until_its_resources_or_access_change() {
+    use keygate::domain::{keys, resources};
+    let app = TestApp::new();
+    let (owner, _, org) = app.owner_ids().await;
+    let (p, p_prod) = project(&app, &owner, "P").await;
+    let m = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canAccessToAPI": true}),
+        &[&p],
+        &[&p_prod],
+        &[],
+    )
+    .await;
+    let key = api_key(&app, &m.who, &org, None).await;
+    let renders = std::cell::Cell::new(0);
+    // One request: the key checked, then the listing.
+    let list = || async {
+        let actor = keys::authenticate(&app.state, &key, false).await.unwrap();
+        resources::all_projects(&app.state, &actor, |trees| {
+            renders.set(renders.get() + 1);
+            let names: Vec<&str> = trees.iter().map(|t| t.project.name.as_str()).collect();
+            names.join(",")
+        })
+        .unwrap()
+        .to_string()
+    };
+
+    assert_eq!((list().await, list().await), ("P".into(), "P".into()));
+    assert_eq!(renders.get(), 1);
+
+    // A write to the resources, even one the member does not see.
+    let (q, q_prod) = project(&app, &owner, "Q").await;
+    assert_eq!((list().await, list().await), ("P".into(), "P".into()));
+    assert_eq!(renders.get(), 2);
+
+    // The member's access lists.
+    grant(
+        &app,
+        &owner,
+        &m.user_id,
+        json!({"canAccessToAPI": true}),
+        &[&p, &q],
+        &[&p_prod, &q_prod],
+        &[],
+    )
+    .await;
+    assert_eq!((list().await, list().await), ("Q,P".into(), "Q,P".into()));
+    assert_eq!(renders.get(), 3);
+
+    // A read changes nothing.
+    app.get(
+        "/api/project.one",
+        &[("projectId", &p)],
+        &As::Key(key.clone()),
+    )
+    .await
+    .assert_ok();
+    list().await;
+    assert_eq!(renders.get(), 3);
+}
+
 // ---------------------------------------------------------------- project.update
 
 #[tokio::test]
