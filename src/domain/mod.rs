@@ -130,7 +130,7 @@ impl State {
         }
         self.cache.forget(stale);
         for s in stale {
-            if let Stale::Resources(org) | Stale::Org(org) = s {
+            if let Stale::Resources(org) = s {
                 self.resources.forget(org);
             }
         }

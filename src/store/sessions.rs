@@ -63,14 +63,19 @@ pub fn of_user(conn: &Reader, user: &UserId, now: i64, paging: Paging) -> Result
     )
 }
 
+/// Records the session of a token hash a `RETURNING token_hash` gave as stale.
+fn stale_session(conn: &Tx, hash: &[u8]) {
+    if let Ok(h) = <[u8; 32]>::try_from(hash) {
+        conn.stale(Stale::Session(h));
+    }
+}
+
 /// Records the sessions of the token hashes a `RETURNING token_hash` gave as stale;
 /// answers how many rows there were.
 fn stale_sessions(conn: &Tx, hashes: rusqlite::Result<Vec<Vec<u8>>>) -> Result<usize> {
     let hashes = hashes?;
     for h in &hashes {
-        if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
-            conn.stale(Stale::Session(h));
-        }
+        stale_session(conn, h);
     }
     Ok(hashes.len())
 }
@@ -140,9 +145,7 @@ pub fn delete_others(conn: &Tx, user: &UserId, keep: Option<&SessionId>) -> Resu
     let mut ids = Vec::new();
     for row in rows {
         let (id, hash) = row?;
-        if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
-            conn.stale(Stale::Session(hash));
-        }
+        stale_session(conn, &hash);
         ids.push(id);
     }
     Ok(ids)
