@@ -13,6 +13,7 @@ const COLUMNS: &str = "id, name, prefix, start, user_id, organization_id, enable
     refill_interval, last_refill_at, scope_read_only, scope_project_ids, \
     key_usage.last_used_at, coalesce(key_usage.request_count, 0), created_at, updated_at, \
     previous_expires_at";
+const USAGE: &str = "key_usage.last_used_at, coalesce(key_usage.request_count, 0)";
 /// A key's row with its usage, which lives in a table of its own (see `record_usage`).
 const KEYS: &str = "api_keys LEFT JOIN key_usage ON key_usage.key_id = api_keys.id";
 
@@ -106,7 +107,10 @@ pub fn insert(conn: &Tx, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
 
 /// What authenticating a key needs, read in one statement: the key whose current or
 /// previous secret hashes to `hash` (the flag says which), its user, and the user's
-/// membership in the key's organization, if there still is one.
+/// membership in the key's organization, if there still is one. The key's stored usage is
+/// not read (`last_used_at` is `None`, `request_count` 0): authentication never needs it,
+/// the key's runtime counts uses from then on, and listings read the stored usage. That
+/// keeps a lookup to the key's own pages.
 pub struct Credential {
     pub key: ApiKey,
     pub previous_secret: bool,
@@ -116,15 +120,20 @@ pub struct Credential {
 
 pub fn credential_by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Credential>> {
     const KEY: usize = 22;
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT k.*, u.id, u.name, u.email, u.created_at, u.updated_at, {MEMBER_COLUMNS}
-         FROM (SELECT {COLUMNS}, 0 FROM {KEYS} WHERE key_hash = ?1
-               UNION ALL
-               SELECT {COLUMNS}, 1 FROM {KEYS} WHERE previous_key_hash = ?1
-               LIMIT 1) k
-         JOIN users u ON u.id = k.user_id
-         LEFT JOIN members m ON m.organization_id = k.organization_id AND m.user_id = k.user_id"
-    ))?;
+    // Built once: this is the statement of every cache miss on the key path.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let columns = COLUMNS.replace(USAGE, "NULL, 0");
+        format!(
+            "SELECT k.*, u.id, u.name, u.email, u.created_at, u.updated_at, {MEMBER_COLUMNS}
+             FROM (SELECT {columns}, 0 FROM api_keys WHERE key_hash = ?1
+                   UNION ALL
+                   SELECT {columns}, 1 FROM api_keys WHERE previous_key_hash = ?1
+                   LIMIT 1) k
+             JOIN users u ON u.id = k.user_id
+             LEFT JOIN members m ON m.organization_id = k.organization_id AND m.user_id = k.user_id"
+        )
+    });
+    let mut st = conn.prepare_cached(&SQL)?;
     Ok(optional(st.query_row([&hash[..]], |r| {
         let member_at = KEY + 1 + 5;
         Ok(Credential {
