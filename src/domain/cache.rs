@@ -152,6 +152,9 @@ struct Maps {
     by_org: HashMap<OrgId, HashSet<usize>>,
     /// Sessions by expiry, so the expired ones are dropped without a scan.
     expiry: BTreeSet<(i64, usize)>,
+    /// Keys whose entry left the cache (or never made it in) since the last prune: their
+    /// runtimes may now be held by nothing but the runtime map (see `prune_runtimes`).
+    orphans: Vec<ApiKeyId>,
 }
 
 fn unlink<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<usize>>, k: &K, i: usize) {
@@ -178,6 +181,7 @@ impl Maps {
             by_user: HashMap::new(),
             by_org: HashMap::new(),
             expiry: BTreeSet::new(),
+            orphans: Vec::new(),
         }
     }
 
@@ -241,6 +245,7 @@ impl Maps {
                         self.by_key.remove(&k.key.id);
                     }
                 }
+                self.orphans.push(k.key.id.clone());
             }
             Entry::Session(s) => {
                 self.sessions.remove(&slot.hash);
@@ -343,6 +348,10 @@ impl AuthCache {
     pub fn put_key(&self, hash: [u8; 32], generation: u64, found: Option<Arc<CachedKey>>) {
         let mut maps = self.write();
         if maps.generation != generation {
+            // Not cached: a change raced the lookup. The runtime made for it is an orphan.
+            if let Some(k) = found {
+                maps.orphans.push(k.key.id.clone());
+            }
             return;
         }
         match found {
@@ -474,13 +483,41 @@ impl AuthCache {
     /// them, no usage waits for a flush, no lease is unspent and the rate-limit bucket is
     /// full again. The next use of such a key builds an equal one from its row, so the
     /// runtimes stay about as many as the cached keys plus the keys in use since the
-    /// last flush. Answers how many went.
+    /// last flush. Only the runtimes of keys that left the cache since the last prune are
+    /// looked at, and those that still held something then: the cost follows what
+    /// changed, not what is cached. Answers how many went.
     pub fn prune_runtimes(&self, now: i64) -> usize {
-        let mut map = self.lock_runtimes();
-        let before = map.len();
-        // Under the lock no one can take a new reference to a runtime only the map holds.
-        map.retain(|_, rt| Arc::strong_count(rt) > 1 || !rt.idle(now));
-        before - map.len()
+        let mut candidates = std::mem::take(&mut self.write().orphans);
+        if candidates.is_empty() {
+            return 0;
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut waiting = Vec::new();
+        let mut gone = 0;
+        {
+            let maps = self.read();
+            let mut map = self.lock_runtimes();
+            for id in candidates {
+                // Cached again: the next time its entry goes, it is named again.
+                if maps.by_key.contains_key(&id) {
+                    continue;
+                }
+                let Some(rt) = map.get(&id) else {
+                    continue;
+                };
+                // Under the lock no one can take a new reference to a runtime only the map
+                // holds.
+                if Arc::strong_count(rt) == 1 && rt.idle(now) {
+                    map.remove(&id);
+                    gone += 1;
+                } else {
+                    waiting.push(id);
+                }
+            }
+        }
+        self.write().orphans.extend(waiting);
+        gone
     }
 }
 
@@ -1035,6 +1072,34 @@ mod tests {
         c.put_key(h(1), g, Some(cached_key(&c, "k1", "ada", "o1")));
 
         assert!(c.has_key(&h(1)));
+    }
+
+    #[test]
+    fn a_prune_looks_at_the_keys_that_left_the_cache_and_drops_their_idle_runtimes() {
+        let c = AuthCache::new(10);
+        let held = |id: &str| c.runtime_of(&ApiKeyId(id.into())).is_some();
+        put_key(&c, h(1), "k1", "ada", "o1");
+        put_key(&c, h(2), "k2", "ada", "o1");
+        // A lookup that a change raced: its key was not cached, its runtime is an orphan.
+        let raced = cached_key(&c, "k3", "ada", "o1");
+        let before = c.generation();
+        c.forget(&[Stale::Key(ApiKeyId("k9".into()))]);
+        c.put_key(h(3), before, Some(raced));
+        assert!(!c.has_key(&h(3)));
+        assert_eq!(c.prune_runtimes(0), 1, "only the raced key's runtime goes");
+        assert!(held("k1") && held("k2") && !held("k3"));
+
+        // Dropped, then cached again before the prune: kept, and named again when it goes.
+        c.forget(&[Stale::Key(ApiKeyId("k1".into()))]);
+        put_key(&c, h(1), "k1", "ada", "o1");
+        assert_eq!(c.prune_runtimes(0), 0);
+        assert!(held("k1"));
+        c.forget(&[Stale::Key(ApiKeyId("k1".into()))]);
+        assert_eq!(c.prune_runtimes(0), 1);
+        assert!(!held("k1") && held("k2"));
+        // Nothing left the cache since: nothing to look at.
+        assert_eq!(c.prune_runtimes(0), 0);
+        assert!(held("k2"));
     }
 
     #[test]
