@@ -777,6 +777,27 @@ pub async fn watch(db: Db) {
 
 #[cfg(test)]
 mod tests {
+    /// The bundled SQLite is built with the options of `.cargo/config.toml`.
+    #[test]
+    fn sqlite_is_built_without_global_allocation_statistics_or_a_shared_page_cache() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_that_arrive_together_share_a_commit_and_a_failing_one_fails_alone() {
         let dir = tempfile::tempdir().unwrap();

@@ -120,32 +120,52 @@ pub struct Credential {
 
 pub fn credential_by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Credential>> {
     const KEY: usize = 22;
-    // Built once: this is the statement of every cache miss on the key path.
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let columns = COLUMNS.replace(USAGE, "NULL, 0");
-        format!(
-            "SELECT k.*, u.id, u.name, u.email, u.created_at, u.updated_at, {MEMBER_COLUMNS}
-             FROM (SELECT {columns}, 0 FROM api_keys WHERE key_hash = ?1
-                   UNION ALL
-                   SELECT {columns}, 1 FROM api_keys WHERE previous_key_hash = ?1
-                   LIMIT 1) k
-             JOIN users u ON u.id = k.user_id
-             LEFT JOIN members m ON m.organization_id = k.organization_id AND m.user_id = k.user_id"
-        )
-    });
-    let mut st = conn.prepare_cached(&SQL)?;
-    Ok(optional(st.query_row([&hash[..]], |r| {
-        let member_at = KEY + 1 + 5;
-        Ok(Credential {
-            key: api_key(r)?,
-            previous_secret: r.get(KEY)?,
-            user: user_at(r, KEY + 1)?,
-            membership: match r.get::<_, Option<String>>(member_at)? {
-                Some(_) => Some(membership_at(r, member_at)?),
-                None => None,
-            },
+    // Built once: these are the statements of every cache miss on the key path. The
+    // current secret is looked up first and the previous one only when that finds
+    // nothing: one plain indexed join each, where a UNION of both would run as a
+    // subquery whose every column SQLite copies before the join reads it.
+    static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        let columns = COLUMNS
+            .replace(USAGE, "usage")
+            .split(", ")
+            .map(|c| match c {
+                "usage" => "NULL, 0".to_owned(),
+                c => format!("k.{c}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        ["key_hash", "previous_key_hash"].map(|column| {
+            format!(
+                "SELECT {columns}, {}, u.id, u.name, u.email, u.created_at, u.updated_at,
+                        {MEMBER_COLUMNS}
+                 FROM api_keys k
+                 JOIN users u ON u.id = k.user_id
+                 LEFT JOIN members m
+                   ON m.organization_id = k.organization_id AND m.user_id = k.user_id
+                 WHERE k.{column} = ?1",
+                i32::from(column != "key_hash")
+            )
         })
-    }))?)
+    });
+    for sql in SQL.iter() {
+        let mut st = conn.prepare_cached(sql)?;
+        let found = optional(st.query_row([&hash[..]], |r| {
+            let member_at = KEY + 1 + 5;
+            Ok(Credential {
+                key: api_key(r)?,
+                previous_secret: r.get(KEY)?,
+                user: user_at(r, KEY + 1)?,
+                membership: match r.get::<_, Option<String>>(member_at)? {
+                    Some(_) => Some(membership_at(r, member_at)?),
+                    None => None,
+                },
+            })
+        }))?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 pub fn by_id(conn: &Reader, id: &ApiKeyId) -> Result<Option<ApiKey>> {
