@@ -5,7 +5,6 @@ mod helpers;
 mod applications;
 mod auth;
 mod body_limits;
-mod contract;
 mod environments;
 mod errors;
 mod freshness;

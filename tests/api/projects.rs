@@ -1650,3 +1650,40 @@ async fn the_reference_example_lists_projects_with_an_x_api_key_header() {
     assert_eq!(list[0]["projectId"], pid.as_str());
     assert_eq!(list[0]["environments"][0]["name"], "production");
 }
+
+/// An empty description clears one; leaving the field out keeps it.
+#[tokio::test]
+async fn an_empty_description_clears_it() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let created = app
+        .post(
+            "/api/project.create",
+            json!({"name": "p", "description": "old"}),
+            &owner,
+        )
+        .await;
+    let id = created.assert_ok()["project"]["projectId"].clone();
+
+    let kept = app
+        .post(
+            "/api/project.update",
+            json!({"projectId": id, "name": "q"}),
+            &owner,
+        )
+        .await;
+    assert_eq!(kept.assert_ok()["description"], "old");
+
+    let cleared = app
+        .post(
+            "/api/project.update",
+            json!({"projectId": id, "description": ""}),
+            &owner,
+        )
+        .await;
+    assert!(cleared.assert_ok().get("description").is_none());
+    assert_eq!(
+        app.scalar("SELECT description FROM projects", &[]),
+        serde_json::Value::Null
+    );
+}
