@@ -1,6 +1,7 @@
 //! Sign-up, sign-in and sign-out over HTTP, their origin checks and sign-in rate limits.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use keygate::api::error::ApiError;
 use keygate::domain::accounts::{NewUser, create_user_blocking};
@@ -8,6 +9,7 @@ use keygate::error::Error;
 use keygate::model::Role;
 use poem::http::Method;
 use serde_json::json;
+use tokio::task::JoinSet;
 
 use crate::helpers::*;
 
@@ -1278,4 +1280,45 @@ async fn sign_up_with_a_foreign_origin_is_refused() {
     assert_eq!(app.count("users"), 0);
     assert_eq!(app.count("organizations"), 0);
     assert_eq!(app.count("sessions"), 0);
+}
+
+#[tokio::test]
+async fn wrong_passwords_sent_in_parallel_are_counted_before_they_are_checked() {
+    let app = Arc::new(TestApp::new());
+    app.owner().await;
+
+    let mut set = JoinSet::new();
+    for _ in 0..30 {
+        let app = Arc::clone(&app);
+        set.spawn(async move {
+            app.post(
+                "/api/auth/sign-in/email",
+                json!({"email": "owner@example.com", "password": "not the password"}),
+                &As::Nobody,
+            )
+            .await
+            .status
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(s) = set.join_next().await {
+        statuses.push(s.unwrap());
+    }
+
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked, 10, "the account allows 10 attempts: {statuses:?}");
+    assert_eq!(refused, 20, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_does_not_use_up_the_accounts_attempts() {
+    let app = TestApp::new();
+    app.owner().await;
+
+    for _ in 0..15 {
+        app.sign_in("owner@example.com", PASSWORD).await;
+    }
+
+    assert_eq!(app.count("sessions"), 16);
 }

@@ -704,3 +704,33 @@ async fn a_read_only_key_reads_environments_but_cannot_change_them() {
     }
     assert_eq!(dump(&app), before);
 }
+
+/// `environment.update` answers the environment with its applications, as documented
+/// ("the applications in it that the caller may see") and as `environment.one` lists them.
+#[tokio::test]
+async fn environment_update_answers_with_the_environments_applications() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (_, prod) = project(&app, &owner, "P").await;
+    let a = application(&app, &owner, &prod, "web").await;
+
+    let r = app
+        .post(
+            "/api/environment.update",
+            json!({"environmentId": prod, "description": "Live"}),
+            &owner,
+        )
+        .await;
+
+    let e = r.assert_ok();
+    assert_eq!(e["description"], "Live");
+    assert_eq!(
+        e["applications"],
+        json!([{
+            "applicationId": a["applicationId"],
+            "name": "web",
+            "appName": a["appName"],
+            "applicationStatus": "idle",
+        }])
+    );
+}

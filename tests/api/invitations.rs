@@ -879,3 +879,23 @@ async fn invitation_tokens_are_random_and_stored_only_as_a_hash() {
         );
     }
 }
+
+/// When both the email and the role of an invitation are wrong, both are reported in one
+/// answer, so the caller learns of the role on the first try.
+#[tokio::test]
+async fn a_bad_email_and_a_bad_role_are_reported_together() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+
+    let r = app
+        .post(
+            "/api/organization.inviteMember",
+            json!({"email": "not an email", "role": "superuser"}),
+            &owner,
+        )
+        .await;
+
+    r.assert_error(400, "validation_failed");
+    assert_eq!(r.issue_paths(), ["email", "role"]);
+    assert_eq!(app.count("invitations"), 0);
+}

@@ -1207,3 +1207,46 @@ async fn the_shell_refuses_unknown_users_non_members_and_members_without_api_acc
     let made = create_from_shell(&app.state, "m@example.com", &first, "k").unwrap();
     app.try_key(&made.secret).await.assert_ok();
 }
+
+/// `user.get` names its key list `apiKeys`, in camel case like every other field of the
+/// API (and Dokploy), never `api_keys`.
+#[tokio::test]
+async fn user_get_names_its_key_list_api_keys_in_camel_case() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (_, id) = app.create_key(&owner, json!({})).await;
+
+    let r = app.get(USER_GET, &[], &owner).await;
+
+    let b = r.assert_ok();
+    assert!(b.get("api_keys").is_none(), "{b}");
+    assert_eq!(b["apiKeys"][0]["id"], id, "{b}");
+}
+
+/// `user.updateApiKey` and `user.rotateApiKey` answer the key with the usage held in
+/// memory folded in, as `user.get` does: the same request count, last use and quota.
+#[tokio::test]
+async fn update_and_rotate_answer_the_same_usage_as_user_get() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({"remaining": 10})).await;
+    for _ in 0..3 {
+        app.try_key(&key).await.assert_ok();
+    }
+
+    let updated = app
+        .post(
+            UPDATE_KEY,
+            json!({"apiKeyId": id, "name": "renamed"}),
+            &owner,
+        )
+        .await;
+    let rotated = app.post(ROTATE_KEY, json!({"apiKeyId": id}), &owner).await;
+
+    for r in [&updated, &rotated] {
+        let b = r.assert_ok();
+        assert_eq!(b["requestCount"], 3, "{b}");
+        assert_eq!(b["remaining"], 7, "{b}");
+        assert_eq!(b["lastUsedAt"], "2026-11-27T00:00:00.000Z", "{b}");
+    }
+}

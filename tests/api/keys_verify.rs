@@ -7,6 +7,7 @@ use keygate::clock::{DAY, SECOND};
 use serde_json::json;
 
 use crate::helpers::*;
+use crate::resource_helpers::*;
 
 /// Asserts a 401 with `reason`.
 #[track_caller]
@@ -779,4 +780,161 @@ async fn an_unrestricted_key_creates_keys_in_its_own_organization() {
     app.try_key(minted).await.assert_ok();
     app.clock.advance(DAY + SECOND);
     assert_refused(&app.try_key(minted).await, "api_key_expired");
+}
+
+/// A removed member's keys are refused as `not_a_member` from the very next request, and
+/// stay dead when the user is invited back: joining again drops the keys left from the
+/// earlier membership.
+#[tokio::test]
+async fn a_removed_members_key_is_refused_as_not_a_member_and_never_returns() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let (key, _) = app.create_key(&member, json!({})).await;
+    app.try_key(&key).await.assert_ok();
+
+    app.post("/api/user.remove", json!({"userId": member_id}), &owner)
+        .await
+        .assert_ok();
+
+    app.try_key(&key).await.assert_error(401, "not_a_member");
+
+    let invite = app
+        .post(
+            "/api/organization.inviteMember",
+            json!({"email": "m@example.com", "role": "member"}),
+            &owner,
+        )
+        .await;
+    let token = invite.assert_ok()["token"].as_str().unwrap().to_owned();
+    app.post(
+        "/api/organization.acceptInvitation",
+        json!({"token": token}),
+        &member,
+    )
+    .await
+    .assert_ok();
+
+    app.try_key(&key).await.assert_error(401, "invalid_api_key");
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM api_keys WHERE user_id = ?1",
+            &[&member_id]
+        ),
+        0
+    );
+}
+
+/// A key scoped to projects can neither create an admin with a known password nor invite
+/// one: that admin would hold every right the key was narrowed from.
+#[tokio::test]
+async fn a_project_scoped_key_cannot_create_an_admin() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app
+        .create_key(&owner, json!({"scope": {"projectIds": []}}))
+        .await;
+    let via = As::Key(key);
+
+    let created = app
+        .post(
+            "/api/user.createUserWithCredentials",
+            json!({"email": "new@example.com", "password": PASSWORD, "name": "New",
+                   "role": "admin"}),
+            &via,
+        )
+        .await;
+    let invited = app
+        .post(
+            "/api/organization.inviteMember",
+            json!({"email": "x@example.com", "role": "admin"}),
+            &via,
+        )
+        .await;
+
+    created.assert_error(401, "permission_denied");
+    invited.assert_error(401, "permission_denied");
+    assert_eq!(app.count("users"), 1);
+    assert_eq!(app.count("invitations"), 0);
+}
+
+/// A key scoped to project A is refused project B's resources, and so the deletion of the
+/// whole organization, which would take project B with it.
+#[tokio::test]
+async fn a_key_scoped_to_one_project_cannot_delete_the_organization() {
+    let app = TestApp::new();
+    let (owner, _, org) = app.owner_ids().await;
+    // A second organization, so that this one is not the owner's last.
+    app.post(
+        "/api/organization.create",
+        json!({"name": "Second"}),
+        &owner,
+    )
+    .await
+    .assert_ok();
+    let (a, _) = project(&app, &owner, "A").await;
+    let (b, _) = project(&app, &owner, "B").await;
+    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [a]}))).await);
+    app.post("/api/project.remove", json!({"projectId": b}), &key)
+        .await
+        .assert_error(401, "permission_denied");
+
+    let r = app
+        .post(
+            "/api/organization.delete",
+            json!({"organizationId": org}),
+            &key,
+        )
+        .await;
+
+    r.assert_error(401, "permission_denied");
+    assert_eq!(rows(&app, "organizations", "id", &org), 1);
+    assert_eq!(rows(&app, "projects", "id", &b), 1);
+}
+
+/// The procedures that hand out rights refuse a key scoped to project A: creating an
+/// admin with a password of the caller's choosing, inviting an admin, promoting a member
+/// to admin, giving a member project B. Each would reach beyond the key's projects, so
+/// each is 401 `permission_denied` and changes nothing.
+#[tokio::test]
+async fn a_key_scoped_to_one_project_cannot_hand_out_rights_beyond_it() {
+    let app = TestApp::new();
+    let (owner, _, org) = app.owner_ids().await;
+    let (a, _) = project(&app, &owner, "A").await;
+    let (b, _) = project(&app, &owner, "B").await;
+    let member = app
+        .invite_and_join(&owner, "member@example.com", "member")
+        .await;
+    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [a]}))).await);
+    let before = dump(&app);
+
+    let calls = [
+        (
+            "user.createUserWithCredentials",
+            json!({"email": "made@example.com", "password": PASSWORD, "name": "Made",
+                   "role": "admin"}),
+        ),
+        (
+            "organization.inviteMember",
+            json!({"email": "invited@example.com", "role": "admin"}),
+        ),
+        (
+            "organization.updateMemberRole",
+            json!({"memberId": member.member_id, "role": "admin"}),
+        ),
+        (
+            "user.assignPermissions",
+            json!({"userId": member.user_id, "accessedProjects": [b]}),
+        ),
+    ];
+    let mut answers = Vec::new();
+    let mut refused = Vec::new();
+    for (procedure, body) in calls {
+        let r = app.post(&format!("/api/{procedure}"), body, &key).await;
+        answers.push(format!("{procedure}: {} {}", r.status, r.reason()));
+        refused.push(format!("{procedure}: 401 permission_denied"));
+    }
+
+    assert_eq!(answers, refused);
+    assert_eq!(dump(&app), before);
 }

@@ -1213,3 +1213,83 @@ async fn an_organization_keeps_exactly_one_owner() {
         owner_id.as_str()
     );
 }
+
+/// An admin's membership holds every flag, whether it joined by invitation or was created
+/// with credentials. Demoted to member, it holds none of them (create/delete projects,
+/// environments, services, API access): a member holds only what was assigned to it.
+#[tokio::test]
+async fn a_demoted_admin_holds_no_member_permission_it_was_not_given() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let invited = app
+        .invite_and_join(&owner, "admin@example.com", "admin")
+        .await;
+    let created = app
+        .create_user_via_api(&owner, "created@example.com", "admin")
+        .await;
+
+    for admin in [&invited, &created] {
+        app.post(
+            "/api/organization.updateMemberRole",
+            json!({"memberId": admin.member_id, "role": "member"}),
+            &owner,
+        )
+        .await
+        .assert_ok();
+
+        let p = app.get("/api/user.getPermissions", &[], &admin.who).await;
+
+        let p = p.assert_ok();
+        assert_eq!(p["role"], "member");
+        let held: Vec<&str> = [
+            "canCreateProjects",
+            "canDeleteProjects",
+            "canCreateEnvironments",
+            "canDeleteEnvironments",
+            "canCreateServices",
+            "canDeleteServices",
+            "canAccessToAPI",
+        ]
+        .into_iter()
+        .filter(|f| p[*f] == true)
+        .collect();
+        assert!(
+            held.is_empty(),
+            "{} was demoted but still holds {held:?}",
+            admin.email
+        );
+    }
+}
+
+/// A member promoted to admin and demoted again holds none of the access lists it had
+/// before: they are gone from the answer and from the database.
+#[tokio::test]
+async fn a_demoted_admin_keeps_no_access_list_from_before() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let project = app
+        .post("/api/project.create", json!({"name": "p"}), &owner)
+        .await;
+    let project_id = project.assert_ok()["project"]["projectId"].clone();
+    let m = app
+        .member_with(
+            &owner,
+            "m@example.com",
+            json!({"accessedProjects": [project_id]}),
+        )
+        .await;
+    for role in ["admin", "member"] {
+        app.post(
+            "/api/organization.updateMemberRole",
+            json!({"memberId": m.member_id, "role": role}),
+            &owner,
+        )
+        .await
+        .assert_ok();
+    }
+
+    let p = app.get("/api/user.getPermissions", &[], &m.who).await;
+
+    assert_eq!(p.assert_ok()["accessedProjects"], json!([]));
+    assert_eq!(app.count("member_projects"), 0);
+}

@@ -1,6 +1,10 @@
 //! `project.{create,one,all,update,remove,search}`, the listing that is never stale, and
 //! the reference's `project.all` example.
 
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
 use poem::http::Method;
 use serde_json::json;
 
@@ -1686,4 +1690,152 @@ async fn an_empty_description_clears_it() {
         app.scalar("SELECT description FROM projects", &[]),
         serde_json::Value::Null
     );
+}
+
+/// Takes the one writer connection on another thread and keeps it until the returned
+/// sender is used, so that a request's write waits inside `spawn_blocking`.
+fn hold_writer(app: &TestApp) -> (mpsc::Sender<()>, JoinHandle<()>) {
+    let db = app.state.db.clone();
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        db.write_blocking(|_| {
+            locked_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            Ok(())
+        })
+        .unwrap();
+    });
+    locked_rx.recv().unwrap();
+    (release_tx, holder)
+}
+
+/// Sends `body` to `path` as `who` while the writer is held, gives up on the request (as
+/// a server does when its client disconnects), then lets the abandoned write commit and
+/// waits until `done` says it has.
+async fn abandon_post(
+    app: &TestApp,
+    path: &str,
+    body: serde_json::Value,
+    who: &As,
+    done: impl Fn(&TestApp) -> bool,
+) {
+    let (release, holder) = hold_writer(app);
+    let abandoned = tokio::time::timeout(Duration::from_secs(1), app.post(path, body, who)).await;
+    assert!(
+        abandoned.is_err(),
+        "the request answered while the writer was held"
+    );
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    for _ in 0..250 {
+        if done(app) {
+            // The commit is visible before its caller's change task has dropped what it
+            // made stale: a write queued behind it is answered after it, and the yields
+            // let that task run its drop before the test looks.
+            app.state.db.write(|_| Ok(())).await.unwrap();
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the abandoned write to {path} never committed");
+}
+
+/// A write runs on `spawn_blocking`, which finishes even when the request's future is
+/// dropped (as when its client goes away). The organization's cached snapshot is dropped
+/// however the request ends, so `project.all` shows the project the abandoned request
+/// committed, to its creator and to an admin.
+#[tokio::test]
+async fn project_all_shows_a_project_whose_creator_went_away_before_the_answer() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let admin = app
+        .invite_and_join(&owner, "admin@example.com", "admin")
+        .await;
+    project(&app, &owner, "Before").await;
+    assert_eq!(project_names(&all_projects(&app, &owner).await), ["Before"]);
+
+    abandon_post(
+        &app,
+        "/api/project.create",
+        json!({"name": "After"}),
+        &owner,
+        |app| app.count("projects") == 2,
+    )
+    .await;
+
+    assert_eq!(
+        app.count_where("SELECT count(*) FROM projects WHERE name = 'After'", &[]),
+        1
+    );
+    assert_eq!(
+        project_names(&all_projects(&app, &owner).await),
+        ["After", "Before"]
+    );
+    assert_eq!(
+        project_names(&all_projects(&app, &admin.who).await),
+        ["After", "Before"]
+    );
+}
+
+/// The same for `user.assignPermissions`: a request abandoned after its commit still has
+/// the member's cached credential dropped (the drops run in the write's own task), so
+/// `project.all` and `project.one` no longer show the member a project taken from it.
+#[tokio::test]
+async fn project_all_hides_a_project_taken_from_a_member_by_an_abandoned_request() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (p, prod) = project(&app, &owner, "Taken away").await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({}),
+        &[&p],
+        &[&prod],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        project_names(&all_projects(&app, &member.who).await),
+        ["Taken away"]
+    );
+
+    let mut body = no_flags();
+    body["userId"] = json!(member.user_id);
+    abandon_post(&app, "/api/user.assignPermissions", body, &owner, |app| {
+        app.count("member_projects") == 0
+    })
+    .await;
+
+    assert_eq!(
+        all_projects(&app, &member.who).await,
+        Vec::<serde_json::Value>::new()
+    );
+    app.get("/api/project.one", &[("projectId", &p)], &member.who)
+        .await
+        .assert_error(401, "permission_denied");
+}
+
+/// Project and application search ignore case beyond ASCII letters too (names accept any
+/// Unicode): `q=überweisung` finds "ÜBERWEISUNG".
+#[tokio::test]
+async fn search_ignores_the_case_of_non_ascii_letters() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (_, prod) = project(&app, &owner, "ÜBERWEISUNG").await;
+    application(&app, &owner, &prod, "ÉCOLE").await;
+
+    let projects = app
+        .get("/api/project.search", &[("q", "überweisung")], &owner)
+        .await;
+    let applications = app
+        .get("/api/application.search", &[("q", "école")], &owner)
+        .await;
+
+    assert_eq!(item_names(projects.assert_ok()), ["ÜBERWEISUNG"]);
+    assert_eq!(item_names(applications.assert_ok()), ["ÉCOLE"]);
 }

@@ -411,3 +411,32 @@ async fn revoking_a_missing_session_is_not_found() {
     r.assert_error(404, "not_found");
     assert_eq!(app.count("sessions"), 1);
 }
+
+#[tokio::test]
+async fn guessing_the_current_password_spends_the_same_attempts_as_sign_in() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+
+    for _ in 0..10 {
+        app.post(
+            "/api/user.update",
+            json!({"currentPassword": "a wrong guess", "password": "a new password"}),
+            &owner,
+        )
+        .await
+        .assert_error(401, "invalid_credentials");
+    }
+    let r = app
+        .post(
+            "/api/user.update",
+            json!({"currentPassword": PASSWORD, "password": "a new password"}),
+            &owner,
+        )
+        .await;
+
+    r.assert_error(429, "too_many_attempts");
+    assert!(r.headers.contains_key("retry-after"));
+    // The password did not change: the old one still signs in after the window.
+    app.clock.advance(16 * 60 * 1000);
+    app.sign_in("owner@example.com", PASSWORD).await;
+}
