@@ -134,7 +134,7 @@ async fn a_missing_field_is_a_400() {
 async fn json_of_the_wrong_type_is_a_400() {
     let app = TestApp::new();
 
-    // Numbers and booleans for strings: see contract.rs.
+    // Numbers and booleans for strings: see request_bodies.rs.
     for (body, path, message) in [
         (
             json!({"email": [OWNER_EMAIL], "password": PASSWORD}),

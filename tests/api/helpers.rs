@@ -642,13 +642,11 @@ pub fn sha256(data: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// The key list of a `user.get` answer. The field is read under both spellings so these
-/// tests do not depend on it; `known_bugs_keys` pins its name.
+/// The key list (`apiKeys`) of a `user.get` answer.
 #[track_caller]
 pub fn key_list(user_get: &Value) -> Vec<Value> {
     user_get
         .get("apiKeys")
-        .or_else(|| user_get.get("api_keys"))
         .and_then(Value::as_array)
         .unwrap_or_else(|| panic!("no key list in {user_get}"))
         .clone()
