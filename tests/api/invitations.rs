@@ -867,7 +867,7 @@ async fn invitation_tokens_are_random_and_stored_only_as_a_hash() {
             ),
             1
         );
-        let bytes = app.database_bytes();
+        let bytes = app.database_files();
         let email = inv["email"].as_str().unwrap().as_bytes();
         assert!(
             bytes.windows(email.len()).any(|w| w == email),

@@ -14,7 +14,6 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::helpers::*;
-use crate::resource_helpers::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Caller {
@@ -507,7 +506,7 @@ impl World {
         let invitation = id_of(&app.invite(&owner, "pending@example.com", "member").await);
 
         let stranger = stranger(&app, &owner, "stranger@example.com").await;
-        crate::resource_helpers::project(&app, &stranger.who, "Their Project").await;
+        crate::helpers::project(&app, &stranger.who, "Their Project").await;
 
         let mut ours = vec![
             org.clone(),

@@ -345,7 +345,9 @@ async fn an_empty_organization_id_is_refused() {
 async fn a_key_for_an_organization_the_caller_is_not_in_is_refused_as_not_a_member() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let other_org = app.create_org(&member, "Member's own").await;
 
     let r = app
@@ -383,7 +385,11 @@ async fn a_key_for_a_missing_organization_is_404() {
 async fn a_member_needs_can_access_to_api_to_create_a_key() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.join(&owner, "m@example.com", "member").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app.invite_and_join(&owner, "m@example.com", "member").await;
     let body = json!({"name": "k", "metadata": {"organizationId": app.first_org()}});
 
     let r = app.post(CREATE_KEY, body.clone(), &member).await;
@@ -392,7 +398,16 @@ async fn a_member_needs_can_access_to_api_to_create_a_key() {
     assert_eq!(r.code(), "UNAUTHORIZED");
     assert_eq!(app.count("api_keys"), 0);
 
-    app.set_api_access(&owner, &member_id, true).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let r = app.post(CREATE_KEY, body, &member).await;
     assert_eq!(r.assert_ok()["userId"], member_id);
     assert_eq!(app.count("api_keys"), 1);
@@ -402,8 +417,21 @@ async fn a_member_needs_can_access_to_api_to_create_a_key() {
 async fn an_admin_creates_keys_whatever_its_flags() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (admin, admin_id) = app.join(&owner, "a@example.com", "admin").await;
-    app.set_api_access(&owner, &admin_id, false).await;
+    let Joined {
+        who: admin,
+        user_id: admin_id,
+        ..
+    } = app.invite_and_join(&owner, "a@example.com", "admin").await;
+    grant(
+        &app,
+        &owner,
+        &admin_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     let (key, _) = app.create_key(&admin, json!({})).await;
 
@@ -616,7 +644,9 @@ async fn user_list_api_keys_refuses_a_limit_outside_1_to_100_and_a_bad_offset() 
 async fn a_key_lists_and_counts_only_the_keys_of_its_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let first_org = make_keys(&app, &owner, "first", 3).await;
     make_keys(&app, &member, "member's", 2).await;
     let second = app.create_org(&owner, "Second").await;
@@ -672,7 +702,9 @@ async fn user_list_api_keys_shows_usage_not_yet_written_like_user_get() {
 async fn user_get_lists_only_the_callers_own_keys() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (_, owners) = app.create_key(&owner, json!({"name": "owner's"})).await;
     let (_, members) = app.create_key(&member, json!({"name": "member's"})).await;
 
@@ -777,7 +809,9 @@ async fn deleting_updating_or_rotating_a_missing_key_is_404() {
 async fn the_organization_owner_may_delete_a_members_key_but_not_update_or_rotate_it() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (key, id) = app.create_key(&member, json!({"name": "member's"})).await;
     let hash = stored_hash(&app, &id);
 
@@ -808,8 +842,10 @@ async fn the_organization_owner_may_delete_a_members_key_but_not_update_or_rotat
 async fn an_admin_or_member_cannot_touch_another_users_key() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (admin, _) = app.join(&owner, "a@example.com", "admin").await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: admin, .. } = app.invite_and_join(&owner, "a@example.com", "admin").await;
+    let Joined { who: member, .. } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (_, owners) = app.create_key(&owner, json!({"name": "owner's"})).await;
     let (_, members) = app.create_key(&member, json!({"name": "member's"})).await;
 
@@ -834,7 +870,9 @@ async fn an_admin_or_member_cannot_touch_another_users_key() {
 async fn another_users_key_in_another_organization_is_wrong_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let own = app.create_org(&member, "Own").await;
     let (key, id) = app
         .create_key(&member, json!({"metadata": {"organizationId": own}}))
@@ -1185,7 +1223,11 @@ async fn a_key_created_from_the_shell_works_over_http() {
 async fn the_shell_refuses_unknown_users_non_members_and_members_without_api_access() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.join(&owner, "m@example.com", "member").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app.invite_and_join(&owner, "m@example.com", "member").await;
     let own = OrgId(app.create_org(&member, "Own").await);
     let first = OrgId(app.first_org());
 
@@ -1203,7 +1245,16 @@ async fn the_shell_refuses_unknown_users_non_members_and_members_without_api_acc
     assert!(matches!(bad_name, Err(Error::Invalid { .. })));
     assert_eq!(app.count("api_keys"), 0);
 
-    app.set_api_access(&owner, &member_id, true).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let made = create_from_shell(&app.state, "m@example.com", &first, "k").unwrap();
     app.try_key(&made.secret).await.assert_ok();
 }

@@ -7,7 +7,6 @@ use keygate::clock::{DAY, SECOND};
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::resource_helpers::*;
 
 /// Asserts a 401 with `reason`.
 #[track_caller]
@@ -114,7 +113,17 @@ async fn a_known_miss_stays_in_memory_through_changes_to_other_keys_and_users() 
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (_, id) = app.create_key(&owner, json!({})).await;
-    let (member, member_id) = app.api_member(&owner, "member@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app
+        .member_with(
+            &owner,
+            "member@example.com",
+            json!({"canAccessToAPI": true}),
+        )
+        .await;
     let unknown = apikey::generate("kg");
     assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
 
@@ -129,7 +138,16 @@ async fn a_known_miss_stays_in_memory_through_changes_to_other_keys_and_users() 
     app.post(ROTATE_KEY, json!({"apiKeyId": id}), &owner)
         .await
         .assert_ok();
-    app.set_api_access(&owner, &member_id, false).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     app.get("/api/user.getPermissions", &[], &member)
         .await
         .assert_ok();
@@ -220,7 +238,9 @@ async fn a_bad_key_is_refused_even_with_a_valid_session_cookie() {
 async fn a_good_key_acts_as_its_user_whatever_cookie_comes_with_it() {
     let app = TestApp::new();
     let (owner, signed_up) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (key, _) = app.create_key(&owner, json!({})).await;
 
     let r = app
@@ -281,9 +301,24 @@ async fn a_disabled_key_is_refused_as_disabled_before_expired() {
 async fn an_expired_key_is_refused_as_expired_before_its_user_lost_api_access() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (key, _) = app.create_key(&member, json!({"expiresIn": 86_400})).await;
-    app.set_api_access(&owner, &member_id, false).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     app.clock.advance(DAY);
 
     assert_refused(&app.try_key(&key).await, "api_key_expired");
@@ -319,7 +354,13 @@ async fn refused_requests_spend_no_quota() {
 async fn a_key_whose_user_is_no_longer_a_member_is_refused_as_not_a_member() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     // `user.remove` deletes the member's keys with the membership; only a membership
     // that vanished behind the server's back (before the key was ever verified) leaves a
@@ -342,7 +383,13 @@ async fn a_key_whose_user_is_no_longer_a_member_is_refused_as_not_a_member() {
 async fn removing_a_member_refuses_its_keys_on_the_very_next_request() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     app.create_key(&member, json!({"name": "second"})).await;
     let (owners, _) = app.create_key(&owner, json!({})).await;
@@ -362,11 +409,26 @@ async fn removing_a_member_refuses_its_keys_on_the_very_next_request() {
 async fn revoking_can_access_to_api_refuses_the_members_key_on_the_very_next_request() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (key, id) = app.create_key(&member, json!({})).await;
     app.try_key(&key).await.assert_ok();
 
-    app.set_api_access(&owner, &member_id, false).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     assert_refused(&app.try_key(&key).await, "permission_denied");
     assert_eq!(
@@ -381,7 +443,16 @@ async fn revoking_can_access_to_api_refuses_the_members_key_on_the_very_next_req
         1
     );
 
-    app.set_api_access(&owner, &member_id, true).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     assert_eq!(app.try_key(&key).await.assert_ok()["role"], "member");
 }
@@ -390,11 +461,24 @@ async fn revoking_can_access_to_api_refuses_the_members_key_on_the_very_next_req
 async fn an_admins_key_works_without_can_access_to_api_as_admins_bypass_flags() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (admin, admin_id) = app.join(&owner, "a@example.com", "admin").await;
+    let Joined {
+        who: admin,
+        user_id: admin_id,
+        ..
+    } = app.invite_and_join(&owner, "a@example.com", "admin").await;
     let (key, _) = app.create_key(&admin, json!({})).await;
     app.try_key(&key).await.assert_ok();
 
-    app.set_api_access(&owner, &admin_id, false).await;
+    grant(
+        &app,
+        &owner,
+        &admin_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     let r = app.try_key(&key).await;
     assert_eq!(r.assert_ok()["role"], "admin");
@@ -412,7 +496,13 @@ async fn an_admins_key_works_without_can_access_to_api_as_admins_bypass_flags() 
 async fn removing_a_member_from_one_organization_leaves_its_keys_for_another_working() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let own = app.create_org(&member, "Second").await;
     let (here, _) = app.create_key(&member, json!({})).await;
     let (there, there_id) = app
@@ -438,7 +528,11 @@ async fn removing_a_member_from_one_organization_leaves_its_keys_for_another_wor
 async fn an_admin_demoted_to_member_loses_admin_actions_through_its_key_at_once() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (admin, admin_id) = app.join(&owner, "a@example.com", "admin").await;
+    let Joined {
+        who: admin,
+        user_id: admin_id,
+        ..
+    } = app.invite_and_join(&owner, "a@example.com", "admin").await;
     let (key, _) = app.create_key(&admin, json!({})).await;
     let via = As::Key(key.clone());
     let invite = |email: &str| json!({"email": email, "role": "member"});
@@ -480,7 +574,13 @@ async fn an_admin_demoted_to_member_loses_admin_actions_through_its_key_at_once(
 async fn a_member_promoted_to_admin_gains_admin_actions_through_its_key_at_once() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_user) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_user,
+        ..
+    } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     let via = As::Key(key);
     let invite = json!({"email": "x@example.com", "role": "member"});
@@ -571,7 +671,9 @@ async fn a_key_acts_in_its_organization_whatever_the_sessions_active_one() {
 async fn a_key_acts_with_its_users_role() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     let via = As::Key(key);
 
@@ -789,7 +891,13 @@ async fn an_unrestricted_key_creates_keys_in_its_own_organization() {
 async fn a_removed_members_key_is_refused_as_not_a_member_and_never_returns() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app
+        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
+        .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     app.try_key(&key).await.assert_ok();
 
@@ -874,7 +982,14 @@ async fn a_key_scoped_to_one_project_cannot_delete_the_organization() {
     .assert_ok();
     let (a, _) = project(&app, &owner, "A").await;
     let (b, _) = project(&app, &owner, "B").await;
-    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [a]}))).await);
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [a]}}),
+        )
+        .await
+        .0,
+    );
     app.post("/api/project.remove", json!({"projectId": b}), &key)
         .await
         .assert_error(401, "permission_denied");
@@ -905,7 +1020,14 @@ async fn a_key_scoped_to_one_project_cannot_hand_out_rights_beyond_it() {
     let member = app
         .invite_and_join(&owner, "member@example.com", "member")
         .await;
-    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [a]}))).await);
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [a]}}),
+        )
+        .await
+        .0,
+    );
     let before = dump(&app);
 
     let calls = [

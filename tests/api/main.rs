@@ -20,7 +20,6 @@ mod members;
 mod orgs;
 mod projects;
 mod request_bodies;
-mod resource_helpers;
 mod roles;
 mod sessions;
 mod spec;

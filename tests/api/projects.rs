@@ -9,7 +9,6 @@ use poem::http::Method;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::resource_helpers::*;
 
 fn project_row(app: &TestApp, id: &str, column: &str) -> serde_json::Value {
     app.scalar(
@@ -259,7 +258,9 @@ async fn an_admin_creates_a_project_without_joining_any_access_list() {
     assert_eq!(app.count("member_projects"), 0);
     assert_eq!(app.count("member_environments"), 0);
     assert_eq!(
-        project_names(&all_projects(&app, &owner).await),
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
         ["Admin's"]
     );
 }
@@ -454,8 +455,16 @@ async fn project_all_is_never_stale_after_any_write() {
     let member = app
         .member_with(&owner, "member@example.com", flags.clone())
         .await;
-    let key = As::Key(api_key(&app, &owner, &org, None).await);
-    let member_key = As::Key(api_key(&app, &member.who, &org, None).await);
+    let key = As::Key(
+        app.create_key(&owner, json!({"metadata": {"organizationId": org}}))
+            .await
+            .0,
+    );
+    let member_key = As::Key(
+        app.create_key(&member.who, json!({"metadata": {"organizationId": org}}))
+            .await
+            .0,
+    );
     let viewers = [&owner, &admin.who, &key];
     let members = [&member.who, &member_key];
 
@@ -709,7 +718,9 @@ async fn project_all_is_never_stale_after_an_organization_is_deleted() {
     )
     .await;
     assert_eq!(
-        project_names(&all_projects(&app, &owner).await),
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
         ["Second's"]
     );
     assert_eq!(
@@ -727,7 +738,9 @@ async fn project_all_is_never_stale_after_an_organization_is_deleted() {
 
     assert_eq!(rows(&app, "projects", "organization_id", &second), 0);
     assert_eq!(
-        project_names(&all_projects(&app, &owner).await),
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
         ["First's"]
     );
     assert_eq!(
@@ -755,7 +768,12 @@ async fn project_all_is_never_stale_after_a_role_change_or_a_removal() {
     )
     .await
     .assert_ok();
-    assert_eq!(project_names(&all_projects(&app, &member.who).await), ["P"]);
+    assert_eq!(
+        app.get("/api/project.all", &[], &member.who)
+            .await
+            .column("name"),
+        ["P"]
+    );
 
     app.post(
         "/api/organization.updateMemberRole",
@@ -818,9 +836,27 @@ async fn a_kept_project_all_equals_a_fresh_servers_after_each_kind_of_change() {
         &[&web],
     )
     .await;
-    let key = As::Key(api_key(&app, &m.who, &org, None).await);
-    let scoped = As::Key(api_key(&app, &m.who, &org, Some(json!({"projectIds": [p]}))).await);
-    let owner_scoped = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [q]}))).await);
+    let key = As::Key(
+        app.create_key(&m.who, json!({"metadata": {"organizationId": org}}))
+            .await
+            .0,
+    );
+    let scoped = As::Key(
+        app.create_key(
+            &m.who,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [p]}}),
+        )
+        .await
+        .0,
+    );
+    let owner_scoped = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [q]}}),
+        )
+        .await
+        .0,
+    );
     let seen = |step: &'static str| {
         let app = &app;
         let callers = [
@@ -940,7 +976,14 @@ async fn a_kept_project_all_equals_a_fresh_servers_after_each_kind_of_change() {
     );
 
     // Key scopes: a key scoped to Q sees Q only, beside the one scoped to P.
-    let scoped_q = As::Key(api_key(&app, &m.who, &org, Some(json!({"projectIds": [q]}))).await);
+    let scoped_q = As::Key(
+        app.create_key(
+            &m.who,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [q]}}),
+        )
+        .await
+        .0,
+    );
     assert_eq!(
         all_as_afresh(&app, &scoped_q, "another scope").await,
         q_full()
@@ -982,7 +1025,10 @@ async fn a_members_project_all_is_rendered_once_until_its_resources_or_access_ch
         &[],
     )
     .await;
-    let key = api_key(&app, &m.who, &org, None).await;
+    let key = app
+        .create_key(&m.who, json!({"metadata": {"organizationId": org}}))
+        .await
+        .0;
     let renders = std::cell::Cell::new(0);
     // One request: the key checked, then the listing.
     let list = || async {
@@ -1541,7 +1587,14 @@ async fn a_read_only_key_reads_projects_but_every_write_is_refused() {
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;
     let (pid, _) = project(&app, &owner, "P").await;
-    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"readOnly": true}))).await);
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"readOnly": true}}),
+        )
+        .await
+        .0,
+    );
     let before = dump(&app);
 
     let reads = [
@@ -1578,7 +1631,14 @@ async fn a_key_scoped_to_a_project_sees_only_that_project() {
     let (owner, _, org) = app.owner_ids().await;
     let (a, _) = project(&app, &owner, "A").await;
     let (b, b_prod) = project(&app, &owner, "B").await;
-    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [a]}))).await);
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [a]}}),
+        )
+        .await
+        .0,
+    );
 
     let all = all_projects(&app, &key).await;
     let search = app.get("/api/project.search", &[], &key).await;
@@ -1628,7 +1688,9 @@ async fn a_key_scoped_to_a_project_sees_only_that_project() {
     assert_eq!(app.count("projects"), 2);
     // The owner's session still sees both.
     assert_eq!(
-        project_names(&all_projects(&app, &owner).await),
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
         ["B", "A2"]
     );
 }
@@ -1639,7 +1701,10 @@ async fn the_reference_example_lists_projects_with_an_x_api_key_header() {
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;
     let (pid, _) = project(&app, &owner, "My project").await;
-    let key = api_key(&app, &owner, &org, None).await;
+    let key = app
+        .create_key(&owner, json!({"metadata": {"organizationId": org}}))
+        .await
+        .0;
 
     let r = app
         .send(
@@ -1756,7 +1821,12 @@ async fn project_all_shows_a_project_whose_creator_went_away_before_the_answer()
         .invite_and_join(&owner, "admin@example.com", "admin")
         .await;
     project(&app, &owner, "Before").await;
-    assert_eq!(project_names(&all_projects(&app, &owner).await), ["Before"]);
+    assert_eq!(
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
+        ["Before"]
+    );
 
     abandon_post(
         &app,
@@ -1772,11 +1842,15 @@ async fn project_all_shows_a_project_whose_creator_went_away_before_the_answer()
         1
     );
     assert_eq!(
-        project_names(&all_projects(&app, &owner).await),
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
         ["After", "Before"]
     );
     assert_eq!(
-        project_names(&all_projects(&app, &admin.who).await),
+        app.get("/api/project.all", &[], &admin.who)
+            .await
+            .column("name"),
         ["After", "Before"]
     );
 }
@@ -1800,7 +1874,9 @@ async fn project_all_hides_a_project_taken_from_a_member_by_an_abandoned_request
     )
     .await;
     assert_eq!(
-        project_names(&all_projects(&app, &member.who).await),
+        app.get("/api/project.all", &[], &member.who)
+            .await
+            .column("name"),
         ["Taken away"]
     );
 

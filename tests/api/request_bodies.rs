@@ -7,7 +7,6 @@ use poem::http::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::resource_helpers::dump;
 
 /// The `(path, message)` of every issue of a 400.
 #[track_caller]
