@@ -539,20 +539,6 @@ impl TestApp {
         }
     }
 
-    /// A member of `by`'s active organization whose flags are `flags` (missing ones false).
-    pub async fn member_with(&self, by: &As, email: &str, flags: Value) -> Joined {
-        let j = self.invite_and_join(by, email, "member").await;
-        let mut body = no_flags();
-        body["userId"] = json!(j.user_id);
-        for (k, v) in flags.as_object().unwrap() {
-            body[k] = v.clone();
-        }
-        self.post("/api/user.assignPermissions", body, by)
-            .await
-            .assert_ok();
-        j
-    }
-
     /// `user.createUserWithCredentials` by `by`, then signs the new user in.
     pub async fn create_user_via_api(&self, by: &As, email: &str, role: &str) -> Joined {
         let r = self

@@ -157,13 +157,16 @@ async fn a_malformed_email_is_refused() {
 async fn a_member_cannot_invite() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let before = app.count("invitations");
 
     let r = app

@@ -481,9 +481,16 @@ impl World {
         let without = app
             .invite_and_join(&owner, "without@example.com", "member")
             .await;
-        let flags_only = app
-            .member_with(&owner, "flags@example.com", all_flags.clone())
-            .await;
+        let flags_only = member_seeing(
+            &app,
+            &owner,
+            "flags@example.com",
+            all_flags.clone(),
+            &[],
+            &[],
+            &[],
+        )
+        .await;
         let with = member_seeing(
             &app,
             &owner,

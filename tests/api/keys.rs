@@ -345,9 +345,16 @@ async fn an_empty_organization_id_is_refused() {
 async fn a_key_for_an_organization_the_caller_is_not_in_is_refused_as_not_a_member() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let Joined { who: member, .. } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let other_org = app.create_org(&member, "Member's own").await;
 
     let r = app
@@ -644,9 +651,16 @@ async fn user_list_api_keys_refuses_a_limit_outside_1_to_100_and_a_bad_offset() 
 async fn a_key_lists_and_counts_only_the_keys_of_its_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let Joined { who: member, .. } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let first_org = make_keys(&app, &owner, "first", 3).await;
     make_keys(&app, &member, "member's", 2).await;
     let second = app.create_org(&owner, "Second").await;
@@ -702,9 +716,16 @@ async fn user_list_api_keys_shows_usage_not_yet_written_like_user_get() {
 async fn user_get_lists_only_the_callers_own_keys() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let Joined { who: member, .. } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (_, owners) = app.create_key(&owner, json!({"name": "owner's"})).await;
     let (_, members) = app.create_key(&member, json!({"name": "member's"})).await;
 
@@ -809,9 +830,16 @@ async fn deleting_updating_or_rotating_a_missing_key_is_404() {
 async fn the_organization_owner_may_delete_a_members_key_but_not_update_or_rotate_it() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let Joined { who: member, .. } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, id) = app.create_key(&member, json!({"name": "member's"})).await;
     let hash = stored_hash(&app, &id);
 
@@ -843,9 +871,16 @@ async fn an_admin_or_member_cannot_touch_another_users_key() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let Joined { who: admin, .. } = app.invite_and_join(&owner, "a@example.com", "admin").await;
-    let Joined { who: member, .. } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (_, owners) = app.create_key(&owner, json!({"name": "owner's"})).await;
     let (_, members) = app.create_key(&member, json!({"name": "member's"})).await;
 
@@ -870,9 +905,16 @@ async fn an_admin_or_member_cannot_touch_another_users_key() {
 async fn another_users_key_in_another_organization_is_wrong_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let Joined { who: member, .. } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let own = app.create_org(&member, "Own").await;
     let (key, id) = app
         .create_key(&member, json!({"metadata": {"organizationId": own}}))

@@ -93,9 +93,16 @@ async fn no_answer_after_creation_shows_the_key_or_its_hash() {
         who: member,
         user_id: member_id,
         ..
-    } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, id) = app.create_key(&owner, json!({"name": "watched"})).await;
     let (limited, limited_id) = app
         .create_key(&member, json!({"remaining": 1, "rateLimitMax": 1}))

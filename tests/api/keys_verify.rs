@@ -117,13 +117,16 @@ async fn a_known_miss_stays_in_memory_through_changes_to_other_keys_and_users() 
         who: member,
         user_id: member_id,
         ..
-    } = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canAccessToAPI": true}),
-        )
-        .await;
+    } = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let unknown = apikey::generate("kg");
     assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
 
@@ -238,9 +241,16 @@ async fn a_bad_key_is_refused_even_with_a_valid_session_cookie() {
 async fn a_good_key_acts_as_its_user_whatever_cookie_comes_with_it() {
     let app = TestApp::new();
     let (owner, signed_up) = app.owner().await;
-    let Joined { who: member, .. } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&owner, json!({})).await;
 
     let r = app
@@ -305,9 +315,16 @@ async fn an_expired_key_is_refused_as_expired_before_its_user_lost_api_access() 
         who: member,
         user_id: member_id,
         ..
-    } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({"expiresIn": 86_400})).await;
     grant(
         &app,
@@ -358,9 +375,16 @@ async fn a_key_whose_user_is_no_longer_a_member_is_refused_as_not_a_member() {
         who: member,
         user_id: member_id,
         ..
-    } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     // `user.remove` deletes the member's keys with the membership; only a membership
     // that vanished behind the server's back (before the key was ever verified) leaves a
@@ -387,9 +411,16 @@ async fn removing_a_member_refuses_its_keys_on_the_very_next_request() {
         who: member,
         user_id: member_id,
         ..
-    } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     app.create_key(&member, json!({"name": "second"})).await;
     let (owners, _) = app.create_key(&owner, json!({})).await;
@@ -413,9 +444,16 @@ async fn revoking_can_access_to_api_refuses_the_members_key_on_the_very_next_req
         who: member,
         user_id: member_id,
         ..
-    } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, id) = app.create_key(&member, json!({})).await;
     app.try_key(&key).await.assert_ok();
 
@@ -500,9 +538,16 @@ async fn removing_a_member_from_one_organization_leaves_its_keys_for_another_wor
         who: member,
         user_id: member_id,
         ..
-    } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let own = app.create_org(&member, "Second").await;
     let (here, _) = app.create_key(&member, json!({})).await;
     let (there, there_id) = app
@@ -578,9 +623,16 @@ async fn a_member_promoted_to_admin_gains_admin_actions_through_its_key_at_once(
         who: member,
         user_id: member_user,
         ..
-    } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     let via = As::Key(key);
     let invite = json!({"email": "x@example.com", "role": "member"});
@@ -671,9 +723,16 @@ async fn a_key_acts_in_its_organization_whatever_the_sessions_active_one() {
 async fn a_key_acts_with_its_users_role() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let Joined { who: member, .. } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     let via = As::Key(key);
 
@@ -895,9 +954,16 @@ async fn a_removed_members_key_is_refused_as_not_a_member_and_never_returns() {
         who: member,
         user_id: member_id,
         ..
-    } = app
-        .member_with(&owner, "m@example.com", json!({"canAccessToAPI": true}))
-        .await;
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     app.try_key(&key).await.assert_ok();
 

@@ -235,13 +235,16 @@ async fn an_unknown_role_cannot_be_given() {
 async fn a_member_cannot_change_roles() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let other = app
         .invite_and_join(&owner, "other@example.com", "member")
         .await;
@@ -456,13 +459,16 @@ async fn an_admin_cannot_remove_itself() {
 async fn a_member_cannot_remove_anyone() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canDeleteProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canDeleteProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let other = app
         .invite_and_join(&owner, "other@example.com", "member")
         .await;
@@ -537,13 +543,16 @@ async fn assigning_permissions_replaces_every_flag_and_list() {
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;
     let (p, e, a) = resources_in(&app, &org, "1");
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     assign(
         &app,
         &owner,
@@ -749,13 +758,16 @@ async fn permissions_cannot_be_assigned_to_oneself_the_owner_or_by_an_admin_to_a
 async fn a_member_cannot_assign_permissions() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let other = app
         .invite_and_join(&owner, "other@example.com", "member")
         .await;
@@ -1127,13 +1139,16 @@ async fn creating_a_user_with_a_taken_email_is_a_conflict() {
 async fn a_member_cannot_create_users() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     let r = app
         .post(
@@ -1267,17 +1282,17 @@ async fn a_demoted_admin_holds_no_member_permission_it_was_not_given() {
 async fn a_demoted_admin_keeps_no_access_list_from_before() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let project = app
-        .post("/api/project.create", json!({"name": "p"}), &owner)
-        .await;
-    let project_id = project.assert_ok()["project"]["projectId"].clone();
-    let m = app
-        .member_with(
-            &owner,
-            "m@example.com",
-            json!({"accessedProjects": [project_id]}),
-        )
-        .await;
+    let (project_id, _) = project(&app, &owner, "p").await;
+    let m = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({}),
+        &[&project_id],
+        &[],
+        &[],
+    )
+    .await;
     for role in ["admin", "member"] {
         app.post(
             "/api/organization.updateMemberRole",

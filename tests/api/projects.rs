@@ -173,7 +173,7 @@ async fn a_member_without_can_create_projects_cannot_create_one() {
     // Every other flag, to show that none of them stands in for this one.
     let mut flags = resource_flags();
     flags["canCreateProjects"] = json!(false);
-    let member = app.member_with(&owner, "member@example.com", flags).await;
+    let member = member_seeing(&app, &owner, "member@example.com", flags, &[], &[], &[]).await;
 
     let r = app
         .post("/api/project.create", json!({"name": "Mine"}), &member.who)
@@ -191,13 +191,16 @@ async fn a_member_who_creates_a_project_sees_it_and_its_environment_at_once() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     project(&app, &owner, "Owner's").await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     assert_eq!(
         all_projects(&app, &member.who).await,
         Vec::<serde_json::Value>::new()
@@ -452,9 +455,16 @@ async fn project_all_is_never_stale_after_any_write() {
         .await;
     let mut flags = resource_flags();
     flags["canAccessToAPI"] = json!(true);
-    let member = app
-        .member_with(&owner, "member@example.com", flags.clone())
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        flags.clone(),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let key = As::Key(
         app.create_key(&owner, json!({"metadata": {"organizationId": org}}))
             .await

@@ -68,13 +68,16 @@ async fn user_get_returns_the_caller_its_membership_and_permissions() {
 async fn user_get_shows_a_members_assigned_permissions() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     let r = app.get("/api/user.get", &[], &member.who).await;
 
