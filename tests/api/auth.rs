@@ -17,15 +17,6 @@ fn sign_up_body(email: &str, password: &str) -> serde_json::Value {
     json!({"name": "Ada", "email": email, "password": password})
 }
 
-fn issue_paths(r: &Reply) -> Vec<String> {
-    r.body["issues"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no issues in {}", r.body))
-        .iter()
-        .map(|i| i["path"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 // ---------------------------------------------------------------- sign-up
 
 #[tokio::test]
@@ -211,7 +202,7 @@ async fn a_password_of_seven_characters_is_refused() {
         .await;
 
     r.assert_error(400, "validation_failed");
-    assert_eq!(issue_paths(&r), ["password"]);
+    assert_eq!(r.issue_paths(), ["password"]);
     assert!(r.body["issues"][0]["message"].is_string());
     assert_eq!(app.count("users"), 0);
     assert_eq!(app.count("sessions"), 0);
@@ -226,7 +217,7 @@ async fn a_password_of_129_characters_is_refused() {
         .await;
 
     r.assert_error(400, "validation_failed");
-    assert_eq!(issue_paths(&r), ["password"]);
+    assert_eq!(r.issue_paths(), ["password"]);
     assert_eq!(app.count("users"), 0);
 }
 
@@ -265,7 +256,7 @@ async fn emails_of_the_wrong_shape_are_refused() {
         let r = app.sign_up(sign_up_body(bad, PASSWORD)).await;
 
         r.assert_error(400, "validation_failed");
-        assert_eq!(issue_paths(&r), ["email"], "for {bad:?}");
+        assert_eq!(r.issue_paths(), ["email"], "for {bad:?}");
     }
     assert_eq!(app.count("users"), 0);
 }
@@ -279,7 +270,7 @@ async fn every_bad_field_is_listed_at_once() {
         .await;
 
     r.assert_error(400, "validation_failed");
-    let mut paths = issue_paths(&r);
+    let mut paths = r.issue_paths();
     paths.sort();
     assert_eq!(paths, ["email", "name", "password"]);
     assert_eq!(app.count("users"), 0);
@@ -294,7 +285,7 @@ async fn a_name_longer_than_255_characters_is_refused() {
         .await;
 
     r.assert_error(400, "validation_failed");
-    assert_eq!(issue_paths(&r), ["name"]);
+    assert_eq!(r.issue_paths(), ["name"]);
     assert_eq!(app.count("users"), 0);
 }
 
@@ -423,7 +414,7 @@ async fn sign_in_with_empty_fields_lists_both_fields() {
     let r = app.try_sign_in("  ", "").await;
 
     r.assert_error(400, "validation_failed");
-    let mut paths = issue_paths(&r);
+    let mut paths = r.issue_paths();
     paths.sort();
     assert_eq!(paths, ["email", "password"]);
     assert_eq!(app.count("sessions"), 1);

@@ -15,26 +15,12 @@ fn assert_refused(r: &Reply, reason: &str) {
     assert_eq!(r.code(), "UNAUTHORIZED", "{}", r.body);
 }
 
-/// Runs SQL on the writer connection, behind the server's back.
-fn execute(app: &TestApp, sql: &str) {
-    app.state
-        .db
-        .write_blocking(|tx| Ok(tx.execute_batch(sql)?))
-        .unwrap();
-}
-
+/// How many keys of `user_id` the database holds.
 fn key_count_of(app: &TestApp, user_id: &str) -> serde_json::Value {
     app.scalar(
         "SELECT count(*) FROM api_keys WHERE user_id = ?1",
         &[&user_id],
     )
-}
-
-fn membership_id(app: &TestApp, user_id: &str) -> String {
-    app.scalar("SELECT id FROM members WHERE user_id = ?1", &[&user_id])
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 // ---------------------------------------------------------------- malformed and unknown
@@ -76,7 +62,7 @@ async fn malformed_keys_are_refused_without_reading_the_database() {
     let unknown = apikey::generate("kg");
     // Without the table, any lookup fails: only what never reaches the database can
     // still get its 401.
-    execute(&app, "ALTER TABLE api_keys RENAME TO api_keys_away");
+    app.exec("ALTER TABLE api_keys RENAME TO api_keys_away", &[]);
 
     for bad in [
         with_char_changed(&key, 10),
@@ -100,7 +86,7 @@ async fn a_verified_key_and_a_known_miss_are_answered_from_memory() {
     app.try_key(&key).await.assert_ok();
     assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
 
-    execute(&app, "ALTER TABLE api_keys RENAME TO api_keys_away");
+    app.exec("ALTER TABLE api_keys RENAME TO api_keys_away", &[]);
 
     assert_eq!(app.try_key(&key).await.assert_ok()["role"], "owner");
     assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
@@ -154,7 +140,7 @@ async fn a_known_miss_stays_in_memory_through_changes_to_other_keys_and_users() 
     app.get("/api/user.getPermissions", &[], &member)
         .await
         .assert_ok();
-    execute(&app, "ALTER TABLE api_keys RENAME TO api_keys_away");
+    app.exec("ALTER TABLE api_keys RENAME TO api_keys_away", &[]);
 
     assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
 }
@@ -588,7 +574,7 @@ async fn an_admin_demoted_to_member_loses_admin_actions_through_its_key_at_once(
     )
     .await
     .assert_ok();
-    let member_id = membership_id(&app, &admin_id);
+    let member_id = app.member_id(&app.first_org(), &admin_id);
 
     app.post(
         "/api/organization.updateMemberRole",
@@ -641,7 +627,7 @@ async fn a_member_promoted_to_admin_gains_admin_actions_through_its_key_at_once(
             .await,
         "permission_denied",
     );
-    let member_id = membership_id(&app, &member_user);
+    let member_id = app.member_id(&app.first_org(), &member_user);
 
     app.post(
         "/api/organization.updateMemberRole",
