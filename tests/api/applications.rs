@@ -5,7 +5,6 @@ use poem::http::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::resource_helpers::*;
 
 fn app_row(app: &TestApp, id: &str, column: &str) -> Value {
     app.scalar(
@@ -348,7 +347,10 @@ async fn the_reference_example_creates_an_application_with_an_api_key() {
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;
     let (_, prod) = project(&app, &owner, "P").await;
-    let key = api_key(&app, &owner, &org, None).await;
+    let key = app
+        .create_key(&owner, json!({"metadata": {"organizationId": org}}))
+        .await
+        .0;
 
     let r = app
         .send(
@@ -878,7 +880,14 @@ async fn a_project_scoped_key_reaches_only_applications_of_its_project() {
     let (_, b_prod) = project(&app, &owner, "B").await;
     application(&app, &owner, &a_prod, "in-a").await;
     let in_b = app_id(&application(&app, &owner, &b_prod, "in-b").await);
-    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [a]}))).await);
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [a]}}),
+        )
+        .await
+        .0,
+    );
 
     let found = search(&app, &key, &[]).await;
     let one_b = app
@@ -905,7 +914,14 @@ async fn a_read_only_key_reads_applications_but_cannot_change_them() {
     let (owner, _, org) = app.owner_ids().await;
     let (_, prod) = project(&app, &owner, "P").await;
     let id = app_id(&application(&app, &owner, &prod, "web").await);
-    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"readOnly": true}))).await);
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"readOnly": true}}),
+        )
+        .await
+        .0,
+    );
     let before = dump(&app);
 
     app.get("/api/application.one", &[("applicationId", &id)], &key)

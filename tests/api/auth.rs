@@ -1,6 +1,7 @@
 //! Sign-up, sign-in and sign-out over HTTP, their origin checks and sign-in rate limits.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use keygate::api::error::ApiError;
 use keygate::domain::accounts::{NewUser, create_user_blocking};
@@ -8,20 +9,12 @@ use keygate::error::Error;
 use keygate::model::Role;
 use poem::http::Method;
 use serde_json::json;
+use tokio::task::JoinSet;
 
 use crate::helpers::*;
 
 fn sign_up_body(email: &str, password: &str) -> serde_json::Value {
     json!({"name": "Ada", "email": email, "password": password})
-}
-
-fn issue_paths(r: &Reply) -> Vec<String> {
-    r.body["issues"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no issues in {}", r.body))
-        .iter()
-        .map(|i| i["path"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 // ---------------------------------------------------------------- sign-up
@@ -209,7 +202,7 @@ async fn a_password_of_seven_characters_is_refused() {
         .await;
 
     r.assert_error(400, "validation_failed");
-    assert_eq!(issue_paths(&r), ["password"]);
+    assert_eq!(r.issue_paths(), ["password"]);
     assert!(r.body["issues"][0]["message"].is_string());
     assert_eq!(app.count("users"), 0);
     assert_eq!(app.count("sessions"), 0);
@@ -224,7 +217,7 @@ async fn a_password_of_129_characters_is_refused() {
         .await;
 
     r.assert_error(400, "validation_failed");
-    assert_eq!(issue_paths(&r), ["password"]);
+    assert_eq!(r.issue_paths(), ["password"]);
     assert_eq!(app.count("users"), 0);
 }
 
@@ -263,7 +256,7 @@ async fn emails_of_the_wrong_shape_are_refused() {
         let r = app.sign_up(sign_up_body(bad, PASSWORD)).await;
 
         r.assert_error(400, "validation_failed");
-        assert_eq!(issue_paths(&r), ["email"], "for {bad:?}");
+        assert_eq!(r.issue_paths(), ["email"], "for {bad:?}");
     }
     assert_eq!(app.count("users"), 0);
 }
@@ -277,7 +270,7 @@ async fn every_bad_field_is_listed_at_once() {
         .await;
 
     r.assert_error(400, "validation_failed");
-    let mut paths = issue_paths(&r);
+    let mut paths = r.issue_paths();
     paths.sort();
     assert_eq!(paths, ["email", "name", "password"]);
     assert_eq!(app.count("users"), 0);
@@ -292,7 +285,7 @@ async fn a_name_longer_than_255_characters_is_refused() {
         .await;
 
     r.assert_error(400, "validation_failed");
-    assert_eq!(issue_paths(&r), ["name"]);
+    assert_eq!(r.issue_paths(), ["name"]);
     assert_eq!(app.count("users"), 0);
 }
 
@@ -421,7 +414,7 @@ async fn sign_in_with_empty_fields_lists_both_fields() {
     let r = app.try_sign_in("  ", "").await;
 
     r.assert_error(400, "validation_failed");
-    let mut paths = issue_paths(&r);
+    let mut paths = r.issue_paths();
     paths.sort();
     assert_eq!(paths, ["email", "password"]);
     assert_eq!(app.count("sessions"), 1);
@@ -1278,4 +1271,45 @@ async fn sign_up_with_a_foreign_origin_is_refused() {
     assert_eq!(app.count("users"), 0);
     assert_eq!(app.count("organizations"), 0);
     assert_eq!(app.count("sessions"), 0);
+}
+
+#[tokio::test]
+async fn wrong_passwords_sent_in_parallel_are_counted_before_they_are_checked() {
+    let app = Arc::new(TestApp::new());
+    app.owner().await;
+
+    let mut set = JoinSet::new();
+    for _ in 0..30 {
+        let app = Arc::clone(&app);
+        set.spawn(async move {
+            app.post(
+                "/api/auth/sign-in/email",
+                json!({"email": "owner@example.com", "password": "not the password"}),
+                &As::Nobody,
+            )
+            .await
+            .status
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(s) = set.join_next().await {
+        statuses.push(s.unwrap());
+    }
+
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked, 10, "the account allows 10 attempts: {statuses:?}");
+    assert_eq!(refused, 20, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_does_not_use_up_the_accounts_attempts() {
+    let app = TestApp::new();
+    app.owner().await;
+
+    for _ in 0..15 {
+        app.sign_in("owner@example.com", PASSWORD).await;
+    }
+
+    assert_eq!(app.count("sessions"), 16);
 }

@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::resource_helpers::*;
 
 fn env_row(app: &TestApp, id: &str, column: &str) -> Value {
     app.scalar(
@@ -662,7 +661,14 @@ async fn a_project_scoped_key_manages_environments_only_in_its_project() {
     let (a, _) = project(&app, &owner, "A").await;
     let (b, _) = project(&app, &owner, "B").await;
     let b_qa = environment(&app, &owner, &b, "qa").await;
-    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [a]}))).await);
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [a]}}),
+        )
+        .await
+        .0,
+    );
 
     let in_a = create(&app, &key, json!({"projectId": a, "name": "qa"})).await;
     let in_b = create(&app, &key, json!({"projectId": b, "name": "other"})).await;
@@ -684,7 +690,14 @@ async fn a_read_only_key_reads_environments_but_cannot_change_them() {
     let (owner, _, org) = app.owner_ids().await;
     let (pid, prod) = project(&app, &owner, "P").await;
     let qa = environment(&app, &owner, &pid, "qa").await;
-    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"readOnly": true}))).await);
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"readOnly": true}}),
+        )
+        .await
+        .0,
+    );
     let before = dump(&app);
 
     app.get("/api/environment.one", &[("environmentId", &prod)], &key)
@@ -703,4 +716,34 @@ async fn a_read_only_key_reads_environments_but_cannot_change_them() {
         w.assert_error(401, "permission_denied");
     }
     assert_eq!(dump(&app), before);
+}
+
+/// `environment.update` answers the environment with its applications, as documented
+/// ("the applications in it that the caller may see") and as `environment.one` lists them.
+#[tokio::test]
+async fn environment_update_answers_with_the_environments_applications() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (_, prod) = project(&app, &owner, "P").await;
+    let a = application(&app, &owner, &prod, "web").await;
+
+    let r = app
+        .post(
+            "/api/environment.update",
+            json!({"environmentId": prod, "description": "Live"}),
+            &owner,
+        )
+        .await;
+
+    let e = r.assert_ok();
+    assert_eq!(e["description"], "Live");
+    assert_eq!(
+        e["applications"],
+        json!([{
+            "applicationId": a["applicationId"],
+            "name": "web",
+            "appName": a["appName"],
+            "applicationStatus": "idle",
+        }])
+    );
 }

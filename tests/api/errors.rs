@@ -134,7 +134,7 @@ async fn a_missing_field_is_a_400() {
 async fn json_of_the_wrong_type_is_a_400() {
     let app = TestApp::new();
 
-    // Numbers and booleans for strings: see contract.rs.
+    // Numbers and booleans for strings: see request_bodies.rs.
     for (body, path, message) in [
         (
             json!({"email": [OWNER_EMAIL], "password": PASSWORD}),
@@ -635,4 +635,42 @@ async fn a_full_disk_answers_507_storage_full_keeps_reads_and_recovers_when_spac
         .await
         .assert_ok();
     assert_eq!(bigs(), 1);
+}
+
+/// Every field the spec's `ErrorBody` lists as required is present in every error,
+/// `issues` included when there are no field problems (an unknown path, wrong
+/// credentials, a body missing its fields, a sign-up without an invitation).
+#[tokio::test]
+async fn every_error_body_has_every_field_the_spec_requires() {
+    let app = TestApp::new();
+    app.owner().await;
+    let spec: Value = serde_json::from_str(&keygate::api::spec_json()).unwrap();
+    let required: Vec<String> = spec["components"]["schemas"]["ErrorBody"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+
+    let errors = [
+        app.get("/api/does-not-exist", &[], &As::Nobody).await,
+        app.try_sign_in(OWNER_EMAIL, "wrong password").await,
+        app.send(app.request(Method::POST, SIGN_IN).body("{}"))
+            .await,
+        app.sign_up(json!({"name": "Eve", "email": "eve@example.com", "password": PASSWORD}))
+            .await,
+    ];
+
+    for r in &errors {
+        assert!(r.status >= 400, "{}", r.body);
+        for field in &required {
+            assert!(
+                r.body.get(field).is_some(),
+                "a {} error lacks the required `{field}`: {}",
+                r.status,
+                r.body
+            );
+        }
+    }
+    assert_eq!(app.count("sessions"), 1);
 }

@@ -40,7 +40,6 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::helpers::*;
-use crate::resource_helpers::*;
 
 /// One organization of ours with two projects, two members with different lists, keys
 /// narrower than their users, pending invitations, and a stranger's organization. Only
@@ -113,8 +112,14 @@ impl World {
         let admin = app
             .invite_and_join(&owner, "admin@example.com", "admin")
             .await;
-        let read_only_key =
-            As::Key(api_key(app, &admin.who, &org, Some(json!({"readOnly": true}))).await);
+        let read_only_key = As::Key(
+            app.create_key(
+                &admin.who,
+                json!({"metadata": {"organizationId": org}, "scope": {"readOnly": true}}),
+            )
+            .await
+            .0,
+        );
         let mut every_flag = resource_flags();
         every_flag["canAccessToAPI"] = json!(true);
         let member = member_seeing(

@@ -1,4 +1,7 @@
-//! A fresh app per test: its own temporary SQLite file and a manual clock.
+//! A fresh app per test: its own temporary SQLite file and a manual clock. Then, one
+//! vocabulary for the setup the tests share: users, members and their permissions, API
+//! keys, listings, and projects, environments and applications made through the API,
+//! with a dump of the database to show that a refused request changed nothing.
 
 #![allow(dead_code)]
 
@@ -536,20 +539,6 @@ impl TestApp {
         }
     }
 
-    /// A member of `by`'s active organization whose flags are `flags` (missing ones false).
-    pub async fn member_with(&self, by: &As, email: &str, flags: Value) -> Joined {
-        let j = self.invite_and_join(by, email, "member").await;
-        let mut body = no_flags();
-        body["userId"] = json!(j.user_id);
-        for (k, v) in flags.as_object().unwrap() {
-            body[k] = v.clone();
-        }
-        self.post("/api/user.assignPermissions", body, by)
-            .await
-            .assert_ok();
-        j
-    }
-
     /// `user.createUserWithCredentials` by `by`, then signs the new user in.
     pub async fn create_user_via_api(&self, by: &As, email: &str, role: &str) -> Joined {
         let r = self
@@ -614,17 +603,6 @@ impl TestApp {
             })
             .unwrap();
     }
-
-    /// The database file and its write-ahead log, as bytes.
-    pub fn database_bytes(&self) -> Vec<u8> {
-        let path = self.state.db.path().to_owned();
-        let mut out = std::fs::read(&path).unwrap();
-        let wal = format!("{}-wal", path.display());
-        if let Ok(more) = std::fs::read(wal) {
-            out.extend(more);
-        }
-        out
-    }
 }
 
 // ------------------------------------------------------ organizations, members, API keys
@@ -642,13 +620,11 @@ pub fn sha256(data: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// The key list of a `user.get` answer. The field is read under both spellings so these
-/// tests do not depend on it; `known_bugs_keys` pins its name.
+/// The key list (`apiKeys`) of a `user.get` answer.
 #[track_caller]
 pub fn key_list(user_get: &Value) -> Vec<Value> {
     user_get
         .get("apiKeys")
-        .or_else(|| user_get.get("api_keys"))
         .and_then(Value::as_array)
         .unwrap_or_else(|| panic!("no key list in {user_get}"))
         .clone()
@@ -711,50 +687,6 @@ impl TestApp {
             .as_str()
             .unwrap()
             .to_owned()
-    }
-
-    /// `inviter` invites `email` as `role` into its active organization, and the invitee
-    /// signs up with the invitation. Returns the invitee's session and user id.
-    pub async fn join(&self, inviter: &As, email: &str, role: &str) -> (As, String) {
-        let invited = self
-            .post(
-                "/api/organization.inviteMember",
-                json!({"email": email, "role": role}),
-                inviter,
-            )
-            .await;
-        let token = invited.assert_ok()["token"].as_str().unwrap().to_owned();
-        let r = self
-            .sign_up(json!({
-                "name": "Invitee",
-                "email": email,
-                "password": PASSWORD,
-                "invitationToken": token,
-            }))
-            .await;
-        let user_id = r.assert_ok()["user"]["id"].as_str().unwrap().to_owned();
-        (
-            As::Cookie(r.session_token().expect("sign-up sets a cookie")),
-            user_id,
-        )
-    }
-
-    /// `by` sets the member's `canAccessToAPI` (and clears its other flags and lists).
-    pub async fn set_api_access(&self, by: &As, user_id: &str, allowed: bool) {
-        self.post(
-            "/api/user.assignPermissions",
-            json!({"userId": user_id, "canAccessToAPI": allowed}),
-            by,
-        )
-        .await
-        .assert_ok();
-    }
-
-    /// A member of the owner's organization with `canAccessToAPI`; its session and id.
-    pub async fn api_member(&self, owner: &As, email: &str) -> (As, String) {
-        let (member, id) = self.join(owner, email, "member").await;
-        self.set_api_access(owner, &id, true).await;
-        (member, id)
     }
 
     /// Creates a key as `who`. `body` is laid over
@@ -909,4 +841,297 @@ impl TestApp {
             }
         }
     }
+}
+
+// --------------------------------------------- projects, environments, applications
+
+/// An id that no table holds.
+pub const MISSING: &str = "nosuchresource000000";
+
+/// Every resource flag a member can hold (all but `canAccessToAPI`).
+pub fn resource_flags() -> Value {
+    json!({
+        "canCreateProjects": true,
+        "canDeleteProjects": true,
+        "canCreateEnvironments": true,
+        "canDeleteEnvironments": true,
+        "canCreateServices": true,
+        "canDeleteServices": true,
+    })
+}
+
+/// A project made by `who`: (project id, id of its default environment).
+pub async fn project(app: &TestApp, who: &As, name: &str) -> (String, String) {
+    let r = app
+        .post("/api/project.create", json!({"name": name}), who)
+        .await;
+    let body = r.assert_ok();
+    let p = body["project"]["projectId"].as_str().unwrap().to_owned();
+    let e = body["environment"]["environmentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Later resources are strictly newer.
+    app.clock.advance(1);
+    (p, e)
+}
+
+/// An environment made by `who` in `project`; its id.
+pub async fn environment(app: &TestApp, who: &As, project: &str, name: &str) -> String {
+    let r = app
+        .post(
+            "/api/environment.create",
+            json!({"projectId": project, "name": name}),
+            who,
+        )
+        .await;
+    let id = r.assert_ok()["environmentId"].as_str().unwrap().to_owned();
+    app.clock.advance(1);
+    id
+}
+
+/// An application made by `who` in `environment`; the answer.
+pub async fn application(app: &TestApp, who: &As, environment: &str, name: &str) -> Value {
+    let r = app
+        .post(
+            "/api/application.create",
+            json!({"name": name, "environmentId": environment}),
+            who,
+        )
+        .await;
+    let body = r.assert_ok().clone();
+    app.clock.advance(1);
+    body
+}
+
+/// The `applicationId` of an application answer.
+#[track_caller]
+pub fn app_id(a: &Value) -> String {
+    a["applicationId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no applicationId in {a}"))
+        .to_owned()
+}
+
+/// `user.assignPermissions` by `by` for `user`: `flags` (missing ones false) and lists.
+pub async fn grant(
+    app: &TestApp,
+    by: &As,
+    user: &str,
+    flags: Value,
+    projects: &[&str],
+    environments: &[&str],
+    applications: &[&str],
+) {
+    let mut body = no_flags();
+    for (k, v) in flags.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body["userId"] = json!(user);
+    body["accessedProjects"] = json!(projects);
+    body["accessedEnvironments"] = json!(environments);
+    body["accessedServices"] = json!(applications);
+    app.post("/api/user.assignPermissions", body, by)
+        .await
+        .assert_ok();
+}
+
+/// A member of `by`'s organization holding `flags` and the given access lists.
+pub async fn member_seeing(
+    app: &TestApp,
+    by: &As,
+    email: &str,
+    flags: Value,
+    projects: &[&str],
+    environments: &[&str],
+    applications: &[&str],
+) -> Joined {
+    let j = app.invite_and_join(by, email, "member").await;
+    grant(
+        app,
+        by,
+        &j.user_id,
+        flags,
+        projects,
+        environments,
+        applications,
+    )
+    .await;
+    j
+}
+
+/// A member of `owner`'s organization with API access and these access lists, and both
+/// ways it can sign a request: its session and an API key of its own.
+pub async fn member_by_session_and_key(
+    app: &TestApp,
+    owner: &As,
+    projects: &[&str],
+    environments: &[&str],
+    applications: &[&str],
+) -> [As; 2] {
+    let m = member_seeing(
+        app,
+        owner,
+        "lists@example.com",
+        json!({"canAccessToAPI": true}),
+        projects,
+        environments,
+        applications,
+    )
+    .await;
+    let key = app
+        .create_key(
+            &m.who,
+            json!({"metadata": {"organizationId": app.first_org()}}),
+        )
+        .await
+        .0;
+    [m.who, As::Key(key)]
+}
+
+/// The access lists `user.getPermissions` answers `who`, sorted: projects, environments,
+/// applications.
+pub async fn lists_seen(app: &TestApp, who: &As) -> [Vec<String>; 3] {
+    let r = app.get("/api/user.getPermissions", &[], who).await;
+    let body = r.assert_ok();
+    [
+        "accessedProjects",
+        "accessedEnvironments",
+        "accessedServices",
+    ]
+    .map(|f| {
+        let mut ids: Vec<String> = body[f]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {f} in {body}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    })
+}
+
+/// `ids`, sorted.
+pub fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    v.sort();
+    v
+}
+
+/// The owner of another organization, who belongs to no other.
+pub struct Stranger {
+    /// Its session, acting in its own organization.
+    pub who: As,
+    /// An API key for its organization.
+    pub key: As,
+    pub org: String,
+    pub user_id: String,
+}
+
+/// `email` joins `owner`'s organization, creates one of its own, moves there, and is
+/// removed from `owner`'s: a stranger with an organization of its own (sign-up needs an
+/// invitation after the first user, so this is the only way in).
+pub async fn stranger(app: &TestApp, owner: &As, email: &str) -> Stranger {
+    let j = app.invite_and_join(owner, email, "member").await;
+    let r = app
+        .post(
+            "/api/organization.create",
+            json!({"name": "Their Organization"}),
+            &j.who,
+        )
+        .await;
+    let org = id_of(r.assert_ok());
+    app.post(
+        "/api/organization.setActive",
+        json!({"organizationId": org}),
+        &j.who,
+    )
+    .await
+    .assert_ok();
+    app.post("/api/user.remove", json!({"userId": j.user_id}), owner)
+        .await
+        .assert_ok();
+    let key = app
+        .create_key(&j.who, json!({"metadata": {"organizationId": org}}))
+        .await
+        .0;
+    Stranger {
+        who: j.who,
+        key: As::Key(key),
+        org,
+        user_id: j.user_id,
+    }
+}
+
+/// `project.all` as `who`, which must answer.
+pub async fn all_projects(app: &TestApp, who: &As) -> Vec<Value> {
+    let r = app.get("/api/project.all", &[], who).await;
+    r.assert_ok().as_array().expect("a list").clone()
+}
+
+/// A listing reduced to names: `project/environment/application` for every application
+/// and `project/environment` for every environment, in order.
+pub fn outline(list: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in list {
+        let pn = p["name"].as_str().unwrap();
+        out.push(pn.to_owned());
+        for e in p["environments"].as_array().unwrap() {
+            let en = e["name"].as_str().unwrap();
+            out.push(format!("{pn}/{en}"));
+            for a in e["applications"].as_array().unwrap() {
+                out.push(format!("{pn}/{en}/{}", a["name"].as_str().unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// The names in the `items` of a search answer, in order.
+pub fn item_names(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {page}"))
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// How many rows of `table` have `column = value`.
+pub fn rows(app: &TestApp, table: &str, column: &str, value: &str) -> i64 {
+    app.count_where(
+        &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+        &[&value],
+    )
+}
+
+/// Every row of every table, as text, sorted: equal dumps mean nothing was written.
+pub fn dump(app: &TestApp) -> Vec<String> {
+    app.state
+        .db
+        .read(|c| {
+            let tables: Vec<String> = c
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'
+                     AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::new();
+            for t in tables {
+                let mut st = c.prepare(&format!("SELECT * FROM {t}"))?;
+                let n = st.column_count();
+                let mut q = st.query([])?;
+                while let Some(row) = q.next()? {
+                    let mut line = format!("{t}:");
+                    for i in 0..n {
+                        line.push_str(&format!(" {:?}", row.get_ref(i)?));
+                    }
+                    out.push(line);
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+        .unwrap()
 }

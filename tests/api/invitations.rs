@@ -157,13 +157,16 @@ async fn a_malformed_email_is_refused() {
 async fn a_member_cannot_invite() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let before = app.count("invitations");
 
     let r = app
@@ -867,7 +870,7 @@ async fn invitation_tokens_are_random_and_stored_only_as_a_hash() {
             ),
             1
         );
-        let bytes = app.database_bytes();
+        let bytes = app.database_files();
         let email = inv["email"].as_str().unwrap().as_bytes();
         assert!(
             bytes.windows(email.len()).any(|w| w == email),
@@ -878,4 +881,24 @@ async fn invitation_tokens_are_random_and_stored_only_as_a_hash() {
             "the token is stored in clear"
         );
     }
+}
+
+/// When both the email and the role of an invitation are wrong, both are reported in one
+/// answer, so the caller learns of the role on the first try.
+#[tokio::test]
+async fn a_bad_email_and_a_bad_role_are_reported_together() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+
+    let r = app
+        .post(
+            "/api/organization.inviteMember",
+            json!({"email": "not an email", "role": "superuser"}),
+            &owner,
+        )
+        .await;
+
+    r.assert_error(400, "validation_failed");
+    assert_eq!(r.issue_paths(), ["email", "role"]);
+    assert_eq!(app.count("invitations"), 0);
 }

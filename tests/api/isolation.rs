@@ -14,7 +14,6 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::helpers::*;
-use crate::resource_helpers::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Caller {
@@ -482,9 +481,16 @@ impl World {
         let without = app
             .invite_and_join(&owner, "without@example.com", "member")
             .await;
-        let flags_only = app
-            .member_with(&owner, "flags@example.com", all_flags.clone())
-            .await;
+        let flags_only = member_seeing(
+            &app,
+            &owner,
+            "flags@example.com",
+            all_flags.clone(),
+            &[],
+            &[],
+            &[],
+        )
+        .await;
         let with = member_seeing(
             &app,
             &owner,
@@ -507,7 +513,7 @@ impl World {
         let invitation = id_of(&app.invite(&owner, "pending@example.com", "member").await);
 
         let stranger = stranger(&app, &owner, "stranger@example.com").await;
-        crate::resource_helpers::project(&app, &stranger.who, "Their Project").await;
+        crate::helpers::project(&app, &stranger.who, "Their Project").await;
 
         let mut ours = vec![
             org.clone(),

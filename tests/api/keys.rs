@@ -345,7 +345,16 @@ async fn an_empty_organization_id_is_refused() {
 async fn a_key_for_an_organization_the_caller_is_not_in_is_refused_as_not_a_member() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let other_org = app.create_org(&member, "Member's own").await;
 
     let r = app
@@ -383,7 +392,11 @@ async fn a_key_for_a_missing_organization_is_404() {
 async fn a_member_needs_can_access_to_api_to_create_a_key() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.join(&owner, "m@example.com", "member").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app.invite_and_join(&owner, "m@example.com", "member").await;
     let body = json!({"name": "k", "metadata": {"organizationId": app.first_org()}});
 
     let r = app.post(CREATE_KEY, body.clone(), &member).await;
@@ -392,7 +405,16 @@ async fn a_member_needs_can_access_to_api_to_create_a_key() {
     assert_eq!(r.code(), "UNAUTHORIZED");
     assert_eq!(app.count("api_keys"), 0);
 
-    app.set_api_access(&owner, &member_id, true).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let r = app.post(CREATE_KEY, body, &member).await;
     assert_eq!(r.assert_ok()["userId"], member_id);
     assert_eq!(app.count("api_keys"), 1);
@@ -402,8 +424,21 @@ async fn a_member_needs_can_access_to_api_to_create_a_key() {
 async fn an_admin_creates_keys_whatever_its_flags() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (admin, admin_id) = app.join(&owner, "a@example.com", "admin").await;
-    app.set_api_access(&owner, &admin_id, false).await;
+    let Joined {
+        who: admin,
+        user_id: admin_id,
+        ..
+    } = app.invite_and_join(&owner, "a@example.com", "admin").await;
+    grant(
+        &app,
+        &owner,
+        &admin_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     let (key, _) = app.create_key(&admin, json!({})).await;
 
@@ -616,7 +651,16 @@ async fn user_list_api_keys_refuses_a_limit_outside_1_to_100_and_a_bad_offset() 
 async fn a_key_lists_and_counts_only_the_keys_of_its_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let first_org = make_keys(&app, &owner, "first", 3).await;
     make_keys(&app, &member, "member's", 2).await;
     let second = app.create_org(&owner, "Second").await;
@@ -672,7 +716,16 @@ async fn user_list_api_keys_shows_usage_not_yet_written_like_user_get() {
 async fn user_get_lists_only_the_callers_own_keys() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (_, owners) = app.create_key(&owner, json!({"name": "owner's"})).await;
     let (_, members) = app.create_key(&member, json!({"name": "member's"})).await;
 
@@ -777,7 +830,16 @@ async fn deleting_updating_or_rotating_a_missing_key_is_404() {
 async fn the_organization_owner_may_delete_a_members_key_but_not_update_or_rotate_it() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, id) = app.create_key(&member, json!({"name": "member's"})).await;
     let hash = stored_hash(&app, &id);
 
@@ -808,8 +870,17 @@ async fn the_organization_owner_may_delete_a_members_key_but_not_update_or_rotat
 async fn an_admin_or_member_cannot_touch_another_users_key() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (admin, _) = app.join(&owner, "a@example.com", "admin").await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: admin, .. } = app.invite_and_join(&owner, "a@example.com", "admin").await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (_, owners) = app.create_key(&owner, json!({"name": "owner's"})).await;
     let (_, members) = app.create_key(&member, json!({"name": "member's"})).await;
 
@@ -834,7 +905,16 @@ async fn an_admin_or_member_cannot_touch_another_users_key() {
 async fn another_users_key_in_another_organization_is_wrong_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let own = app.create_org(&member, "Own").await;
     let (key, id) = app
         .create_key(&member, json!({"metadata": {"organizationId": own}}))
@@ -1185,7 +1265,11 @@ async fn a_key_created_from_the_shell_works_over_http() {
 async fn the_shell_refuses_unknown_users_non_members_and_members_without_api_access() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.join(&owner, "m@example.com", "member").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = app.invite_and_join(&owner, "m@example.com", "member").await;
     let own = OrgId(app.create_org(&member, "Own").await);
     let first = OrgId(app.first_org());
 
@@ -1203,7 +1287,59 @@ async fn the_shell_refuses_unknown_users_non_members_and_members_without_api_acc
     assert!(matches!(bad_name, Err(Error::Invalid { .. })));
     assert_eq!(app.count("api_keys"), 0);
 
-    app.set_api_access(&owner, &member_id, true).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let made = create_from_shell(&app.state, "m@example.com", &first, "k").unwrap();
     app.try_key(&made.secret).await.assert_ok();
+}
+
+/// `user.get` names its key list `apiKeys`, in camel case like every other field of the
+/// API (and Dokploy), never `api_keys`.
+#[tokio::test]
+async fn user_get_names_its_key_list_api_keys_in_camel_case() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (_, id) = app.create_key(&owner, json!({})).await;
+
+    let r = app.get(USER_GET, &[], &owner).await;
+
+    let b = r.assert_ok();
+    assert!(b.get("api_keys").is_none(), "{b}");
+    assert_eq!(b["apiKeys"][0]["id"], id, "{b}");
+}
+
+/// `user.updateApiKey` and `user.rotateApiKey` answer the key with the usage held in
+/// memory folded in, as `user.get` does: the same request count, last use and quota.
+#[tokio::test]
+async fn update_and_rotate_answer_the_same_usage_as_user_get() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app.create_key(&owner, json!({"remaining": 10})).await;
+    for _ in 0..3 {
+        app.try_key(&key).await.assert_ok();
+    }
+
+    let updated = app
+        .post(
+            UPDATE_KEY,
+            json!({"apiKeyId": id, "name": "renamed"}),
+            &owner,
+        )
+        .await;
+    let rotated = app.post(ROTATE_KEY, json!({"apiKeyId": id}), &owner).await;
+
+    for r in [&updated, &rotated] {
+        let b = r.assert_ok();
+        assert_eq!(b["requestCount"], 3, "{b}");
+        assert_eq!(b["remaining"], 7, "{b}");
+        assert_eq!(b["lastUsedAt"], "2026-11-27T00:00:00.000Z", "{b}");
+    }
 }

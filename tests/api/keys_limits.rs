@@ -661,3 +661,92 @@ async fn requests_at_once_share_one_lease_and_never_spend_more_than_the_quota() 
     assert_eq!(app.key_column(&small_id, "remaining"), 0);
     assert_eq!(listed(&app, &owner, &small_id).await["remaining"], 0);
 }
+
+#[tokio::test]
+async fn a_key_with_a_limit_cannot_make_a_key_without_it() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    for limit in [
+        json!({"expiresIn": 86400}),
+        json!({"remaining": 5}),
+        json!({"rateLimitMax": 5, "rateLimitTimeWindow": 60000}),
+    ] {
+        let (key, _) = app.create_key(&owner, limit.clone()).await;
+        let via = As::Key(key);
+
+        let r = app
+            .post(
+                "/api/user.createApiKey",
+                json!({"name": "wider", "metadata": {"organizationId": app.first_org()}}),
+                &via,
+            )
+            .await;
+
+        r.assert_error(401, "permission_denied");
+        app.get("/api/user.listSessions", &[], &via)
+            .await
+            .assert_error(401, "permission_denied");
+    }
+    assert_eq!(app.count("api_keys"), 3);
+}
+
+#[tokio::test]
+async fn a_key_without_limits_still_manages_keys() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app.create_key(&owner, json!({})).await;
+
+    let r = app
+        .post(
+            "/api/user.createApiKey",
+            json!({"name": "another", "metadata": {"organizationId": app.first_org()}}),
+            &As::Key(key),
+        )
+        .await;
+
+    r.assert_ok();
+    assert_eq!(app.count("api_keys"), 2);
+}
+
+#[tokio::test]
+async fn a_refill_interval_beyond_a_year_is_refused() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+
+    let r = app
+        .post(
+            "/api/user.createApiKey",
+            json!({
+                "name": "k", "metadata": {"organizationId": app.first_org()},
+                "remaining": 0, "refillAmount": 1, "refillInterval": i64::MAX
+            }),
+            &owner,
+        )
+        .await;
+
+    r.assert_error(400, "validation_failed");
+    assert_eq!(r.body["issues"][0]["path"], "refillInterval");
+    assert_eq!(app.count("api_keys"), 0);
+}
+
+/// Once the refill interval has passed, `user.get` shows the refilled quota, the one the
+/// next request is admitted with, although no request has applied the refill yet.
+#[tokio::test]
+async fn user_get_shows_the_quota_refilled_once_the_interval_has_passed() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, id) = app
+        .create_key(
+            &owner,
+            json!({"remaining": 1, "refillAmount": 5, "refillInterval": 60_000}),
+        )
+        .await;
+    app.try_key(&key).await.assert_ok();
+    app.clock.advance(60_000);
+
+    let r = app.get(USER_GET, &[], &owner).await;
+
+    let listed = key_list(r.assert_ok());
+    let k = listed.iter().find(|k| k["id"] == id.as_str()).unwrap();
+    assert_eq!(k["remaining"], 5, "{k}");
+}

@@ -89,7 +89,20 @@ async fn no_answer_after_creation_shows_the_key_or_its_hash() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let org = app.first_org();
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, id) = app.create_key(&owner, json!({"name": "watched"})).await;
     let (limited, limited_id) = app
         .create_key(&member, json!({"remaining": 1, "rateLimitMax": 1}))
@@ -197,7 +210,16 @@ async fn no_answer_after_creation_shows_the_key_or_its_hash() {
     for _ in 0..3 {
         seen.add("limited", &app.get(USER_GET, &[], &limited_via).await);
     }
-    app.set_api_access(&owner, &member_id, false).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     seen.add("no api access", &app.get(USER_GET, &[], &limited_via).await);
     seen.add(
         "delete",

@@ -15,26 +15,12 @@ fn assert_refused(r: &Reply, reason: &str) {
     assert_eq!(r.code(), "UNAUTHORIZED", "{}", r.body);
 }
 
-/// Runs SQL on the writer connection, behind the server's back.
-fn execute(app: &TestApp, sql: &str) {
-    app.state
-        .db
-        .write_blocking(|tx| Ok(tx.execute_batch(sql)?))
-        .unwrap();
-}
-
+/// How many keys of `user_id` the database holds.
 fn key_count_of(app: &TestApp, user_id: &str) -> serde_json::Value {
     app.scalar(
         "SELECT count(*) FROM api_keys WHERE user_id = ?1",
         &[&user_id],
     )
-}
-
-fn membership_id(app: &TestApp, user_id: &str) -> String {
-    app.scalar("SELECT id FROM members WHERE user_id = ?1", &[&user_id])
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 // ---------------------------------------------------------------- malformed and unknown
@@ -76,7 +62,7 @@ async fn malformed_keys_are_refused_without_reading_the_database() {
     let unknown = apikey::generate("kg");
     // Without the table, any lookup fails: only what never reaches the database can
     // still get its 401.
-    execute(&app, "ALTER TABLE api_keys RENAME TO api_keys_away");
+    app.exec("ALTER TABLE api_keys RENAME TO api_keys_away", &[]);
 
     for bad in [
         with_char_changed(&key, 10),
@@ -100,7 +86,7 @@ async fn a_verified_key_and_a_known_miss_are_answered_from_memory() {
     app.try_key(&key).await.assert_ok();
     assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
 
-    execute(&app, "ALTER TABLE api_keys RENAME TO api_keys_away");
+    app.exec("ALTER TABLE api_keys RENAME TO api_keys_away", &[]);
 
     assert_eq!(app.try_key(&key).await.assert_ok()["role"], "owner");
     assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
@@ -113,7 +99,20 @@ async fn a_known_miss_stays_in_memory_through_changes_to_other_keys_and_users() 
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     let (_, id) = app.create_key(&owner, json!({})).await;
-    let (member, member_id) = app.api_member(&owner, "member@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let unknown = apikey::generate("kg");
     assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
 
@@ -128,11 +127,20 @@ async fn a_known_miss_stays_in_memory_through_changes_to_other_keys_and_users() 
     app.post(ROTATE_KEY, json!({"apiKeyId": id}), &owner)
         .await
         .assert_ok();
-    app.set_api_access(&owner, &member_id, false).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     app.get("/api/user.getPermissions", &[], &member)
         .await
         .assert_ok();
-    execute(&app, "ALTER TABLE api_keys RENAME TO api_keys_away");
+    app.exec("ALTER TABLE api_keys RENAME TO api_keys_away", &[]);
 
     assert_refused(&app.try_key(&unknown).await, "invalid_api_key");
 }
@@ -219,7 +227,16 @@ async fn a_bad_key_is_refused_even_with_a_valid_session_cookie() {
 async fn a_good_key_acts_as_its_user_whatever_cookie_comes_with_it() {
     let app = TestApp::new();
     let (owner, signed_up) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&owner, json!({})).await;
 
     let r = app
@@ -280,9 +297,31 @@ async fn a_disabled_key_is_refused_as_disabled_before_expired() {
 async fn an_expired_key_is_refused_as_expired_before_its_user_lost_api_access() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({"expiresIn": 86_400})).await;
-    app.set_api_access(&owner, &member_id, false).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     app.clock.advance(DAY);
 
     assert_refused(&app.try_key(&key).await, "api_key_expired");
@@ -318,7 +357,20 @@ async fn refused_requests_spend_no_quota() {
 async fn a_key_whose_user_is_no_longer_a_member_is_refused_as_not_a_member() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     // `user.remove` deletes the member's keys with the membership; only a membership
     // that vanished behind the server's back (before the key was ever verified) leaves a
@@ -341,7 +393,20 @@ async fn a_key_whose_user_is_no_longer_a_member_is_refused_as_not_a_member() {
 async fn removing_a_member_refuses_its_keys_on_the_very_next_request() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     app.create_key(&member, json!({"name": "second"})).await;
     let (owners, _) = app.create_key(&owner, json!({})).await;
@@ -361,11 +426,33 @@ async fn removing_a_member_refuses_its_keys_on_the_very_next_request() {
 async fn revoking_can_access_to_api_refuses_the_members_key_on_the_very_next_request() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, id) = app.create_key(&member, json!({})).await;
     app.try_key(&key).await.assert_ok();
 
-    app.set_api_access(&owner, &member_id, false).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     assert_refused(&app.try_key(&key).await, "permission_denied");
     assert_eq!(
@@ -380,7 +467,16 @@ async fn revoking_can_access_to_api_refuses_the_members_key_on_the_very_next_req
         1
     );
 
-    app.set_api_access(&owner, &member_id, true).await;
+    grant(
+        &app,
+        &owner,
+        &member_id,
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     assert_eq!(app.try_key(&key).await.assert_ok()["role"], "member");
 }
@@ -389,11 +485,24 @@ async fn revoking_can_access_to_api_refuses_the_members_key_on_the_very_next_req
 async fn an_admins_key_works_without_can_access_to_api_as_admins_bypass_flags() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (admin, admin_id) = app.join(&owner, "a@example.com", "admin").await;
+    let Joined {
+        who: admin,
+        user_id: admin_id,
+        ..
+    } = app.invite_and_join(&owner, "a@example.com", "admin").await;
     let (key, _) = app.create_key(&admin, json!({})).await;
     app.try_key(&key).await.assert_ok();
 
-    app.set_api_access(&owner, &admin_id, false).await;
+    grant(
+        &app,
+        &owner,
+        &admin_id,
+        json!({"canAccessToAPI": false}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     let r = app.try_key(&key).await;
     assert_eq!(r.assert_ok()["role"], "admin");
@@ -411,7 +520,20 @@ async fn an_admins_key_works_without_can_access_to_api_as_admins_bypass_flags() 
 async fn removing_a_member_from_one_organization_leaves_its_keys_for_another_working() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_id) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let own = app.create_org(&member, "Second").await;
     let (here, _) = app.create_key(&member, json!({})).await;
     let (there, there_id) = app
@@ -437,7 +559,11 @@ async fn removing_a_member_from_one_organization_leaves_its_keys_for_another_wor
 async fn an_admin_demoted_to_member_loses_admin_actions_through_its_key_at_once() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (admin, admin_id) = app.join(&owner, "a@example.com", "admin").await;
+    let Joined {
+        who: admin,
+        user_id: admin_id,
+        ..
+    } = app.invite_and_join(&owner, "a@example.com", "admin").await;
     let (key, _) = app.create_key(&admin, json!({})).await;
     let via = As::Key(key.clone());
     let invite = |email: &str| json!({"email": email, "role": "member"});
@@ -448,7 +574,7 @@ async fn an_admin_demoted_to_member_loses_admin_actions_through_its_key_at_once(
     )
     .await
     .assert_ok();
-    let member_id = membership_id(&app, &admin_id);
+    let member_id = app.member_id(&app.first_org(), &admin_id);
 
     app.post(
         "/api/organization.updateMemberRole",
@@ -479,7 +605,20 @@ async fn an_admin_demoted_to_member_loses_admin_actions_through_its_key_at_once(
 async fn a_member_promoted_to_admin_gains_admin_actions_through_its_key_at_once() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, member_user) = app.api_member(&owner, "m@example.com").await;
+    let Joined {
+        who: member,
+        user_id: member_user,
+        ..
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     let via = As::Key(key);
     let invite = json!({"email": "x@example.com", "role": "member"});
@@ -488,7 +627,7 @@ async fn a_member_promoted_to_admin_gains_admin_actions_through_its_key_at_once(
             .await,
         "permission_denied",
     );
-    let member_id = membership_id(&app, &member_user);
+    let member_id = app.member_id(&app.first_org(), &member_user);
 
     app.post(
         "/api/organization.updateMemberRole",
@@ -570,7 +709,16 @@ async fn a_key_acts_in_its_organization_whatever_the_sessions_active_one() {
 async fn a_key_acts_with_its_users_role() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let (member, _) = app.api_member(&owner, "m@example.com").await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let (key, _) = app.create_key(&member, json!({})).await;
     let via = As::Key(key);
 
@@ -779,4 +927,188 @@ async fn an_unrestricted_key_creates_keys_in_its_own_organization() {
     app.try_key(minted).await.assert_ok();
     app.clock.advance(DAY + SECOND);
     assert_refused(&app.try_key(minted).await, "api_key_expired");
+}
+
+/// A removed member's keys are refused as `not_a_member` from the very next request, and
+/// stay dead when the user is invited back: joining again drops the keys left from the
+/// earlier membership.
+#[tokio::test]
+async fn a_removed_members_key_is_refused_as_not_a_member_and_never_returns() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let Joined {
+        who: member,
+        user_id: member_id,
+        ..
+    } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
+    let (key, _) = app.create_key(&member, json!({})).await;
+    app.try_key(&key).await.assert_ok();
+
+    app.post("/api/user.remove", json!({"userId": member_id}), &owner)
+        .await
+        .assert_ok();
+
+    app.try_key(&key).await.assert_error(401, "not_a_member");
+
+    let invite = app
+        .post(
+            "/api/organization.inviteMember",
+            json!({"email": "m@example.com", "role": "member"}),
+            &owner,
+        )
+        .await;
+    let token = invite.assert_ok()["token"].as_str().unwrap().to_owned();
+    app.post(
+        "/api/organization.acceptInvitation",
+        json!({"token": token}),
+        &member,
+    )
+    .await
+    .assert_ok();
+
+    app.try_key(&key).await.assert_error(401, "invalid_api_key");
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM api_keys WHERE user_id = ?1",
+            &[&member_id]
+        ),
+        0
+    );
+}
+
+/// A key scoped to projects can neither create an admin with a known password nor invite
+/// one: that admin would hold every right the key was narrowed from.
+#[tokio::test]
+async fn a_project_scoped_key_cannot_create_an_admin() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app
+        .create_key(&owner, json!({"scope": {"projectIds": []}}))
+        .await;
+    let via = As::Key(key);
+
+    let created = app
+        .post(
+            "/api/user.createUserWithCredentials",
+            json!({"email": "new@example.com", "password": PASSWORD, "name": "New",
+                   "role": "admin"}),
+            &via,
+        )
+        .await;
+    let invited = app
+        .post(
+            "/api/organization.inviteMember",
+            json!({"email": "x@example.com", "role": "admin"}),
+            &via,
+        )
+        .await;
+
+    created.assert_error(401, "permission_denied");
+    invited.assert_error(401, "permission_denied");
+    assert_eq!(app.count("users"), 1);
+    assert_eq!(app.count("invitations"), 0);
+}
+
+/// A key scoped to project A is refused project B's resources, and so the deletion of the
+/// whole organization, which would take project B with it.
+#[tokio::test]
+async fn a_key_scoped_to_one_project_cannot_delete_the_organization() {
+    let app = TestApp::new();
+    let (owner, _, org) = app.owner_ids().await;
+    // A second organization, so that this one is not the owner's last.
+    app.post(
+        "/api/organization.create",
+        json!({"name": "Second"}),
+        &owner,
+    )
+    .await
+    .assert_ok();
+    let (a, _) = project(&app, &owner, "A").await;
+    let (b, _) = project(&app, &owner, "B").await;
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [a]}}),
+        )
+        .await
+        .0,
+    );
+    app.post("/api/project.remove", json!({"projectId": b}), &key)
+        .await
+        .assert_error(401, "permission_denied");
+
+    let r = app
+        .post(
+            "/api/organization.delete",
+            json!({"organizationId": org}),
+            &key,
+        )
+        .await;
+
+    r.assert_error(401, "permission_denied");
+    assert_eq!(rows(&app, "organizations", "id", &org), 1);
+    assert_eq!(rows(&app, "projects", "id", &b), 1);
+}
+
+/// The procedures that hand out rights refuse a key scoped to project A: creating an
+/// admin with a password of the caller's choosing, inviting an admin, promoting a member
+/// to admin, giving a member project B. Each would reach beyond the key's projects, so
+/// each is 401 `permission_denied` and changes nothing.
+#[tokio::test]
+async fn a_key_scoped_to_one_project_cannot_hand_out_rights_beyond_it() {
+    let app = TestApp::new();
+    let (owner, _, org) = app.owner_ids().await;
+    let (a, _) = project(&app, &owner, "A").await;
+    let (b, _) = project(&app, &owner, "B").await;
+    let member = app
+        .invite_and_join(&owner, "member@example.com", "member")
+        .await;
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [a]}}),
+        )
+        .await
+        .0,
+    );
+    let before = dump(&app);
+
+    let calls = [
+        (
+            "user.createUserWithCredentials",
+            json!({"email": "made@example.com", "password": PASSWORD, "name": "Made",
+                   "role": "admin"}),
+        ),
+        (
+            "organization.inviteMember",
+            json!({"email": "invited@example.com", "role": "admin"}),
+        ),
+        (
+            "organization.updateMemberRole",
+            json!({"memberId": member.member_id, "role": "admin"}),
+        ),
+        (
+            "user.assignPermissions",
+            json!({"userId": member.user_id, "accessedProjects": [b]}),
+        ),
+    ];
+    let mut answers = Vec::new();
+    let mut refused = Vec::new();
+    for (procedure, body) in calls {
+        let r = app.post(&format!("/api/{procedure}"), body, &key).await;
+        answers.push(format!("{procedure}: {} {}", r.status, r.reason()));
+        refused.push(format!("{procedure}: 401 permission_denied"));
+    }
+
+    assert_eq!(answers, refused);
+    assert_eq!(dump(&app), before);
 }

@@ -235,13 +235,16 @@ async fn an_unknown_role_cannot_be_given() {
 async fn a_member_cannot_change_roles() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let other = app
         .invite_and_join(&owner, "other@example.com", "member")
         .await;
@@ -456,13 +459,16 @@ async fn an_admin_cannot_remove_itself() {
 async fn a_member_cannot_remove_anyone() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canDeleteProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canDeleteProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let other = app
         .invite_and_join(&owner, "other@example.com", "member")
         .await;
@@ -537,13 +543,16 @@ async fn assigning_permissions_replaces_every_flag_and_list() {
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;
     let (p, e, a) = resources_in(&app, &org, "1");
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     assign(
         &app,
         &owner,
@@ -749,13 +758,16 @@ async fn permissions_cannot_be_assigned_to_oneself_the_owner_or_by_an_admin_to_a
 async fn a_member_cannot_assign_permissions() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     let other = app
         .invite_and_join(&owner, "other@example.com", "member")
         .await;
@@ -1127,13 +1139,16 @@ async fn creating_a_user_with_a_taken_email_is_a_conflict() {
 async fn a_member_cannot_create_users() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     let r = app
         .post(
@@ -1212,4 +1227,84 @@ async fn an_organization_keeps_exactly_one_owner() {
         app.scalar("SELECT owner_id FROM organizations WHERE id = ?1", &[&org]),
         owner_id.as_str()
     );
+}
+
+/// An admin's membership holds every flag, whether it joined by invitation or was created
+/// with credentials. Demoted to member, it holds none of them (create/delete projects,
+/// environments, services, API access): a member holds only what was assigned to it.
+#[tokio::test]
+async fn a_demoted_admin_holds_no_member_permission_it_was_not_given() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let invited = app
+        .invite_and_join(&owner, "admin@example.com", "admin")
+        .await;
+    let created = app
+        .create_user_via_api(&owner, "created@example.com", "admin")
+        .await;
+
+    for admin in [&invited, &created] {
+        app.post(
+            "/api/organization.updateMemberRole",
+            json!({"memberId": admin.member_id, "role": "member"}),
+            &owner,
+        )
+        .await
+        .assert_ok();
+
+        let p = app.get("/api/user.getPermissions", &[], &admin.who).await;
+
+        let p = p.assert_ok();
+        assert_eq!(p["role"], "member");
+        let held: Vec<&str> = [
+            "canCreateProjects",
+            "canDeleteProjects",
+            "canCreateEnvironments",
+            "canDeleteEnvironments",
+            "canCreateServices",
+            "canDeleteServices",
+            "canAccessToAPI",
+        ]
+        .into_iter()
+        .filter(|f| p[*f] == true)
+        .collect();
+        assert!(
+            held.is_empty(),
+            "{} was demoted but still holds {held:?}",
+            admin.email
+        );
+    }
+}
+
+/// A member promoted to admin and demoted again holds none of the access lists it had
+/// before: they are gone from the answer and from the database.
+#[tokio::test]
+async fn a_demoted_admin_keeps_no_access_list_from_before() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (project_id, _) = project(&app, &owner, "p").await;
+    let m = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({}),
+        &[&project_id],
+        &[],
+        &[],
+    )
+    .await;
+    for role in ["admin", "member"] {
+        app.post(
+            "/api/organization.updateMemberRole",
+            json!({"memberId": m.member_id, "role": role}),
+            &owner,
+        )
+        .await
+        .assert_ok();
+    }
+
+    let p = app.get("/api/user.getPermissions", &[], &m.who).await;
+
+    assert_eq!(p.assert_ok()["accessedProjects"], json!([]));
+    assert_eq!(app.count("member_projects"), 0);
 }

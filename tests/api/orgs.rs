@@ -268,13 +268,16 @@ async fn an_admin_renames_the_organization() {
 async fn a_member_cannot_rename_the_organization() {
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     let r = app
         .post(

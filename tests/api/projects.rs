@@ -1,11 +1,14 @@
 //! `project.{create,one,all,update,remove,search}`, the listing that is never stale, and
 //! the reference's `project.all` example.
 
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
 use poem::http::Method;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::resource_helpers::*;
 
 fn project_row(app: &TestApp, id: &str, column: &str) -> serde_json::Value {
     app.scalar(
@@ -170,7 +173,7 @@ async fn a_member_without_can_create_projects_cannot_create_one() {
     // Every other flag, to show that none of them stands in for this one.
     let mut flags = resource_flags();
     flags["canCreateProjects"] = json!(false);
-    let member = app.member_with(&owner, "member@example.com", flags).await;
+    let member = member_seeing(&app, &owner, "member@example.com", flags, &[], &[], &[]).await;
 
     let r = app
         .post("/api/project.create", json!({"name": "Mine"}), &member.who)
@@ -188,13 +191,16 @@ async fn a_member_who_creates_a_project_sees_it_and_its_environment_at_once() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
     project(&app, &owner, "Owner's").await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
     assert_eq!(
         all_projects(&app, &member.who).await,
         Vec::<serde_json::Value>::new()
@@ -255,7 +261,9 @@ async fn an_admin_creates_a_project_without_joining_any_access_list() {
     assert_eq!(app.count("member_projects"), 0);
     assert_eq!(app.count("member_environments"), 0);
     assert_eq!(
-        project_names(&all_projects(&app, &owner).await),
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
         ["Admin's"]
     );
 }
@@ -447,11 +455,26 @@ async fn project_all_is_never_stale_after_any_write() {
         .await;
     let mut flags = resource_flags();
     flags["canAccessToAPI"] = json!(true);
-    let member = app
-        .member_with(&owner, "member@example.com", flags.clone())
-        .await;
-    let key = As::Key(api_key(&app, &owner, &org, None).await);
-    let member_key = As::Key(api_key(&app, &member.who, &org, None).await);
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        flags.clone(),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
+    let key = As::Key(
+        app.create_key(&owner, json!({"metadata": {"organizationId": org}}))
+            .await
+            .0,
+    );
+    let member_key = As::Key(
+        app.create_key(&member.who, json!({"metadata": {"organizationId": org}}))
+            .await
+            .0,
+    );
     let viewers = [&owner, &admin.who, &key];
     let members = [&member.who, &member_key];
 
@@ -705,7 +728,9 @@ async fn project_all_is_never_stale_after_an_organization_is_deleted() {
     )
     .await;
     assert_eq!(
-        project_names(&all_projects(&app, &owner).await),
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
         ["Second's"]
     );
     assert_eq!(
@@ -723,7 +748,9 @@ async fn project_all_is_never_stale_after_an_organization_is_deleted() {
 
     assert_eq!(rows(&app, "projects", "organization_id", &second), 0);
     assert_eq!(
-        project_names(&all_projects(&app, &owner).await),
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
         ["First's"]
     );
     assert_eq!(
@@ -751,7 +778,12 @@ async fn project_all_is_never_stale_after_a_role_change_or_a_removal() {
     )
     .await
     .assert_ok();
-    assert_eq!(project_names(&all_projects(&app, &member.who).await), ["P"]);
+    assert_eq!(
+        app.get("/api/project.all", &[], &member.who)
+            .await
+            .column("name"),
+        ["P"]
+    );
 
     app.post(
         "/api/organization.updateMemberRole",
@@ -814,9 +846,27 @@ async fn a_kept_project_all_equals_a_fresh_servers_after_each_kind_of_change() {
         &[&web],
     )
     .await;
-    let key = As::Key(api_key(&app, &m.who, &org, None).await);
-    let scoped = As::Key(api_key(&app, &m.who, &org, Some(json!({"projectIds": [p]}))).await);
-    let owner_scoped = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [q]}))).await);
+    let key = As::Key(
+        app.create_key(&m.who, json!({"metadata": {"organizationId": org}}))
+            .await
+            .0,
+    );
+    let scoped = As::Key(
+        app.create_key(
+            &m.who,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [p]}}),
+        )
+        .await
+        .0,
+    );
+    let owner_scoped = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [q]}}),
+        )
+        .await
+        .0,
+    );
     let seen = |step: &'static str| {
         let app = &app;
         let callers = [
@@ -936,7 +986,14 @@ async fn a_kept_project_all_equals_a_fresh_servers_after_each_kind_of_change() {
     );
 
     // Key scopes: a key scoped to Q sees Q only, beside the one scoped to P.
-    let scoped_q = As::Key(api_key(&app, &m.who, &org, Some(json!({"projectIds": [q]}))).await);
+    let scoped_q = As::Key(
+        app.create_key(
+            &m.who,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [q]}}),
+        )
+        .await
+        .0,
+    );
     assert_eq!(
         all_as_afresh(&app, &scoped_q, "another scope").await,
         q_full()
@@ -978,7 +1035,10 @@ async fn a_members_project_all_is_rendered_once_until_its_resources_or_access_ch
         &[],
     )
     .await;
-    let key = api_key(&app, &m.who, &org, None).await;
+    let key = app
+        .create_key(&m.who, json!({"metadata": {"organizationId": org}}))
+        .await
+        .0;
     let renders = std::cell::Cell::new(0);
     // One request: the key checked, then the listing.
     let list = || async {
@@ -1537,7 +1597,14 @@ async fn a_read_only_key_reads_projects_but_every_write_is_refused() {
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;
     let (pid, _) = project(&app, &owner, "P").await;
-    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"readOnly": true}))).await);
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"readOnly": true}}),
+        )
+        .await
+        .0,
+    );
     let before = dump(&app);
 
     let reads = [
@@ -1574,7 +1641,14 @@ async fn a_key_scoped_to_a_project_sees_only_that_project() {
     let (owner, _, org) = app.owner_ids().await;
     let (a, _) = project(&app, &owner, "A").await;
     let (b, b_prod) = project(&app, &owner, "B").await;
-    let key = As::Key(api_key(&app, &owner, &org, Some(json!({"projectIds": [a]}))).await);
+    let key = As::Key(
+        app.create_key(
+            &owner,
+            json!({"metadata": {"organizationId": org}, "scope": {"projectIds": [a]}}),
+        )
+        .await
+        .0,
+    );
 
     let all = all_projects(&app, &key).await;
     let search = app.get("/api/project.search", &[], &key).await;
@@ -1624,7 +1698,9 @@ async fn a_key_scoped_to_a_project_sees_only_that_project() {
     assert_eq!(app.count("projects"), 2);
     // The owner's session still sees both.
     assert_eq!(
-        project_names(&all_projects(&app, &owner).await),
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
         ["B", "A2"]
     );
 }
@@ -1635,7 +1711,10 @@ async fn the_reference_example_lists_projects_with_an_x_api_key_header() {
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;
     let (pid, _) = project(&app, &owner, "My project").await;
-    let key = api_key(&app, &owner, &org, None).await;
+    let key = app
+        .create_key(&owner, json!({"metadata": {"organizationId": org}}))
+        .await
+        .0;
 
     let r = app
         .send(
@@ -1649,4 +1728,200 @@ async fn the_reference_example_lists_projects_with_an_x_api_key_header() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["projectId"], pid.as_str());
     assert_eq!(list[0]["environments"][0]["name"], "production");
+}
+
+/// An empty description clears one; leaving the field out keeps it.
+#[tokio::test]
+async fn an_empty_description_clears_it() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let created = app
+        .post(
+            "/api/project.create",
+            json!({"name": "p", "description": "old"}),
+            &owner,
+        )
+        .await;
+    let id = created.assert_ok()["project"]["projectId"].clone();
+
+    let kept = app
+        .post(
+            "/api/project.update",
+            json!({"projectId": id, "name": "q"}),
+            &owner,
+        )
+        .await;
+    assert_eq!(kept.assert_ok()["description"], "old");
+
+    let cleared = app
+        .post(
+            "/api/project.update",
+            json!({"projectId": id, "description": ""}),
+            &owner,
+        )
+        .await;
+    assert!(cleared.assert_ok().get("description").is_none());
+    assert_eq!(
+        app.scalar("SELECT description FROM projects", &[]),
+        serde_json::Value::Null
+    );
+}
+
+/// Takes the one writer connection on another thread and keeps it until the returned
+/// sender is used, so that a request's write waits inside `spawn_blocking`.
+fn hold_writer(app: &TestApp) -> (mpsc::Sender<()>, JoinHandle<()>) {
+    let db = app.state.db.clone();
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        db.write_blocking(|_| {
+            locked_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            Ok(())
+        })
+        .unwrap();
+    });
+    locked_rx.recv().unwrap();
+    (release_tx, holder)
+}
+
+/// Sends `body` to `path` as `who` while the writer is held, gives up on the request (as
+/// a server does when its client disconnects), then lets the abandoned write commit and
+/// waits until `done` says it has.
+async fn abandon_post(
+    app: &TestApp,
+    path: &str,
+    body: serde_json::Value,
+    who: &As,
+    done: impl Fn(&TestApp) -> bool,
+) {
+    let (release, holder) = hold_writer(app);
+    let abandoned = tokio::time::timeout(Duration::from_secs(1), app.post(path, body, who)).await;
+    assert!(
+        abandoned.is_err(),
+        "the request answered while the writer was held"
+    );
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    for _ in 0..250 {
+        if done(app) {
+            // The commit is visible before its caller's change task has dropped what it
+            // made stale: a write queued behind it is answered after it, and the yields
+            // let that task run its drop before the test looks.
+            app.state.db.write(|_| Ok(())).await.unwrap();
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the abandoned write to {path} never committed");
+}
+
+/// A write runs on `spawn_blocking`, which finishes even when the request's future is
+/// dropped (as when its client goes away). The organization's cached snapshot is dropped
+/// however the request ends, so `project.all` shows the project the abandoned request
+/// committed, to its creator and to an admin.
+#[tokio::test]
+async fn project_all_shows_a_project_whose_creator_went_away_before_the_answer() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let admin = app
+        .invite_and_join(&owner, "admin@example.com", "admin")
+        .await;
+    project(&app, &owner, "Before").await;
+    assert_eq!(
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
+        ["Before"]
+    );
+
+    abandon_post(
+        &app,
+        "/api/project.create",
+        json!({"name": "After"}),
+        &owner,
+        |app| app.count("projects") == 2,
+    )
+    .await;
+
+    assert_eq!(
+        app.count_where("SELECT count(*) FROM projects WHERE name = 'After'", &[]),
+        1
+    );
+    assert_eq!(
+        app.get("/api/project.all", &[], &owner)
+            .await
+            .column("name"),
+        ["After", "Before"]
+    );
+    assert_eq!(
+        app.get("/api/project.all", &[], &admin.who)
+            .await
+            .column("name"),
+        ["After", "Before"]
+    );
+}
+
+/// The same for `user.assignPermissions`: a request abandoned after its commit still has
+/// the member's cached credential dropped (the drops run in the write's own task), so
+/// `project.all` and `project.one` no longer show the member a project taken from it.
+#[tokio::test]
+async fn project_all_hides_a_project_taken_from_a_member_by_an_abandoned_request() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (p, prod) = project(&app, &owner, "Taken away").await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({}),
+        &[&p],
+        &[&prod],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        app.get("/api/project.all", &[], &member.who)
+            .await
+            .column("name"),
+        ["Taken away"]
+    );
+
+    let mut body = no_flags();
+    body["userId"] = json!(member.user_id);
+    abandon_post(&app, "/api/user.assignPermissions", body, &owner, |app| {
+        app.count("member_projects") == 0
+    })
+    .await;
+
+    assert_eq!(
+        all_projects(&app, &member.who).await,
+        Vec::<serde_json::Value>::new()
+    );
+    app.get("/api/project.one", &[("projectId", &p)], &member.who)
+        .await
+        .assert_error(401, "permission_denied");
+}
+
+/// Project and application search ignore case beyond ASCII letters too (names accept any
+/// Unicode): `q=überweisung` finds "ÜBERWEISUNG".
+#[tokio::test]
+async fn search_ignores_the_case_of_non_ascii_letters() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (_, prod) = project(&app, &owner, "ÜBERWEISUNG").await;
+    application(&app, &owner, &prod, "ÉCOLE").await;
+
+    let projects = app
+        .get("/api/project.search", &[("q", "überweisung")], &owner)
+        .await;
+    let applications = app
+        .get("/api/application.search", &[("q", "école")], &owner)
+        .await;
+
+    assert_eq!(item_names(projects.assert_ok()), ["ÜBERWEISUNG"]);
+    assert_eq!(item_names(applications.assert_ok()), ["ÉCOLE"]);
 }

@@ -7,7 +7,6 @@ use poem::http::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::resource_helpers::dump;
 
 /// The `(path, message)` of every issue of a 400.
 #[track_caller]
@@ -299,4 +298,70 @@ async fn a_body_that_is_not_json_stays_a_bad_request() {
     r.assert_error(400, "bad_request");
     assert_eq!(r.body["issues"], Value::Array(Vec::new()));
     assert_eq!(dump(&app), before);
+}
+
+/// The spec declares `name`, `email` and `password` as strings: a number or a boolean
+/// there is refused (no user named "1"), each field named with the type it must have.
+#[tokio::test]
+async fn numbers_and_booleans_where_the_spec_says_string_are_refused() {
+    let app = TestApp::new();
+
+    let sign_up = app
+        .sign_up(json!({"name": 1, "email": "ada@example.com", "password": 12345678}))
+        .await;
+    let sign_in = app
+        .post(SIGN_IN, json!({"email": 5, "password": true}), &As::Nobody)
+        .await;
+
+    sign_up.assert_error(400, "validation_failed");
+    assert_eq!(sign_up.issue_paths(), ["name", "password"]);
+    assert_eq!(app.count("users"), 0, "a user was created from numbers");
+    sign_in.assert_error(400, "validation_failed");
+    assert_eq!(sign_in.issue_paths(), ["email", "password"]);
+    assert!(
+        sign_in.body["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["message"] == "must be a string"),
+        "{}",
+        sign_in.body
+    );
+}
+
+/// No request field is nullable in the spec, so a `null` on a known field is refused
+/// with every offending path listed, and nothing changes.
+#[tokio::test]
+async fn a_null_in_a_request_body_is_refused_with_its_path() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+
+    let r = app
+        .post(
+            "/api/user.update",
+            json!({"name": null, "password": null}),
+            &owner,
+        )
+        .await;
+
+    r.assert_error(400, "validation_failed");
+    let mut paths: Vec<&str> = r.body["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["name", "password"]);
+
+    let nested = app
+        .post(
+            "/api/project.create",
+            json!({"name": "p", "description": null}),
+            &owner,
+        )
+        .await;
+    nested.assert_error(400, "validation_failed");
+    assert_eq!(nested.body["issues"][0]["path"], "description");
+    assert_eq!(app.count("projects"), 0);
 }

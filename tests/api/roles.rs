@@ -207,13 +207,16 @@ impl World {
         let other_admin = app
             .invite_and_join(&owner, "admin2@example.com", "admin")
             .await;
-        let flagged = app
-            .member_with(
-                &owner,
-                "flagged@example.com",
-                json!({"canCreateProjects": true, "canAccessToAPI": true}),
-            )
-            .await;
+        let flagged = member_seeing(
+            &app,
+            &owner,
+            "flagged@example.com",
+            json!({"canCreateProjects": true, "canAccessToAPI": true}),
+            &[],
+            &[],
+            &[],
+        )
+        .await;
         let plain = app
             .invite_and_join(&owner, "plain@example.com", "member")
             .await;

@@ -420,3 +420,50 @@ fn the_committed_openapi_yaml_matches_the_code() {
          `cargo run -- openapi --yaml > openapi/openapi.yaml` and commit the result"
     );
 }
+
+/// The spec declares the two ways a request authenticates as security schemes: the
+/// `x-api-key` header and the session cookie.
+#[test]
+fn the_spec_declares_the_api_key_and_session_cookie_schemes() {
+    let spec = spec();
+    let schemes = &spec["components"]["securitySchemes"];
+
+    assert_eq!(
+        schemes["ApiKey"]["type"], "apiKey",
+        "securitySchemes: {schemes}"
+    );
+    assert_eq!(schemes["ApiKey"]["in"], "header");
+    assert_eq!(schemes["ApiKey"]["name"], "x-api-key");
+    assert_eq!(schemes["SessionCookie"]["type"], "apiKey");
+    assert_eq!(schemes["SessionCookie"]["in"], "cookie");
+    assert_eq!(schemes["SessionCookie"]["name"], "keygate.session_token");
+}
+
+/// `GET /api/auth/get-session` answers `null` without a live session, and its 200
+/// response schema allows that `null` (an `Option<T>` that serializes as `null` is
+/// nullable in the schema), so a generated client accepts the documented answer.
+#[tokio::test]
+async fn the_get_session_schema_allows_the_null_it_returns() {
+    let app = TestApp::new();
+    let r = app.get(GET_SESSION, &[], &As::Nobody).await;
+    assert_eq!(r.assert_ok(), &Value::Null);
+    let spec = spec();
+
+    let content = &spec["paths"][GET_SESSION]["get"]["responses"]["200"]["content"];
+    let schema = &content
+        .as_object()
+        .and_then(|c| c.values().next())
+        .expect("get-session documents a 200 body")["schema"];
+
+    let nullable = schema["nullable"] == true
+        || ["anyOf", "oneOf"].iter().any(|k| {
+            schema[k].as_array().is_some_and(|alts| {
+                alts.iter()
+                    .any(|a| a["nullable"] == true || a["type"] == "null")
+            })
+        });
+    assert!(
+        nullable,
+        "the 200 schema of get-session forbids null: {schema}"
+    );
+}

@@ -68,13 +68,16 @@ async fn user_get_returns_the_caller_its_membership_and_permissions() {
 async fn user_get_shows_a_members_assigned_permissions() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;
-    let member = app
-        .member_with(
-            &owner,
-            "member@example.com",
-            json!({"canCreateProjects": true, "canAccessToAPI": true}),
-        )
-        .await;
+    let member = member_seeing(
+        &app,
+        &owner,
+        "member@example.com",
+        json!({"canCreateProjects": true, "canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
 
     let r = app.get("/api/user.get", &[], &member.who).await;
 
@@ -410,4 +413,33 @@ async fn revoking_a_missing_session_is_not_found() {
 
     r.assert_error(404, "not_found");
     assert_eq!(app.count("sessions"), 1);
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_spends_the_same_attempts_as_sign_in() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+
+    for _ in 0..10 {
+        app.post(
+            "/api/user.update",
+            json!({"currentPassword": "a wrong guess", "password": "a new password"}),
+            &owner,
+        )
+        .await
+        .assert_error(401, "invalid_credentials");
+    }
+    let r = app
+        .post(
+            "/api/user.update",
+            json!({"currentPassword": PASSWORD, "password": "a new password"}),
+            &owner,
+        )
+        .await;
+
+    r.assert_error(429, "too_many_attempts");
+    assert!(r.headers.contains_key("retry-after"));
+    // The password did not change: the old one still signs in after the window.
+    app.clock.advance(16 * 60 * 1000);
+    app.sign_in("owner@example.com", PASSWORD).await;
 }
