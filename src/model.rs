@@ -391,12 +391,16 @@ impl AppName {
     }
 }
 
+/// The longest description of a project, environment or application, in characters.
+pub const DESCRIPTION_MAX: usize = 10_000;
+
 /// An optional free-text description of bounded length.
 pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, String> {
-    const MAX: usize = 10_000;
     match raw {
         None => Ok(None),
-        Some(d) if d.chars().count() > MAX => Err(format!("must be at most {MAX} characters")),
+        Some(d) if d.chars().count() > DESCRIPTION_MAX => {
+            Err(format!("must be at most {DESCRIPTION_MAX} characters"))
+        }
         Some(d)
             if d.chars()
                 .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
@@ -414,12 +418,15 @@ pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, String> {
 pub struct Email(String);
 
 impl Email {
+    /// The longest address, in characters (as given, before trimming).
+    pub const MAX: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Email, &'static str> {
         let s = raw.trim().to_lowercase();
         if s.is_empty() {
             return Err("email is required");
         }
-        if raw.chars().count() > 254 {
+        if raw.chars().count() > Email::MAX {
             return Err("email must be at most 254 characters");
         }
         let Some((local, domain)) = s.split_once('@') else {

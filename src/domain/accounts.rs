@@ -168,7 +168,7 @@ async fn check_sign_in(
     if email.is_empty() {
         c.fail("email", "email is required");
     }
-    if raw_email.chars().count() > 254 {
+    if raw_email.chars().count() > Email::MAX {
         c.fail("email", "email must be at most 254 characters");
     }
     if password.is_empty() {
