@@ -13,8 +13,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 
 use crate::error::{Clash, Error, Invalid, Result};
 
-/// The schema of a new database; its `PRAGMA user_version` is `SCHEMA_VERSION` (a test
-/// holds them together).
+/// The schema of a new database, which is then given `PRAGMA user_version` =
+/// `SCHEMA_VERSION` (the file itself states no version).
 pub const SCHEMA: &str = include_str!("../schema.sql");
 /// The version this build writes and understands: one past the last migration.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
@@ -755,6 +755,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
             )));
         }
         tx.execute_batch(SCHEMA).map_err(sqlite)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(sqlite)?;
     } else {
         for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize - 1) {
             tx.execute_batch(step).map_err(sqlite)?;

@@ -41,11 +41,11 @@ reasons! {
         InvalidRole => "invalid_role",
         /// The invitation's time ran out.
         InvitationExpired => "invitation_expired",
-        /// The invitation was already accepted or withdrawn.
+        /// The invitation was already used or canceled.
         InvitationNotPending => "invitation_not_pending",
         /// The default environment cannot be renamed or removed.
         DefaultEnvironment => "default_environment",
-        /// The last organization of its owner cannot be deleted.
+        /// The caller's only organization cannot be deleted.
         LastOrganization => "last_organization",
         /// A backup would overwrite an existing file.
         DestinationExists => "destination_exists",
