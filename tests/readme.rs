@@ -244,17 +244,16 @@ fn spec() -> Value {
     serde_json::from_str(&keygate::api::service().spec()).expect("the spec is JSON")
 }
 
+fn flag_names() -> BTreeSet<String> {
+    keygate::model::Flag::ALL
+        .iter()
+        .map(|f| f.name().to_owned())
+        .collect()
+}
+
 #[test]
-fn the_roles_table_names_exactly_the_permission_flags_of_the_api() {
-    let spec = spec();
-    let flags: BTreeSet<String> = spec["components"]["schemas"]["AssignPermissions"]["properties"]
-        .as_object()
-        .expect("AssignPermissions has properties")
-        .keys()
-        .filter(|k| k.starts_with("can"))
-        .cloned()
-        .collect();
-    assert_eq!(flags.len(), 7, "{flags:?}");
+fn the_roles_table_names_exactly_the_permission_flags_of_the_model() {
+    let flags = flag_names();
     let member = table("## Organizations and roles", "Role")
         .into_iter()
         .find(|r| r[0] == "`member`")
@@ -268,9 +267,40 @@ fn the_roles_table_names_exactly_the_permission_flags_of_the_api() {
         problems.push(format!("row member: flag `{f}` is missing"));
     }
     for f in named.difference(&flags) {
-        problems.push(format!("row member: flag `{f}` is not one of the API"));
+        problems.push(format!("row member: flag `{f}` is not one of keygate's"));
     }
     report("roles table", problems);
+}
+
+#[test]
+fn the_spec_and_the_schema_name_exactly_the_permission_flags_of_the_model() {
+    let flags = flag_names();
+    let spec = spec();
+    for schema in ["AssignPermissions", "PermissionsView"] {
+        let in_spec: BTreeSet<String> = spec["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{schema} has properties"))
+            .keys()
+            .filter(|k| k.starts_with("can"))
+            .cloned()
+            .collect();
+        assert_eq!(in_spec, flags, "the flags of {schema}");
+    }
+    let schema = include_str!("../schema.sql");
+    let members = &schema[schema
+        .find("CREATE TABLE members")
+        .expect("a members table")..];
+    let members = &members[..members.find(");").expect("its end")];
+    let columns: BTreeSet<&str> = members
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| c.starts_with("can_"))
+        .collect();
+    let want: BTreeSet<&str> = keygate::model::Flag::ALL
+        .iter()
+        .map(|f| f.column())
+        .collect();
+    assert_eq!(columns, want, "the flag columns of members");
 }
 
 #[test]
