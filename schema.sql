@@ -1,6 +1,6 @@
 -- keygate's whole current schema. Applied to an empty database at start; older
--- databases are migrated forward by src/db.rs. Times are Unix milliseconds.
-PRAGMA user_version = 4;
+-- databases are migrated forward by src/db.rs, which also sets PRAGMA user_version
+-- (SCHEMA_VERSION there: one past its last migration). Times are Unix milliseconds.
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,

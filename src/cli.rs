@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::db::{Db, OpenError, Ownership};
 use crate::domain::{State, accounts, keys};
 use crate::model::{OrgId, Role};
@@ -57,7 +57,7 @@ pub enum Command {
     /// Ask a running server whether it is healthy; exit status 0 when it is.
     Healthcheck {
         /// The server's address.
-        #[arg(long, env = "KEYGATE_LISTEN", default_value = "127.0.0.1:3000")]
+        #[arg(long, env = "KEYGATE_LISTEN", default_value = config::DEFAULT_LISTEN)]
         listen: SocketAddr,
     },
     /// Print the version.
@@ -136,15 +136,15 @@ pub fn default_db_path() -> Result<PathBuf, String> {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "KEYGATE_LISTEN", default_value = "127.0.0.1:3000")]
+    #[arg(long, env = "KEYGATE_LISTEN", default_value = config::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     #[command(flatten)]
     pub db: DbArg,
     /// Session lifetime in seconds.
-    #[arg(long, env = "KEYGATE_SESSION_TTL", default_value_t = 259_200)]
+    #[arg(long, env = "KEYGATE_SESSION_TTL", default_value_t = config::DEFAULT_SESSION_TTL_SECS)]
     pub session_ttl: i64,
     /// Seconds after the last extension at which a request extends the session.
-    #[arg(long, env = "KEYGATE_SESSION_UPDATE_AGE", default_value_t = 86_400)]
+    #[arg(long, env = "KEYGATE_SESSION_UPDATE_AGE", default_value_t = config::DEFAULT_SESSION_UPDATE_AGE_SECS)]
     pub session_update_age: i64,
     /// Public URL when served behind an HTTPS proxy (makes cookies Secure).
     #[arg(long, env = "KEYGATE_PUBLIC_URL")]
@@ -170,33 +170,33 @@ pub struct ServeArgs {
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Seconds a connection has to deliver its request head.
-    #[arg(long, env = "KEYGATE_HEADER_TIMEOUT", default_value = "10", value_parser = parse_secs)]
+    #[arg(long, env = "KEYGATE_HEADER_TIMEOUT", default_value_t = config::DEFAULT_HEADER_TIMEOUT_SECS, value_parser = parse_secs)]
     pub header_timeout: u64,
     /// Seconds a request body (or the reading of a response) may make no progress.
-    #[arg(long, env = "KEYGATE_BODY_TIMEOUT", default_value = "10", value_parser = parse_secs)]
+    #[arg(long, env = "KEYGATE_BODY_TIMEOUT", default_value_t = config::DEFAULT_BODY_TIMEOUT_SECS, value_parser = parse_secs)]
     pub body_timeout: u64,
     /// Seconds a connection may sit idle between requests.
-    #[arg(long, env = "KEYGATE_IDLE_TIMEOUT", default_value = "60", value_parser = parse_secs)]
+    #[arg(long, env = "KEYGATE_IDLE_TIMEOUT", default_value_t = config::DEFAULT_IDLE_TIMEOUT_SECS, value_parser = parse_secs)]
     pub idle_timeout: u64,
     /// Connections served at once [default: what the file limit allows, at most 10000].
     #[arg(long, env = "KEYGATE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: Option<u32>,
     /// MiB of request bodies buffered by all requests together.
-    #[arg(long, env = "KEYGATE_BODY_MEMORY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, env = "KEYGATE_BODY_MEMORY", default_value_t = config::DEFAULT_BODY_MEMORY_MIB, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub body_memory: u32,
     /// Password checks that may wait for a hashing thread; more are refused with 429.
-    #[arg(long, env = "KEYGATE_PASSWORD_QUEUE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "KEYGATE_PASSWORD_QUEUE", default_value_t = config::DEFAULT_PASSWORD_QUEUE, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub password_queue: u32,
     /// Verified API keys and sessions kept in memory; past it the least recently used
     /// are dropped.
-    #[arg(long, env = "KEYGATE_CACHE_ENTRIES", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
+    #[arg(long, env = "KEYGATE_CACHE_ENTRIES", default_value_t = config::DEFAULT_CACHE_ENTRIES, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
     pub cache_entries: u32,
     /// A rate limit for API keys that set none, as MAX/SECONDS (e.g. 600/60); none by
     /// default.
     #[arg(long, env = "KEYGATE_KEY_RATE_LIMIT", value_parser = parse_rate)]
     pub key_rate_limit: Option<(u32, i64)>,
     /// Log filter: error, warn, info, debug, or a tracing directive.
-    #[arg(long, env = "KEYGATE_LOG", default_value = "info")]
+    #[arg(long, env = "KEYGATE_LOG", default_value = config::DEFAULT_LOG)]
     pub log_level: String,
 }
 
@@ -269,6 +269,32 @@ fn parse_rate(s: &str) -> Result<(u32, i64), String> {
         return Err("MAX must be at least 1 and SECONDS between 1 and 86400".into());
     }
     Ok((max, secs * 1000))
+}
+
+/// The variable `user create` reads the new user's password from (not a flag, so that it
+/// never shows in the process list).
+pub const PASSWORD_ENV: &str = "KEYGATE_PASSWORD";
+
+/// Every environment variable keygate reads: those of the command line's flags, in every
+/// subcommand, and `PASSWORD_ENV`.
+pub fn environment_variables() -> Vec<String> {
+    fn walk(cmd: &clap::Command, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                let env = env.to_string_lossy().into_owned();
+                if !out.contains(&env) {
+                    out.push(env);
+                }
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&<Cli as clap::CommandFactory>::command(), &mut out);
+    out.push(PASSWORD_ENV.to_owned());
+    out
 }
 
 /// The log filter a command runs with.
@@ -436,7 +462,7 @@ fn while_serving(e: Opening, instead: &str) -> String {
 }
 
 fn read_password() -> Result<String, String> {
-    if let Ok(p) = std::env::var("KEYGATE_PASSWORD") {
+    if let Ok(p) = std::env::var(PASSWORD_ENV) {
         return Ok(p);
     }
     let mut line = String::new();

@@ -4,7 +4,33 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::clock::{DAY, MINUTE};
+use crate::clock::{DAY, MINUTE, SECOND};
+
+// The defaults of what `keygate serve` takes as flags: the command line shows these and
+// `Config::new` starts from them, so the two cannot disagree.
+
+/// Where the server listens.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+/// Session lifetime in seconds (3 days).
+pub const DEFAULT_SESSION_TTL_SECS: i64 = 3 * DAY / SECOND;
+/// Seconds after the last extension at which a request extends a session (24 hours).
+pub const DEFAULT_SESSION_UPDATE_AGE_SECS: i64 = DAY / SECOND;
+/// Seconds a connection has to deliver its request head.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Seconds a request body may make no progress.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 10;
+/// Seconds a connection may sit idle between requests.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// MiB of request bodies buffered by all requests together.
+pub const DEFAULT_BODY_MEMORY_MIB: u32 = 32;
+/// Password checks that may wait for a hashing thread.
+pub const DEFAULT_PASSWORD_QUEUE: u32 = 32;
+/// Verified API keys and sessions kept in memory together.
+pub const DEFAULT_CACHE_ENTRIES: u32 = 100_000;
+/// The log filter of `keygate serve`.
+pub const DEFAULT_LOG: &str = "info";
+/// The proxies whose `X-Forwarded-For` is believed: loopback.
+pub const DEFAULT_TRUSTED_PROXIES: [&str; 2] = ["127.0.0.0/8", "::1/128"];
 
 /// Everything the server needs to know at start.
 #[derive(Clone)]
@@ -76,17 +102,17 @@ impl Config {
     /// The defaults for `db_path`, with every other value at its documented default.
     pub fn new(db_path: PathBuf) -> Config {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            listen: DEFAULT_LISTEN.parse().expect("a valid address"),
             db_path,
             public_url: None,
             trusted_origins: Vec::new(),
             trust_proxy: false,
-            trusted_proxies: vec![
-                "127.0.0.0/8".parse().expect("a valid range"),
-                "::1/128".parse().expect("a valid range"),
-            ],
-            session_ttl_ms: 3 * DAY,
-            session_update_age_ms: DAY,
+            trusted_proxies: DEFAULT_TRUSTED_PROXIES
+                .iter()
+                .map(|r| r.parse().expect("a valid range"))
+                .collect(),
+            session_ttl_ms: DEFAULT_SESSION_TTL_SECS * SECOND,
+            session_update_age_ms: DEFAULT_SESSION_UPDATE_AGE_SECS * SECOND,
             sign_in_per_account: 10,
             sign_in_per_account_total: 100,
             sign_in_per_address: 50,
@@ -97,15 +123,15 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             argon2_m_kib: 19 * 1024,
             hash_concurrency: 2,
-            hash_queue: 32,
-            header_timeout_ms: 10_000,
-            body_timeout_ms: 10_000,
-            idle_timeout_ms: 60_000,
+            hash_queue: DEFAULT_PASSWORD_QUEUE as usize,
+            header_timeout_ms: DEFAULT_HEADER_TIMEOUT_SECS * 1000,
+            body_timeout_ms: DEFAULT_BODY_TIMEOUT_SECS * 1000,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_SECS * 1000,
             max_connections: None,
             max_open_body_bytes: 16 * 1024,
-            body_memory_bytes: 32 * 1024 * 1024,
+            body_memory_bytes: DEFAULT_BODY_MEMORY_MIB as usize * 1024 * 1024,
             read_pool_size: 8,
-            cache_entries: 100_000,
+            cache_entries: DEFAULT_CACHE_ENTRIES as usize,
         }
     }
 

@@ -11,10 +11,10 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
-use crate::error::{Error, Result};
+use crate::error::{Clash, Error, Invalid, Result};
 
-/// The schema of a new database; its `PRAGMA user_version` is `SCHEMA_VERSION` (a test
-/// holds them together).
+/// The schema of a new database, which is then given `PRAGMA user_version` =
+/// `SCHEMA_VERSION` (the file itself states no version).
 pub const SCHEMA: &str = include_str!("../schema.sql");
 /// The version this build writes and understands: one past the last migration.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
@@ -250,7 +250,7 @@ impl From<rusqlite::Error> for Error {
         {
             tracing::warn!(error = %e, "a constraint failed; answered as a conflict");
             return Error::conflict(
-                "concurrent_change",
+                Clash::ConcurrentChange,
                 "Something this request depends on changed at the same time; try again",
             );
         }
@@ -625,7 +625,7 @@ impl Db {
     pub fn backup_to(&self, dest: &Path) -> Result<()> {
         if dest.exists() {
             return Err(Error::invalid(
-                "destination_exists",
+                Invalid::DestinationExists,
                 format!("{} already exists; choose a new path", dest.display()),
             ));
         }
@@ -635,7 +635,7 @@ impl Db {
         };
         if !dir.is_dir() {
             return Err(Error::invalid(
-                "no_such_directory",
+                Invalid::NoSuchDirectory,
                 format!("the directory {} does not exist", dir.display()),
             ));
         }
@@ -682,7 +682,7 @@ impl Db {
         let _ = std::fs::remove_file(&tmp);
         linked.map_err(|e| {
             Error::invalid(
-                "destination_exists",
+                Invalid::DestinationExists,
                 format!("cannot write {}: {e}", dest.display()),
             )
         })
@@ -755,6 +755,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
             )));
         }
         tx.execute_batch(SCHEMA).map_err(sqlite)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(sqlite)?;
     } else {
         for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize - 1) {
             tx.execute_batch(step).map_err(sqlite)?;
@@ -826,7 +828,10 @@ mod tests {
                     db.write(move |tx| {
                         tx.execute("INSERT INTO t VALUES (?1)", [format!("w{i}")])?;
                         if i == 5 {
-                            return Err(Error::invalid("no", "this one fails"));
+                            return Err(Error::invalid(
+                                Invalid::ValidationFailed,
+                                "this one fails",
+                            ));
                         }
                         // The writes before it in its batch: seen inside the transaction,
                         // not yet by a reader, so not committed on their own.
@@ -853,7 +858,10 @@ mod tests {
 
         assert!(matches!(
             &answers[5],
-            Err(Error::Invalid { reason: "no", .. })
+            Err(Error::Invalid {
+                reason: "validation_failed",
+                ..
+            })
         ));
         let seen: Vec<(i64, i64)> = answers
             .iter()

@@ -2,43 +2,113 @@
 
 use std::fmt;
 
-/// Why a request was not authenticated or not authorized (HTTP 401 and 403).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    MissingCredentials,
-    InvalidApiKey,
-    ApiKeyExpired,
-    ApiKeyDisabled,
-    InvalidSession,
-    SessionExpired,
-    InvalidCredentials,
-    NotAMember,
-    NoActiveOrganization,
-    PermissionDenied,
-    WrongOrganization,
-    InvalidOrigin,
-    InvitationEmailMismatch,
+/// Names the variants of a reason enum and their wire spellings once: `as_str` and `ALL`
+/// come from the same list, so the catalogue cannot miss a variant.
+macro_rules! reasons {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The `reason` of the JSON error body.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Why the input of a request was refused (HTTP 400).
+    Invalid {
+        /// Fields failed their checks; `issues` lists them.
+        ValidationFailed => "validation_failed",
+        /// The request could not be parsed at all.
+        BadRequest => "bad_request",
+        /// The connection failed while the body was being read.
+        UnreadableBody => "unreadable_body",
+        /// Sign-up without an invitation after the first user.
+        SignupClosed => "signup_closed",
+        /// A role that cannot be given (`owner`, or not a role).
+        InvalidRole => "invalid_role",
+        /// The invitation's time ran out.
+        InvitationExpired => "invitation_expired",
+        /// The invitation was already used or canceled.
+        InvitationNotPending => "invitation_not_pending",
+        /// The default environment cannot be renamed or removed.
+        DefaultEnvironment => "default_environment",
+        /// The caller's only organization cannot be deleted.
+        LastOrganization => "last_organization",
+        /// A backup would overwrite an existing file.
+        DestinationExists => "destination_exists",
+        /// A backup's directory does not exist.
+        NoSuchDirectory => "no_such_directory",
+    }
+}
+
+reasons! {
+    /// Why a change collides with what exists (HTTP 409).
+    Clash {
+        EmailTaken => "email_taken",
+        AlreadyAMember => "already_a_member",
+        AlreadyInvited => "already_invited",
+        EnvironmentExists => "environment_exists",
+        AppNameTaken => "app_name_taken",
+        /// Something the request depends on changed at the same time.
+        ConcurrentChange => "concurrent_change",
+    }
+}
+
+reasons! {
+    /// Refusals of the HTTP layer itself, before or outside the domain.
+    Transport {
+        /// No such route or resource (404).
+        NotFound => "not_found",
+        /// Wrong method for the path (405).
+        MethodNotAllowed => "method_not_allowed",
+        /// The body stopped arriving (408).
+        BodyTimeout => "body_timeout",
+        /// The body is too large (413).
+        PayloadTooLarge => "payload_too_large",
+        /// A POST without a JSON content type (415).
+        UnsupportedMediaType => "unsupported_media_type",
+        /// An unexpected failure (500).
+        Internal => "internal",
+        /// Too many request bodies buffered at once (503).
+        ServerBusy => "server_busy",
+        /// The disk holding the database is full (507).
+        StorageFull => "storage_full",
+    }
+}
+
+reasons! {
+    /// Why a request was not authenticated or not authorized (HTTP 401 and 403).
+    Reason {
+        MissingCredentials => "missing_credentials",
+        InvalidApiKey => "invalid_api_key",
+        ApiKeyExpired => "api_key_expired",
+        ApiKeyDisabled => "api_key_disabled",
+        InvalidSession => "invalid_session",
+        SessionExpired => "session_expired",
+        InvalidCredentials => "invalid_credentials",
+        NotAMember => "not_a_member",
+        NoActiveOrganization => "no_active_organization",
+        PermissionDenied => "permission_denied",
+        WrongOrganization => "wrong_organization",
+        InvalidOrigin => "invalid_origin",
+        InvitationEmailMismatch => "invitation_email_mismatch",
+    }
 }
 
 impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::MissingCredentials => "missing_credentials",
-            Reason::InvalidApiKey => "invalid_api_key",
-            Reason::ApiKeyExpired => "api_key_expired",
-            Reason::ApiKeyDisabled => "api_key_disabled",
-            Reason::InvalidSession => "invalid_session",
-            Reason::SessionExpired => "session_expired",
-            Reason::InvalidCredentials => "invalid_credentials",
-            Reason::NotAMember => "not_a_member",
-            Reason::NoActiveOrganization => "no_active_organization",
-            Reason::PermissionDenied => "permission_denied",
-            Reason::WrongOrganization => "wrong_organization",
-            Reason::InvalidOrigin => "invalid_origin",
-            Reason::InvitationEmailMismatch => "invitation_email_mismatch",
-        }
-    }
-
     pub fn message(self) -> &'static str {
         match self {
             Reason::MissingCredentials => {
@@ -62,27 +132,17 @@ impl Reason {
     }
 }
 
-/// Why a client must slow down (HTTP 429).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Throttle {
-    /// Too many requests in the window.
-    RateLimited,
-    /// A key's quota is used up until its next refill.
-    UsageExceeded,
-    /// Too many sign-in attempts.
-    TooManyAttempts,
-    /// The password queue is full.
-    Busy,
-}
-
-impl Throttle {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Throttle::RateLimited => "rate_limited",
-            Throttle::UsageExceeded => "usage_exceeded",
-            Throttle::TooManyAttempts => "too_many_attempts",
-            Throttle::Busy => "sign_in_busy",
-        }
+reasons! {
+    /// Why a client must slow down (HTTP 429).
+    Throttle {
+        /// Too many requests in the window.
+        RateLimited => "rate_limited",
+        /// A key's quota is used up until its next refill.
+        UsageExceeded => "usage_exceeded",
+        /// Too many sign-in attempts.
+        TooManyAttempts => "too_many_attempts",
+        /// The password queue is full.
+        Busy => "sign_in_busy",
     }
 }
 
@@ -144,17 +204,17 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn invalid(reason: &'static str, message: impl Into<String>) -> Error {
+    pub fn invalid(reason: Invalid, message: impl Into<String>) -> Error {
         Error::Invalid {
-            reason,
+            reason: reason.as_str(),
             message: message.into(),
             issues: Vec::new(),
         }
     }
 
-    pub fn conflict(reason: &'static str, message: impl Into<String>) -> Error {
+    pub fn conflict(reason: Clash, message: impl Into<String>) -> Error {
         Error::Conflict {
-            reason,
+            reason: reason.as_str(),
             message: message.into(),
         }
     }
@@ -227,7 +287,7 @@ impl Checks {
             .collect::<Vec<_>>()
             .join("; ");
         Err(Error::Invalid {
-            reason: "validation_failed",
+            reason: Invalid::ValidationFailed.as_str(),
             message,
             issues: self.issues,
         })

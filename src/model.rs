@@ -112,6 +112,70 @@ impl Flags {
     };
 }
 
+/// One member permission flag: the names by which the API and the database know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    CreateProjects,
+    DeleteProjects,
+    CreateEnvironments,
+    DeleteEnvironments,
+    CreateServices,
+    DeleteServices,
+    AccessToApi,
+}
+
+impl Flag {
+    /// Every flag, in the order of the API and the `members` table.
+    pub const ALL: [Flag; 7] = [
+        Flag::CreateProjects,
+        Flag::DeleteProjects,
+        Flag::CreateEnvironments,
+        Flag::DeleteEnvironments,
+        Flag::CreateServices,
+        Flag::DeleteServices,
+        Flag::AccessToApi,
+    ];
+
+    /// Dokploy's name, used on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flag::CreateProjects => "canCreateProjects",
+            Flag::DeleteProjects => "canDeleteProjects",
+            Flag::CreateEnvironments => "canCreateEnvironments",
+            Flag::DeleteEnvironments => "canDeleteEnvironments",
+            Flag::CreateServices => "canCreateServices",
+            Flag::DeleteServices => "canDeleteServices",
+            Flag::AccessToApi => "canAccessToAPI",
+        }
+    }
+
+    /// Its column in `members`.
+    pub fn column(self) -> &'static str {
+        match self {
+            Flag::CreateProjects => "can_create_projects",
+            Flag::DeleteProjects => "can_delete_projects",
+            Flag::CreateEnvironments => "can_create_environments",
+            Flag::DeleteEnvironments => "can_delete_environments",
+            Flag::CreateServices => "can_create_services",
+            Flag::DeleteServices => "can_delete_services",
+            Flag::AccessToApi => "can_access_to_api",
+        }
+    }
+
+    /// The field of `flags` that holds this flag.
+    pub fn of(self, flags: &mut Flags) -> &mut bool {
+        match self {
+            Flag::CreateProjects => &mut flags.can_create_projects,
+            Flag::DeleteProjects => &mut flags.can_delete_projects,
+            Flag::CreateEnvironments => &mut flags.can_create_environments,
+            Flag::DeleteEnvironments => &mut flags.can_delete_environments,
+            Flag::CreateServices => &mut flags.can_create_services,
+            Flag::DeleteServices => &mut flags.can_delete_services,
+            Flag::AccessToApi => &mut flags.can_access_to_api,
+        }
+    }
+}
+
 /// A user as stored, without the password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -391,12 +455,16 @@ impl AppName {
     }
 }
 
+/// The longest description of a project, environment or application, in characters.
+pub const DESCRIPTION_MAX: usize = 10_000;
+
 /// An optional free-text description of bounded length.
 pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, String> {
-    const MAX: usize = 10_000;
     match raw {
         None => Ok(None),
-        Some(d) if d.chars().count() > MAX => Err(format!("must be at most {MAX} characters")),
+        Some(d) if d.chars().count() > DESCRIPTION_MAX => {
+            Err(format!("must be at most {DESCRIPTION_MAX} characters"))
+        }
         Some(d)
             if d.chars()
                 .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
@@ -414,12 +482,15 @@ pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, String> {
 pub struct Email(String);
 
 impl Email {
+    /// The longest address, in characters (as given, before trimming).
+    pub const MAX: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Email, &'static str> {
         let s = raw.trim().to_lowercase();
         if s.is_empty() {
             return Err("email is required");
         }
-        if raw.chars().count() > 254 {
+        if raw.chars().count() > Email::MAX {
             return Err("email must be at most 254 characters");
         }
         let Some((local, domain)) = s.split_once('@') else {
@@ -571,5 +642,22 @@ mod tests {
         assert!(Name::parse("   ", 3).is_err());
         assert!(Name::parse("abcd", 3).is_err());
         assert!(Name::parse("a\u{0}b", 3).is_err());
+    }
+
+    #[test]
+    fn setting_every_flag_of_flag_all_sets_every_field_of_flags() {
+        let mut flags = Flags::default();
+        for flag in Flag::ALL {
+            *flag.of(&mut flags) = true;
+        }
+        assert_eq!(flags, Flags::ALL);
+    }
+
+    #[test]
+    fn each_flag_has_its_own_name_and_column() {
+        let names: std::collections::HashSet<_> = Flag::ALL.iter().map(|f| f.name()).collect();
+        let columns: std::collections::HashSet<_> = Flag::ALL.iter().map(|f| f.column()).collect();
+        assert_eq!(names.len(), Flag::ALL.len());
+        assert_eq!(columns.len(), Flag::ALL.len());
     }
 }

@@ -12,33 +12,12 @@ const PASSWORD: &str = "correct horse battery";
 const STARTUP: Duration = Duration::from_secs(10);
 const SHUTDOWN: Duration = Duration::from_secs(5);
 
-/// Every variable the binary reads, so the caller's environment cannot leak in.
-const KEYGATE_VARS: &[&str] = &[
-    "KEYGATE_LISTEN",
-    "KEYGATE_DB",
-    "KEYGATE_SESSION_TTL",
-    "KEYGATE_SESSION_UPDATE_AGE",
-    "KEYGATE_PUBLIC_URL",
-    "KEYGATE_TRUSTED_ORIGINS",
-    "KEYGATE_TRUST_PROXY",
-    "KEYGATE_TRUSTED_PROXIES",
-    "KEYGATE_KEY_RATE_LIMIT",
-    "KEYGATE_HEADER_TIMEOUT",
-    "KEYGATE_BODY_TIMEOUT",
-    "KEYGATE_IDLE_TIMEOUT",
-    "KEYGATE_MAX_CONNECTIONS",
-    "KEYGATE_BODY_MEMORY",
-    "KEYGATE_PASSWORD_QUEUE",
-    "KEYGATE_CACHE_ENTRIES",
-    "KEYGATE_LOG",
-    "KEYGATE_PASSWORD",
-];
-
 /// `keygate` with a clean environment; `home` (when given) stands in for the user's home
 /// so nothing can touch the real default database.
 fn keygate(home: Option<&Path>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keygate"));
-    for var in KEYGATE_VARS {
+    // Every variable the binary reads, so the caller's environment cannot leak in.
+    for var in keygate::cli::environment_variables() {
         cmd.env_remove(var);
     }
     if let Some(home) = home {

@@ -23,12 +23,12 @@ use crate::error::{Error, Reason};
 #[oai(rename_all = "camelCase")]
 pub struct SignUpBody {
     /// Display name, 1-255 characters.
-    pub name: Text<1, 255>,
+    pub name: Text<1, { crate::domain::accounts::NAME_MAX }>,
     /// Email address; trimmed and lower-cased.
-    pub email: Text<1, 254>,
+    pub email: Text<1, { crate::model::Email::MAX }>,
     /// 8-128 characters.
     #[oai(write_only)]
-    pub password: Text<8, 128>,
+    pub password: Text<{ crate::model::Password::MIN }, { crate::model::Password::MAX }>,
     /// The token of an invitation; required for every sign-up after the first.
     #[oai(write_only)]
     pub invitation_token: Option<Text>,
@@ -38,10 +38,10 @@ pub struct SignUpBody {
 #[derive(Debug, Object)]
 pub struct SignInBody {
     /// Email address.
-    pub email: Text<1, 254>,
+    pub email: Text<1, { crate::model::Email::MAX }>,
     /// Password.
     #[oai(write_only)]
-    pub password: Text<1, 128>,
+    pub password: Text<1, { crate::model::Password::MAX }>,
 }
 
 #[derive(ApiResponse)]

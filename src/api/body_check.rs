@@ -19,6 +19,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode, ErrorIssue};
+use crate::error::Invalid;
 
 /// At most this many issues are reported for one body.
 pub const MAX_ISSUES: usize = 20;
@@ -257,7 +258,7 @@ impl BodyCheck {
         if let Err(e) = walked {
             return Err(ApiError::new(
                 ErrorCode::BadRequest,
-                "bad_request",
+                Invalid::BadRequest.as_str(),
                 format!("The request body is not valid JSON: {e}"),
             ));
         }
@@ -269,7 +270,11 @@ impl BodyCheck {
             .map(|i: &ErrorIssue| format!("{}: {}", i.path, i.message))
             .collect::<Vec<_>>()
             .join("; ");
-        let mut e = ApiError::new(ErrorCode::BadRequest, "validation_failed", message);
+        let mut e = ApiError::new(
+            ErrorCode::BadRequest,
+            Invalid::ValidationFailed.as_str(),
+            message,
+        );
         e.body.issues = issues;
         Err(e)
     }
@@ -304,7 +309,7 @@ pub fn unparsed_body(e: ParseRequestPayloadError) -> ApiError {
     tracing::debug!(reason = %e.reason, "a request body passed the schema check but not parsing");
     let mut out = ApiError::new(
         ErrorCode::BadRequest,
-        "validation_failed",
+        Invalid::ValidationFailed.as_str(),
         "body: does not match the schema of this operation",
     );
     out.body.issues = vec![ErrorIssue {

@@ -7,7 +7,7 @@ use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaRespon
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object};
 
-use crate::error::{Backoff, Error, Reason};
+use crate::error::{Backoff, Error, Invalid, Reason, Transport};
 
 /// The tRPC-style error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -117,13 +117,13 @@ impl ApiError {
     pub fn from_poem(status: StatusCode, message: String) -> ApiError {
         let code = ErrorCode::from_status(status);
         let reason = match status.as_u16() {
-            404 => "not_found",
-            405 => "method_not_allowed",
-            413 => "payload_too_large",
-            415 => "unsupported_media_type",
-            401 => "missing_credentials",
-            400..=499 => "bad_request",
-            _ => "internal",
+            404 => Transport::NotFound.as_str(),
+            405 => Transport::MethodNotAllowed.as_str(),
+            413 => Transport::PayloadTooLarge.as_str(),
+            415 => Transport::UnsupportedMediaType.as_str(),
+            401 => Reason::MissingCredentials.as_str(),
+            400..=499 => Invalid::BadRequest.as_str(),
+            _ => Transport::Internal.as_str(),
         };
         if code == ErrorCode::InternalServerError {
             tracing::error!(%status, cause = %message, "request failed inside the framework");
@@ -169,7 +169,11 @@ impl From<Error> for ApiError {
                 if let Some(first) = m.get_mut(0..1) {
                     first.make_ascii_uppercase();
                 }
-                ApiError::new(ErrorCode::NotFound, "not_found", format!("{m} not found"))
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    Transport::NotFound.as_str(),
+                    format!("{m} not found"),
+                )
             }
             Error::Conflict { reason, message } => {
                 ApiError::new(ErrorCode::Conflict, reason, message)
@@ -190,7 +194,7 @@ impl From<Error> for ApiError {
                 tracing::error!("a write failed: the storage holding the database is full");
                 ApiError::new(
                     ErrorCode::InsufficientStorage,
-                    "storage_full",
+                    Transport::StorageFull.as_str(),
                     "The server's storage is full: nothing was changed; try again later",
                 )
             }
@@ -198,7 +202,7 @@ impl From<Error> for ApiError {
                 tracing::error!(%cause, "internal error");
                 ApiError::new(
                     ErrorCode::InternalServerError,
-                    "internal",
+                    Transport::Internal.as_str(),
                     "Internal server error",
                 )
             }

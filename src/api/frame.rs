@@ -23,6 +23,7 @@ use super::error::{ApiError, ErrorCode};
 use super::security::{self, Authenticated};
 use crate::config::Config;
 use crate::domain::State;
+use crate::error::{Invalid, Transport};
 
 /// Where authentication leaves a `Set-Cookie` for the response (a session extended on
 /// this request, or a dead session's cookie to clear).
@@ -158,7 +159,7 @@ type Refusal = (ApiError, bool);
 fn busy() -> ApiError {
     ApiError::new(
         ErrorCode::ServiceUnavailable,
-        "server_busy",
+        Transport::ServerBusy.as_str(),
         "The server holds too many request bodies right now; try again shortly",
     )
 }
@@ -166,7 +167,7 @@ fn busy() -> ApiError {
 fn slow_body(timeout: Duration, whole: Duration) -> ApiError {
     ApiError::new(
         ErrorCode::Timeout,
-        "body_timeout",
+        Transport::BodyTimeout.as_str(),
         format!(
             "The request body must keep arriving (a pause of at most {} seconds) and arrive \
              whole within {} seconds",
@@ -190,7 +191,7 @@ fn is_json(resp: &Response) -> bool {
 fn too_large(max: usize) -> ApiError {
     ApiError::new(
         ErrorCode::PayloadTooLarge,
-        "payload_too_large",
+        Transport::PayloadTooLarge.as_str(),
         format!("The request body is larger than {max} bytes"),
     )
 }
@@ -229,7 +230,7 @@ impl<E: Endpoint> FrameEndpoint<E> {
                     return Err((
                         ApiError::new(
                             ErrorCode::BadRequest,
-                            "unreadable_body",
+                            Invalid::UnreadableBody.as_str(),
                             format!("The request body could not be read: {e}"),
                         ),
                         true,

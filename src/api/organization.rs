@@ -20,7 +20,7 @@ use crate::model::{InvitationId, MemberId, OrgId};
 #[derive(Debug, Object)]
 pub struct CreateOrganization {
     /// Its name, 1-255 characters.
-    pub name: Text<1, 255>,
+    pub name: Text<1, { crate::domain::accounts::NAME_MAX }>,
 }
 
 /// Names an organization.
@@ -38,14 +38,14 @@ pub struct UpdateOrganization {
     /// The organization's id.
     pub organization_id: Text,
     /// Its new name, 1-255 characters.
-    pub name: Text<1, 255>,
+    pub name: Text<1, { crate::domain::accounts::NAME_MAX }>,
 }
 
 /// Whom to invite.
 #[derive(Debug, Object)]
 pub struct InviteMember {
     /// The invitee's email address.
-    pub email: Text<1, 254>,
+    pub email: Text<1, { crate::model::Email::MAX }>,
     /// `admin` or `member`.
     pub role: RoleName,
 }

@@ -156,9 +156,9 @@ impl ProjectView {
 #[derive(Debug, Object)]
 pub struct CreateProject {
     /// 1-255 characters.
-    pub name: Text<1, 255>,
+    pub name: Text<1, { crate::domain::resources::NAME_MAX }>,
     /// Up to 10,000 characters.
-    pub description: Option<Text<0, 10000>>,
+    pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
 }
 
 /// A new project and its default environment.
@@ -177,9 +177,9 @@ pub struct UpdateProject {
     /// The project's id.
     pub project_id: Text,
     /// A new name, 1-255 characters.
-    pub name: Option<Text<1, 255>>,
+    pub name: Option<Text<1, { crate::domain::resources::NAME_MAX }>>,
     /// A new description, up to 10,000 characters; an empty string clears it.
-    pub description: Option<Text<0, 10000>>,
+    pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
 }
 
 /// Names a project.
@@ -206,9 +206,9 @@ pub struct CreateEnvironment {
     /// The project it belongs to.
     pub project_id: Text,
     /// 1-255 characters; `production` is reserved.
-    pub name: Text<1, 255>,
+    pub name: Text<1, { crate::domain::resources::NAME_MAX }>,
     /// Up to 10,000 characters.
-    pub description: Option<Text<0, 10000>>,
+    pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
 }
 
 /// Changes to an environment.
@@ -218,9 +218,9 @@ pub struct UpdateEnvironment {
     /// The environment's id.
     pub environment_id: Text,
     /// A new name (not for the default environment).
-    pub name: Option<Text<1, 255>>,
+    pub name: Option<Text<1, { crate::domain::resources::NAME_MAX }>>,
     /// A new description; an empty string clears it.
-    pub description: Option<Text<0, 10000>>,
+    pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
 }
 
 /// Names an environment.
@@ -236,13 +236,13 @@ pub struct EnvironmentRef {
 #[oai(rename_all = "camelCase")]
 pub struct CreateApplication {
     /// Display name, 1-255 characters.
-    pub name: Text<1, 255>,
+    pub name: Text<1, { crate::domain::resources::NAME_MAX }>,
     /// The environment it runs in.
     pub environment_id: Text,
     /// Technical name, unique in the organization; generated from the name when absent.
     pub app_name: Option<AppNameText>,
     /// Up to 10,000 characters.
-    pub description: Option<Text<0, 10000>>,
+    pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
 }
 
 /// Changes to an application.
@@ -252,9 +252,9 @@ pub struct UpdateApplication {
     /// The application's id.
     pub application_id: Text,
     /// A new display name.
-    pub name: Option<Text<1, 255>>,
+    pub name: Option<Text<1, { crate::domain::resources::NAME_MAX }>>,
     /// A new description; an empty string clears it.
-    pub description: Option<Text<0, 10000>>,
+    pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
     /// A new technical name, unique in the organization.
     pub app_name: Option<AppNameText>,
 }

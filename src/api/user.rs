@@ -52,7 +52,7 @@ pub struct KeyMetadata {
 #[oai(rename_all = "camelCase")]
 pub struct CreateApiKey {
     /// 1-32 characters.
-    pub name: Text<1, 32>,
+    pub name: Text<1, { crate::domain::keys::NAME_MAX }>,
     /// Which organization the key acts in.
     pub metadata: KeyMetadata,
     /// 1-32 characters of `[a-zA-Z0-9_-]` before the `_` (default `kg`).
@@ -90,7 +90,7 @@ pub struct UpdateApiKey {
     /// The key's id.
     pub api_key_id: Text,
     /// A new name, 1-32 characters.
-    pub name: Option<Text<1, 32>>,
+    pub name: Option<Text<1, { crate::domain::keys::NAME_MAX }>>,
     /// Enable or disable the key; a disabled key is refused at once.
     pub enabled: Option<bool>,
 }
@@ -110,13 +110,13 @@ pub struct RotateApiKey {
 #[oai(rename_all = "camelCase")]
 pub struct UpdateUser {
     /// A new display name.
-    pub name: Option<Text<1, 255>>,
+    pub name: Option<Text<1, { crate::domain::accounts::NAME_MAX }>>,
     /// The current password; required with `password`.
     #[oai(write_only)]
     pub current_password: Option<Text>,
     /// A new password, 8-128 characters. Ends the caller's other sessions.
     #[oai(write_only)]
-    pub password: Option<Text<8, 128>>,
+    pub password: Option<Text<{ crate::model::Password::MIN }, { crate::model::Password::MAX }>>,
 }
 
 /// A session of the caller's.
@@ -187,12 +187,12 @@ pub struct AssignPermissions {
 #[derive(Debug, Object)]
 pub struct CreateUserWithCredentials {
     /// Email address.
-    pub email: Text<1, 254>,
+    pub email: Text<1, { crate::model::Email::MAX }>,
     /// Password, 8-128 characters.
     #[oai(write_only)]
-    pub password: Text<8, 128>,
+    pub password: Text<{ crate::model::Password::MIN }, { crate::model::Password::MAX }>,
     /// Display name.
-    pub name: Text<1, 255>,
+    pub name: Text<1, { crate::domain::accounts::NAME_MAX }>,
     /// `admin` or `member`.
     pub role: RoleName,
 }

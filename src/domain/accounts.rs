@@ -6,7 +6,7 @@ use super::sessions::{self, Issued};
 use super::{Client, State};
 use crate::auth::password::Verified;
 use crate::auth::token;
-use crate::error::{Checks, Error, Reason, Result, Throttle};
+use crate::error::{Checks, Clash, Error, Invalid, Reason, Result, Throttle};
 use crate::model::{
     Email, Flags, MemberId, Membership, Name, OrgId, Organization, Password, Role, User, UserId,
 };
@@ -54,7 +54,7 @@ impl NewUser {
 pub fn insert_user(conn: &Tx, new: &NewUser, hash: &str, now: i64) -> Result<User> {
     if store::users::by_email(conn, new.email.as_str())?.is_some() {
         return Err(Error::conflict(
-            "email_taken",
+            Clash::EmailTaken,
             "A user with this email already exists",
         ));
     }
@@ -131,7 +131,7 @@ pub async fn sign_up(st: &State, input: SignUp, client: &Client) -> Result<(User
 
 fn signup_closed() -> Error {
     Error::invalid(
-        "signup_closed",
+        Invalid::SignupClosed,
         "Sign-up is closed: ask an administrator for an invitation",
     )
 }
@@ -168,7 +168,7 @@ async fn check_sign_in(
     if email.is_empty() {
         c.fail("email", "email is required");
     }
-    if raw_email.chars().count() > 254 {
+    if raw_email.chars().count() > Email::MAX {
         c.fail("email", "email must be at most 254 characters");
     }
     if password.is_empty() {
@@ -342,7 +342,7 @@ pub fn create_user_blocking(
 ) -> Result<Created> {
     if role == Role::Owner {
         return Err(Error::invalid(
-            "invalid_role",
+            Invalid::InvalidRole,
             "an organization has exactly one owner; choose admin or member",
         ));
     }

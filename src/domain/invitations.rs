@@ -4,7 +4,7 @@ use super::State;
 use super::access::{self, Actor};
 use crate::auth::token;
 use crate::clock::HOUR;
-use crate::error::{Checks, Error, Reason, Result};
+use crate::error::{Checks, Clash, Error, Invalid, Reason, Result};
 use crate::model::{
     Email, Flags, Invitation, InvitationId, InvitationStatus, MemberId, Membership, Page, Paging,
     Role, UserId,
@@ -18,7 +18,7 @@ pub const TTL_MS: i64 = 48 * HOUR;
 pub fn assignable_role(path: &str, raw: &str) -> Result<Role> {
     match Role::parse(raw) {
         Some(Role::Owner) => Err(Error::Invalid {
-            reason: "invalid_role",
+            reason: Invalid::InvalidRole.as_str(),
             message: "An organization has exactly one owner; choose admin or member".into(),
             issues: vec![crate::error::FieldIssue {
                 path: path.into(),
@@ -82,13 +82,13 @@ pub async fn invite(
             && store::orgs::membership_of(tx, &inv.organization_id, &u.id)?.is_some()
         {
             return Err(Error::conflict(
-                "already_a_member",
+                Clash::AlreadyAMember,
                 "This user is already a member of the organization",
             ));
         }
         if store::invitations::pending_exists(tx, &inv.organization_id, &inv.email, now)? {
             return Err(Error::conflict(
-                "already_invited",
+                Clash::AlreadyInvited,
                 "This email already has a pending invitation",
             ));
         }
@@ -116,7 +116,7 @@ pub async fn remove(st: &State, actor: &Actor, id: &InvitationId) -> Result<Invi
         }
         if !store::invitations::settle(tx, &id, InvitationStatus::Canceled)? {
             return Err(Error::invalid(
-                "invitation_not_pending",
+                Invalid::InvitationNotPending,
                 "The invitation was already accepted or canceled",
             ));
         }
@@ -130,13 +130,13 @@ pub async fn remove(st: &State, actor: &Actor, id: &InvitationId) -> Result<Invi
 fn acceptable(inv: &Invitation, email: &str, now: i64) -> Result<()> {
     if inv.status != InvitationStatus::Pending {
         return Err(Error::invalid(
-            "invitation_not_pending",
+            Invalid::InvitationNotPending,
             "The invitation was already used or canceled",
         ));
     }
     if inv.expires_at <= now {
         return Err(Error::invalid(
-            "invitation_expired",
+            Invalid::InvitationExpired,
             "The invitation has expired",
         ));
     }
@@ -150,13 +150,13 @@ fn acceptable(inv: &Invitation, email: &str, now: i64) -> Result<()> {
 pub fn accept_in(conn: &Tx, inv: &Invitation, user: &UserId, now: i64) -> Result<Membership> {
     if store::orgs::membership_of(conn, &inv.organization_id, user)?.is_some() {
         return Err(Error::conflict(
-            "already_a_member",
+            Clash::AlreadyAMember,
             "You are already a member of this organization",
         ));
     }
     if !store::invitations::settle(conn, &inv.id, InvitationStatus::Accepted)? {
         return Err(Error::invalid(
-            "invitation_not_pending",
+            Invalid::InvitationNotPending,
             "The invitation was already used or canceled",
         ));
     }

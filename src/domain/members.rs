@@ -5,7 +5,7 @@ use super::access::{self, Actor};
 use super::accounts::{NewUser, insert_user};
 use super::invitations::assignable_role;
 use crate::auth::token;
-use crate::error::{Checks, Error, Reason, Result};
+use crate::error::{Checks, Clash, Error, Reason, Result};
 use crate::model::{Flags, MemberId, Membership, Page, Paging, Role, User, UserId};
 use crate::store::orgs::AccessList;
 use crate::store::{self, Reader};
@@ -203,7 +203,7 @@ pub async fn create_with_credentials(
         .is_some()
     {
         return Err(Error::conflict(
-            "email_taken",
+            Clash::EmailTaken,
             "A user with this email already exists",
         ));
     }

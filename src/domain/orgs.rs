@@ -3,7 +3,7 @@
 use super::State;
 use super::access::{self, Actor};
 use super::accounts::{NAME_MAX, create_org_in};
-use crate::error::{Checks, Error, Reason, Result};
+use crate::error::{Checks, Error, Invalid, Reason, Result};
 use crate::model::{Membership, Name, OrgId, Organization, Page, Paging, Role};
 use crate::store;
 
@@ -91,7 +91,7 @@ pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
     st.write(move |tx| {
         if store::orgs::count_of_user(tx, &user)? <= 1 {
             return Err(Error::invalid(
-                "last_organization",
+                Invalid::LastOrganization,
                 "You cannot delete your only organization",
             ));
         }

@@ -10,7 +10,7 @@ use super::State;
 use super::access::{self, Actor};
 use super::cache::OrgResources;
 use crate::auth::token;
-use crate::error::{Checks, Error, Reason, Result};
+use crate::error::{Checks, Clash, Error, Invalid, Reason, Result};
 use crate::model::{
     AppName, Application, ApplicationId, Environment, EnvironmentId, Flags, Membership, Name,
     OrgId, Page, Project, ProjectId, parse_description,
@@ -430,7 +430,7 @@ fn check_env_name(c: &mut Checks, raw: &str) -> Option<String> {
 
 fn env_name_conflict() -> Error {
     Error::conflict(
-        "environment_exists",
+        Clash::EnvironmentExists,
         "The project already has an environment with this name",
     )
 }
@@ -530,7 +530,7 @@ pub async fn update_environment(
     {
         if e.is_default {
             return Err(Error::invalid(
-                "default_environment",
+                Invalid::DefaultEnvironment,
                 "The default environment cannot be renamed",
             ));
         }
@@ -564,7 +564,7 @@ pub async fn remove_environment(
     let e = visible_environment(st, actor, id)?;
     if e.is_default {
         return Err(Error::invalid(
-            "default_environment",
+            Invalid::DefaultEnvironment,
             "The default environment cannot be removed",
         ));
     }
@@ -578,7 +578,7 @@ pub async fn remove_environment(
 
 fn app_name_conflict() -> Error {
     Error::conflict(
-        "app_name_taken",
+        Clash::AppNameTaken,
         "Another application of this organization already uses this appName",
     )
 }
