@@ -134,16 +134,16 @@ pub fn credential_by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Crede
             })
             .collect::<Vec<_>>()
             .join(", ");
-        ["key_hash", "previous_key_hash"].map(|column| {
+        // `previous` tells which secret matched (`Credential::previous_secret`).
+        [("key_hash", 0), ("previous_key_hash", 1)].map(|(column, previous)| {
             format!(
-                "SELECT {columns}, {}, u.id, u.name, u.email, u.created_at, u.updated_at,
+                "SELECT {columns}, {previous}, u.id, u.name, u.email, u.created_at, u.updated_at,
                         {MEMBER_COLUMNS}
                  FROM api_keys k
                  JOIN users u ON u.id = k.user_id
                  LEFT JOIN members m
                    ON m.organization_id = k.organization_id AND m.user_id = k.user_id
-                 WHERE k.{column} = ?1",
-                i32::from(column != "key_hash")
+                 WHERE k.{column} = ?1"
             )
         })
     });
