@@ -310,6 +310,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => {
             let config = args.config()?;
             tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(crate::config::worker_threads())
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start the runtime: {e}"))?

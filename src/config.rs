@@ -32,6 +32,21 @@ pub const DEFAULT_LOG: &str = "info";
 /// The proxies whose `X-Forwarded-For` is believed: loopback.
 pub const DEFAULT_TRUSTED_PROXIES: [&str; 2] = ["127.0.0.0/8", "::1/128"];
 
+/// The fewest async workers the server runs, whatever the core count.
+const MIN_WORKERS: usize = 4;
+
+/// Async worker threads: one per core, and at least `MIN_WORKERS`. A cache miss reads
+/// the database inline on its worker, and that read can sleep briefly on SQLite's lock of
+/// the shared WAL index (taken by every read transaction of every connection) or on an
+/// allocator arena held by another thread. With one worker per core, each such sleep
+/// leaves a core idle; on 2 cores, 4 workers made a cold pass over 100,000 keys about 15%
+/// faster, with hits and health checks unchanged.
+pub fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .max(MIN_WORKERS)
+}
+
 /// Everything the server needs to know at start.
 #[derive(Clone)]
 pub struct Config {
@@ -91,7 +106,8 @@ pub struct Config {
     pub max_open_body_bytes: usize,
     /// Request body bytes buffered by all requests together; past it, 503 at once.
     pub body_memory_bytes: usize,
-    /// Read connections in the pool.
+    /// Read connections in the pool: more than the async workers, so that a read run
+    /// inline on a worker never waits for a connection.
     pub read_pool_size: u32,
     /// Verified API keys and sessions kept in memory together; past it the least
     /// recently used are dropped (and cost one database lookup on their next use).
@@ -130,7 +146,7 @@ impl Config {
             max_connections: None,
             max_open_body_bytes: 16 * 1024,
             body_memory_bytes: DEFAULT_BODY_MEMORY_MIB as usize * 1024 * 1024,
-            read_pool_size: 8,
+            read_pool_size: (2 * worker_threads()).max(8) as u32,
             cache_entries: DEFAULT_CACHE_ENTRIES as usize,
         }
     }
