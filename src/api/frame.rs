@@ -47,6 +47,9 @@ pub struct RouteInfo {
     pub allow: String,
     /// Whether its operations need a credential.
     pub secured: bool,
+    /// Whether its operation writes, by the policy's row: a read-only key is refused it
+    /// before it spends quota or rate. An operation without a row counts as a write.
+    pub writes: bool,
 }
 
 impl RouteInfo {
@@ -273,7 +276,8 @@ impl<E: Endpoint> FrameEndpoint<E> {
         let route = self.routes.get(req.uri().path());
         let secured = route.is_some_and(|r| r.secured && r.answers(&method));
         if secured && let Some(st) = req.data::<State>() {
-            match security::authenticate(st, req).await {
+            let writes = route.is_none_or(|r| r.writes);
+            match security::authenticate(st, req, writes).await {
                 Ok(actor) => {
                     req.extensions_mut().insert(Authenticated(actor));
                 }

@@ -85,11 +85,18 @@ pub fn routes(spec: &str) -> HashMap<String, frame::RouteInfo> {
                         .and_then(|s| s.as_array())
                         .is_some_and(|s| !s.is_empty())
                 });
+                let writes = ops.values().any(|op| {
+                    op.get("operationId")
+                        .and_then(|id| id.as_str())
+                        .and_then(crate::domain::policy::need)
+                        .is_none_or(|need| need.writes)
+                });
                 out.insert(
                     path.clone(),
                     frame::RouteInfo {
                         allow: methods.join(", "),
                         secured,
+                        writes,
                     },
                 );
             }

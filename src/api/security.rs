@@ -153,9 +153,10 @@ fn changes_state(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Authenticates a request: an `x-api-key` header decides alone when present; otherwise
-/// the session cookie.
-pub async fn authenticate(st: &State, req: &Request) -> Result<Actor, ApiError> {
+/// Authenticates a request for an operation that `writes` or not: an `x-api-key` header
+/// decides alone when present; otherwise the session cookie, whose state-changing
+/// requests must come from an allowed origin.
+pub async fn authenticate(st: &State, req: &Request, writes: bool) -> Result<Actor, ApiError> {
     let mut keys = req.headers().get_all("x-api-key").iter();
     if let Some(first) = keys.next() {
         // One key, as text; anything else is not a key this server issued.
@@ -163,7 +164,7 @@ pub async fn authenticate(st: &State, req: &Request) -> Result<Actor, ApiError> 
             (Ok(raw), None) => raw.trim(),
             _ => "",
         };
-        return Ok(keys::authenticate(st, raw, changes_state(req.method())).await?);
+        return Ok(keys::authenticate(st, raw, writes).await?);
     }
     let Some(token) = session_token(st, req) else {
         return Err(Error::Denied(Reason::MissingCredentials).into());
@@ -251,6 +252,12 @@ impl<'a> ApiExtractor<'a> for Caller {
             return Ok(Caller(actor.clone()));
         }
         let st = state(req)?;
-        Ok(Caller(authenticate(st, req).await?))
+        let writes = req
+            .uri()
+            .path()
+            .strip_prefix("/api/")
+            .and_then(crate::domain::policy::need)
+            .is_none_or(|need| need.writes);
+        Ok(Caller(authenticate(st, req, writes).await?))
     }
 }

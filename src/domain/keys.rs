@@ -359,8 +359,9 @@ pub async fn rotate(
 /// Verifies `raw` from an `x-api-key` header, in the documented order, and answers the
 /// actor it acts as. A hit in the cache costs no database work, but for a key with a
 /// quota whose lease is used up (one write per lease, see `lease_size`). A read-only key
-/// is refused a `mutation` before it spends quota or rate.
-pub async fn authenticate(st: &State, raw: &str, mutation: bool) -> Result<Actor> {
+/// is refused an operation that `writes` (by the policy's row) before it spends quota or
+/// rate.
+pub async fn authenticate(st: &State, raw: &str, writes: bool) -> Result<Actor> {
     if !apikey::well_formed(raw) {
         return Err(Error::Denied(Reason::InvalidApiKey));
     }
@@ -407,7 +408,7 @@ pub async fn authenticate(st: &State, raw: &str, mutation: bool) -> Result<Actor
         .as_ref()
         .map_err(|r| Error::Denied(*r))?;
     may_use_api(m.role, m.flags.can_access_to_api)?;
-    if mutation && key.scope.read_only {
+    if writes && key.scope.read_only {
         return Err(Error::Denied(Reason::PermissionDenied));
     }
     admit(st, &cached, now).await?;

@@ -10,6 +10,7 @@ pub mod limiter;
 pub mod members;
 pub mod orgs;
 pub mod passwords;
+pub mod policy;
 pub mod resources;
 pub mod sessions;
 pub mod users;

@@ -140,15 +140,15 @@ fn creates_top_level() -> [Exp; 9] {
     row(OK, OK, DENIED, OK, OK, OK, OK)
 }
 
-enum Call {
+pub(crate) enum Call {
     Get(Vec<(&'static str, String)>),
     Post(Value),
 }
 
 #[derive(Clone, Copy)]
-struct Op {
-    method: &'static str,
-    path: &'static str,
+pub(crate) struct Op {
+    pub(crate) method: &'static str,
+    pub(crate) path: &'static str,
     /// Tells apart two rows of one operation.
     variant: &'static str,
     call: fn(&World) -> Call,
@@ -185,7 +185,7 @@ fn none() -> Call {
 
 /// Every row of the table. Ids in requests are ours; the comments say why an answer is
 /// what it is where that is not the plain rule.
-fn operations() -> Vec<Op> {
+pub(crate) fn operations() -> Vec<Op> {
     vec![
         // ---- organization.*
         // Anyone may found an organization, but only from a session.
@@ -419,15 +419,45 @@ fn operations() -> Vec<Op> {
     ]
 }
 
+/// Secrets of the owner's keys, one of each kind the policy tells apart.
+pub(crate) struct OwnerKeys {
+    /// No limit at all.
+    pub(crate) plain: As,
+    pub(crate) read_only: As,
+    /// Limited to our project.
+    pub(crate) scoped: As,
+    /// Expires (in a day): a limit that is not a scope.
+    pub(crate) expiring: As,
+}
+
+impl OwnerKeys {
+    async fn make(app: &TestApp, owner: &As, org: &str, project: &str) -> OwnerKeys {
+        let make = |name: &'static str, extra: Value| async move {
+            let mut body = json!({"name": name, "metadata": {"organizationId": org}});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let r = app.post("/api/user.createApiKey", body, owner).await;
+            As::Key(r.assert_ok()["key"].as_str().unwrap().to_owned())
+        };
+        OwnerKeys {
+            plain: make("plain", json!({})).await,
+            read_only: make("read-only", json!({"scope": {"readOnly": true}})).await,
+            scoped: make("scoped", json!({"scope": {"projectIds": [project]}})).await,
+            expiring: make("expiring", json!({"expiresIn": 86_400})).await,
+        }
+    }
+}
+
 /// Our organization with one of everything, its people, and a stranger's organization.
-struct World {
-    app: TestApp,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
     org: String,
-    owner: As,
-    admin: Joined,
-    without: Joined,
+    pub(crate) owner: As,
+    pub(crate) admin: Joined,
+    pub(crate) without: Joined,
     flags_only: Joined,
-    with: Joined,
+    pub(crate) with: Joined,
     stranger: Stranger,
     project: String,
     production: String,
@@ -435,6 +465,8 @@ struct World {
     application: String,
     invitation: String,
     owner_key: String,
+    /// Keys of the owner with each kind of limit the policy tells apart.
+    pub(crate) owner_keys: OwnerKeys,
     owner_other_session: String,
     /// Ids, names and emails of ours that no stranger may read.
     ours: Vec<String>,
@@ -443,7 +475,7 @@ struct World {
 }
 
 impl World {
-    async fn build() -> World {
+    pub(crate) async fn build() -> World {
         let app = TestApp::new();
         let (owner, owner_id, org) = app.owner_ids().await;
         // A second session of the owner's, to be ended by user.revokeSession.
@@ -510,6 +542,7 @@ impl World {
             )
             .await;
         let owner_key = id_of(key.assert_ok());
+        let owner_keys = OwnerKeys::make(&app, &owner, &org, &project).await;
         let invitation = id_of(&app.invite(&owner, "pending@example.com", "member").await);
 
         let stranger = stranger(&app, &owner, "stranger@example.com").await;
@@ -555,6 +588,7 @@ impl World {
             application,
             invitation,
             owner_key,
+            owner_keys,
             owner_other_session,
             ours,
             resources,
@@ -576,14 +610,17 @@ impl World {
     }
 
     async fn send(&self, op: &Op, c: Caller) -> Reply {
-        let who = self.who(c);
+        self.send_as(op, &self.who(c)).await
+    }
+
+    pub(crate) async fn send_as(&self, op: &Op, who: &As) -> Reply {
         match (op.call)(self) {
             Call::Get(query) => {
                 let query: Vec<(&str, &str)> =
                     query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                self.app.get(op.path, &query, &who).await
+                self.app.get(op.path, &query, who).await
             }
-            Call::Post(body) => self.app.post(op.path, body, &who).await,
+            Call::Post(body) => self.app.post(op.path, body, who).await,
         }
     }
 

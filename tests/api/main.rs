@@ -18,6 +18,7 @@ mod keys_secrets;
 mod keys_verify;
 mod members;
 mod orgs;
+mod policy;
 mod projects;
 mod request_bodies;
 mod roles;
