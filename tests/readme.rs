@@ -1,12 +1,14 @@
 //! The README's tables against the code: the errors and their `reason` values, the
-//! configuration (flags, variables, defaults), the permission flags, and the length limits
-//! the spec documents. Each test names the rows that are missing, extra or different.
+//! configuration (flags, variables, defaults), the permission flags, who may call what
+//! (the policy table), and the length limits the spec documents. Each test names the rows
+//! that are missing, extra or different.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::{ArgAction, CommandFactory};
 use keygate::api::error::ApiError;
 use keygate::cli::Cli;
+use keygate::domain::policy::{Keys, Need, Needs, Org, TABLE};
 use keygate::error::{Backoff, Clash, Error, Invalid, Reason, Throttle, Transport};
 use serde_json::Value;
 
@@ -350,4 +352,58 @@ fn the_spec_documents_the_length_limits_the_domain_checks() {
         }
     }
     report("spec's limits", problems);
+}
+
+/// A row of the policy table as the README writes it.
+fn policy_row(name: &str, need: &Need) -> Vec<String> {
+    let mut role = match need.role {
+        Needs::Anyone => "any user",
+        Needs::Member => "member",
+        Needs::Privileged => "owner or admin",
+        Needs::Owner => "owner",
+    }
+    .to_owned();
+    if need.org == Org::Named {
+        role.push_str(" of the named organization");
+    }
+    let keys = match need.keys {
+        Keys::Any => "any",
+        Keys::Unscoped => "not limited to projects",
+        Keys::Unlimited => "without any limit",
+        Keys::None => "none",
+    };
+    let read_only = !need.writes && matches!(need.keys, Keys::Any | Keys::Unscoped);
+    vec![
+        format!("`{name}`"),
+        role,
+        need.flag
+            .map_or("-".to_owned(), |f| format!("`{}`", f.name())),
+        keys.to_owned(),
+        if read_only { "yes" } else { "no" }.to_owned(),
+    ]
+}
+
+#[test]
+fn the_table_of_who_may_call_what_is_the_policy_table() {
+    let rows = table("### Who may call what", "Operation");
+    let wanted: Vec<Vec<String>> = TABLE.iter().map(|(n, need)| policy_row(n, need)).collect();
+    let mut problems = Vec::new();
+    for w in &wanted {
+        match rows.iter().find(|r| r[0] == w[0]) {
+            None => problems.push(format!("missing: | {} |", w.join(" | "))),
+            Some(r) if r != w => problems.push(format!(
+                "{}: the README says | {} |, the table | {} |",
+                w[0],
+                r[1..].join(" | "),
+                w[1..].join(" | ")
+            )),
+            Some(_) => {}
+        }
+    }
+    for r in &rows {
+        if !wanted.iter().any(|w| w[0] == r[0]) {
+            problems.push(format!("no such operation: {}", r[0]));
+        }
+    }
+    report("table of who may call what", problems);
 }
