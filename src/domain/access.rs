@@ -20,20 +20,29 @@ pub enum Via {
     Key(Arc<CachedKey>),
 }
 
+/// Who a request acts as: its credential, which holds the principal. The principal is
+/// reached through the credential rather than held apart, so that a request touches no
+/// reference count of a principal that many keys share.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub principal: Arc<Principal>,
     pub via: Via,
 }
 
 impl Actor {
+    pub fn principal(&self) -> &Principal {
+        match &self.via {
+            Via::Key(k) => &k.principal,
+            Via::Session(s) => &s.principal,
+        }
+    }
+
     pub fn user(&self) -> &User {
-        &self.principal.user
+        &self.principal().user
     }
 
     /// The membership the request acts with; 401 when there is none.
     pub fn member(&self) -> Result<&Membership> {
-        self.principal
+        self.principal()
             .membership
             .as_ref()
             .map_err(|r| Error::Denied(*r))
@@ -59,7 +68,7 @@ impl Actor {
     }
 
     pub fn lists(&self) -> &AccessLists {
-        &self.principal.lists
+        &self.principal().lists
     }
 
     /// Where the credential keeps its view of the organization's resources.
@@ -216,7 +225,6 @@ pub fn member_in(st: &State, actor: &Actor, org: &OrgId) -> Result<(Organization
 /// The actor of an authenticated session.
 pub fn from_session(s: Arc<CachedSession>) -> Actor {
     Actor {
-        principal: Arc::clone(&s.principal),
         via: Via::Session(s),
     }
 }

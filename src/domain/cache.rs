@@ -155,6 +155,10 @@ struct Maps {
     /// Keys whose entry left the cache (or never made it in) since the last prune: their
     /// runtimes may now be held by nothing but the runtime map (see `prune_runtimes`).
     orphans: Vec<ApiKeyId>,
+    /// The principal of a user's cached keys in one organization, shared by all of them,
+    /// with the number of cached keys that hold it: it goes with the last of them, so it
+    /// is as current as they are (see `AuthCache::principal`).
+    principals: HashMap<(UserId, OrgId), (Arc<Principal>, usize)>,
 }
 
 fn unlink<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<usize>>, k: &K, i: usize) {
@@ -182,6 +186,7 @@ impl Maps {
             by_org: HashMap::new(),
             expiry: BTreeSet::new(),
             orphans: Vec::new(),
+            principals: HashMap::new(),
         }
     }
 
@@ -211,6 +216,15 @@ impl Maps {
             Entry::Key(k) => {
                 self.keys.insert(hash, i);
                 self.by_key.entry(k.key.id.clone()).or_default().push(i);
+                // A principal loaded by a lookup that raced another one for the same
+                // user and organization is not shared: the first one stays.
+                let shared = self
+                    .principals
+                    .entry((k.key.user_id.clone(), k.key.organization_id.clone()))
+                    .or_insert_with(|| (Arc::clone(&k.principal), 0));
+                if Arc::ptr_eq(&shared.0, &k.principal) {
+                    shared.1 += 1;
+                }
             }
             Entry::Session(s) => {
                 self.sessions.insert(hash, i);
@@ -246,6 +260,15 @@ impl Maps {
                     }
                 }
                 self.orphans.push(k.key.id.clone());
+                let pair = (k.key.user_id.clone(), k.key.organization_id.clone());
+                if let Some(shared) = self.principals.get_mut(&pair)
+                    && Arc::ptr_eq(&shared.0, &k.principal)
+                {
+                    shared.1 -= 1;
+                    if shared.1 == 0 {
+                        self.principals.remove(&pair);
+                    }
+                }
             }
             Entry::Session(s) => {
                 self.sessions.remove(&slot.hash);
@@ -341,6 +364,16 @@ impl AuthCache {
         } else {
             KeyHit::Unknown(maps.generation)
         }
+    }
+
+    /// The principal that the cached keys of `user` in `org` act as, if one is cached. A
+    /// change that makes it stale drops those keys, and it goes with the last of them.
+    pub fn principal(&self, user: &UserId, org: &OrgId) -> Option<Arc<Principal>> {
+        let maps = self.read();
+        // Borrowed parts cannot look up a tuple key; the clone is of two short ids, on
+        // a cache miss only.
+        let pair = (user.clone(), org.clone());
+        maps.principals.get(&pair).map(|(p, _)| Arc::clone(p))
     }
 
     /// Caches what a lookup that started at `generation` found, unless something changed
@@ -729,6 +762,27 @@ impl AuthCache {
         assert_eq!(m.free.len(), free.len(), "a free slot listed twice");
         assert!(m.len() <= m.cap);
         assert!(m.misses.iter().all(|h| !m.keys.contains_key(h)));
+        // Each shared principal counts the cached keys that hold it, and has one at least.
+        for ((user, org), (p, count)) in &m.principals {
+            let holders = m
+                .slots
+                .iter()
+                .flatten()
+                .filter(|s| match &s.entry {
+                    Entry::Key(k) => {
+                        k.key.user_id == *user
+                            && k.key.organization_id == *org
+                            && Arc::ptr_eq(&k.principal, p)
+                    }
+                    Entry::Session(_) => false,
+                })
+                .count();
+            assert_eq!(
+                holders, *count,
+                "holders of the principal of {user:?} in {org:?}"
+            );
+            assert!(*count > 0, "a principal no cached key holds");
+        }
     }
 
     fn len(&self) -> usize {
@@ -850,6 +904,83 @@ mod tests {
 
     fn put_session(c: &AuthCache, hash: Hash, user: &str, org: Option<&str>, expires_at: i64) {
         c.put_session(hash, c.generation(), cached_session(user, org, expires_at));
+    }
+
+    /// Caches key `id` of `user` in `org` acting as the principal the cache shares for
+    /// them, the way a lookup does, or as a fresh one when none is cached.
+    fn put_key_sharing(c: &AuthCache, hash: Hash, id: &str, user: &str, org: &str) {
+        let (u, o) = (UserId(user.into()), OrgId(org.into()));
+        let key = api_key(id, user, org);
+        let k = Arc::new(CachedKey {
+            runtime: c.runtime(&key, 0),
+            key,
+            previous_secret: false,
+            principal: c
+                .principal(&u, &o)
+                .unwrap_or_else(|| principal(user, Some(org))),
+            view: ViewSlot::default(),
+        });
+        c.put_key(hash, c.generation(), Some(k));
+    }
+
+    fn shared(c: &AuthCache, user: &str, org: &str) -> Option<Arc<Principal>> {
+        c.principal(&UserId(user.into()), &OrgId(org.into()))
+    }
+
+    #[test]
+    fn a_users_keys_in_one_organization_share_one_principal_which_goes_with_the_last() {
+        let c = AuthCache::new(100);
+        assert!(shared(&c, "u", "o").is_none());
+        put_key_sharing(&c, h(1), "k1", "u", "o");
+        put_key_sharing(&c, h(2), "k2", "u", "o");
+        put_key_sharing(&c, h(3), "k3", "u", "other");
+        put_key_sharing(&c, h(4), "k4", "v", "o");
+        c.assert_exact();
+        let p = shared(&c, "u", "o").expect("cached with the first key");
+        let KeyHit::Found(k1) = c.key(&h(1)) else {
+            panic!("k1 cached")
+        };
+        let KeyHit::Found(k2) = c.key(&h(2)) else {
+            panic!("k2 cached")
+        };
+        assert!(Arc::ptr_eq(&k1.principal, &p) && Arc::ptr_eq(&k2.principal, &p));
+        let other = shared(&c, "u", "other").expect("its own in another organization");
+        assert!(!Arc::ptr_eq(&other, &p));
+        assert!(!Arc::ptr_eq(&shared(&c, "v", "o").unwrap(), &p));
+
+        // One key going leaves it to the other; the last one takes it along.
+        c.forget(&[Stale::Key(ApiKeyId("k1".into()))]);
+        c.assert_exact();
+        assert!(shared(&c, "u", "o").is_some_and(|q| Arc::ptr_eq(&q, &p)));
+        c.forget(&[Stale::Key(ApiKeyId("k2".into()))]);
+        c.assert_exact();
+        assert!(shared(&c, "u", "o").is_none());
+
+        // A change of the user drops all of theirs, in every organization.
+        put_key_sharing(&c, h(1), "k1", "u", "o");
+        c.forget(&[Stale::User(UserId("u".into()))]);
+        c.assert_exact();
+        assert!(shared(&c, "u", "o").is_none() && shared(&c, "u", "other").is_none());
+        assert!(shared(&c, "v", "o").is_some());
+        c.forget(&[Stale::Org(OrgId("o".into()))]);
+        c.assert_exact();
+        assert!(shared(&c, "v", "o").is_none());
+    }
+
+    #[test]
+    fn a_principal_loaded_by_a_racing_lookup_is_not_shared_and_the_shared_one_stays_exact() {
+        let c = AuthCache::new(100);
+        put_key_sharing(&c, h(1), "k1", "u", "o");
+        let first = shared(&c, "u", "o").unwrap();
+        // A second lookup that loaded its own principal before the first was cached.
+        put_key(&c, h(2), "k2", "u", "o");
+        c.assert_exact();
+        assert!(shared(&c, "u", "o").is_some_and(|p| Arc::ptr_eq(&p, &first)));
+        // The first key's going takes the shared one, the racing key keeps its own.
+        c.forget(&[Stale::Key(ApiKeyId("k1".into()))]);
+        c.assert_exact();
+        assert!(shared(&c, "u", "o").is_none());
+        assert!(matches!(c.key(&h(2)), KeyHit::Found(_)));
     }
 
     #[test]

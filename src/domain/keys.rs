@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::State;
-use super::access::{self, Actor, Via, principal_of};
+use super::access::{self, Actor, Via, load_principal};
 use super::cache::{CachedKey, KeyHit, KeyRuntime, RuntimeState, ViewSlot};
 use super::limiter::Bucket;
 use crate::auth::{apikey, token};
@@ -371,20 +371,29 @@ pub async fn authenticate(st: &State, raw: &str, writes: bool) -> Result<Actor> 
         KeyHit::Found(k) => k,
         KeyHit::Missing => return Err(Error::Denied(Reason::InvalidApiKey)),
         KeyHit::Unknown(generation) => {
+            // The key's row, and the principal it acts as: shared with the user's other
+            // cached keys in the organization when there are any.
             let loaded = st.read(|c| {
-                let Some(found) = store::keys::credential_by_hash(c, &hash)? else {
+                let Some((key, previous_secret)) = store::keys::by_hash(c, &hash)? else {
                     return Ok(None);
                 };
-                let membership = found.membership.ok_or(Reason::NotAMember);
-                let principal = principal_of(c, found.user, membership)?;
-                Ok(Some((found.key, found.previous_secret, principal)))
+                let principal = match st.cache.principal(&key.user_id, &key.organization_id) {
+                    Some(p) => p,
+                    None => {
+                        let Some(user) = store::users::by_id(c, &key.user_id)? else {
+                            return Ok(None);
+                        };
+                        Arc::new(load_principal(c, user, Some(&key.organization_id))?)
+                    }
+                };
+                Ok(Some((key, previous_secret, principal)))
             })?;
             let found = loaded.map(|(key, previous_secret, principal)| {
                 Arc::new(CachedKey {
                     runtime: st.cache.runtime(&key, now),
                     key,
                     previous_secret,
-                    principal: Arc::new(principal),
+                    principal,
                     view: ViewSlot::default(),
                 })
             });
@@ -413,7 +422,6 @@ pub async fn authenticate(st: &State, raw: &str, writes: bool) -> Result<Actor> 
     }
     admit(st, &cached, now).await?;
     Ok(Actor {
-        principal: Arc::clone(&cached.principal),
         via: Via::Key(cached),
     })
 }

@@ -1,12 +1,8 @@
 use rusqlite::{Row, params};
 
-use super::orgs::{MEMBER_COLUMNS, membership_at};
-use super::users::user_at;
 use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
-use crate::model::{
-    ApiKey, ApiKeyId, KeyScope, Membership, OrgId, Page, Paging, RateLimit, Refill, User, UserId,
-};
+use crate::model::{ApiKey, ApiKeyId, KeyScope, OrgId, Page, Paging, RateLimit, Refill, UserId};
 
 const COLUMNS: &str = "id, name, prefix, start, user_id, organization_id, enabled, expires_at, \
     rate_limit_enabled, rate_limit_time_window, rate_limit_max, remaining, refill_amount, \
@@ -105,64 +101,25 @@ pub fn insert(conn: &Tx, k: &ApiKey, hash: &[u8; 32]) -> Result<()> {
     Ok(())
 }
 
-/// What authenticating a key needs, read in one statement: the key whose current or
-/// previous secret hashes to `hash` (the flag says which), its user, and the user's
-/// membership in the key's organization, if there still is one. The key's stored usage is
-/// not read (`last_used_at` is `None`, `request_count` 0): authentication never needs it,
-/// the key's runtime counts uses from then on, and listings read the stored usage. That
-/// keeps a lookup to the key's own pages.
-pub struct Credential {
-    pub key: ApiKey,
-    pub previous_secret: bool,
-    pub user: User,
-    pub membership: Option<Membership>,
-}
-
-pub fn credential_by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Credential>> {
-    const KEY: usize = 22;
+/// The key whose current or previous secret hashes to `hash`, and whether it was the
+/// previous one. Its stored usage is not read (`last_used_at` is `None`,
+/// `request_count` 0): authentication never needs it, the key's runtime counts uses from
+/// then on, and listings read the stored usage. That keeps a lookup to the key's own
+/// pages: the principal it acts as is read apart, once for all keys of one user in one
+/// organization (see `AuthCache::principal`).
+pub fn by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<(ApiKey, bool)>> {
     // Built once: these are the statements of every cache miss on the key path. The
     // current secret is looked up first and the previous one only when that finds
-    // nothing: one plain indexed join each, where a UNION of both would run as a
-    // subquery whose every column SQLite copies before the join reads it.
+    // nothing: one indexed lookup each, where a UNION of both would run as a subquery.
     static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
-        let columns = COLUMNS
-            .replace(USAGE, "usage")
-            .split(", ")
-            .map(|c| match c {
-                "usage" => "NULL, 0".to_owned(),
-                c => format!("k.{c}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        // `previous` tells which secret matched (`Credential::previous_secret`).
-        [("key_hash", 0), ("previous_key_hash", 1)].map(|(column, previous)| {
-            format!(
-                "SELECT {columns}, {previous}, u.id, u.name, u.email, u.created_at, u.updated_at,
-                        {MEMBER_COLUMNS}
-                 FROM api_keys k
-                 JOIN users u ON u.id = k.user_id
-                 LEFT JOIN members m
-                   ON m.organization_id = k.organization_id AND m.user_id = k.user_id
-                 WHERE k.{column} = ?1"
-            )
-        })
+        let columns = COLUMNS.replace(USAGE, "NULL, 0");
+        ["key_hash", "previous_key_hash"]
+            .map(|column| format!("SELECT {columns} FROM api_keys WHERE {column} = ?1"))
     });
-    for sql in SQL.iter() {
+    for (sql, previous) in SQL.iter().zip([false, true]) {
         let mut st = conn.prepare_cached(sql)?;
-        let found = optional(st.query_row([&hash[..]], |r| {
-            let member_at = KEY + 1 + 5;
-            Ok(Credential {
-                key: api_key(r)?,
-                previous_secret: r.get(KEY)?,
-                user: user_at(r, KEY + 1)?,
-                membership: match r.get::<_, Option<String>>(member_at)? {
-                    Some(_) => Some(membership_at(r, member_at)?),
-                    None => None,
-                },
-            })
-        }))?;
-        if found.is_some() {
-            return Ok(found);
+        if let Some(key) = optional(st.query_row([&hash[..]], api_key))? {
+            return Ok(Some((key, previous)));
         }
     }
     Ok(None)
