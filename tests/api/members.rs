@@ -289,13 +289,18 @@ async fn changing_the_role_of_another_organizations_member_is_wrong_organization
     .await
     .assert_ok();
     let in_b = app.member_id(&b, &stranger.user_id);
+    let owner_of_b = app.member_id(&b, &other.user_id);
 
     let foreign = set_role(&app, &owner, &in_b, "admin").await;
+    // Another organization's owner, whom nobody may change: still another organization's.
+    let foreign_owner = set_role(&app, &owner, &owner_of_b, "member").await;
     let missing = set_role(&app, &owner, "nosuchmember00000000", "admin").await;
 
     foreign.assert_error(401, "wrong_organization");
+    foreign_owner.assert_error(401, "wrong_organization");
     missing.assert_error(404, "not_found");
     assert_eq!(role_of(&app, &in_b), "member");
+    assert_eq!(role_of(&app, &owner_of_b), "owner");
 }
 
 // user.remove
