@@ -150,6 +150,19 @@ pub(crate) fn page<T>(
     Ok(out)
 }
 
+/// The row `sql` selects with `params`, if there is one. Unit tests check that SQLite
+/// finds it through an index, as `page` does for listings.
+pub(crate) fn row<T>(
+    conn: &Reader,
+    sql: &str,
+    params: &[&dyn ToSql],
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
+    #[cfg(test)]
+    tests::assert_indexed(conn.conn, sql, params);
+    Ok(optional(conn.prepare_cached(sql)?.query_row(params, map))?)
+}
+
 /// Runs a read.
 pub fn read<T>(db: &Db, f: impl FnOnce(&Reader) -> Result<T>) -> Result<T> {
     db.read(|conn| f(&Reader { conn }))
@@ -358,6 +371,22 @@ mod tests {
                 assert!(caught.is_err(), "{sql} passed");
             }
             assert_indexed(c, "SELECT id FROM api_keys WHERE user_id = ?1", &[&"x"]);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn every_lookup_of_one_members_or_invitations_row_goes_through_an_index() {
+        let (_dir, db) = open();
+        let org = OrgId("o".into());
+        let (member, invitation) = (MemberId("m".into()), crate::model::InvitationId("i".into()));
+        read(&db, |c| {
+            orgs::member(c, &org, &member)?;
+            orgs::locate_member(c, &member)?;
+            invitations::in_org(c, &org, &invitation)?;
+            invitations::locate(c, &invitation)?;
+            invitations::to_accept(c, &invitation)?;
             Ok(())
         })
         .unwrap();

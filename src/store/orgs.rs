@@ -166,12 +166,27 @@ pub fn delete(conn: &Tx, id: &OrgId) -> Result<()> {
     Ok(())
 }
 
-/// A membership by its id, in whichever organization it is.
-pub fn member_by_id(conn: &Reader, id: &MemberId) -> Result<Option<Membership>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {MEMBER_COLUMNS} FROM members m WHERE m.id = ?1"
-    ))?;
-    Ok(optional(st.query_row([id.as_str()], membership))?)
+/// Membership `id` of `org`.
+pub fn member(conn: &Reader, org: &OrgId, id: &MemberId) -> Result<Option<Membership>> {
+    super::row(
+        conn,
+        &format!(
+            "SELECT {MEMBER_COLUMNS} FROM members m WHERE m.id = ?1 AND m.organization_id = ?2"
+        ),
+        &[&id.as_str(), &org.as_str()],
+        membership,
+    )
+}
+
+/// The organization of membership `id`, whichever it is: only to tell "does not exist"
+/// (404) from "belongs to another organization" (401).
+pub fn locate_member(conn: &Reader, id: &MemberId) -> Result<Option<OrgId>> {
+    super::row(
+        conn,
+        "SELECT organization_id FROM members WHERE id = ?1",
+        &[&id.as_str()],
+        |r| Ok(OrgId(r.get(0)?)),
+    )
 }
 
 /// One page of the members of `org` with their users, in the order they joined (index
