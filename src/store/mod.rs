@@ -377,16 +377,24 @@ mod tests {
     }
 
     #[test]
-    fn every_lookup_of_one_members_or_invitations_row_goes_through_an_index() {
+    fn every_lookup_of_one_members_invitations_or_keys_row_goes_through_an_index() {
         let (_dir, db) = open();
-        let org = OrgId("o".into());
-        let (member, invitation) = (MemberId("m".into()), crate::model::InvitationId("i".into()));
+        let (user, org) = (UserId("u".into()), OrgId("o".into()));
+        let (member, invitation, key) = (
+            MemberId("m".into()),
+            crate::model::InvitationId("i".into()),
+            ApiKeyId("k".into()),
+        );
         read(&db, |c| {
             orgs::member(c, &org, &member)?;
             orgs::locate_member(c, &member)?;
             invitations::in_org(c, &org, &invitation)?;
             invitations::locate(c, &invitation)?;
             invitations::to_accept(c, &invitation)?;
+            keys::own(c, &user, None, &key)?;
+            keys::own(c, &user, Some(&org), &key)?;
+            keys::in_org(c, &org, &key)?;
+            keys::locate(c, &key)?;
             Ok(())
         })
         .unwrap();
