@@ -1,6 +1,6 @@
 use rusqlite::{Row, params};
 
-use super::orgs::{MEMBER_COLUMNS, membership_at};
+use super::orgs::{member_columns, membership_at};
 use super::users::user_at;
 use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
@@ -135,10 +135,11 @@ pub fn credential_by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Crede
             .collect::<Vec<_>>()
             .join(", ");
         // `previous` tells which secret matched (`Credential::previous_secret`).
+        let members = member_columns();
         [("key_hash", 0), ("previous_key_hash", 1)].map(|(column, previous)| {
             format!(
                 "SELECT {columns}, {previous}, u.id, u.name, u.email, u.created_at, u.updated_at,
-                        {MEMBER_COLUMNS}
+                        {members}
                  FROM api_keys k
                  JOIN users u ON u.id = k.user_id
                  LEFT JOIN members m

@@ -198,8 +198,8 @@ mod tests {
     use super::*;
     use crate::db::Ownership;
     use crate::model::{
-        Environment, EnvironmentId, Flags, MemberId, Membership, Organization, Project, ProjectId,
-        Role, Session, SessionId, User,
+        Environment, EnvironmentId, Flag, Flags, MemberId, Membership, Organization, Project,
+        ProjectId, Role, Session, SessionId, User,
     };
 
     fn user(id: &str) -> User {
@@ -328,6 +328,57 @@ mod tests {
         let mut stale = stale;
         stale.sort_by_key(|s| format!("{s:?}"));
         assert_eq!(stale, [Stale::Session([1; 32]), Stale::Session([3; 32])]);
+    }
+
+    #[test]
+    fn each_flag_is_written_and_read_in_its_own_column() {
+        let (_dir, db) = open();
+        let (org, _) = write_blocking(&db, world).unwrap();
+        let column = |id: &str, flag: Flag| -> i64 {
+            let sql = format!("SELECT {} FROM members WHERE id = ?1", flag.column());
+            db.read(|c| Ok(c.query_row(&sql, [id], |r| r.get(0))?))
+                .unwrap()
+        };
+        for flag in Flag::ALL {
+            let only = |on: bool| {
+                let mut flags = Flags::ALL;
+                for f in Flag::ALL {
+                    *f.of(&mut flags) = (f == flag) == on;
+                }
+                flags
+            };
+            let (name, id) = (format!("user-{flag:?}"), format!("member-{flag:?}"));
+            let mut m = member(&id, &org, &name, Role::Member);
+            m.flags = only(true);
+            write_blocking(&db, |tx| {
+                users::insert(tx, &user(&name), "hash")?;
+                orgs::insert_member(tx, &m)
+            })
+            .unwrap();
+            let stored = read(&db, |c| orgs::membership_of(c, &org, &m.user_id)).unwrap();
+            assert_eq!(stored, Some(m.clone()), "{flag:?} inserted");
+            for f in Flag::ALL {
+                assert_eq!(column(&id, f), i64::from(f == flag), "{f:?} of {flag:?}");
+            }
+
+            write_blocking(&db, |tx| orgs::set_flags(tx, &m, &only(false))).unwrap();
+            let stored = read(&db, |c| orgs::membership_of(c, &org, &m.user_id)).unwrap();
+            assert_eq!(
+                stored.map(|s| s.flags),
+                Some(only(false)),
+                "{flag:?} cleared"
+            );
+            for f in Flag::ALL {
+                assert_eq!(column(&id, f), i64::from(f != flag), "{f:?} of {flag:?}");
+            }
+        }
+        let page = read(&db, |c| orgs::members_of(c, &org, Paging::FIRST)).unwrap();
+        for (m, u) in page.items {
+            assert_eq!(
+                (&u.id, u.email),
+                (&m.user_id, format!("{}@example.com", m.user_id))
+            );
+        }
     }
 
     #[test]
