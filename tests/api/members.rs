@@ -45,18 +45,8 @@ async fn permissions(app: &TestApp, who: &As) -> Value {
     r.assert_ok().clone()
 }
 
-const FLAGS: [&str; 7] = [
-    "canCreateProjects",
-    "canDeleteProjects",
-    "canCreateEnvironments",
-    "canDeleteEnvironments",
-    "canCreateServices",
-    "canDeleteServices",
-    "canAccessToAPI",
-];
-
 fn flags_set(p: &Value) -> Vec<&'static str> {
-    FLAGS.into_iter().filter(|f| p[*f] == true).collect()
+    flag_names().into_iter().filter(|f| p[*f] == true).collect()
 }
 
 /// A project with one environment and one application in `org`, written directly: the
@@ -107,7 +97,7 @@ async fn the_owner_promotes_a_member_whose_next_request_acts_as_admin() {
         .assert_ok();
     let p = permissions(&app, &member.who).await;
     assert_eq!(p["role"], "admin");
-    assert_eq!(flags_set(&p), FLAGS);
+    assert_eq!(flags_set(&p), flag_names());
 }
 
 #[tokio::test]
@@ -826,11 +816,11 @@ async fn the_owner_and_admins_hold_every_permission() {
 
     assert_eq!(
         (o["role"].as_str(), flags_set(&o)),
-        (Some("owner"), FLAGS.to_vec())
+        (Some("owner"), flag_names().to_vec())
     );
     assert_eq!(
         (a["role"].as_str(), flags_set(&a)),
-        (Some("admin"), FLAGS.to_vec())
+        (Some("admin"), flag_names().to_vec())
     );
     assert_eq!(
         (m["role"].as_str(), flags_set(&m)),
@@ -1261,18 +1251,7 @@ async fn a_demoted_admin_holds_no_member_permission_it_was_not_given() {
 
         let p = p.assert_ok();
         assert_eq!(p["role"], "member");
-        let held: Vec<&str> = [
-            "canCreateProjects",
-            "canDeleteProjects",
-            "canCreateEnvironments",
-            "canDeleteEnvironments",
-            "canCreateServices",
-            "canDeleteServices",
-            "canAccessToAPI",
-        ]
-        .into_iter()
-        .filter(|f| p[*f] == true)
-        .collect();
+        let held = flags_set(p);
         assert!(
             held.is_empty(),
             "{} was demoted but still holds {held:?}",
