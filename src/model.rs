@@ -88,93 +88,92 @@ impl Role {
     }
 }
 
-/// The member permission flags, with Dokploy's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Flags {
-    pub can_create_projects: bool,
-    pub can_delete_projects: bool,
-    pub can_create_environments: bool,
-    pub can_delete_environments: bool,
-    pub can_create_services: bool,
-    pub can_delete_services: bool,
-    pub can_access_to_api: bool,
+/// The member permission flags, each stated once: its variant of `Flag`, its field of
+/// `Flags` (also its column in `members`), the name the API knows it by (Dokploy's), and
+/// its doc comment, which the API shows as its description. Hands the list, in the order
+/// of the API, to `$callback!`, which defines from it whatever has a part per flag: the
+/// types below, and the API's wire objects.
+macro_rules! for_each_flag {
+    ($callback:ident) => {
+        $callback! {
+            /// May create projects.
+            CreateProjects can_create_projects "canCreateProjects",
+            /// May delete projects.
+            DeleteProjects can_delete_projects "canDeleteProjects",
+            /// May create environments.
+            CreateEnvironments can_create_environments "canCreateEnvironments",
+            /// May delete environments.
+            DeleteEnvironments can_delete_environments "canDeleteEnvironments",
+            /// May create applications.
+            CreateServices can_create_services "canCreateServices",
+            /// May delete applications.
+            DeleteServices can_delete_services "canDeleteServices",
+            /// May create and use API keys.
+            AccessToApi can_access_to_api "canAccessToAPI",
+        }
+    };
 }
+pub(crate) use for_each_flag;
 
-impl Flags {
-    pub const ALL: Flags = Flags {
-        can_create_projects: true,
-        can_delete_projects: true,
-        can_create_environments: true,
-        can_delete_environments: true,
-        can_create_services: true,
-        can_delete_services: true,
-        can_access_to_api: true,
+macro_rules! define_flags {
+    ($($(#[doc = $doc:tt])* $variant:ident $field:ident $name:tt,)*) => {
+        /// The member permission flags, with Dokploy's names.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub struct Flags {
+            $($(#[doc = $doc])* pub $field: bool,)*
+        }
+
+        impl Flags {
+            pub const ALL: Flags = Flags {
+                $($field: true,)*
+            };
+        }
+
+        /// One member permission flag: the names by which the API and the database know it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Flag {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Flag {
+            /// How many flags there are.
+            pub const COUNT: usize = [$(Flag::$variant,)*].len();
+
+            /// Every flag, in the order of the API.
+            pub const ALL: [Flag; Flag::COUNT] = [$(Flag::$variant,)*];
+
+            /// Dokploy's name, used on the wire.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Flag::$variant => $name,)*
+                }
+            }
+
+            /// Its column in `members`.
+            pub fn column(self) -> &'static str {
+                match self {
+                    $(Flag::$variant => stringify!($field),)*
+                }
+            }
+
+            /// Whether `flags` holds this flag.
+            pub fn is_in(self, flags: &Flags) -> bool {
+                match self {
+                    $(Flag::$variant => flags.$field,)*
+                }
+            }
+
+            /// The field of `flags` that holds this flag.
+            pub fn of(self, flags: &mut Flags) -> &mut bool {
+                match self {
+                    $(Flag::$variant => &mut flags.$field,)*
+                }
+            }
+        }
     };
 }
 
-/// One member permission flag: the names by which the API and the database know it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flag {
-    CreateProjects,
-    DeleteProjects,
-    CreateEnvironments,
-    DeleteEnvironments,
-    CreateServices,
-    DeleteServices,
-    AccessToApi,
-}
-
-impl Flag {
-    /// Every flag, in the order of the API and the `members` table.
-    pub const ALL: [Flag; 7] = [
-        Flag::CreateProjects,
-        Flag::DeleteProjects,
-        Flag::CreateEnvironments,
-        Flag::DeleteEnvironments,
-        Flag::CreateServices,
-        Flag::DeleteServices,
-        Flag::AccessToApi,
-    ];
-
-    /// Dokploy's name, used on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            Flag::CreateProjects => "canCreateProjects",
-            Flag::DeleteProjects => "canDeleteProjects",
-            Flag::CreateEnvironments => "canCreateEnvironments",
-            Flag::DeleteEnvironments => "canDeleteEnvironments",
-            Flag::CreateServices => "canCreateServices",
-            Flag::DeleteServices => "canDeleteServices",
-            Flag::AccessToApi => "canAccessToAPI",
-        }
-    }
-
-    /// Its column in `members`.
-    pub fn column(self) -> &'static str {
-        match self {
-            Flag::CreateProjects => "can_create_projects",
-            Flag::DeleteProjects => "can_delete_projects",
-            Flag::CreateEnvironments => "can_create_environments",
-            Flag::DeleteEnvironments => "can_delete_environments",
-            Flag::CreateServices => "can_create_services",
-            Flag::DeleteServices => "can_delete_services",
-            Flag::AccessToApi => "can_access_to_api",
-        }
-    }
-
-    /// The field of `flags` that holds this flag.
-    pub fn of(self, flags: &mut Flags) -> &mut bool {
-        match self {
-            Flag::CreateProjects => &mut flags.can_create_projects,
-            Flag::DeleteProjects => &mut flags.can_delete_projects,
-            Flag::CreateEnvironments => &mut flags.can_create_environments,
-            Flag::DeleteEnvironments => &mut flags.can_delete_environments,
-            Flag::CreateServices => &mut flags.can_create_services,
-            Flag::DeleteServices => &mut flags.can_delete_services,
-            Flag::AccessToApi => &mut flags.can_access_to_api,
-        }
-    }
-}
+for_each_flag!(define_flags);
 
 /// A user as stored, without the password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -651,6 +650,16 @@ mod tests {
             *flag.of(&mut flags) = true;
         }
         assert_eq!(flags, Flags::ALL);
+    }
+
+    #[test]
+    fn each_flag_is_in_flags_exactly_when_its_field_is_set() {
+        for flag in Flag::ALL {
+            let mut flags = Flags::default();
+            *flag.of(&mut flags) = true;
+            let held: Vec<Flag> = Flag::ALL.into_iter().filter(|f| f.is_in(&flags)).collect();
+            assert_eq!(held, [flag]);
+        }
     }
 
     #[test]

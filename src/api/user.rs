@@ -144,44 +144,45 @@ pub struct UserRef {
     pub user_id: Text,
 }
 
-/// New permissions for a member (Dokploy's names). Missing flags are false and missing
-/// lists empty: the call replaces everything.
-#[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
-pub struct AssignPermissions {
-    /// The member's user id.
-    pub user_id: Text,
-    /// May create projects.
-    #[oai(default)]
-    pub can_create_projects: bool,
-    /// May delete projects.
-    #[oai(default)]
-    pub can_delete_projects: bool,
-    /// May create environments.
-    #[oai(default)]
-    pub can_create_environments: bool,
-    /// May delete environments.
-    #[oai(default)]
-    pub can_delete_environments: bool,
-    /// May create applications.
-    #[oai(default)]
-    pub can_create_services: bool,
-    /// May delete applications.
-    #[oai(default)]
-    pub can_delete_services: bool,
-    /// May create and use API keys.
-    #[oai(default, rename = "canAccessToAPI")]
-    pub can_access_to_api: bool,
-    /// Project ids the member may see.
-    #[oai(default)]
-    pub accessed_projects: Vec<Text>,
-    /// Environment ids the member may see.
-    #[oai(default)]
-    pub accessed_environments: Vec<Text>,
-    /// Application ids the member may see.
-    #[oai(default)]
-    pub accessed_services: Vec<Text>,
+/// Defines `AssignPermissions`, with a field per permission flag of
+/// `model::for_each_flag`.
+macro_rules! assign_permissions {
+    ($($(#[doc = $doc:tt])* $variant:ident $field:ident $name:tt,)*) => {
+        /// New permissions for a member (Dokploy's names). Missing flags are false and missing
+        /// lists empty: the call replaces everything.
+        #[derive(Debug, Object)]
+        #[oai(rename_all = "camelCase")]
+        pub struct AssignPermissions {
+            /// The member's user id.
+            pub user_id: Text,
+            $(
+                $(#[doc = $doc])*
+                #[oai(default, rename = $name)]
+                pub $field: bool,
+            )*
+            /// Project ids the member may see.
+            #[oai(default)]
+            pub accessed_projects: Vec<Text>,
+            /// Environment ids the member may see.
+            #[oai(default)]
+            pub accessed_environments: Vec<Text>,
+            /// Application ids the member may see.
+            #[oai(default)]
+            pub accessed_services: Vec<Text>,
+        }
+
+        impl AssignPermissions {
+            /// The flags it sets.
+            fn flags(&self) -> Flags {
+                Flags {
+                    $($field: self.$field,)*
+                }
+            }
+        }
+    };
 }
+
+crate::model::for_each_flag!(assign_permissions);
 
 /// A user to create directly into the active organization.
 #[derive(Debug, Object)]
@@ -455,15 +456,7 @@ impl UserApi {
     ) -> ApiResult<Json<PermissionsView>> {
         let b = body.0;
         let a = Assignment {
-            flags: Flags {
-                can_create_projects: b.can_create_projects,
-                can_delete_projects: b.can_delete_projects,
-                can_create_environments: b.can_create_environments,
-                can_delete_environments: b.can_delete_environments,
-                can_create_services: b.can_create_services,
-                can_delete_services: b.can_delete_services,
-                can_access_to_api: b.can_access_to_api,
-            },
+            flags: b.flags(),
             projects: Text::strings(b.accessed_projects),
             environments: Text::strings(b.accessed_environments),
             applications: Text::strings(b.accessed_services),

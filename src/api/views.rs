@@ -124,53 +124,43 @@ impl OrganizationView {
     }
 }
 
-/// A member's flags and access lists in one organization (Dokploy's names).
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
-pub struct PermissionsView {
-    /// `owner`, `admin` or `member`. Owner and admin hold every permission.
-    pub role: String,
-    /// May create projects.
-    pub can_create_projects: bool,
-    /// May delete projects.
-    pub can_delete_projects: bool,
-    /// May create environments.
-    pub can_create_environments: bool,
-    /// May delete environments.
-    pub can_delete_environments: bool,
-    /// May create applications.
-    pub can_create_services: bool,
-    /// May delete applications.
-    pub can_delete_services: bool,
-    /// May create and use API keys.
-    #[oai(rename = "canAccessToAPI")]
-    pub can_access_to_api: bool,
-    /// Projects a member may see.
-    pub accessed_projects: Vec<String>,
-    /// Environments a member may see.
-    pub accessed_environments: Vec<String>,
-    /// Applications a member may see.
-    pub accessed_services: Vec<String>,
+/// Defines `PermissionsView`, with a field per permission flag of `model::for_each_flag`.
+macro_rules! permissions_view {
+    ($($(#[doc = $doc:tt])* $variant:ident $field:ident $name:tt,)*) => {
+        /// A member's flags and access lists in one organization (Dokploy's names).
+        #[derive(Debug, Clone, Object)]
+        #[oai(rename_all = "camelCase")]
+        pub struct PermissionsView {
+            /// `owner`, `admin` or `member`. Owner and admin hold every permission.
+            pub role: String,
+            $(
+                $(#[doc = $doc])*
+                #[oai(rename = $name)]
+                pub $field: bool,
+            )*
+            /// Projects a member may see.
+            pub accessed_projects: Vec<String>,
+            /// Environments a member may see.
+            pub accessed_environments: Vec<String>,
+            /// Applications a member may see.
+            pub accessed_services: Vec<String>,
+        }
+
+        impl From<&Permissions> for PermissionsView {
+            fn from(p: &Permissions) -> Self {
+                PermissionsView {
+                    role: p.role.as_str().to_owned(),
+                    $($field: p.flags.$field,)*
+                    accessed_projects: p.projects.clone(),
+                    accessed_environments: p.environments.clone(),
+                    accessed_services: p.applications.clone(),
+                }
+            }
+        }
+    };
 }
 
-impl From<&Permissions> for PermissionsView {
-    fn from(p: &Permissions) -> Self {
-        let f = &p.flags;
-        PermissionsView {
-            role: p.role.as_str().to_owned(),
-            can_create_projects: f.can_create_projects,
-            can_delete_projects: f.can_delete_projects,
-            can_create_environments: f.can_create_environments,
-            can_delete_environments: f.can_delete_environments,
-            can_create_services: f.can_create_services,
-            can_delete_services: f.can_delete_services,
-            can_access_to_api: f.can_access_to_api,
-            accessed_projects: p.projects.clone(),
-            accessed_environments: p.environments.clone(),
-            accessed_services: p.applications.clone(),
-        }
-    }
-}
+crate::model::for_each_flag!(permissions_view);
 
 /// A membership.
 #[derive(Debug, Clone, Object)]

@@ -1,7 +1,7 @@
 //! Invitations: random single-use tokens, stored hashed, valid for 48 hours.
 
-use super::State;
 use super::access::{self, Actor};
+use super::{State, in_own_org};
 use crate::auth::token;
 use crate::clock::HOUR;
 use crate::error::{Checks, Clash, Error, Invalid, Reason, Result};
@@ -110,11 +110,11 @@ pub async fn remove(st: &State, actor: &Actor, id: &InvitationId) -> Result<Invi
     let me = access::privileged(actor)?.clone();
     let id = id.clone();
     st.write(move |tx| {
-        let mut inv = store::invitations::by_id(tx, &id)?.ok_or(Error::NotFound("invitation"))?;
-        if inv.organization_id != me.organization_id {
-            return Err(Error::Denied(Reason::WrongOrganization));
-        }
-        if !store::invitations::settle(tx, &id, InvitationStatus::Canceled)? {
+        let found = store::invitations::in_org(tx, &me.organization_id, &id)?;
+        let mut inv = in_own_org(tx, found, "invitation", |c| {
+            store::invitations::locate(c, &id)
+        })?;
+        if !store::invitations::settle(tx, &inv, InvitationStatus::Canceled)? {
             return Err(Error::invalid(
                 Invalid::InvitationNotPending,
                 "The invitation was already accepted or canceled",
@@ -154,7 +154,7 @@ pub fn accept_in(conn: &Tx, inv: &Invitation, user: &UserId, now: i64) -> Result
             "You are already a member of this organization",
         ));
     }
-    if !store::invitations::settle(conn, &inv.id, InvitationStatus::Accepted)? {
+    if !store::invitations::settle(conn, inv, InvitationStatus::Accepted)? {
         return Err(Error::invalid(
             Invalid::InvitationNotPending,
             "The invitation was already used or canceled",
@@ -200,7 +200,7 @@ pub async fn accept(st: &State, actor: &Actor, ticket: Ticket) -> Result<Members
             Ticket::Token(t) => by_token_for(tx, &t, &user.email, now)?,
             Ticket::Id(id) => {
                 let inv =
-                    store::invitations::by_id(tx, &id)?.ok_or(Error::NotFound("invitation"))?;
+                    store::invitations::to_accept(tx, &id)?.ok_or(Error::NotFound("invitation"))?;
                 acceptable(&inv, &user.email, now)?;
                 inv
             }

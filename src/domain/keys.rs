@@ -266,35 +266,37 @@ pub fn list(st: &State, actor: &Actor, paging: Paging) -> Result<Page<ApiKey>> {
 }
 
 /// Loads a key the caller may manage: its own, or (`org_owner_may`) any key of an
-/// organization the caller owns.
+/// organization the caller owns. A key acts only in its organization, so through a key
+/// both lookups are of that organization's keys.
 fn managed(st: &State, actor: &Actor, id: &ApiKeyId, org_owner_may: bool) -> Result<ApiKey> {
     may_manage_keys(actor)?;
-    let key = st
-        .read(|c| store::keys::by_id(c, id))?
-        .ok_or(Error::NotFound("API key"))?;
-    if let Some(own) = actor.key()
-        && own.organization_id != key.organization_id
-    {
-        return Err(Error::Denied(Reason::WrongOrganization));
-    }
-    if key.user_id == actor.user().id {
-        return Ok(key);
-    }
-    let role = st
-        .read(|c| store::orgs::membership_of(c, &key.organization_id, &actor.user().id))?
-        .map(|m| m.role);
-    match role {
-        None => Err(Error::Denied(Reason::WrongOrganization)),
-        Some(Role::Owner) if org_owner_may => Ok(key),
-        Some(_) => Err(Error::Denied(Reason::PermissionDenied)),
-    }
+    let me = &actor.user().id;
+    let within = actor.key().map(|k| &k.organization_id);
+    st.read(|c| {
+        if let Some(key) = store::keys::own(c, me, within, id)? {
+            return Ok(key);
+        }
+        // Not the caller's key where it acts: someone else's, or one it cannot reach.
+        let org = store::keys::locate(c, id)?.ok_or(Error::NotFound("API key"))?;
+        if within.is_some_and(|w| *w != org) {
+            return Err(Error::Denied(Reason::WrongOrganization));
+        }
+        let role = store::orgs::membership_of(c, &org, me)?.map(|m| m.role);
+        match role {
+            None => Err(Error::Denied(Reason::WrongOrganization)),
+            Some(Role::Owner) if org_owner_may => {
+                store::keys::in_org(c, &org, id)?.ok_or(Error::NotFound("API key"))
+            }
+            Some(_) => Err(Error::Denied(Reason::PermissionDenied)),
+        }
+    })
 }
 
 /// `user.deleteApiKey`: by its user, or by the owner of its organization.
 pub async fn delete(st: &State, actor: &Actor, id: &ApiKeyId) -> Result<()> {
     let key = managed(st, actor, id, true)?;
-    let kid = key.id.clone();
-    st.write(move |tx| store::keys::delete(tx, &kid)).await?;
+    let k = key.clone();
+    st.write(move |tx| store::keys::delete(tx, &k)).await?;
     // Its usage not yet flushed has no row left to go to.
     st.cache.drop_runtime(&key.id);
     Ok(())
@@ -320,8 +322,7 @@ pub async fn update(
     }
     key.updated_at = st.now();
     let k = key.clone();
-    st.write(move |tx| store::keys::update(tx, &k.id, &k.name, k.enabled, k.updated_at))
-        .await?;
+    st.write(move |tx| store::keys::update(tx, &k)).await?;
     with_usage(st, std::slice::from_mut(&mut key), st.now());
     Ok(key)
 }
@@ -350,7 +351,7 @@ pub async fn rotate(
     key.updated_at = now;
     key.previous_expires_at = (grace > 0).then_some(now + grace * SECOND);
     let (k, hash) = (key.clone(), apikey::hash(&secret));
-    st.write(move |tx| store::keys::rotate(tx, &k.id, &hash, &k.start, k.previous_expires_at, now))
+    st.write(move |tx| store::keys::rotate(tx, &k, &hash))
         .await?;
     with_usage(st, std::slice::from_mut(&mut key), now);
     Ok((key, secret))

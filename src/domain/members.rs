@@ -1,9 +1,9 @@
 //! Members of the active organization: roles, removal, permission flags and access lists.
 
-use super::State;
 use super::access::{self, Actor};
 use super::accounts::{NewUser, insert_user};
 use super::invitations::assignable_role;
+use super::{State, in_own_org};
 use crate::auth::token;
 use crate::error::{Checks, Clash, Error, Reason, Result};
 use crate::model::{Flags, MemberId, Membership, Page, Paging, Role, User, UserId};
@@ -52,11 +52,10 @@ pub async fn update_role(
     let me = access::privileged(actor)?.clone();
     let member = member.clone();
     st.write(move |tx| {
-        let mut target =
-            store::orgs::member_by_id(tx, &member)?.ok_or(Error::NotFound("member"))?;
-        if target.organization_id != me.organization_id {
-            return Err(Error::Denied(Reason::WrongOrganization));
-        }
+        let found = store::orgs::member(tx, &me.organization_id, &member)?;
+        let mut target = in_own_org(tx, found, "member", |c| {
+            store::orgs::locate_member(c, &member)
+        })?;
         may_manage(&me, &target)?;
         store::orgs::set_role(tx, &target, role)?;
         if target.role != role {

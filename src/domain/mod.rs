@@ -22,8 +22,8 @@ use crate::auth::password::{Hasher, Verified};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
-use crate::error::{Checks, Error, Result};
-use crate::model::Paging;
+use crate::error::{Checks, Error, Reason, Result};
+use crate::model::{OrgId, Paging};
 use crate::store::{self, Reader, Stale, Tx};
 use limiter::Limiter;
 
@@ -39,6 +39,22 @@ pub fn paging(limit: Option<i64>, offset: Option<i64>, default_limit: i64) -> Re
             .err()
             .unwrap_or_else(|| Error::internal("a refused page without a reason"))
     })
+}
+
+/// What a lookup scoped to the caller's organization `found`, or why it found nothing:
+/// 401 `wrong_organization` when `locate` finds the row in another organization, 404
+/// `what` when it exists nowhere. `locate` runs only when nothing was found.
+pub(crate) fn in_own_org<T>(
+    conn: &Reader,
+    found: Option<T>,
+    what: &'static str,
+    locate: impl FnOnce(&Reader) -> Result<Option<OrgId>>,
+) -> Result<T> {
+    match found {
+        Some(t) => Ok(t),
+        None if locate(conn)?.is_some() => Err(Error::Denied(Reason::WrongOrganization)),
+        None => Err(Error::NotFound(what)),
+    }
 }
 
 /// Everything a request may need, shared by all of them. Cheap to clone.

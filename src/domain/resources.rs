@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::State;
 use super::access::{self, Actor};
 use super::cache::OrgResources;
+use super::{State, in_own_org};
 use crate::auth::token;
 use crate::error::{Checks, Clash, Error, Invalid, Reason, Result};
 use crate::model::{
@@ -65,11 +65,7 @@ fn find<T>(
     locate: impl Fn(&Reader) -> Result<Option<OrgId>>,
 ) -> Result<T> {
     let org = &actor.member()?.organization_id;
-    st.read(|c| match get(c, org)? {
-        Some(t) => Ok(t),
-        None if locate(c)?.is_some() => Err(Error::Denied(Reason::WrongOrganization)),
-        None => Err(Error::NotFound(what)),
-    })
+    st.read(|c| in_own_org(c, get(c, org)?, what, locate))
 }
 
 fn denied() -> Error {

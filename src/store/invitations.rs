@@ -42,10 +42,38 @@ pub fn insert(conn: &Tx, i: &Invitation, token_hash: &[u8; 32]) -> Result<()> {
     Ok(())
 }
 
-pub fn by_id(conn: &Reader, id: &InvitationId) -> Result<Option<Invitation>> {
-    let mut st =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM invitations WHERE id = ?1"))?;
-    Ok(optional(st.query_row([id.as_str()], invitation))?)
+/// Invitation `id` of `org`.
+pub fn in_org(conn: &Reader, org: &OrgId, id: &InvitationId) -> Result<Option<Invitation>> {
+    super::row(
+        conn,
+        &format!("SELECT {COLUMNS} FROM invitations WHERE id = ?1 AND organization_id = ?2"),
+        &[&id.as_str(), &org.as_str()],
+        invitation,
+    )
+}
+
+/// The organization of invitation `id`, whichever it is: only to tell "does not exist"
+/// (404) from "belongs to another organization" (401).
+pub fn locate(conn: &Reader, id: &InvitationId) -> Result<Option<OrgId>> {
+    super::row(
+        conn,
+        "SELECT organization_id FROM invitations WHERE id = ?1",
+        &[&id.as_str()],
+        |r| Ok(OrgId(r.get(0)?)),
+    )
+}
+
+/// Invitation `id`, in whichever organization it invites to: for the person accepting
+/// it, who is not a member there yet, like `by_token_hash`. What scopes it is the
+/// invitee's email, which the caller checks against the row (and only after its status
+/// and expiry, which it answers for first).
+pub fn to_accept(conn: &Reader, id: &InvitationId) -> Result<Option<Invitation>> {
+    super::row(
+        conn,
+        &format!("SELECT {COLUMNS} FROM invitations WHERE id = ?1"),
+        &[&id.as_str()],
+        invitation,
+    )
 }
 
 pub fn by_token_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<Invitation>> {
@@ -82,9 +110,16 @@ pub fn pending_exists(conn: &Reader, org: &OrgId, email: &str, now: i64) -> Resu
 }
 
 /// Moves a pending invitation to `status`; false when it was no longer pending.
-pub fn settle(conn: &Tx, id: &InvitationId, status: InvitationStatus) -> Result<bool> {
+pub fn settle(conn: &Tx, inv: &Invitation, status: InvitationStatus) -> Result<bool> {
     let n = conn
-        .prepare_cached("UPDATE invitations SET status = ?2 WHERE id = ?1 AND status = 'pending'")?
-        .execute(params![id.as_str(), status.as_str()])?;
+        .prepare_cached(
+            "UPDATE invitations SET status = ?3
+             WHERE id = ?1 AND organization_id = ?2 AND status = 'pending'",
+        )?
+        .execute(params![
+            inv.id.as_str(),
+            inv.organization_id.as_str(),
+            status.as_str()
+        ])?;
     Ok(n == 1)
 }

@@ -125,9 +125,43 @@ pub fn by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<(ApiKey, bool)>>
     Ok(None)
 }
 
-pub fn by_id(conn: &Reader, id: &ApiKeyId) -> Result<Option<ApiKey>> {
-    let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM {KEYS} WHERE id = ?1"))?;
-    Ok(optional(st.query_row([id.as_str()], api_key))?)
+/// Key `id` of `user` (only in `org`, when given).
+pub fn own(
+    conn: &Reader,
+    user: &UserId,
+    org: Option<&OrgId>,
+    id: &ApiKeyId,
+) -> Result<Option<ApiKey>> {
+    super::row(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM {KEYS}
+             WHERE id = ?1 AND user_id = ?2 AND (?3 IS NULL OR organization_id = ?3)"
+        ),
+        &[&id.as_str(), &user.as_str(), &org.map(OrgId::as_str)],
+        api_key,
+    )
+}
+
+/// Key `id` of `org`, whoever's it is.
+pub fn in_org(conn: &Reader, org: &OrgId, id: &ApiKeyId) -> Result<Option<ApiKey>> {
+    super::row(
+        conn,
+        &format!("SELECT {COLUMNS} FROM {KEYS} WHERE id = ?1 AND organization_id = ?2"),
+        &[&id.as_str(), &org.as_str()],
+        api_key,
+    )
+}
+
+/// The organization of key `id`, whichever it is: only to tell "does not exist" (404)
+/// from "belongs to another organization" (401) or "to someone else" (401).
+pub fn locate(conn: &Reader, id: &ApiKeyId) -> Result<Option<OrgId>> {
+    super::row(
+        conn,
+        "SELECT organization_id FROM api_keys WHERE id = ?1",
+        &[&id.as_str()],
+        |r| Ok(OrgId(r.get(0)?)),
+    )
 }
 
 /// One page of the user's keys (only those in `org`, when given), in the order they were
@@ -164,46 +198,49 @@ pub fn of_user(
     }
 }
 
-pub fn delete(conn: &Tx, id: &ApiKeyId) -> Result<()> {
-    conn.stale(Stale::Key(id.clone()));
-    conn.prepare_cached("DELETE FROM api_keys WHERE id = ?1")?
-        .execute([id.as_str()])?;
+pub fn delete(conn: &Tx, key: &ApiKey) -> Result<()> {
+    conn.stale(Stale::Key(key.id.clone()));
+    conn.prepare_cached("DELETE FROM api_keys WHERE id = ?1 AND organization_id = ?2")?
+        .execute([key.id.as_str(), key.organization_id.as_str()])?;
     Ok(())
 }
 
-pub fn update(conn: &Tx, id: &ApiKeyId, name: &str, enabled: bool, now: i64) -> Result<()> {
-    conn.stale(Stale::Key(id.clone()));
+/// Stores the key's name, enabled flag and `updated_at`.
+pub fn update(conn: &Tx, key: &ApiKey) -> Result<()> {
+    conn.stale(Stale::Key(key.id.clone()));
     conn.prepare_cached(
-        "UPDATE api_keys SET name = ?2, enabled = ?3, updated_at = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id.as_str(), name, enabled, now])?;
-    Ok(())
-}
-
-/// Gives a key a new secret. With `previous_until`, the old secret keeps working until
-/// then; without, it stops at once.
-pub fn rotate(
-    conn: &Tx,
-    id: &ApiKeyId,
-    new_hash: &[u8; 32],
-    start: &str,
-    previous_until: Option<i64>,
-    now: i64,
-) -> Result<()> {
-    conn.stale(Stale::Secret(id.clone(), *new_hash));
-    conn.prepare_cached(
-        "UPDATE api_keys SET
-             previous_key_hash = CASE WHEN ?4 IS NULL THEN NULL ELSE key_hash END,
-             previous_expires_at = ?4,
-             key_hash = ?2, start = ?3, updated_at = ?5
-         WHERE id = ?1",
+        "UPDATE api_keys SET name = ?3, enabled = ?4, updated_at = ?5
+         WHERE id = ?1 AND organization_id = ?2",
     )?
     .execute(params![
-        id.as_str(),
+        key.id.as_str(),
+        key.organization_id.as_str(),
+        key.name,
+        key.enabled,
+        key.updated_at
+    ])?;
+    Ok(())
+}
+
+/// Gives a key the secret that hashes to `new_hash`, and stores its `start` and
+/// `updated_at`. With `previous_expires_at`, the old secret keeps working until then;
+/// without, it stops at once.
+pub fn rotate(conn: &Tx, key: &ApiKey, new_hash: &[u8; 32]) -> Result<()> {
+    conn.stale(Stale::Secret(key.id.clone(), *new_hash));
+    conn.prepare_cached(
+        "UPDATE api_keys SET
+             previous_key_hash = CASE WHEN ?5 IS NULL THEN NULL ELSE key_hash END,
+             previous_expires_at = ?5,
+             key_hash = ?3, start = ?4, updated_at = ?6
+         WHERE id = ?1 AND organization_id = ?2",
+    )?
+    .execute(params![
+        key.id.as_str(),
+        key.organization_id.as_str(),
         &new_hash[..],
-        start,
-        previous_until,
-        now
+        key.start,
+        key.previous_expires_at,
+        key.updated_at
     ])?;
     Ok(())
 }

@@ -150,6 +150,19 @@ pub(crate) fn page<T>(
     Ok(out)
 }
 
+/// The row `sql` selects with `params`, if there is one. Unit tests check that SQLite
+/// finds it through an index, as `page` does for listings.
+pub(crate) fn row<T>(
+    conn: &Reader,
+    sql: &str,
+    params: &[&dyn ToSql],
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
+    #[cfg(test)]
+    tests::assert_indexed(conn.conn, sql, params);
+    Ok(optional(conn.prepare_cached(sql)?.query_row(params, map))?)
+}
+
 /// Runs a read.
 pub fn read<T>(db: &Db, f: impl FnOnce(&Reader) -> Result<T>) -> Result<T> {
     db.read(|conn| f(&Reader { conn }))
@@ -185,8 +198,8 @@ mod tests {
     use super::*;
     use crate::db::Ownership;
     use crate::model::{
-        Environment, EnvironmentId, Flags, MemberId, Membership, Organization, Project, ProjectId,
-        Role, Session, SessionId, User,
+        Environment, EnvironmentId, Flag, Flags, MemberId, Membership, Organization, Project,
+        ProjectId, Role, Session, SessionId, User,
     };
 
     fn user(id: &str) -> User {
@@ -318,6 +331,57 @@ mod tests {
     }
 
     #[test]
+    fn each_flag_is_written_and_read_in_its_own_column() {
+        let (_dir, db) = open();
+        let (org, _) = write_blocking(&db, world).unwrap();
+        let column = |id: &str, flag: Flag| -> i64 {
+            let sql = format!("SELECT {} FROM members WHERE id = ?1", flag.column());
+            db.read(|c| Ok(c.query_row(&sql, [id], |r| r.get(0))?))
+                .unwrap()
+        };
+        for flag in Flag::ALL {
+            let only = |on: bool| {
+                let mut flags = Flags::ALL;
+                for f in Flag::ALL {
+                    *f.of(&mut flags) = (f == flag) == on;
+                }
+                flags
+            };
+            let (name, id) = (format!("user-{flag:?}"), format!("member-{flag:?}"));
+            let mut m = member(&id, &org, &name, Role::Member);
+            m.flags = only(true);
+            write_blocking(&db, |tx| {
+                users::insert(tx, &user(&name), "hash")?;
+                orgs::insert_member(tx, &m)
+            })
+            .unwrap();
+            let stored = read(&db, |c| orgs::membership_of(c, &org, &m.user_id)).unwrap();
+            assert_eq!(stored, Some(m.clone()), "{flag:?} inserted");
+            for f in Flag::ALL {
+                assert_eq!(column(&id, f), i64::from(f == flag), "{f:?} of {flag:?}");
+            }
+
+            write_blocking(&db, |tx| orgs::set_flags(tx, &m, &only(false))).unwrap();
+            let stored = read(&db, |c| orgs::membership_of(c, &org, &m.user_id)).unwrap();
+            assert_eq!(
+                stored.map(|s| s.flags),
+                Some(only(false)),
+                "{flag:?} cleared"
+            );
+            for f in Flag::ALL {
+                assert_eq!(column(&id, f), i64::from(f != flag), "{f:?} of {flag:?}");
+            }
+        }
+        let page = read(&db, |c| orgs::members_of(c, &org, Paging::FIRST)).unwrap();
+        for (m, u) in page.items {
+            assert_eq!(
+                (&u.id, u.email),
+                (&m.user_id, format!("{}@example.com", m.user_id))
+            );
+        }
+    }
+
+    #[test]
     fn deleting_an_organization_makes_everything_in_it_stale() {
         let (_dir, db) = open();
         let (org, _) = write_blocking(&db, world).unwrap();
@@ -358,6 +422,30 @@ mod tests {
                 assert!(caught.is_err(), "{sql} passed");
             }
             assert_indexed(c, "SELECT id FROM api_keys WHERE user_id = ?1", &[&"x"]);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn every_lookup_of_one_members_invitations_or_keys_row_goes_through_an_index() {
+        let (_dir, db) = open();
+        let (user, org) = (UserId("u".into()), OrgId("o".into()));
+        let (member, invitation, key) = (
+            MemberId("m".into()),
+            crate::model::InvitationId("i".into()),
+            ApiKeyId("k".into()),
+        );
+        read(&db, |c| {
+            orgs::member(c, &org, &member)?;
+            orgs::locate_member(c, &member)?;
+            invitations::in_org(c, &org, &invitation)?;
+            invitations::locate(c, &invitation)?;
+            invitations::to_accept(c, &invitation)?;
+            keys::own(c, &user, None, &key)?;
+            keys::own(c, &user, Some(&org), &key)?;
+            keys::in_org(c, &org, &key)?;
+            keys::locate(c, &key)?;
             Ok(())
         })
         .unwrap();

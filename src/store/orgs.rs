@@ -1,8 +1,13 @@
+use std::sync::LazyLock;
+
+use rusqlite::types::ToSql;
 use rusqlite::{Row, params};
 
 use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
-use crate::model::{Flags, MemberId, Membership, OrgId, Organization, Page, Paging, Role, UserId};
+use crate::model::{
+    Flag, Flags, MemberId, Membership, OrgId, Organization, Page, Paging, Role, UserId,
+};
 
 fn organization(r: &Row<'_>) -> rusqlite::Result<Organization> {
     Ok(Organization {
@@ -32,18 +37,43 @@ pub fn by_id(conn: &Reader, id: &OrgId) -> Result<Option<Organization>> {
     Ok(optional(st.query_row([id.as_str()], organization))?)
 }
 
-pub(crate) const MEMBER_COLUMNS: &str = "m.id, m.organization_id, m.user_id, m.role, \
-    m.can_create_projects, m.can_delete_projects, m.can_create_environments, \
-    m.can_delete_environments, m.can_create_services, m.can_delete_services, \
-    m.can_access_to_api, m.created_at";
+/// The columns of `members` before the flags, in the order `membership_at` reads them.
+const MEMBER_HEAD: [&str; 4] = ["id", "organization_id", "user_id", "role"];
+
+/// How many columns a membership has: its head, a flag each, and `created_at`.
+pub(crate) const MEMBER_WIDTH: usize = MEMBER_HEAD.len() + Flag::COUNT + 1;
+
+/// A membership's columns in the order `membership_at` reads them: its head, one per
+/// flag in the order of `Flag::ALL`, and `created_at`.
+fn member_column_names() -> impl Iterator<Item = &'static str> {
+    MEMBER_HEAD
+        .into_iter()
+        .chain(Flag::ALL.map(Flag::column))
+        .chain(["created_at"])
+}
+
+/// `member_column_names` of the table aliased `m`, for a SELECT list.
+pub(crate) fn member_columns() -> &'static str {
+    static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+        member_column_names()
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    &COLUMNS
+}
 
 pub(crate) fn membership(r: &Row<'_>) -> rusqlite::Result<Membership> {
     membership_at(r, 0)
 }
 
-/// A membership read from `MEMBER_COLUMNS` starting at column `at`.
+/// A membership read from `member_columns` starting at column `at`.
 pub(crate) fn membership_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Membership> {
     let role: String = r.get(at + 3)?;
+    let mut flags = Flags::default();
+    for (i, flag) in Flag::ALL.into_iter().enumerate() {
+        *flag.of(&mut flags) = r.get(at + MEMBER_HEAD.len() + i)?;
+    }
     Ok(Membership {
         id: MemberId(r.get(at)?),
         organization_id: OrgId(r.get(at + 1)?),
@@ -55,52 +85,44 @@ pub(crate) fn membership_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Membersh
                 format!("unknown role {role:?}").into(),
             )
         })?,
-        flags: Flags {
-            can_create_projects: r.get(at + 4)?,
-            can_delete_projects: r.get(at + 5)?,
-            can_create_environments: r.get(at + 6)?,
-            can_delete_environments: r.get(at + 7)?,
-            can_create_services: r.get(at + 8)?,
-            can_delete_services: r.get(at + 9)?,
-            can_access_to_api: r.get(at + 10)?,
-        },
-        created_at: r.get(at + 11)?,
+        flags,
+        created_at: r.get(at + MEMBER_WIDTH - 1)?,
     })
 }
 
 pub fn insert_member(conn: &Tx, m: &Membership) -> Result<()> {
+    static INSERT: LazyLock<String> = LazyLock::new(|| {
+        let names: Vec<&str> = member_column_names().collect();
+        let slots: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+        format!(
+            "INSERT INTO members ({}) VALUES ({})",
+            names.join(", "),
+            slots.join(", ")
+        )
+    });
     conn.stale(Stale::User(m.user_id.clone()));
     // Keys left from an earlier membership must not come back to life.
     conn.prepare_cached("DELETE FROM api_keys WHERE organization_id = ?1 AND user_id = ?2")?
         .execute(params![m.organization_id.as_str(), m.user_id.as_str()])?;
-    let f = &m.flags;
-    conn.prepare_cached(
-        "INSERT INTO members (id, organization_id, user_id, role, can_create_projects,
-             can_delete_projects, can_create_environments, can_delete_environments,
-             can_create_services, can_delete_services, can_access_to_api, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
+    let (id, org, user, role) = (
         m.id.as_str(),
         m.organization_id.as_str(),
         m.user_id.as_str(),
         m.role.as_str(),
-        f.can_create_projects,
-        f.can_delete_projects,
-        f.can_create_environments,
-        f.can_delete_environments,
-        f.can_create_services,
-        f.can_delete_services,
-        f.can_access_to_api,
-        m.created_at
-    ])?;
+    );
+    let flags = Flag::ALL.map(|f| f.is_in(&m.flags));
+    let mut values: Vec<&dyn ToSql> = vec![&id, &org, &user, &role];
+    values.extend(flags.iter().map(|f| f as &dyn ToSql));
+    values.push(&m.created_at);
+    conn.prepare_cached(&INSERT)?.execute(values.as_slice())?;
     Ok(())
 }
 
 /// The user's membership in `org`, if any.
 pub fn membership_of(conn: &Reader, org: &OrgId, user: &UserId) -> Result<Option<Membership>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {MEMBER_COLUMNS} FROM members m WHERE m.organization_id = ?1 AND m.user_id = ?2"
+        "SELECT {} FROM members m WHERE m.organization_id = ?1 AND m.user_id = ?2",
+        member_columns()
     ))?;
     Ok(optional(
         st.query_row([org.as_str(), user.as_str()], membership),
@@ -166,12 +188,28 @@ pub fn delete(conn: &Tx, id: &OrgId) -> Result<()> {
     Ok(())
 }
 
-/// A membership by its id, in whichever organization it is.
-pub fn member_by_id(conn: &Reader, id: &MemberId) -> Result<Option<Membership>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {MEMBER_COLUMNS} FROM members m WHERE m.id = ?1"
-    ))?;
-    Ok(optional(st.query_row([id.as_str()], membership))?)
+/// Membership `id` of `org`.
+pub fn member(conn: &Reader, org: &OrgId, id: &MemberId) -> Result<Option<Membership>> {
+    super::row(
+        conn,
+        &format!(
+            "SELECT {} FROM members m WHERE m.id = ?1 AND m.organization_id = ?2",
+            member_columns()
+        ),
+        &[&id.as_str(), &org.as_str()],
+        membership,
+    )
+}
+
+/// The organization of membership `id`, whichever it is: only to tell "does not exist"
+/// (404) from "belongs to another organization" (401).
+pub fn locate_member(conn: &Reader, id: &MemberId) -> Result<Option<OrgId>> {
+    super::row(
+        conn,
+        "SELECT organization_id FROM members WHERE id = ?1",
+        &[&id.as_str()],
+        |r| Ok(OrgId(r.get(0)?)),
+    )
 }
 
 /// One page of the members of `org` with their users, in the order they joined (index
@@ -185,9 +223,10 @@ pub fn members_of(
         conn,
         "SELECT count(*) FROM members WHERE organization_id = ?1",
         &format!(
-            "SELECT {MEMBER_COLUMNS}, u.name, u.email, u.created_at, u.updated_at
+            "SELECT {}, u.name, u.email, u.created_at, u.updated_at
              FROM members m JOIN users u ON u.id = m.user_id
-             WHERE m.organization_id = ?1 ORDER BY m.rowid LIMIT ?2 OFFSET ?3"
+             WHERE m.organization_id = ?1 ORDER BY m.rowid LIMIT ?2 OFFSET ?3",
+            member_columns()
         ),
         &[&org.as_str()],
         paging,
@@ -195,10 +234,10 @@ pub fn members_of(
             let m = membership(r)?;
             let u = crate::model::User {
                 id: m.user_id.clone(),
-                name: r.get(12)?,
-                email: r.get(13)?,
-                created_at: r.get(14)?,
-                updated_at: r.get(15)?,
+                name: r.get(MEMBER_WIDTH)?,
+                email: r.get(MEMBER_WIDTH + 1)?,
+                created_at: r.get(MEMBER_WIDTH + 2)?,
+                updated_at: r.get(MEMBER_WIDTH + 3)?,
             };
             Ok((m, u))
         },
@@ -217,24 +256,23 @@ pub fn set_role(conn: &Tx, member: &Membership, role: Role) -> Result<()> {
 }
 
 pub fn set_flags(conn: &Tx, member: &Membership, f: &Flags) -> Result<()> {
+    static UPDATE: LazyLock<String> = LazyLock::new(|| {
+        let set: Vec<String> = Flag::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, flag)| format!("{} = ?{}", flag.column(), i + 3))
+            .collect();
+        format!(
+            "UPDATE members SET {} WHERE id = ?2 AND organization_id = ?1",
+            set.join(", ")
+        )
+    });
     conn.stale(Stale::User(member.user_id.clone()));
-    conn.prepare_cached(
-        "UPDATE members SET can_create_projects = ?3, can_delete_projects = ?4,
-             can_create_environments = ?5, can_delete_environments = ?6,
-             can_create_services = ?7, can_delete_services = ?8, can_access_to_api = ?9
-         WHERE id = ?2 AND organization_id = ?1",
-    )?
-    .execute(params![
-        member.organization_id.as_str(),
-        member.id.as_str(),
-        f.can_create_projects,
-        f.can_delete_projects,
-        f.can_create_environments,
-        f.can_delete_environments,
-        f.can_create_services,
-        f.can_delete_services,
-        f.can_access_to_api
-    ])?;
+    let (org, id) = (member.organization_id.as_str(), member.id.as_str());
+    let flags = Flag::ALL.map(|flag| flag.is_in(f));
+    let mut values: Vec<&dyn ToSql> = vec![&org, &id];
+    values.extend(flags.iter().map(|f| f as &dyn ToSql));
+    conn.prepare_cached(&UPDATE)?.execute(values.as_slice())?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use keygate::clock::ManualClock;
 use keygate::config::Config;
 use keygate::db::{Db, Ownership};
 use keygate::domain::accounts::{NewUser, create_user_blocking};
-use keygate::model::Role;
+use keygate::model::{Flag, Role};
 use keygate::{State, app};
 use poem::endpoint::BoxEndpoint;
 use poem::http::Method;
@@ -464,17 +464,24 @@ pub struct Joined {
     pub member_id: String,
 }
 
+/// The API's names of the member permission flags, in the model's order.
+pub fn flag_names() -> [&'static str; Flag::COUNT] {
+    Flag::ALL.map(Flag::name)
+}
+
+/// The flags of `flags`, each set to `value`, as `user.assignPermissions` takes them.
+fn flags_set_to(flags: impl IntoIterator<Item = Flag>, value: bool) -> Value {
+    Value::Object(
+        flags
+            .into_iter()
+            .map(|f| (f.name().to_owned(), json!(value)))
+            .collect(),
+    )
+}
+
 /// The member flags `user.assignPermissions` takes, all false.
 pub fn no_flags() -> Value {
-    json!({
-        "canCreateProjects": false,
-        "canDeleteProjects": false,
-        "canCreateEnvironments": false,
-        "canDeleteEnvironments": false,
-        "canCreateServices": false,
-        "canDeleteServices": false,
-        "canAccessToAPI": false,
-    })
+    flags_set_to(Flag::ALL, false)
 }
 
 /// The `id` string of a JSON object.
@@ -850,14 +857,10 @@ pub const MISSING: &str = "nosuchresource000000";
 
 /// Every resource flag a member can hold (all but `canAccessToAPI`).
 pub fn resource_flags() -> Value {
-    json!({
-        "canCreateProjects": true,
-        "canDeleteProjects": true,
-        "canCreateEnvironments": true,
-        "canDeleteEnvironments": true,
-        "canCreateServices": true,
-        "canDeleteServices": true,
-    })
+    flags_set_to(
+        Flag::ALL.into_iter().filter(|f| *f != Flag::AccessToApi),
+        true,
+    )
 }
 
 /// A project made by `who`: (project id, id of its default environment).

@@ -440,6 +440,29 @@ async fn removing_another_organizations_invitation_is_wrong_organization() {
 }
 
 #[tokio::test]
+async fn removing_another_organizations_settled_invitation_is_wrong_organization() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (other, _, inv) = invited_to_another_org(&app, &owner, "member").await;
+    let body = json!({"invitationId": id_of(&inv)});
+    app.post(
+        "/api/organization.removeInvitation",
+        body.clone(),
+        &other.who,
+    )
+    .await
+    .assert_ok();
+
+    let r = app
+        .post("/api/organization.removeInvitation", body, &owner)
+        .await;
+
+    // Not `invitation_not_pending`: nothing about the invitation is told.
+    r.assert_error(401, "wrong_organization");
+    assert_eq!(status_of(&app, &inv), "canceled");
+}
+
+#[tokio::test]
 async fn removing_a_missing_invitation_is_not_found() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;

@@ -937,6 +937,64 @@ async fn another_users_key_in_another_organization_is_wrong_organization() {
 }
 
 #[tokio::test]
+async fn a_key_manages_the_keys_of_its_organization_as_its_user_would() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let Joined { who: member, .. } = member_seeing(
+        &app,
+        &owner,
+        "m@example.com",
+        json!({"canAccessToAPI": true}),
+        &[],
+        &[],
+        &[],
+    )
+    .await;
+    let (owner_key, owners) = app.create_key(&owner, json!({"name": "owner's"})).await;
+    let (member_key, members) = app.create_key(&member, json!({"name": "member's"})).await;
+    let (via_owner, via_member) = (As::Key(owner_key), As::Key(member_key.clone()));
+    let touch = |id: &str| {
+        [
+            (DELETE_KEY, json!({"apiKeyId": id})),
+            (UPDATE_KEY, json!({"apiKeyId": id, "enabled": false})),
+            (ROTATE_KEY, json!({"apiKeyId": id})),
+        ]
+    };
+
+    for (path, body) in touch("no-such-key") {
+        app.post(path, body, &via_owner)
+            .await
+            .assert_error(404, "not_found");
+    }
+    for (path, body) in touch(&owners) {
+        app.post(path, body, &via_member)
+            .await
+            .assert_error(401, "permission_denied");
+    }
+    for (path, body) in touch(&members).into_iter().skip(1) {
+        app.post(path, body, &via_owner)
+            .await
+            .assert_error(401, "permission_denied");
+    }
+    assert_eq!(app.count("api_keys"), 2);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM api_keys WHERE enabled = 1", &[]),
+        2
+    );
+    app.try_key(&member_key).await.assert_ok();
+
+    let delete = app
+        .post(DELETE_KEY, json!({"apiKeyId": members}), &via_owner)
+        .await;
+
+    assert_eq!(delete.assert_ok(), &json!({"success": true}));
+    assert_eq!(app.count("api_keys"), 1);
+    app.try_key(&member_key)
+        .await
+        .assert_error(401, "invalid_api_key");
+}
+
+#[tokio::test]
 async fn a_key_cannot_manage_its_users_keys_of_another_organization() {
     let app = TestApp::new();
     let (owner, _) = app.owner().await;

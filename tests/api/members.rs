@@ -45,18 +45,8 @@ async fn permissions(app: &TestApp, who: &As) -> Value {
     r.assert_ok().clone()
 }
 
-const FLAGS: [&str; 7] = [
-    "canCreateProjects",
-    "canDeleteProjects",
-    "canCreateEnvironments",
-    "canDeleteEnvironments",
-    "canCreateServices",
-    "canDeleteServices",
-    "canAccessToAPI",
-];
-
 fn flags_set(p: &Value) -> Vec<&'static str> {
-    FLAGS.into_iter().filter(|f| p[*f] == true).collect()
+    flag_names().into_iter().filter(|f| p[*f] == true).collect()
 }
 
 /// A project with one environment and one application in `org`, written directly: the
@@ -107,7 +97,7 @@ async fn the_owner_promotes_a_member_whose_next_request_acts_as_admin() {
         .assert_ok();
     let p = permissions(&app, &member.who).await;
     assert_eq!(p["role"], "admin");
-    assert_eq!(flags_set(&p), FLAGS);
+    assert_eq!(flags_set(&p), flag_names());
 }
 
 #[tokio::test]
@@ -289,13 +279,18 @@ async fn changing_the_role_of_another_organizations_member_is_wrong_organization
     .await
     .assert_ok();
     let in_b = app.member_id(&b, &stranger.user_id);
+    let owner_of_b = app.member_id(&b, &other.user_id);
 
     let foreign = set_role(&app, &owner, &in_b, "admin").await;
+    // Another organization's owner, whom nobody may change: still another organization's.
+    let foreign_owner = set_role(&app, &owner, &owner_of_b, "member").await;
     let missing = set_role(&app, &owner, "nosuchmember00000000", "admin").await;
 
     foreign.assert_error(401, "wrong_organization");
+    foreign_owner.assert_error(401, "wrong_organization");
     missing.assert_error(404, "not_found");
     assert_eq!(role_of(&app, &in_b), "member");
+    assert_eq!(role_of(&app, &owner_of_b), "owner");
 }
 
 // user.remove
@@ -821,11 +816,11 @@ async fn the_owner_and_admins_hold_every_permission() {
 
     assert_eq!(
         (o["role"].as_str(), flags_set(&o)),
-        (Some("owner"), FLAGS.to_vec())
+        (Some("owner"), flag_names().to_vec())
     );
     assert_eq!(
         (a["role"].as_str(), flags_set(&a)),
-        (Some("admin"), FLAGS.to_vec())
+        (Some("admin"), flag_names().to_vec())
     );
     assert_eq!(
         (m["role"].as_str(), flags_set(&m)),
@@ -1256,18 +1251,7 @@ async fn a_demoted_admin_holds_no_member_permission_it_was_not_given() {
 
         let p = p.assert_ok();
         assert_eq!(p["role"], "member");
-        let held: Vec<&str> = [
-            "canCreateProjects",
-            "canDeleteProjects",
-            "canCreateEnvironments",
-            "canDeleteEnvironments",
-            "canCreateServices",
-            "canDeleteServices",
-            "canAccessToAPI",
-        ]
-        .into_iter()
-        .filter(|f| p[*f] == true)
-        .collect();
+        let held = flags_set(p);
         assert!(
             held.is_empty(),
             "{} was demoted but still holds {held:?}",

@@ -371,15 +371,16 @@ impl World {
 
     /// Everything about the owner's organization a management action could change.
     fn fingerprint(&self) -> Value {
+        let flags = keygate::model::Flag::ALL.map(|f| f.column()).join(" || ");
         self.app.scalar(
-            "SELECT coalesce((SELECT name FROM organizations WHERE id = ?1), '<deleted>')
-             || ' | ' || coalesce((SELECT group_concat(
-                    user_id || ':' || role || ':' || can_create_projects || can_delete_projects
-                    || can_create_environments || can_delete_environments
-                    || can_create_services || can_delete_services || can_access_to_api,
-                    ',' ORDER BY user_id) FROM members WHERE organization_id = ?1), '')
-             || ' | ' || coalesce((SELECT group_concat(email || ':' || role || ':' || status,
-                    ',' ORDER BY email, id) FROM invitations WHERE organization_id = ?1), '')",
+            &format!(
+                "SELECT coalesce((SELECT name FROM organizations WHERE id = ?1), '<deleted>')
+                 || ' | ' || coalesce((SELECT group_concat(
+                        user_id || ':' || role || ':' || {flags},
+                        ',' ORDER BY user_id) FROM members WHERE organization_id = ?1), '')
+                 || ' | ' || coalesce((SELECT group_concat(email || ':' || role || ':' || status,
+                        ',' ORDER BY email, id) FROM invitations WHERE organization_id = ?1), '')"
+            ),
             &[&self.org],
         )
     }
