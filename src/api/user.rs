@@ -3,11 +3,13 @@
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
 use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::error::ApiResult;
 use super::listing::{Limit, Listed, Offset, paging};
+use super::raw::RawJson;
 use super::security::Caller;
 use super::text::{Int, KeyPrefix, RoleName, Text};
 use super::views::{
@@ -471,9 +473,10 @@ impl UserApi {
         method = "get",
         operation_id = "user.getPermissions"
     )]
-    async fn get_permissions(&self, caller: Caller) -> ApiResult<Json<PermissionsView>> {
-        let p = members::permissions(&caller.0)?;
-        Ok(Json((&p).into()))
+    async fn get_permissions(&self, caller: Caller) -> ApiResult<RawJson<PermissionsView>> {
+        let view =
+            members::permissions_view(&caller.0, |p| PermissionsView::from(p).to_json_string())?;
+        Ok(RawJson::new(view))
     }
 
     /// Create a user directly into the active organization as `admin` or `member`: for

@@ -114,6 +114,7 @@ pub fn principal_of(
         user,
         membership,
         lists,
+        permissions_view: Default::default(),
     })
 }
 

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use super::limiter::Bucket;
 use crate::error::Reason;
@@ -28,6 +28,10 @@ pub struct Principal {
     pub membership: Result<Membership, Reason>,
     /// A member's access lists, sorted (empty for owner and admin, who bypass them).
     pub lists: AccessLists,
+    /// Its `user.getPermissions` answer as the API renders it, made at the first call:
+    /// a principal never changes (a change makes a new one), and the keys of one user in
+    /// one organization share theirs.
+    pub permissions_view: OnceLock<Arc<String>>,
 }
 
 impl Principal {
@@ -121,6 +125,14 @@ impl Entry {
     }
 }
 
+/// A principal that the cached keys of one user in one organization share.
+struct Shared {
+    org: OrgId,
+    principal: Arc<Principal>,
+    /// The cached keys that hold it.
+    holders: usize,
+}
+
 struct Slot {
     hash: Hash,
     entry: Entry,
@@ -155,10 +167,10 @@ struct Maps {
     /// Keys whose entry left the cache (or never made it in) since the last prune: their
     /// runtimes may now be held by nothing but the runtime map (see `prune_runtimes`).
     orphans: Vec<ApiKeyId>,
-    /// The principal of a user's cached keys in one organization, shared by all of them,
+    /// The principal of a user's cached keys in each organization, shared by all of them,
     /// with the number of cached keys that hold it: it goes with the last of them, so it
     /// is as current as they are (see `AuthCache::principal`).
-    principals: HashMap<(UserId, OrgId), (Arc<Principal>, usize)>,
+    principals: HashMap<UserId, Vec<Shared>>,
 }
 
 fn unlink<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<usize>>, k: &K, i: usize) {
@@ -218,12 +230,18 @@ impl Maps {
                 self.by_key.entry(k.key.id.clone()).or_default().push(i);
                 // A principal loaded by a lookup that raced another one for the same
                 // user and organization is not shared: the first one stays.
-                let shared = self
-                    .principals
-                    .entry((k.key.user_id.clone(), k.key.organization_id.clone()))
-                    .or_insert_with(|| (Arc::clone(&k.principal), 0));
-                if Arc::ptr_eq(&shared.0, &k.principal) {
-                    shared.1 += 1;
+                let of_user = match self.principals.get_mut(&k.key.user_id) {
+                    Some(v) => v,
+                    None => self.principals.entry(k.key.user_id.clone()).or_default(),
+                };
+                match of_user.iter_mut().find(|s| s.org == k.key.organization_id) {
+                    Some(s) if Arc::ptr_eq(&s.principal, &k.principal) => s.holders += 1,
+                    Some(_) => {}
+                    None => of_user.push(Shared {
+                        org: k.key.organization_id.clone(),
+                        principal: Arc::clone(&k.principal),
+                        holders: 1,
+                    }),
                 }
             }
             Entry::Session(s) => {
@@ -260,13 +278,17 @@ impl Maps {
                     }
                 }
                 self.orphans.push(k.key.id.clone());
-                let pair = (k.key.user_id.clone(), k.key.organization_id.clone());
-                if let Some(shared) = self.principals.get_mut(&pair)
-                    && Arc::ptr_eq(&shared.0, &k.principal)
+                if let Some(of_user) = self.principals.get_mut(&k.key.user_id)
+                    && let Some(at) = of_user.iter().position(|s| {
+                        s.org == k.key.organization_id && Arc::ptr_eq(&s.principal, &k.principal)
+                    })
                 {
-                    shared.1 -= 1;
-                    if shared.1 == 0 {
-                        self.principals.remove(&pair);
+                    of_user[at].holders -= 1;
+                    if of_user[at].holders == 0 {
+                        of_user.swap_remove(at);
+                        if of_user.is_empty() {
+                            self.principals.remove(&k.key.user_id);
+                        }
                     }
                 }
             }
@@ -370,10 +392,11 @@ impl AuthCache {
     /// change that makes it stale drops those keys, and it goes with the last of them.
     pub fn principal(&self, user: &UserId, org: &OrgId) -> Option<Arc<Principal>> {
         let maps = self.read();
-        // Borrowed parts cannot look up a tuple key; the clone is of two short ids, on
-        // a cache miss only.
-        let pair = (user.clone(), org.clone());
-        maps.principals.get(&pair).map(|(p, _)| Arc::clone(p))
+        let of_user = maps.principals.get(user)?;
+        of_user
+            .iter()
+            .find(|s| s.org == *org)
+            .map(|s| Arc::clone(&s.principal))
     }
 
     /// Caches what a lookup that started at `generation` found, unless something changed
@@ -763,7 +786,11 @@ impl AuthCache {
         assert!(m.len() <= m.cap);
         assert!(m.misses.iter().all(|h| !m.keys.contains_key(h)));
         // Each shared principal counts the cached keys that hold it, and has one at least.
-        for ((user, org), (p, count)) in &m.principals {
+        let shared = m.principals.iter().flat_map(|(user, v)| {
+            v.iter()
+                .map(move |s| ((user, &s.org), (&s.principal, &s.holders)))
+        });
+        for ((user, org), (p, count)) in shared {
             let holders = m
                 .slots
                 .iter()
@@ -839,6 +866,7 @@ mod tests {
                 None => Err(Reason::NotAMember),
             },
             lists: AccessLists::default(),
+            permissions_view: OnceLock::new(),
         })
     }
 

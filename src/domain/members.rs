@@ -1,5 +1,7 @@
 //! Members of the active organization: roles, removal, permission flags and access lists.
 
+use std::sync::Arc;
+
 use super::access::{self, Actor};
 use super::accounts::{NewUser, insert_user};
 use super::invitations::assignable_role;
@@ -159,6 +161,20 @@ fn sorted(ids: &[String]) -> Vec<String> {
     v.sort();
     v.dedup();
     v
+}
+
+/// `user.getPermissions` as `render` writes the caller's permissions, rendered once per
+/// principal (see `Principal::permissions_view`).
+pub fn permissions_view(
+    actor: &Actor,
+    render: impl FnOnce(&Permissions) -> String,
+) -> Result<Arc<String>> {
+    let view = &actor.principal().permissions_view;
+    if let Some(done) = view.get() {
+        return Ok(Arc::clone(done));
+    }
+    let p = permissions(actor)?;
+    Ok(Arc::clone(view.get_or_init(|| Arc::new(render(&p)))))
 }
 
 /// `user.getPermissions`: the caller's resolved permissions in the active organization.
