@@ -1,4 +1,5 @@
-//! `application.*`: Dokploy's procedures and field names.
+//! `application.*`: Dokploy's procedures and field names. Request bodies become the
+//! domain's parsed inputs here, with every field's problem named in one 400.
 
 use poem::web::Data;
 use poem_openapi::param::Query;
@@ -11,21 +12,47 @@ use super::security::Caller;
 use super::text::{AppNameText, Int, Text};
 use crate::clock::rfc3339;
 use crate::domain::State;
-use crate::domain::resources::applications::{self, AppQuery};
-use crate::model::{Application, ApplicationId, EnvironmentId, ProjectId};
+use crate::domain::resources;
+use crate::domain::resources::applications::{self, AppQuery, ApplicationChanges, NewApplication};
+use crate::error::{AllChecked, Result, field};
+use crate::model::{AppName, Application, ApplicationId, EnvironmentId, ProjectId};
 
 /// A new application.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct CreateApplication {
     /// Display name, 1-255 characters.
-    pub name: Text<1, { crate::domain::resources::NAME_MAX }>,
+    pub name: Text<1, { resources::NAME_MAX }>,
     /// The environment it runs in.
     pub environment_id: Text,
     /// Technical name, unique in the organization; generated from the name when absent.
     pub app_name: Option<AppNameText>,
     /// Up to 10,000 characters.
     pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
+}
+
+impl CreateApplication {
+    /// The application the body asks for; a 400 names every field that is wrong.
+    fn parse(self) -> Result<NewApplication> {
+        let (name, app_name, description) = (
+            field("name", resources::name(&self.name)),
+            field(
+                "appName",
+                self.app_name.as_deref().map(AppName::parse).transpose(),
+            ),
+            field(
+                "description",
+                resources::description(self.description.as_deref()),
+            ),
+        )
+            .all()?;
+        Ok(NewApplication {
+            environment_id: EnvironmentId(self.environment_id.0),
+            name,
+            app_name,
+            description,
+        })
+    }
 }
 
 /// Changes to an application.
@@ -35,11 +62,39 @@ pub struct UpdateApplication {
     /// The application's id.
     pub application_id: Text,
     /// A new display name.
-    pub name: Option<Text<1, { crate::domain::resources::NAME_MAX }>>,
+    pub name: Option<Text<1, { resources::NAME_MAX }>>,
     /// A new description; an empty string clears it.
     pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
     /// A new technical name, unique in the organization.
     pub app_name: Option<AppNameText>,
+}
+
+impl UpdateApplication {
+    /// The application and the changes the body asks for; a 400 names every field that
+    /// is wrong.
+    fn parse(self) -> Result<(ApplicationId, ApplicationChanges)> {
+        let (name, description, app_name) = (
+            field(
+                "name",
+                self.name.as_deref().map(resources::name).transpose(),
+            ),
+            field(
+                "description",
+                resources::description_change(self.description.as_deref()),
+            ),
+            field(
+                "appName",
+                self.app_name.as_deref().map(AppName::parse).transpose(),
+            ),
+        )
+            .all()?;
+        let changes = ApplicationChanges {
+            name,
+            description,
+            app_name,
+        };
+        Ok((ApplicationId(self.application_id.0), changes))
+    }
 }
 
 /// Names an application.
@@ -67,16 +122,7 @@ impl ApplicationApi {
         caller: Caller,
         body: Json<CreateApplication>,
     ) -> ApiResult<Json<ApplicationView>> {
-        let b = &body.0;
-        let a = applications::create(
-            &st,
-            &caller.0,
-            &EnvironmentId(b.environment_id.0.clone()),
-            &b.name,
-            opt(&b.app_name),
-            opt(&b.description),
-        )
-        .await?;
+        let a = applications::create(&st, &caller.0, body.0.parse()?).await?;
         Ok(Json((&a).into()))
     }
 
@@ -111,16 +157,8 @@ impl ApplicationApi {
         caller: Caller,
         body: Json<UpdateApplication>,
     ) -> ApiResult<Json<ApplicationView>> {
-        let b = &body.0;
-        let a = applications::update(
-            &st,
-            &caller.0,
-            &ApplicationId(b.application_id.0.clone()),
-            opt(&b.name),
-            opt(&b.description),
-            opt(&b.app_name),
-        )
-        .await?;
+        let (id, changes) = body.0.parse()?;
+        let a = applications::update(&st, &caller.0, &id, changes).await?;
         Ok(Json((&a).into()))
     }
 
@@ -223,8 +261,4 @@ pub struct ApplicationPage {
     pub items: Vec<ApplicationView>,
     /// How many match in all.
     pub total: u64,
-}
-
-fn opt<T: std::ops::Deref<Target = str>>(t: &Option<T>) -> Option<&str> {
-    t.as_deref()
 }

@@ -1,4 +1,5 @@
-//! `environment.*`: Dokploy's procedures and field names.
+//! `environment.*`: Dokploy's procedures and field names. Request bodies become the
+//! domain's parsed inputs here, with every field's problem named in one 400.
 
 use poem::web::Data;
 use poem_openapi::param::Query;
@@ -11,7 +12,11 @@ use super::security::Caller;
 use super::text::Text;
 use super::views::EnvironmentView;
 use crate::domain::State;
-use crate::domain::resources::environments;
+use crate::domain::resources;
+use crate::domain::resources::environments::{
+    self, EnvironmentChanges, EnvironmentName, NewEnvironment, Rename,
+};
+use crate::error::{AllChecked, Result, field};
 use crate::model::{EnvironmentId, ProjectId};
 
 /// A new environment.
@@ -21,9 +26,28 @@ pub struct CreateEnvironment {
     /// The project it belongs to.
     pub project_id: Text,
     /// 1-255 characters; `production` is reserved.
-    pub name: Text<1, { crate::domain::resources::NAME_MAX }>,
+    pub name: Text<1, { resources::NAME_MAX }>,
     /// Up to 10,000 characters.
     pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
+}
+
+impl CreateEnvironment {
+    /// The environment the body asks for; a 400 names every field that is wrong.
+    fn parse(self) -> Result<NewEnvironment> {
+        let (name, description) = (
+            field("name", EnvironmentName::parse(&self.name)),
+            field(
+                "description",
+                resources::description(self.description.as_deref()),
+            ),
+        )
+            .all()?;
+        Ok(NewEnvironment {
+            project_id: ProjectId(self.project_id.0),
+            name,
+            description,
+        })
+    }
 }
 
 /// Changes to an environment.
@@ -33,9 +57,26 @@ pub struct UpdateEnvironment {
     /// The environment's id.
     pub environment_id: Text,
     /// A new name (not for the default environment).
-    pub name: Option<Text<1, { crate::domain::resources::NAME_MAX }>>,
+    pub name: Option<Text<1, { resources::NAME_MAX }>>,
     /// A new description; an empty string clears it.
     pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
+}
+
+impl UpdateEnvironment {
+    /// The environment and the changes the body asks for; a 400 names a wrong
+    /// description. A wrong name counts only once the environment is known (see
+    /// `Rename`).
+    fn parse(self) -> Result<(EnvironmentId, EnvironmentChanges)> {
+        let description = field(
+            "description",
+            resources::description_change(self.description.as_deref()),
+        )?;
+        let changes = EnvironmentChanges {
+            name: self.name.as_deref().map(Rename::parse),
+            description,
+        };
+        Ok((EnvironmentId(self.environment_id.0), changes))
+    }
 }
 
 /// Names an environment.
@@ -63,15 +104,7 @@ impl EnvironmentApi {
         caller: Caller,
         body: Json<CreateEnvironment>,
     ) -> ApiResult<Json<EnvironmentView>> {
-        let b = &body.0;
-        let e = environments::create(
-            &st,
-            &caller.0,
-            &ProjectId(b.project_id.0.clone()),
-            &b.name,
-            opt(&b.description),
-        )
-        .await?;
+        let e = environments::create(&st, &caller.0, body.0.parse()?).await?;
         Ok(Json(EnvironmentView::new(&e, &[])))
     }
 
@@ -128,15 +161,8 @@ impl EnvironmentApi {
         caller: Caller,
         body: Json<UpdateEnvironment>,
     ) -> ApiResult<Json<EnvironmentView>> {
-        let b = &body.0;
-        let (e, apps) = environments::update(
-            &st,
-            &caller.0,
-            &EnvironmentId(b.environment_id.0.clone()),
-            opt(&b.name),
-            opt(&b.description),
-        )
-        .await?;
+        let (id, changes) = body.0.parse()?;
+        let (e, apps) = environments::update(&st, &caller.0, &id, changes).await?;
         Ok(Json(EnvironmentView::new(&e, &apps)))
     }
 
@@ -157,8 +183,4 @@ impl EnvironmentApi {
             environments::remove(&st, &caller.0, &EnvironmentId(body.0.environment_id.0)).await?;
         Ok(Json(EnvironmentView::new(&e, &[])))
     }
-}
-
-fn opt<T: std::ops::Deref<Target = str>>(t: &Option<T>) -> Option<&str> {
-    t.as_deref()
 }

@@ -1,4 +1,5 @@
-//! `project.*`: Dokploy's procedures and field names.
+//! `project.*`: Dokploy's procedures and field names. Request bodies become the
+//! domain's parsed inputs here, with every field's problem named in one 400.
 
 use poem::web::Data;
 use poem_openapi::param::Query;
@@ -14,16 +15,33 @@ use super::text::{Int, Text};
 use super::views::EnvironmentView;
 use crate::clock::rfc3339;
 use crate::domain::State;
-use crate::domain::resources::{ProjectTree, projects};
+use crate::domain::resources::projects::{NewProject, ProjectChanges};
+use crate::domain::resources::{self, ProjectTree, projects};
+use crate::error::{AllChecked, Result, field};
 use crate::model::{Project, ProjectId};
 
 /// A new project.
 #[derive(Debug, Object)]
 pub struct CreateProject {
     /// 1-255 characters.
-    pub name: Text<1, { crate::domain::resources::NAME_MAX }>,
+    pub name: Text<1, { resources::NAME_MAX }>,
     /// Up to 10,000 characters.
     pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
+}
+
+impl CreateProject {
+    /// The project the body asks for; a 400 names every field that is wrong.
+    fn parse(self) -> Result<NewProject> {
+        let (name, description) = (
+            field("name", resources::name(&self.name)),
+            field(
+                "description",
+                resources::description(self.description.as_deref()),
+            ),
+        )
+            .all()?;
+        Ok(NewProject { name, description })
+    }
 }
 
 /// Changes to a project.
@@ -33,9 +51,29 @@ pub struct UpdateProject {
     /// The project's id.
     pub project_id: Text,
     /// A new name, 1-255 characters.
-    pub name: Option<Text<1, { crate::domain::resources::NAME_MAX }>>,
+    pub name: Option<Text<1, { resources::NAME_MAX }>>,
     /// A new description, up to 10,000 characters; an empty string clears it.
     pub description: Option<Text<0, { crate::model::DESCRIPTION_MAX }>>,
+}
+
+impl UpdateProject {
+    /// The project and the changes the body asks for; a 400 names every field that is
+    /// wrong.
+    fn parse(self) -> Result<(ProjectId, ProjectChanges)> {
+        let (name, description) = (
+            field(
+                "name",
+                self.name.as_deref().map(resources::name).transpose(),
+            ),
+            field(
+                "description",
+                resources::description_change(self.description.as_deref()),
+            ),
+        )
+            .all()?;
+        let changes = ProjectChanges { name, description };
+        Ok((ProjectId(self.project_id.0), changes))
+    }
 }
 
 /// Names a project.
@@ -63,7 +101,7 @@ impl ProjectApi {
         caller: Caller,
         body: Json<CreateProject>,
     ) -> ApiResult<Json<CreatedProject>> {
-        let (p, e) = projects::create(&st, &caller.0, &body.name, opt(&body.description)).await?;
+        let (p, e) = projects::create(&st, &caller.0, body.0.parse()?).await?;
         Ok(Json(CreatedProject {
             project: ProjectView::flat(&p),
             environment: EnvironmentView::new(&e, &[]),
@@ -107,15 +145,8 @@ impl ProjectApi {
         caller: Caller,
         body: Json<UpdateProject>,
     ) -> ApiResult<Json<ProjectView>> {
-        let b = &body.0;
-        let p = projects::update(
-            &st,
-            &caller.0,
-            &ProjectId(b.project_id.0.clone()),
-            opt(&b.name),
-            opt(&b.description),
-        )
-        .await?;
+        let (id, changes) = body.0.parse()?;
+        let p = projects::update(&st, &caller.0, &id, changes).await?;
         Ok(Json(ProjectView::flat(&p)))
     }
 
@@ -227,8 +258,4 @@ pub struct ProjectPage {
     pub items: Vec<ProjectView>,
     /// How many match in all.
     pub total: u64,
-}
-
-fn opt<T: std::ops::Deref<Target = str>>(t: &Option<T>) -> Option<&str> {
-    t.as_deref()
 }

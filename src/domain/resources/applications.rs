@@ -2,16 +2,37 @@
 //! its organization.
 
 use super::{
-    Needle, checked, grant, page, paging, parse_changes, parse_desc, parse_name, snapshot,
-    visible_application, visible_environment, visible_project,
+    Needle, grant, page, paging, snapshot, visible_application, visible_environment,
+    visible_project,
 };
 use crate::auth::token;
 use crate::domain::State;
 use crate::domain::access::{self, Actor};
-use crate::error::{Checks, Clash, Error, Result};
-use crate::model::{AppName, Application, ApplicationId, EnvironmentId, Page, ProjectId};
+use crate::error::{Clash, Error, Result};
+use crate::model::{
+    AppName, Application, ApplicationId, Description, EnvironmentId, Name, Page, ProjectId,
+};
 use crate::store::orgs::AccessList;
 use crate::store::resources as rs;
+
+/// An application to create.
+#[derive(Debug)]
+pub struct NewApplication {
+    pub environment_id: EnvironmentId,
+    pub name: Name,
+    /// Derived from the name when `None`.
+    pub app_name: Option<AppName>,
+    pub description: Option<Description>,
+}
+
+/// Changes to an application; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ApplicationChanges {
+    pub name: Option<Name>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<Description>>,
+    pub app_name: Option<AppName>,
+}
 
 /// What `application.search` filters by.
 #[derive(Debug, Default)]
@@ -24,30 +45,17 @@ pub struct AppQuery<'a> {
 }
 
 /// `application.create`: `appName` defaults to the name plus a random suffix.
-pub async fn create(
-    st: &State,
-    actor: &Actor,
-    environment: &EnvironmentId,
-    name: &str,
-    app_name: Option<&str>,
-    description: Option<&str>,
-) -> Result<Application> {
-    let mut c = Checks::new();
-    let name = parse_name(&mut c, name);
-    let app_name = app_name.and_then(|a| c.field("appName", AppName::parse(a)));
-    let description = parse_desc(&mut c, description);
-    c.finish()?;
-    let name = checked(name)?;
+pub async fn create(st: &State, actor: &Actor, new: NewApplication) -> Result<Application> {
     let m = access::flag(actor, |f| f.can_create_services)?.clone();
-    let e = visible_environment(st, actor, environment)?;
-    let chosen = app_name.is_some();
+    let e = visible_environment(st, actor, &new.environment_id)?;
+    let chosen = new.app_name.is_some();
     let mut app = Application {
         id: ApplicationId(token::new_id()),
         environment_id: e.id.clone(),
         organization_id: e.organization_id.clone(),
-        app_name: app_name.map(AppName::into_string).unwrap_or_default(),
-        name,
-        description,
+        app_name: new.app_name.map(AppName::into_string).unwrap_or_default(),
+        name: new.name.into_string(),
+        description: new.description.map(Description::into_string),
         status: "idle".to_owned(),
         created_at: st.now(),
     };
@@ -86,23 +94,17 @@ pub async fn update(
     st: &State,
     actor: &Actor,
     id: &ApplicationId,
-    name: Option<&str>,
-    description: Option<&str>,
-    app_name: Option<&str>,
+    changes: ApplicationChanges,
 ) -> Result<Application> {
-    let mut c = Checks::new();
-    let (name, description) = parse_changes(&mut c, name, description);
-    let app_name = app_name.and_then(|a| c.field("appName", AppName::parse(a)));
-    c.finish()?;
     access::flag(actor, |f| f.can_create_services)?;
     let (mut a, _) = visible_application(st, actor, id)?;
-    if let Some(n) = name {
-        a.name = n;
+    if let Some(n) = changes.name {
+        a.name = n.into_string();
     }
-    if let Some(d) = description {
-        a.description = d;
+    if let Some(d) = changes.description {
+        a.description = d.map(Description::into_string);
     }
-    if let Some(n) = app_name {
+    if let Some(n) = changes.app_name {
         a.app_name = n.into_string();
     }
     let b = a.clone();

@@ -1,39 +1,83 @@
 //! `environment.*`: the environments of a project; the default one, `production`, keeps
 //! its name and cannot be removed.
 
-use super::{
-    DEFAULT_ENVIRONMENT, checked, grant, parse_desc, parse_name, trees, visible_environment,
-    visible_project,
-};
+use super::{DEFAULT_ENVIRONMENT, grant, trees, visible_environment, visible_project};
 use crate::auth::token;
 use crate::domain::State;
 use crate::domain::access::{self, Actor};
-use crate::error::{Checks, Clash, Error, Invalid, Result};
-use crate::model::{Application, Environment, EnvironmentId, ProjectId};
+use crate::error::{Clash, Error, Invalid, Result, field};
+use crate::model::{Application, Description, Environment, EnvironmentId, Name, ProjectId};
 use crate::store::Reader;
 use crate::store::orgs::AccessList;
 use crate::store::resources as rs;
 
+/// An environment to create.
+#[derive(Debug)]
+pub struct NewEnvironment {
+    pub project_id: ProjectId,
+    pub name: EnvironmentName,
+    pub description: Option<Description>,
+}
+
+/// Changes to an environment; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct EnvironmentChanges {
+    pub name: Option<Rename>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<Description>>,
+}
+
+/// The name of an environment other than the default one: a resource name that is not
+/// `production` in any case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentName(Name);
+
+impl EnvironmentName {
+    pub fn parse(raw: &str) -> Result<EnvironmentName, String> {
+        let name = super::name(raw)?;
+        if name.as_str().eq_ignore_ascii_case(DEFAULT_ENVIRONMENT) {
+            return Err("\"production\" is reserved for the default environment".into());
+        }
+        Ok(EnvironmentName(name))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0.into_string()
+    }
+}
+
+/// A new name for an environment, parsed where the request arrives but judged against
+/// the environment it renames: the name it already has changes nothing and is never
+/// refused (so the default one may be sent `production`), and the default environment
+/// refuses every other name before that name's own problems count.
+#[derive(Debug)]
+pub struct Rename {
+    /// What was sent, trimmed.
+    sent: String,
+    /// The name it makes, or why it makes none.
+    parsed: Result<EnvironmentName, String>,
+}
+
+impl Rename {
+    pub fn parse(raw: &str) -> Rename {
+        let sent = raw.trim();
+        Rename {
+            sent: sent.to_owned(),
+            parsed: EnvironmentName::parse(sent),
+        }
+    }
+}
+
 /// `environment.create`: a new environment in a project.
-pub async fn create(
-    st: &State,
-    actor: &Actor,
-    project: &ProjectId,
-    name: &str,
-    description: Option<&str>,
-) -> Result<Environment> {
-    let mut c = Checks::new();
-    let name = check_env_name(&mut c, name);
-    let description = parse_desc(&mut c, description);
-    c.finish()?;
+pub async fn create(st: &State, actor: &Actor, new: NewEnvironment) -> Result<Environment> {
     let m = access::flag(actor, |f| f.can_create_environments)?.clone();
-    let p = visible_project(st, actor, project)?;
+    let p = visible_project(st, actor, &new.project_id)?;
     let env = Environment {
         id: EnvironmentId(token::new_id()),
         project_id: p.id.clone(),
         organization_id: p.organization_id.clone(),
-        name: checked(name)?,
-        description,
+        name: new.name.into_string(),
+        description: new.description.map(Description::into_string),
         is_default: false,
         created_at: st.now(),
     };
@@ -86,17 +130,12 @@ pub async fn update(
     st: &State,
     actor: &Actor,
     id: &EnvironmentId,
-    name: Option<&str>,
-    description: Option<&str>,
+    changes: EnvironmentChanges,
 ) -> Result<(Environment, Vec<Application>)> {
-    let mut c = Checks::new();
-    let description = description.map(|d| parse_desc(&mut c, Some(d)));
-    let raw_name = name.map(str::trim);
-    c.finish()?;
     access::flag(actor, |f| f.can_create_environments)?;
     let mut e = visible_environment(st, actor, id)?;
-    if let Some(n) = raw_name
-        && n != e.name
+    if let Some(rename) = changes.name
+        && rename.sent != e.name
     {
         if e.is_default {
             return Err(Error::invalid(
@@ -104,13 +143,10 @@ pub async fn update(
                 "The default environment cannot be renamed",
             ));
         }
-        let mut c = Checks::new();
-        let n = check_env_name(&mut c, n);
-        c.finish()?;
-        e.name = checked(n)?;
+        e.name = field("name", rename.parsed)?.into_string();
     }
-    if let Some(d) = description {
-        e.description = d;
+    if let Some(d) = changes.description {
+        e.description = d.map(Description::into_string);
     }
     let f = e.clone();
     st.write(move |tx| {
@@ -138,18 +174,6 @@ pub async fn remove(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<Env
     st.write(move |tx| rs::delete_environment(tx, &org, &eid))
         .await?;
     Ok(e)
-}
-
-fn check_env_name(c: &mut Checks, raw: &str) -> Option<String> {
-    let name = parse_name(c, raw)?;
-    if name.eq_ignore_ascii_case(DEFAULT_ENVIRONMENT) {
-        c.fail(
-            "name",
-            "\"production\" is reserved for the default environment",
-        );
-        return None;
-    }
-    Some(name)
 }
 
 fn env_name_conflict() -> Error {

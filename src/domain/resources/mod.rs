@@ -1,7 +1,8 @@
 //! Projects, environments and applications, each guarded the same way whatever the
 //! credential: the organization first (another organization's resource is 401
 //! `wrong_organization`, a missing one 404), then a member's flags and access lists, then
-//! a key's scope.
+//! a key's scope. Each router's operations have a module of their own; this one holds
+//! what they share.
 
 pub mod applications;
 pub mod environments;
@@ -13,17 +14,20 @@ use std::sync::Arc;
 use super::State;
 use super::access::Actor;
 use super::cache::OrgResources;
-use crate::error::{Checks, Error, Reason, Result};
+use crate::error::{Error, Reason, Result};
 use crate::model::{
-    Application, ApplicationId, Environment, EnvironmentId, Membership, Name, OrgId, Page, Project,
-    ProjectId, parse_description,
+    Application, ApplicationId, Description, Environment, EnvironmentId, Membership, Name, OrgId,
+    Page, Project, ProjectId,
 };
 use crate::store::orgs::AccessList;
 use crate::store::resources as rs;
 use crate::store::{self, Reader, Tx};
 
+/// The longest name of a project, environment or application, in characters.
 pub const NAME_MAX: usize = 255;
+/// The name of the environment every project is made with.
 pub const DEFAULT_ENVIRONMENT: &str = "production";
+/// The page size of a search that names none.
 pub const LIMIT_DEFAULT: i64 = 20;
 
 /// A project with what the caller may see inside it.
@@ -33,29 +37,40 @@ pub struct ProjectTree {
     pub environments: Vec<(Environment, Vec<Application>)>,
 }
 
-fn parse_name(c: &mut Checks, raw: &str) -> Option<String> {
-    c.field("name", Name::parse(raw, NAME_MAX))
-        .map(Name::into_string)
+/// A project's, environment's or application's name: trimmed, 1 to `NAME_MAX` characters
+/// as sent.
+pub fn name(raw: &str) -> Result<Name, String> {
+    Name::parse(raw, NAME_MAX)
 }
 
-fn parse_desc(c: &mut Checks, raw: Option<&str>) -> Option<String> {
-    c.field("description", parse_description(raw)).flatten()
+/// The description of a new resource: none when absent or blank.
+pub fn description(raw: Option<&str>) -> Result<Option<Description>, String> {
+    Ok(raw.map(Description::parse).transpose()?.flatten())
 }
 
-/// The new name and description of an update: `None` leaves a field as it is, and a
-/// description of `Some(None)` clears it.
-fn parse_changes(
-    c: &mut Checks,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> (Option<String>, Option<Option<String>>) {
-    let name = name.and_then(|n| parse_name(c, n));
-    let description = description.map(|d| parse_desc(c, Some(d)));
-    (name, description)
+/// A change of description: `None` leaves it as it is, and `Some(None)` (sent blank)
+/// clears it.
+pub fn description_change(raw: Option<&str>) -> Result<Option<Option<Description>>, String> {
+    raw.map(Description::parse).transpose()
 }
 
-fn checked<T>(v: Option<T>) -> Result<T> {
-    v.ok_or_else(|| Error::internal("checked field missing"))
+/// The organization's resources, from the snapshot when there is one.
+pub fn snapshot(st: &State, org: &OrgId) -> Result<Arc<OrgResources>> {
+    match st.resources.get(org) {
+        Ok(s) => Ok(s),
+        Err(generation) => {
+            let s = st.read(|c| {
+                Ok(OrgResources::new(
+                    rs::projects(c, org)?,
+                    rs::environments(c, org)?,
+                    rs::applications(c, org)?,
+                ))
+            })?;
+            let s = Arc::new(s);
+            st.resources.put(org.clone(), generation, Arc::clone(&s));
+            Ok(s)
+        }
+    }
 }
 
 /// Finds a resource in the caller's organization: 404 when it exists nowhere, 401
@@ -141,25 +156,6 @@ fn grant(conn: &Tx, m: &Membership, list: AccessList, id: &str) -> Result<()> {
         return Ok(());
     }
     store::orgs::grant(conn, m, list, id)
-}
-
-/// The organization's resources, from the snapshot when there is one.
-pub fn snapshot(st: &State, org: &OrgId) -> Result<Arc<OrgResources>> {
-    match st.resources.get(org) {
-        Ok(s) => Ok(s),
-        Err(generation) => {
-            let s = st.read(|c| {
-                Ok(OrgResources::new(
-                    rs::projects(c, org)?,
-                    rs::environments(c, org)?,
-                    rs::applications(c, org)?,
-                ))
-            })?;
-            let s = Arc::new(s);
-            st.resources.put(org.clone(), generation, Arc::clone(&s));
-            Ok(s)
-        }
-    }
 }
 
 /// Builds the trees of `projects` with what the caller may see inside them.

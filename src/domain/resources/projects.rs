@@ -3,29 +3,37 @@
 use std::sync::Arc;
 
 use super::{
-    DEFAULT_ENVIRONMENT, Needle, ProjectTree, build_trees, checked, denied, grant, page, paging,
-    parse_changes, parse_desc, parse_name, snapshot, trees, visible_project,
+    DEFAULT_ENVIRONMENT, Needle, ProjectTree, build_trees, denied, grant, page, paging, snapshot,
+    trees, visible_project,
 };
 use crate::auth::token;
 use crate::domain::State;
 use crate::domain::access::{self, Actor};
 use crate::domain::cache::OrgResources;
-use crate::error::{Checks, Error, Result};
-use crate::model::{Environment, EnvironmentId, Flags, Page, Project, ProjectId};
+use crate::error::{Error, Result};
+use crate::model::{
+    Description, Environment, EnvironmentId, Flags, Name, Page, Project, ProjectId,
+};
 use crate::store::orgs::AccessList;
 use crate::store::resources as rs;
 
+/// A project to create.
+#[derive(Debug)]
+pub struct NewProject {
+    pub name: Name,
+    pub description: Option<Description>,
+}
+
+/// Changes to a project; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProjectChanges {
+    pub name: Option<Name>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<Description>>,
+}
+
 /// `project.create`: a project and its default `production` environment.
-pub async fn create(
-    st: &State,
-    actor: &Actor,
-    name: &str,
-    description: Option<&str>,
-) -> Result<(Project, Environment)> {
-    let mut c = Checks::new();
-    let name = parse_name(&mut c, name);
-    let description = parse_desc(&mut c, description);
-    c.finish()?;
+pub async fn create(st: &State, actor: &Actor, new: NewProject) -> Result<(Project, Environment)> {
     let m = access::flag(actor, |f: &Flags| f.can_create_projects)?.clone();
     // A key limited to some projects cannot make new ones outside its reach.
     if actor.scope().is_some_and(|s| s.project_ids.is_some()) {
@@ -35,8 +43,8 @@ pub async fn create(
     let project = Project {
         id: ProjectId(token::new_id()),
         organization_id: m.organization_id.clone(),
-        name: checked(name)?,
-        description,
+        name: new.name.into_string(),
+        description: new.description.map(Description::into_string),
         created_at: now,
     };
     let env = Environment {
@@ -106,19 +114,15 @@ pub async fn update(
     st: &State,
     actor: &Actor,
     id: &ProjectId,
-    name: Option<&str>,
-    description: Option<&str>,
+    changes: ProjectChanges,
 ) -> Result<Project> {
-    let mut c = Checks::new();
-    let (name, description) = parse_changes(&mut c, name, description);
-    c.finish()?;
     access::flag(actor, |f| f.can_create_projects)?;
     let mut p = visible_project(st, actor, id)?;
-    if let Some(n) = name {
-        p.name = n;
+    if let Some(n) = changes.name {
+        p.name = n.into_string();
     }
-    if let Some(d) = description {
-        p.description = d;
+    if let Some(d) = changes.description {
+        p.description = d.map(Description::into_string);
     }
     let q = p.clone();
     st.write(move |tx| rs::update_project(tx, &q)).await?;
