@@ -280,16 +280,104 @@ impl Checks {
         if self.issues.is_empty() {
             return Ok(());
         }
-        let message = self
-            .issues
+        Err(Error::fields(self.issues))
+    }
+}
+
+impl Error {
+    /// A 400 `validation_failed` listing `issues`.
+    fn fields(issues: Vec<FieldIssue>) -> Error {
+        let message = issues
             .iter()
             .map(|i| format!("{}: {}", i.path, i.message))
             .collect::<Vec<_>>()
             .join("; ");
-        Err(Error::Invalid {
+        Error::Invalid {
             reason: Invalid::ValidationFailed.as_str(),
             message,
-            issues: self.issues,
-        })
+            issues,
+        }
+    }
+}
+
+/// One field's parsed value, or what is wrong with it.
+pub type Checked<T> = Result<T, FieldIssue>;
+
+/// The check of the field at `path`: `result`'s value, or its error as the field's issue.
+pub fn field<T, M: Into<String>>(path: &str, result: Result<T, M>) -> Checked<T> {
+    result.map_err(|m| FieldIssue {
+        path: path.to_owned(),
+        message: m.into(),
+    })
+}
+
+/// A field that failed alone is a 400 naming it.
+impl From<FieldIssue> for Error {
+    fn from(issue: FieldIssue) -> Error {
+        Error::fields(vec![issue])
+    }
+}
+
+/// Fields checked one by one and answered together, so a request learns about all its
+/// problems at once.
+pub trait AllChecked {
+    type Values;
+
+    /// Every field's value, or a 400 listing the issue of each field that failed, in
+    /// order.
+    fn all(self) -> Result<Self::Values>;
+}
+
+macro_rules! all_checked {
+    ($($v:ident: $t:ident),+) => {
+        impl<$($t),+> AllChecked for ($(Checked<$t>,)+) {
+            type Values = ($($t,)+);
+
+            fn all(self) -> Result<Self::Values> {
+                match self {
+                    ($(Ok($v),)+) => Ok(($($v,)+)),
+                    ($($v,)+) => Err(Error::fields(
+                        [$($v.err()),+].into_iter().flatten().collect(),
+                    )),
+                }
+            }
+        }
+    };
+}
+
+all_checked!(a: A, b: B);
+all_checked!(a: A, b: B, c: C);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(e: Error) -> Vec<String> {
+        match e {
+            Error::Invalid { issues, .. } => issues.into_iter().map(|i| i.path).collect(),
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fields_checked_together_give_every_value_or_every_issue_in_order() {
+        let ok: (Checked<i32>, Checked<&str>) = (field::<_, &str>("a", Ok(1)), Ok("b"));
+        assert_eq!(ok.all().unwrap(), (1, "b"));
+
+        let wrong: (Checked<()>, Checked<()>, Checked<()>) =
+            (field("c", Err("bad")), Ok(()), field("a", Err("worse")));
+        let e = wrong.all().unwrap_err();
+        assert_eq!(e.to_string(), "c: bad; a: worse");
+        assert_eq!(paths(e), ["c", "a"]);
+    }
+
+    #[test]
+    fn a_field_failing_alone_is_the_same_400_as_from_checks() {
+        let mut c = Checks::new();
+        c.fail("name", "must not be empty");
+        let from_checks = c.finish().unwrap_err();
+        let alone = Error::from(field::<(), _>("name", Err("must not be empty")).unwrap_err());
+        assert_eq!(alone.to_string(), from_checks.to_string());
+        assert_eq!(paths(alone), paths(from_checks));
     }
 }

@@ -457,22 +457,34 @@ impl AppName {
 /// The longest description of a project, environment or application, in characters.
 pub const DESCRIPTION_MAX: usize = 10_000;
 
-/// An optional free-text description of bounded length.
-pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, String> {
-    match raw {
-        None => Ok(None),
-        Some(d) if d.chars().count() > DESCRIPTION_MAX => {
-            Err(format!("must be at most {DESCRIPTION_MAX} characters"))
+/// A free-text description of at most `DESCRIPTION_MAX` characters, never blank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description(String);
+
+impl Description {
+    /// The description `raw` gives; `None` when it is blank, since sending "" clears one.
+    pub fn parse(raw: &str) -> Result<Option<Description>, String> {
+        if raw.chars().count() > DESCRIPTION_MAX {
+            return Err(format!("must be at most {DESCRIPTION_MAX} characters"));
         }
-        Some(d)
-            if d.chars()
-                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+        if raw
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
         {
-            Err("must not contain control characters".into())
+            return Err("must not contain control characters".into());
         }
-        // An empty description is no description: sending "" clears one.
-        Some(d) if d.trim().is_empty() => Ok(None),
-        Some(d) => Ok(Some(d.to_owned())),
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Description(raw.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 
@@ -641,6 +653,18 @@ mod tests {
         assert!(Name::parse("   ", 3).is_err());
         assert!(Name::parse("abcd", 3).is_err());
         assert!(Name::parse("a\u{0}b", 3).is_err());
+    }
+
+    #[test]
+    fn descriptions_are_bounded_and_blank_ones_are_none() {
+        assert_eq!(
+            Description::parse(" a\tb\n").unwrap().unwrap().as_str(),
+            " a\tb\n"
+        );
+        assert_eq!(Description::parse(" \n "), Ok(None));
+        assert!(Description::parse(&"é".repeat(DESCRIPTION_MAX)).is_ok());
+        assert!(Description::parse(&"é".repeat(DESCRIPTION_MAX + 1)).is_err());
+        assert!(Description::parse("a\u{0}b").is_err());
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! The HTTP API: one file per router, the security extractor, the error mapping, and the
 //! middleware around them.
 
+pub mod application;
 pub mod auth;
 pub mod body_check;
+pub mod environment;
 pub mod error;
 pub mod frame;
 pub mod headers;
 pub mod health;
 pub mod listing;
 pub mod organization;
+pub mod project;
 pub mod raw;
-pub mod resources;
 pub mod security;
 pub mod text;
 pub mod user;
@@ -46,9 +48,9 @@ pub fn service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
         health::HealthApi,
         organization::OrganizationApi,
         user::UserApi,
-        resources::ProjectApi,
-        resources::EnvironmentApi,
-        resources::ApplicationApi,
+        project::ProjectApi,
+        environment::EnvironmentApi,
+        application::ApplicationApi,
     );
     OpenApiService::new(apis, "keygate", env!("CARGO_PKG_VERSION"))
         .description(

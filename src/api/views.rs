@@ -4,7 +4,9 @@ use poem_openapi::Object;
 
 use crate::clock::rfc3339;
 use crate::domain::members::Permissions;
-use crate::model::{ApiKey, Invitation, Membership, Organization, Role, Session, User};
+use crate::model::{
+    ApiKey, Application, Environment, Invitation, Membership, Organization, Role, Session, User,
+};
 
 /// A user, as anyone allowed to see it sees it (never a password hash).
 #[derive(Debug, Clone, Object)]
@@ -343,4 +345,61 @@ pub struct CreatedApiKey {
     pub key: String,
     #[oai(flatten)]
     pub api_key: ApiKeyView,
+}
+
+/// An application as listed inside its environment.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ApplicationSummary {
+    /// The application's id.
+    pub application_id: String,
+    /// Display name.
+    pub name: String,
+    /// Technical name.
+    pub app_name: String,
+    /// `idle` until deployed.
+    pub application_status: String,
+}
+
+/// An environment.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EnvironmentView {
+    /// The environment's id.
+    pub environment_id: String,
+    /// Its name; the default one is `production`.
+    pub name: String,
+    /// Free text.
+    #[oai(skip_serializing_if_is_none)]
+    pub description: Option<String>,
+    /// The project it belongs to.
+    pub project_id: String,
+    /// Whether it is the project's default (cannot be renamed or removed).
+    pub is_default: bool,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// The applications in it that the caller may see.
+    pub applications: Vec<ApplicationSummary>,
+}
+
+impl EnvironmentView {
+    pub fn new(e: &Environment, apps: &[Application]) -> EnvironmentView {
+        EnvironmentView {
+            environment_id: e.id.to_string(),
+            name: e.name.clone(),
+            description: e.description.clone(),
+            project_id: e.project_id.to_string(),
+            is_default: e.is_default,
+            created_at: rfc3339(e.created_at),
+            applications: apps
+                .iter()
+                .map(|a| ApplicationSummary {
+                    application_id: a.id.to_string(),
+                    name: a.name.clone(),
+                    app_name: a.app_name.clone(),
+                    application_status: a.status.clone(),
+                })
+                .collect(),
+        }
+    }
 }

@@ -432,6 +432,45 @@ async fn an_environment_cannot_be_renamed_to_production_or_to_a_taken_name() {
     assert_eq!(env_row(&app, &qa, "description"), json!(null));
 }
 
+/// A new name is judged against the environment it renames: the name it has is never
+/// refused (not even `production` for the default one), the default environment refuses
+/// any other before the name's own problems, and those count only for a caller allowed to
+/// rename it.
+#[tokio::test]
+async fn a_new_name_is_judged_against_the_environment_it_renames() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (pid, prod) = project(&app, &owner, "P").await;
+    let qa = environment(&app, &owner, &pid, "qa").await;
+    let viewer = member_seeing(
+        &app,
+        &owner,
+        "viewer@example.com",
+        json!({}),
+        &[&pid],
+        &[&prod, &qa],
+        &[],
+    )
+    .await;
+
+    let own_name = update(
+        &app,
+        &owner,
+        json!({"environmentId": prod, "name": " production "}),
+    )
+    .await;
+    let padded = update(&app, &owner, json!({"environmentId": qa, "name": "  qa  "})).await;
+    let default_empty = update(&app, &owner, json!({"environmentId": prod, "name": " "})).await;
+    let not_allowed = update(&app, &viewer.who, json!({"environmentId": qa, "name": " "})).await;
+
+    assert_eq!(own_name.assert_ok()["name"], "production");
+    assert_eq!(padded.assert_ok()["name"], "qa");
+    default_empty.assert_error(400, "default_environment");
+    not_allowed.assert_error(401, "permission_denied");
+    assert_eq!(env_row(&app, &prod, "name"), "production");
+    assert_eq!(env_row(&app, &qa, "name"), "qa");
+}
+
 #[tokio::test]
 async fn environment_update_of_a_missing_or_foreign_environment_changes_nothing() {
     let app = TestApp::new();

@@ -1021,7 +1021,8 @@ async fn a_kept_project_all_equals_a_fresh_servers_after_each_kind_of_change() {
 /// changes: the organization's resources, or the member's access.
 #[tokio::test]
 async fn a_members_project_all_is_rendered_once_until_its_resources_or_access_change() {
-    use keygate::domain::{keys, resources};
+    use keygate::domain::keys;
+    use keygate::domain::resources::projects;
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;
     let (p, p_prod) = project(&app, &owner, "P").await;
@@ -1043,7 +1044,7 @@ async fn a_members_project_all_is_rendered_once_until_its_resources_or_access_ch
     // One request: the key checked, then the listing.
     let list = || async {
         let actor = keys::authenticate(&app.state, &key, false).await.unwrap();
-        resources::all_projects(&app.state, &actor, |trees| {
+        projects::all(&app.state, &actor, |trees| {
             renders.set(renders.get() + 1);
             let names: Vec<&str> = trees.iter().map(|t| t.project.name.as_str()).collect();
             names.join(",")
