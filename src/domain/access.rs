@@ -1,5 +1,6 @@
 //! Who is acting: the "mock session context" of the reference. API keys and sessions both
-//! end in one `Actor`, and every rule is checked against it.
+//! end in one `Actor`: its principal, its key's scope, and what it may see. The rules of
+//! who may do what are `policy`'s.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use super::State;
 use super::cache::{AccessLists, CachedKey, CachedSession, Principal, ViewSlot};
 use crate::error::{Error, Reason, Result};
 use crate::model::{
-    ApiKey, Application, Environment, Flags, KeyScope, Membership, OrgId, Organization, ProjectId,
+    ApiKey, Application, Environment, KeyScope, Membership, OrgId, Organization, ProjectId,
     SessionId, User,
 };
 use crate::store::orgs::AccessList;
@@ -118,16 +119,6 @@ pub fn principal_of(
     })
 }
 
-/// The caller's membership, if it holds the flag (owner and admin hold every flag).
-pub fn flag(actor: &Actor, has: fn(&Flags) -> bool) -> Result<&Membership> {
-    let m = actor.member()?;
-    if m.role.is_privileged() || has(&m.flags) {
-        Ok(m)
-    } else {
-        Err(Error::Denied(Reason::PermissionDenied))
-    }
-}
-
 fn listed(list: &[String], id: &str) -> bool {
     list.binary_search_by(|x| x.as_str().cmp(id)).is_ok()
 }
@@ -165,51 +156,6 @@ impl Actor {
         self.sees_environment(e)
             && (self.privileged() || listed(&self.lists().applications, a.id.as_str()))
     }
-}
-
-/// What acts on the user's account itself (its keys, sessions, profile): a session, or a
-/// key with no limit at all. A key with a scope, an expiry, a quota or a rate limit could
-/// otherwise mint a key without them, or take over the account behind it.
-pub fn whole_account(actor: &Actor) -> Result<()> {
-    if let Some(k) = actor.key() {
-        let limited = !k.scope.is_unrestricted()
-            || k.expires_at.is_some()
-            || k.remaining.is_some()
-            || k.rate_limit.is_some();
-        if limited {
-            return Err(Error::Denied(Reason::PermissionDenied));
-        }
-    }
-    Ok(())
-}
-
-/// A key limited to some projects is for automation inside them: it may not manage the
-/// organization (members, invitations, the organization itself), which could widen it.
-pub fn manages_organization(actor: &Actor) -> Result<()> {
-    if actor.scope().is_some_and(|s| s.project_ids.is_some()) {
-        return Err(Error::Denied(Reason::PermissionDenied));
-    }
-    Ok(())
-}
-
-/// The caller's membership in the organization it acts in, if owner or admin (and not a
-/// project-scoped key).
-pub fn privileged(actor: &Actor) -> Result<&Membership> {
-    manages_organization(actor)?;
-    let m = actor.member()?;
-    if m.role.is_privileged() {
-        Ok(m)
-    } else {
-        Err(Error::Denied(Reason::PermissionDenied))
-    }
-}
-
-/// The caller's session; API keys are refused for what only a person at a browser does
-/// (switching organizations, changing a password, accepting invitations).
-pub fn session_only(actor: &Actor) -> Result<&SessionId> {
-    actor
-        .session_id()
-        .ok_or(Error::Denied(Reason::PermissionDenied))
 }
 
 /// The caller's membership in `org`, named explicitly by the request. 404 when the

@@ -2,6 +2,7 @@
 
 use super::invitations;
 use super::limiter::{Begin, Limiter};
+use super::policy::{self, op};
 use super::sessions::{self, Issued};
 use super::{Client, State};
 use crate::auth::password::Verified;
@@ -107,7 +108,7 @@ pub async fn sign_up(st: &State, input: SignUp, client: &Client) -> Result<(User
     }
     let hash = st.hash_password(new.password.expose().to_owned()).await?;
     let (ttl, client) = (st.config.session_ttl_ms, client.clone());
-    st.write(move |tx| {
+    st.write(&policy::unchecked::<op::SignUp>(), move |tx| {
         if let Some(raw) = &input.invitation_token {
             let inv = invitations::by_token_for(tx, raw, new.email.as_str(), now)?;
             let user = insert_user(tx, &new, &hash, now)?;
@@ -206,7 +207,7 @@ async fn check_sign_in(
     let now = st.now();
     let (ttl, client, uid) = (st.config.session_ttl_ms, client.clone(), user.id.clone());
     let issued = st
-        .write(move |tx| {
+        .write(&policy::unchecked::<op::SignIn>(), move |tx| {
             if let Some(h) = new_hash {
                 store::users::set_password_hash(tx, &uid, &h, now)?;
             }
@@ -349,7 +350,7 @@ pub fn create_user_blocking(
     let hasher = crate::auth::password::Hasher::new(st.config.argon2_m_kib);
     let hash = hasher.hash(new.password.expose());
     let now = st.now();
-    st.write_blocking(|tx| {
+    st.write_blocking(&policy::unchecked::<op::Shell>(), |tx| {
         let first = store::users::count(tx)? == 0;
         let user = insert_user(tx, &new, &hash, now)?;
         if first || installation_admin {

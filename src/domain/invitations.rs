@@ -1,6 +1,7 @@
 //! Invitations: random single-use tokens, stored hashed, valid for 48 hours.
 
-use super::access::{self, Actor};
+use super::access::Actor;
+use super::policy::{self, op};
 use super::{State, in_own_org};
 use crate::auth::token;
 use crate::clock::HOUR;
@@ -62,7 +63,8 @@ pub async fn invite(
     };
     c.finish()?;
     let email = email.ok_or_else(|| Error::internal("checked email missing"))?;
-    let me = access::privileged(actor)?.clone();
+    let auth = policy::authorize::<op::OrganizationInviteMember>(actor)?;
+    let me = actor.member()?.clone();
     let now = st.now();
     let token = token::new_token();
     let invitation = Invitation {
@@ -77,7 +79,7 @@ pub async fn invite(
     };
     let hash = token::sha256(token.as_bytes());
     let inv = invitation.clone();
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         if let Some(u) = store::users::by_email(tx, &inv.email)?
             && store::orgs::membership_of(tx, &inv.organization_id, &u.id)?.is_some()
         {
@@ -101,15 +103,17 @@ pub async fn invite(
 /// `organization.allInvitations`: one page of the active organization's invitations, in
 /// the order they were sent.
 pub fn all(st: &State, actor: &Actor, paging: Paging) -> Result<Page<Invitation>> {
-    let me = access::privileged(actor)?;
+    policy::authorize::<op::OrganizationAllInvitations>(actor)?;
+    let me = actor.member()?;
     st.read(|c| store::invitations::of_org(c, &me.organization_id, paging))
 }
 
 /// `organization.removeInvitation`: cancels a pending invitation.
 pub async fn remove(st: &State, actor: &Actor, id: &InvitationId) -> Result<Invitation> {
-    let me = access::privileged(actor)?.clone();
+    let auth = policy::authorize::<op::OrganizationRemoveInvitation>(actor)?;
+    let me = actor.member()?.clone();
     let id = id.clone();
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         let found = store::invitations::in_org(tx, &me.organization_id, &id)?;
         let mut inv = in_own_org(tx, found, "invitation", |c| {
             store::invitations::locate(c, &id)
@@ -193,9 +197,10 @@ pub enum Ticket {
 /// `organization.acceptInvitation`: a signed-in user whose email matches joins, and the
 /// session switches to the new organization.
 pub async fn accept(st: &State, actor: &Actor, ticket: Ticket) -> Result<Membership> {
-    let session = access::session_only(actor)?.clone();
+    let auth = policy::authorize::<op::OrganizationAcceptInvitation>(actor)?;
+    let session = policy::session_only(actor)?.clone();
     let (user, now) = (actor.user().clone(), st.now());
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         let inv = match ticket {
             Ticket::Token(t) => by_token_for(tx, &t, &user.email, now)?,
             Ticket::Id(id) => {

@@ -6,6 +6,7 @@ use super::State;
 use super::access::{self, Actor, Via, load_principal};
 use super::cache::{CachedKey, KeyHit, KeyRuntime, RuntimeState, ViewSlot};
 use super::limiter::Bucket;
+use super::policy::{self, Authorized, Op, op};
 use crate::auth::{apikey, token};
 use crate::clock::{DAY, SECOND};
 use crate::error::{Backoff, Checks, Error, Reason, Result, Throttle};
@@ -135,31 +136,14 @@ fn parse_new(
     }
 }
 
-/// Whether the user may hold keys in its organization: members need `canAccessToAPI`.
-fn may_use_api(principal_role: Role, can_access_to_api: bool) -> Result<()> {
-    if principal_role == Role::Member && !can_access_to_api {
-        return Err(Error::Denied(Reason::PermissionDenied));
-    }
-    Ok(())
-}
-
-/// A key with any limit may not mint or manage keys: a new key could shed the limit.
-fn may_manage_keys(actor: &Actor) -> Result<()> {
-    access::whole_account(actor)
-}
-
 /// `user.createApiKey`. Returns the record and the key, which is never shown again.
 pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, String)> {
     let (name, prefix, rate_limit, refill) = parse_new(&n, st.config.default_key_rate_limit)?;
-    may_manage_keys(actor)?;
+    let pending = policy::authorize_named::<op::UserCreateApiKey>(actor)?;
     let org = OrgId(n.organization_id.trim().to_owned());
-    if let Some(k) = actor.key()
-        && k.organization_id != org
-    {
-        return Err(Error::Denied(Reason::WrongOrganization));
-    }
+    policy::within_key_org(actor, &org)?;
     let (_, m) = access::member_in(st, actor, &org)?;
-    may_use_api(m.role, m.flags.can_access_to_api)?;
+    let auth = pending.in_org(&m)?;
     if let Some(ids) = &n.project_ids {
         let foreign =
             st.read(|c| store::orgs::foreign_ids(c, &org, store::orgs::AccessList::Projects, ids))?;
@@ -205,7 +189,7 @@ pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, Str
         previous_expires_at: None,
     };
     let (rec, hash) = (record.clone(), apikey::hash(&key));
-    st.write(move |tx| store::keys::insert(tx, &rec, &hash))
+    st.write(&auth, move |tx| store::keys::insert(tx, &rec, &hash))
         .await?;
     Ok((record, key))
 }
@@ -259,6 +243,7 @@ fn with_usage(st: &State, keys: &mut [ApiKey], now: i64) {
 /// the order they were made, with usage not yet flushed folded in. Reads the page's rows
 /// only; the total is counted in an index.
 pub fn list(st: &State, actor: &Actor, paging: Paging) -> Result<Page<ApiKey>> {
+    policy::authorize::<op::UserListApiKeys>(actor)?;
     let org = actor.key().map(|k| &k.organization_id);
     let mut page = st.read(|c| store::keys::of_user(c, &actor.user().id, org, paging))?;
     with_usage(st, &mut page.items, st.now());
@@ -268,11 +253,16 @@ pub fn list(st: &State, actor: &Actor, paging: Paging) -> Result<Page<ApiKey>> {
 /// Loads a key the caller may manage: its own, or (`org_owner_may`) any key of an
 /// organization the caller owns. A key acts only in its organization, so through a key
 /// both lookups are of that organization's keys.
-fn managed(st: &State, actor: &Actor, id: &ApiKeyId, org_owner_may: bool) -> Result<ApiKey> {
-    may_manage_keys(actor)?;
+fn managed<O: Op>(
+    st: &State,
+    actor: &Actor,
+    id: &ApiKeyId,
+    org_owner_may: bool,
+) -> Result<(ApiKey, Authorized<O>)> {
+    let auth = policy::authorize::<O>(actor)?;
     let me = &actor.user().id;
     let within = actor.key().map(|k| &k.organization_id);
-    st.read(|c| {
+    let key = st.read(|c| {
         if let Some(key) = store::keys::own(c, me, within, id)? {
             return Ok(key);
         }
@@ -289,14 +279,16 @@ fn managed(st: &State, actor: &Actor, id: &ApiKeyId, org_owner_may: bool) -> Res
             }
             Some(_) => Err(Error::Denied(Reason::PermissionDenied)),
         }
-    })
+    })?;
+    Ok((key, auth))
 }
 
 /// `user.deleteApiKey`: by its user, or by the owner of its organization.
 pub async fn delete(st: &State, actor: &Actor, id: &ApiKeyId) -> Result<()> {
-    let key = managed(st, actor, id, true)?;
+    let (key, auth) = managed::<op::UserDeleteApiKey>(st, actor, id, true)?;
     let k = key.clone();
-    st.write(move |tx| store::keys::delete(tx, &k)).await?;
+    st.write(&auth, move |tx| store::keys::delete(tx, &k))
+        .await?;
     // Its usage not yet flushed has no row left to go to.
     st.cache.drop_runtime(&key.id);
     Ok(())
@@ -313,7 +305,7 @@ pub async fn update(
     let mut c = Checks::new();
     let name = name.and_then(|n| c.field("name", Name::parse(n, NAME_MAX)));
     c.finish()?;
-    let mut key = managed(st, actor, id, false)?;
+    let (mut key, auth) = managed::<op::UserUpdateApiKey>(st, actor, id, false)?;
     if let Some(n) = name {
         key.name = n.into_string();
     }
@@ -322,7 +314,8 @@ pub async fn update(
     }
     key.updated_at = st.now();
     let k = key.clone();
-    st.write(move |tx| store::keys::update(tx, &k)).await?;
+    st.write(&auth, move |tx| store::keys::update(tx, &k))
+        .await?;
     with_usage(st, std::slice::from_mut(&mut key), st.now());
     Ok(key)
 }
@@ -344,14 +337,14 @@ pub async fn rotate(
         );
         c.finish()?;
     }
-    let mut key = managed(st, actor, id, false)?;
+    let (mut key, auth) = managed::<op::UserRotateApiKey>(st, actor, id, false)?;
     let now = st.now();
     let secret = apikey::generate(&key.prefix);
     key.start = apikey::start(&secret);
     key.updated_at = now;
     key.previous_expires_at = (grace > 0).then_some(now + grace * SECOND);
     let (k, hash) = (key.clone(), apikey::hash(&secret));
-    st.write(move |tx| store::keys::rotate(tx, &k, &hash))
+    st.write(&auth, move |tx| store::keys::rotate(tx, &k, &hash))
         .await?;
     with_usage(st, std::slice::from_mut(&mut key), now);
     Ok((key, secret))
@@ -417,7 +410,7 @@ pub async fn authenticate(st: &State, raw: &str, writes: bool) -> Result<Actor> 
         .membership
         .as_ref()
         .map_err(|r| Error::Denied(*r))?;
-    may_use_api(m.role, m.flags.can_access_to_api)?;
+    policy::may_use_keys(m)?;
     if writes && key.scope.read_only {
         return Err(Error::Denied(Reason::PermissionDenied));
     }
@@ -519,7 +512,7 @@ async fn admit(st: &State, k: &CachedKey, now: i64) -> Result<()> {
     }
     let (id, refill) = (k.key.id.clone(), k.key.refill);
     let leased = st
-        .write(move |tx| {
+        .write(&policy::unchecked::<op::KeyUsage>(), move |tx| {
             let Some((remaining, last_refill_at)) = store::keys::quota(tx, &id)? else {
                 return Ok(None);
             };
@@ -674,7 +667,7 @@ async fn flush_chunk(st: &State, runtimes: &[Arc<KeyRuntime>], give_back: bool) 
     }
     let work = batch.clone();
     let written = st
-        .write(move |tx| {
+        .write(&policy::unchecked::<op::KeyUsage>(), move |tx| {
             let usage = work.iter().map(|t| (&t.rt.id, t.last_used_at, t.requests));
             let found = store::keys::record_usage(tx, usage)?;
             let mut gone = Vec::new();
@@ -744,11 +737,11 @@ pub fn create_from_shell(
     let secret = apikey::generate(&prefix);
     let hash = apikey::hash(&secret);
     let org = org.clone();
-    st.write_blocking(|tx| {
+    st.write_blocking(&policy::unchecked::<op::Shell>(), |tx| {
         let user = store::users::by_email(tx, &email)?.ok_or(Error::NotFound("user"))?;
         let m = store::orgs::membership_of(tx, &org, &user.id)?
             .ok_or(Error::Denied(Reason::NotAMember))?;
-        may_use_api(m.role, m.flags.can_access_to_api)?;
+        policy::may_use_keys(&m)?;
         let key = ApiKey {
             id: ApiKeyId(token::new_id()),
             name: name.into_string(),

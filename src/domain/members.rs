@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use super::access::{self, Actor};
+use super::access::Actor;
 use super::accounts::{NewUser, insert_user};
 use super::invitations::assignable_role;
+use super::policy::{self, op};
 use super::{State, in_own_org};
 use crate::auth::token;
 use crate::error::{Checks, Clash, Error, Reason, Result};
@@ -39,7 +40,8 @@ fn may_manage(me: &Membership, target: &Membership) -> Result<()> {
 /// the order they joined (owner or admin, as in Dokploy: a member sees only what it was
 /// given).
 pub fn all(st: &State, actor: &Actor, paging: Paging) -> Result<Page<(Membership, User)>> {
-    let me = access::privileged(actor)?;
+    policy::authorize::<op::UserAll>(actor)?;
+    let me = actor.member()?;
     st.read(|c| store::orgs::members_of(c, &me.organization_id, paging))
 }
 
@@ -51,9 +53,10 @@ pub async fn update_role(
     role: &str,
 ) -> Result<Membership> {
     let role = assignable_role("role", role)?;
-    let me = access::privileged(actor)?.clone();
+    let auth = policy::authorize::<op::OrganizationUpdateMemberRole>(actor)?;
+    let me = actor.member()?.clone();
     let member = member.clone();
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         let found = store::orgs::member(tx, &me.organization_id, &member)?;
         let mut target = in_own_org(tx, found, "member", |c| {
             store::orgs::locate_member(c, &member)
@@ -91,9 +94,10 @@ fn managed_target(tx: &Reader, me: &Membership, user: &UserId) -> Result<Members
 /// request its keys for it are refused (`not_a_member`) and its sessions stop acting in
 /// it.
 pub async fn remove(st: &State, actor: &Actor, user: &UserId) -> Result<()> {
-    let me = access::privileged(actor)?.clone();
+    let auth = policy::authorize::<op::UserRemove>(actor)?;
+    let me = actor.member()?.clone();
     let target = user.clone();
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         let target = managed_target(tx, &me, &target)?;
         store::orgs::delete_member(tx, &target)
     })
@@ -116,9 +120,10 @@ pub async fn assign(
     user: &UserId,
     a: Assignment,
 ) -> Result<Permissions> {
-    let me = access::privileged(actor)?.clone();
+    let auth = policy::authorize::<op::UserAssignPermissions>(actor)?;
+    let me = actor.member()?.clone();
     let target = user.clone();
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         let target = managed_target(tx, &me, &target)?;
         let org = &me.organization_id;
         let mut c = Checks::new();
@@ -205,7 +210,8 @@ pub async fn create_with_credentials(
     role: &str,
 ) -> Result<(User, Membership)> {
     let role = assignable_role("role", role)?;
-    let me = access::privileged(actor)?.clone();
+    let auth = policy::authorize::<op::UserCreateUserWithCredentials>(actor)?;
+    let me = actor.member()?.clone();
     // Anyone may create an organization and so become an owner; only the installation's
     // administrators, named in the database, create accounts outright. Otherwise any
     // owner could make an account for someone else's address before that person is
@@ -224,7 +230,7 @@ pub async fn create_with_credentials(
     }
     let hash = st.hash_password(new.password.expose().to_owned()).await?;
     let now = st.now();
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         let user = insert_user(tx, &new, &hash, now)?;
         let m = Membership {
             id: MemberId(token::new_id()),

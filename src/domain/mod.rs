@@ -26,6 +26,7 @@ use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{OrgId, Paging};
 use crate::store::{self, Reader, Stale, Tx};
 use limiter::Limiter;
+use policy::{Authorized, Op};
 
 /// Checks a listing's `limit` (`default_limit` when absent) and `offset` (0 when absent):
 /// a 400 names each one out of range.
@@ -117,8 +118,8 @@ impl State {
     /// Runs `f` as one unit of work, then drops from the caches exactly what its store
     /// operations recorded as stale, once the changes are durable. It runs in a task of
     /// its own: when the client goes away mid-request the write still commits, and so
-    /// the caches must still learn of it.
-    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    /// the caches must still learn of it. The proof says the policy allowed it.
+    pub async fn write<O: Op, T, F>(&self, _allowed: &Authorized<O>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Tx) -> Result<T> + Send + 'static,
@@ -134,7 +135,11 @@ impl State {
     }
 
     /// `write` for callers already off the async workers (CLI, shutdown).
-    pub fn write_blocking<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+    pub fn write_blocking<O: Op, T>(
+        &self,
+        _allowed: &Authorized<O>,
+        f: impl FnOnce(&Tx) -> Result<T>,
+    ) -> Result<T> {
         let (out, stale) = store::write_blocking(&self.db, f)?;
         self.forget(&stale);
         Ok(out)

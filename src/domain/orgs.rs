@@ -3,6 +3,7 @@
 use super::State;
 use super::access::{self, Actor};
 use super::accounts::{NAME_MAX, create_org_in};
+use super::policy::{self, op};
 use crate::error::{Checks, Error, Invalid, Reason, Result};
 use crate::model::{Membership, Name, OrgId, Organization, Page, Paging, Role};
 use crate::store;
@@ -17,10 +18,12 @@ fn parse_name(raw: &str) -> Result<Name> {
 /// `organization.create`: the caller becomes its owner.
 pub async fn create(st: &State, actor: &Actor, name: &str) -> Result<(Organization, Role)> {
     let name = parse_name(name)?;
-    access::session_only(actor)?;
+    let auth = policy::authorize::<op::OrganizationCreate>(actor)?;
     let (user, now) = (actor.user().id.clone(), st.now());
     let org = st
-        .write(move |tx| create_org_in(tx, &user, name.as_str(), now))
+        .write(&auth, move |tx| {
+            create_org_in(tx, &user, name.as_str(), now)
+        })
         .await?;
     Ok((org, Role::Owner))
 }
@@ -28,6 +31,7 @@ pub async fn create(st: &State, actor: &Actor, name: &str) -> Result<(Organizati
 /// `organization.all`: one page of the caller's organizations and its role in each, in
 /// the order it joined them. An API key sees only its own organization.
 pub fn all(st: &State, actor: &Actor, paging: Paging) -> Result<Page<(Organization, Role)>> {
+    policy::authorize::<op::OrganizationAll>(actor)?;
     if actor.session_id().is_some() {
         return st.read(|c| store::orgs::of_user(c, &actor.user().id, paging));
     }
@@ -46,7 +50,10 @@ pub fn all(st: &State, actor: &Actor, paging: Paging) -> Result<Page<(Organizati
 /// `organization.one`.
 pub fn one(st: &State, actor: &Actor, org: &OrgId) -> Result<(Organization, Membership)> {
     scope_to_key(actor, org)?;
-    access::member_in(st, actor, org)
+    let pending = policy::authorize_named::<op::OrganizationOne>(actor)?;
+    let (o, m) = access::member_in(st, actor, org)?;
+    let _ = pending.in_org(&m)?;
+    Ok((o, m))
 }
 
 /// An API key acts only inside its organization.
@@ -66,15 +73,13 @@ pub async fn update(
 ) -> Result<(Organization, Membership)> {
     let name = parse_name(name)?;
     scope_to_key(actor, org)?;
-    access::manages_organization(actor)?;
+    let pending = policy::authorize_named::<op::OrganizationUpdate>(actor)?;
     let (mut o, m) = access::member_in(st, actor, org)?;
-    if !m.role.is_privileged() {
-        return Err(Error::Denied(Reason::PermissionDenied));
-    }
+    let auth = pending.in_org(&m)?;
     let id = o.id.clone();
     let new_name = name.into_string();
     o.name = new_name.clone();
-    st.write(move |tx| store::orgs::set_name(tx, &id, &new_name))
+    st.write(&auth, move |tx| store::orgs::set_name(tx, &id, &new_name))
         .await?;
     Ok((o, m))
 }
@@ -82,13 +87,11 @@ pub async fn update(
 /// `organization.delete`: only the owner, and not the owner's last organization.
 pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
     scope_to_key(actor, org)?;
-    access::manages_organization(actor)?;
+    let pending = policy::authorize_named::<op::OrganizationDelete>(actor)?;
     let (o, m) = access::member_in(st, actor, org)?;
-    if m.role != Role::Owner {
-        return Err(Error::Denied(Reason::PermissionDenied));
-    }
+    let auth = pending.in_org(&m)?;
     let user = actor.user().id.clone();
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         if store::orgs::count_of_user(tx, &user)? <= 1 {
             return Err(Error::invalid(
                 Invalid::LastOrganization,
@@ -106,16 +109,21 @@ pub async fn set_active(
     actor: &Actor,
     org: &OrgId,
 ) -> Result<(Organization, Membership)> {
-    let session = access::session_only(actor)?.clone();
+    let pending = policy::authorize_named::<op::OrganizationSetActive>(actor)?;
+    let session = policy::session_only(actor)?.clone();
     let (o, m) = access::member_in(st, actor, org)?;
+    let auth = pending.in_org(&m)?;
     let id = o.id.clone();
-    st.write(move |tx| store::sessions::set_active_org(tx, &session, Some(&id)))
-        .await?;
+    st.write(&auth, move |tx| {
+        store::sessions::set_active_org(tx, &session, Some(&id))
+    })
+    .await?;
     Ok((o, m))
 }
 
 /// `organization.active`: the organization the request acts in.
 pub fn active(st: &State, actor: &Actor) -> Result<(Organization, Membership)> {
+    policy::authorize::<op::OrganizationActive>(actor)?;
     let m = actor.member()?.clone();
     let o = st
         .read(|c| store::orgs::by_id(c, &m.organization_id))?

@@ -115,8 +115,8 @@ pub trait Op {
 /// and quota bookkeeping, session upkeep, the shell).
 pub trait Unchecked: Op {}
 
-/// The proof that the policy allowed `O`.
-#[must_use]
+/// The proof that the policy allowed `O`: `State::write` takes one. A read has nothing
+/// to show it to, and drops it.
 pub struct Authorized<O>(PhantomData<O>);
 
 /// Half a decision for an operation on a named organization: the caller passed every
@@ -312,13 +312,10 @@ pub fn may_use_keys(m: &Membership) -> Result<()> {
     holds(m, &op::UserCreateApiKey::NEED)
 }
 
-/// What only a session may do within an operation keys may call (a password change
-/// within `user.update`).
-pub fn session_only(actor: &Actor) -> Result<()> {
-    if actor.key().is_some() {
-        return Err(denied());
-    }
-    Ok(())
+/// The caller's session, for what only a session does: the operations whose row admits
+/// no key, and a password change within `user.update`, which keys may otherwise call.
+pub fn session_only(actor: &Actor) -> Result<&crate::model::SessionId> {
+    actor.session_id().ok_or_else(denied)
 }
 
 /// A key acts only inside its own organization: `wrong_organization` for another one.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::access::load_principal;
 use super::cache::{CachedSession, ViewSlot};
+use super::policy::{self, op};
 use super::{Client, State};
 use crate::auth::token;
 use crate::error::{Error, Reason, Result};
@@ -89,7 +90,10 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
     let session = &cached.session;
     if session.expires_at <= now {
         let id = session.id.clone();
-        st.write(move |tx| store::sessions::delete(tx, &id)).await?;
+        st.write(&policy::unchecked::<op::SessionUpkeep>(), move |tx| {
+            store::sessions::delete(tx, &id)
+        })
+        .await?;
         return Err(Error::Denied(Reason::SessionExpired));
     }
     if now - session.updated_at <= st.config.session_update_age_ms {
@@ -103,7 +107,9 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
     // Two requests may race here; the one whose UPDATE lands re-issues the cookie, the
     // other sees the new expiry on its next request.
     let extended = st
-        .write(move |tx| store::sessions::extend(tx, &id, seen, now, expires_at))
+        .write(&policy::unchecked::<op::SessionUpkeep>(), move |tx| {
+            store::sessions::extend(tx, &id, seen, now, expires_at)
+        })
         .await?;
     if !extended {
         return Ok(Current {
@@ -130,7 +136,7 @@ pub async fn sign_out(st: &State, token: &str) -> Result<()> {
         return Ok(());
     }
     let hash = token::sha256(token.as_bytes());
-    st.write(move |tx| {
+    st.write(&policy::unchecked::<op::SignOut>(), move |tx| {
         if let Some(s) = store::sessions::by_token_hash(tx, &hash)? {
             store::sessions::delete(tx, &s.id)?;
         }
@@ -142,6 +148,8 @@ pub async fn sign_out(st: &State, token: &str) -> Result<()> {
 /// Deletes every expired session; run from time to time by the server.
 pub async fn purge_expired(st: &State) -> Result<usize> {
     let now = st.now();
-    st.write(move |tx| store::sessions::delete_expired(tx, now))
-        .await
+    st.write(&policy::unchecked::<op::SessionUpkeep>(), move |tx| {
+        store::sessions::delete_expired(tx, now)
+    })
+    .await
 }

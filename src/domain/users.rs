@@ -1,8 +1,9 @@
 //! The caller itself: profile, password, sessions.
 
 use super::State;
-use super::access::{self, Actor};
+use super::access::Actor;
 use super::accounts::{Attempt, NAME_MAX};
+use super::policy::{self, op};
 use crate::auth::password::Verified;
 use crate::error::{Checks, Error, Reason, Result};
 use crate::model::{Name, Page, Paging, Password, Session, SessionId, User};
@@ -18,7 +19,7 @@ pub struct Update {
 /// `user.update`: a new name and/or password. A password change needs the current
 /// password, only works from a session, and ends the user's other sessions.
 pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
-    access::whole_account(actor)?;
+    let auth = policy::authorize::<op::UserUpdate>(actor)?;
     let mut c = Checks::new();
     let name = u
         .name
@@ -38,7 +39,7 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
 
     let mut new_hash = None;
     if let Some(p) = &password {
-        let keep = access::session_only(actor)?.clone();
+        let keep = policy::session_only(actor)?.clone();
         // The current password is a password guess like a sign-in: the same budget.
         let mut attempt = Attempt::begin(st, &actor.user().email, None).await?;
         let stored = st
@@ -58,7 +59,7 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
     }
     let (id, now) = (actor.user().id.clone(), st.now());
     let name = name.map(Name::into_string);
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         if let Some(n) = &name {
             store::users::set_name(tx, &id, n, now)?;
         }
@@ -73,17 +74,19 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
 
 /// `user.listSessions`: one page of the caller's live sessions, in the order they began.
 pub fn sessions(st: &State, actor: &Actor, paging: Paging) -> Result<Page<Session>> {
-    access::whole_account(actor)?;
+    policy::authorize::<op::UserListSessions>(actor)?;
     let now = st.now();
     st.read(|c| store::sessions::of_user(c, &actor.user().id, now, paging))
 }
 
 /// `user.revokeSession`: ends one of the caller's sessions.
 pub async fn revoke_session(st: &State, actor: &Actor, id: &SessionId) -> Result<()> {
-    access::whole_account(actor)?;
+    let auth = policy::authorize::<op::UserRevokeSession>(actor)?;
     let (user, id) = (actor.user().id.clone(), id.clone());
     let gone = st
-        .write(move |tx| store::sessions::delete_of_user(tx, &user, &id))
+        .write(&auth, move |tx| {
+            store::sessions::delete_of_user(tx, &user, &id)
+        })
         .await?;
     if gone {
         Ok(())

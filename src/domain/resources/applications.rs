@@ -7,7 +7,8 @@ use super::{
 };
 use crate::auth::token;
 use crate::domain::State;
-use crate::domain::access::{self, Actor};
+use crate::domain::access::Actor;
+use crate::domain::policy::{self, op};
 use crate::error::{Clash, Error, Result};
 use crate::model::{
     AppName, Application, ApplicationId, Description, EnvironmentId, Name, Page, ProjectId,
@@ -46,7 +47,8 @@ pub struct AppQuery<'a> {
 
 /// `application.create`: `appName` defaults to the name plus a random suffix.
 pub async fn create(st: &State, actor: &Actor, new: NewApplication) -> Result<Application> {
-    let m = access::flag(actor, |f| f.can_create_services)?.clone();
+    let auth = policy::authorize::<op::ApplicationCreate>(actor)?;
+    let m = actor.member()?.clone();
     let e = visible_environment(st, actor, &new.environment_id)?;
     let chosen = new.app_name.is_some();
     let mut app = Application {
@@ -61,7 +63,7 @@ pub async fn create(st: &State, actor: &Actor, new: NewApplication) -> Result<Ap
     };
     let (mut a, mm) = (app.clone(), m.clone());
     app = st
-        .write(move |tx| {
+        .write(&auth, move |tx| {
             if chosen {
                 if rs::app_name_taken(tx, &a.organization_id, &a.app_name, None)? {
                     return Err(app_name_conflict());
@@ -96,7 +98,7 @@ pub async fn update(
     id: &ApplicationId,
     changes: ApplicationChanges,
 ) -> Result<Application> {
-    access::flag(actor, |f| f.can_create_services)?;
+    let auth = policy::authorize::<op::ApplicationUpdate>(actor)?;
     let (mut a, _) = visible_application(st, actor, id)?;
     if let Some(n) = changes.name {
         a.name = n.into_string();
@@ -108,7 +110,7 @@ pub async fn update(
         a.app_name = n.into_string();
     }
     let b = a.clone();
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         if rs::app_name_taken(tx, &b.organization_id, &b.app_name, Some(&b.id))? {
             return Err(app_name_conflict());
         }
@@ -120,10 +122,10 @@ pub async fn update(
 
 /// `application.delete`.
 pub async fn delete(st: &State, actor: &Actor, id: &ApplicationId) -> Result<Application> {
-    access::flag(actor, |f| f.can_delete_services)?;
+    let auth = policy::authorize::<op::ApplicationDelete>(actor)?;
     let (a, _) = visible_application(st, actor, id)?;
     let (org, aid) = (a.organization_id.clone(), a.id.clone());
-    st.write(move |tx| rs::delete_application(tx, &org, &aid))
+    st.write(&auth, move |tx| rs::delete_application(tx, &org, &aid))
         .await?;
     Ok(a)
 }

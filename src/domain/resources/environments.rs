@@ -4,7 +4,8 @@
 use super::{DEFAULT_ENVIRONMENT, grant, trees, visible_environment, visible_project};
 use crate::auth::token;
 use crate::domain::State;
-use crate::domain::access::{self, Actor};
+use crate::domain::access::Actor;
+use crate::domain::policy::{self, op};
 use crate::error::{Clash, Error, Invalid, Result, field};
 use crate::model::{Application, Description, Environment, EnvironmentId, Name, ProjectId};
 use crate::store::Reader;
@@ -70,7 +71,8 @@ impl Rename {
 
 /// `environment.create`: a new environment in a project.
 pub async fn create(st: &State, actor: &Actor, new: NewEnvironment) -> Result<Environment> {
-    let m = access::flag(actor, |f| f.can_create_environments)?.clone();
+    let auth = policy::authorize::<op::EnvironmentCreate>(actor)?;
+    let m = actor.member()?.clone();
     let p = visible_project(st, actor, &new.project_id)?;
     let env = Environment {
         id: EnvironmentId(token::new_id()),
@@ -82,7 +84,7 @@ pub async fn create(st: &State, actor: &Actor, new: NewEnvironment) -> Result<En
         created_at: st.now(),
     };
     let (e, mm) = (env.clone(), m.clone());
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         if environment_name_taken(tx, &e, None)? {
             return Err(env_name_conflict());
         }
@@ -132,7 +134,7 @@ pub async fn update(
     id: &EnvironmentId,
     changes: EnvironmentChanges,
 ) -> Result<(Environment, Vec<Application>)> {
-    access::flag(actor, |f| f.can_create_environments)?;
+    let auth = policy::authorize::<op::EnvironmentUpdate>(actor)?;
     let mut e = visible_environment(st, actor, id)?;
     if let Some(rename) = changes.name
         && rename.sent != e.name
@@ -149,7 +151,7 @@ pub async fn update(
         e.description = d.map(Description::into_string);
     }
     let f = e.clone();
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         if environment_name_taken(tx, &f, Some(&f.id))? {
             return Err(env_name_conflict());
         }
@@ -162,7 +164,7 @@ pub async fn update(
 
 /// `environment.remove`: not the default one; its applications go with it.
 pub async fn remove(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<Environment> {
-    access::flag(actor, |f| f.can_delete_environments)?;
+    let auth = policy::authorize::<op::EnvironmentRemove>(actor)?;
     let e = visible_environment(st, actor, id)?;
     if e.is_default {
         return Err(Error::invalid(
@@ -171,7 +173,7 @@ pub async fn remove(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<Env
         ));
     }
     let (org, eid) = (e.organization_id.clone(), e.id.clone());
-    st.write(move |tx| rs::delete_environment(tx, &org, &eid))
+    st.write(&auth, move |tx| rs::delete_environment(tx, &org, &eid))
         .await?;
     Ok(e)
 }

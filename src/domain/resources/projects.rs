@@ -3,17 +3,16 @@
 use std::sync::Arc;
 
 use super::{
-    DEFAULT_ENVIRONMENT, Needle, ProjectTree, build_trees, denied, grant, page, paging, snapshot,
-    trees, visible_project,
+    DEFAULT_ENVIRONMENT, Needle, ProjectTree, build_trees, grant, page, paging, snapshot, trees,
+    visible_project,
 };
 use crate::auth::token;
 use crate::domain::State;
-use crate::domain::access::{self, Actor};
+use crate::domain::access::Actor;
 use crate::domain::cache::OrgResources;
+use crate::domain::policy::{self, op};
 use crate::error::{Error, Result};
-use crate::model::{
-    Description, Environment, EnvironmentId, Flags, Name, Page, Project, ProjectId,
-};
+use crate::model::{Description, Environment, EnvironmentId, Name, Page, Project, ProjectId};
 use crate::store::orgs::AccessList;
 use crate::store::resources as rs;
 
@@ -34,11 +33,8 @@ pub struct ProjectChanges {
 
 /// `project.create`: a project and its default `production` environment.
 pub async fn create(st: &State, actor: &Actor, new: NewProject) -> Result<(Project, Environment)> {
-    let m = access::flag(actor, |f: &Flags| f.can_create_projects)?.clone();
-    // A key limited to some projects cannot make new ones outside its reach.
-    if actor.scope().is_some_and(|s| s.project_ids.is_some()) {
-        return Err(denied());
-    }
+    let auth = policy::authorize::<op::ProjectCreate>(actor)?;
+    let m = actor.member()?.clone();
     let now = st.now();
     let project = Project {
         id: ProjectId(token::new_id()),
@@ -57,7 +53,7 @@ pub async fn create(st: &State, actor: &Actor, new: NewProject) -> Result<(Proje
         created_at: now,
     };
     let (p, e, mm) = (project.clone(), env.clone(), m.clone());
-    st.write(move |tx| {
+    st.write(&auth, move |tx| {
         rs::insert_project(tx, &p)?;
         rs::insert_environment(tx, &e)?;
         grant(tx, &mm, AccessList::Projects, p.id.as_str())?;
@@ -116,7 +112,7 @@ pub async fn update(
     id: &ProjectId,
     changes: ProjectChanges,
 ) -> Result<Project> {
-    access::flag(actor, |f| f.can_create_projects)?;
+    let auth = policy::authorize::<op::ProjectUpdate>(actor)?;
     let mut p = visible_project(st, actor, id)?;
     if let Some(n) = changes.name {
         p.name = n.into_string();
@@ -125,16 +121,17 @@ pub async fn update(
         p.description = d.map(Description::into_string);
     }
     let q = p.clone();
-    st.write(move |tx| rs::update_project(tx, &q)).await?;
+    st.write(&auth, move |tx| rs::update_project(tx, &q))
+        .await?;
     Ok(p)
 }
 
 /// `project.remove`: the project, its environments and applications.
 pub async fn remove(st: &State, actor: &Actor, id: &ProjectId) -> Result<Project> {
-    access::flag(actor, |f| f.can_delete_projects)?;
+    let auth = policy::authorize::<op::ProjectRemove>(actor)?;
     let p = visible_project(st, actor, id)?;
     let (org, pid) = (p.organization_id.clone(), p.id.clone());
-    st.write(move |tx| rs::delete_project(tx, &org, &pid))
+    st.write(&auth, move |tx| rs::delete_project(tx, &org, &pid))
         .await?;
     Ok(p)
 }
