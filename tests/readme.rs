@@ -10,6 +10,7 @@ use keygate::api::error::ApiError;
 use keygate::cli::Cli;
 use keygate::domain::policy::{Keys, Need, Needs, Org, TABLE};
 use keygate::error::{Backoff, Clash, Error, Invalid, Reason, Throttle, Transport};
+use keygate::store::orgs::AccessList;
 use serde_json::Value;
 
 const README: &str = include_str!("../README.md");
@@ -373,11 +374,18 @@ fn policy_row(name: &str, need: &Need) -> Vec<String> {
         Keys::None => "none",
     };
     let read_only = !need.writes && matches!(need.keys, Keys::Any | Keys::Unscoped);
+    let list = match need.list {
+        None => "-",
+        Some(AccessList::Projects) => "`accessedProjects`",
+        Some(AccessList::Environments) => "`accessedEnvironments`",
+        Some(AccessList::Applications) => "`accessedServices`",
+    };
     vec![
         format!("`{name}`"),
         role,
         need.flag
             .map_or("-".to_owned(), |f| format!("`{}`", f.name())),
+        list.to_owned(),
         keys.to_owned(),
         if read_only { "yes" } else { "no" }.to_owned(),
     ]

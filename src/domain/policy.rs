@@ -2,19 +2,21 @@
 //!
 //! Each operation of the API (and each write the server makes on its own) has a marker
 //! type in `op` and a row in `TABLE`: the role it needs, the member flag that stands in
-//! for owner or admin, which API keys may call it, and whether it writes. `authorize`
-//! decides from the row alone and answers an `Authorized<Op>` proof, which `State::write`
-//! takes: a write that no decision allowed does not compile.
+//! for owner or admin, which API keys may call it, the access list that must hold the
+//! resource it names, and whether it writes. `authorize` decides from the row alone and
+//! answers an `Authorized<Op>` proof, which `State::write` takes: a write that no
+//! decision allowed does not compile.
 //!
-//! What depends on the rows a request names (the key's own organization, the target of a
-//! role change, the owner of a key) is decided where those rows are read, by the helpers
-//! at the end of this file.
+//! What depends on the rows a request names is decided where those rows are read: the
+//! key's own organization and the member's access lists (by the row's list, through
+//! `Actor::sees_*`), the target of a role change, the owner of a key.
 
 use std::marker::PhantomData;
 
 use super::access::Actor;
 use crate::error::{Error, Reason, Result};
 use crate::model::{Flag, Membership, Role};
+use crate::store::orgs::AccessList;
 
 /// The least role an operation needs, in the organization the row's `Org` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,10 @@ pub struct Need {
     pub flag: Option<Flag>,
     pub keys: Keys,
     pub org: Org,
+    /// The access list that must hold the resource the request names, for a member (with
+    /// the lists above it: an environment's project, an application's environment and
+    /// project); owners and admins bypass the lists.
+    pub list: Option<AccessList>,
     /// Whether it changes anything: read-only keys are refused it.
     pub writes: bool,
 }
@@ -74,6 +80,7 @@ impl Need {
             flag: None,
             keys: Keys::Any,
             org: Org::Acting,
+            list: None,
             writes: false,
         }
     }
@@ -92,6 +99,13 @@ impl Need {
     const fn flag(self, flag: Flag) -> Need {
         Need {
             flag: Some(flag),
+            ..self
+        }
+    }
+
+    const fn list(self, list: AccessList) -> Need {
+        Need {
+            list: Some(list),
             ..self
         }
     }
@@ -160,6 +174,7 @@ macro_rules! table {
     };
 }
 
+use AccessList::*;
 use Flag::*;
 use Needs::*;
 
@@ -191,20 +206,20 @@ table! {
     UserGetPermissions "user.getPermissions" => Need::read(Member);
     UserCreateUserWithCredentials "user.createUserWithCredentials" => Need::write(Privileged).keys(Keys::Unscoped);
     ProjectCreate "project.create" => Need::write(Privileged).flag(CreateProjects).keys(Keys::Unscoped);
-    ProjectOne "project.one" => Need::read(Member);
+    ProjectOne "project.one" => Need::read(Member).list(Projects);
     ProjectAll "project.all" => Need::read(Member);
-    ProjectUpdate "project.update" => Need::write(Privileged).flag(CreateProjects);
-    ProjectRemove "project.remove" => Need::write(Privileged).flag(DeleteProjects);
+    ProjectUpdate "project.update" => Need::write(Privileged).flag(CreateProjects).list(Projects);
+    ProjectRemove "project.remove" => Need::write(Privileged).flag(DeleteProjects).list(Projects);
     ProjectSearch "project.search" => Need::read(Member);
-    EnvironmentCreate "environment.create" => Need::write(Privileged).flag(CreateEnvironments);
-    EnvironmentOne "environment.one" => Need::read(Member);
-    EnvironmentByProjectId "environment.byProjectId" => Need::read(Member);
-    EnvironmentUpdate "environment.update" => Need::write(Privileged).flag(CreateEnvironments);
-    EnvironmentRemove "environment.remove" => Need::write(Privileged).flag(DeleteEnvironments);
-    ApplicationCreate "application.create" => Need::write(Privileged).flag(CreateServices);
-    ApplicationOne "application.one" => Need::read(Member);
-    ApplicationUpdate "application.update" => Need::write(Privileged).flag(CreateServices);
-    ApplicationDelete "application.delete" => Need::write(Privileged).flag(DeleteServices);
+    EnvironmentCreate "environment.create" => Need::write(Privileged).flag(CreateEnvironments).list(Projects);
+    EnvironmentOne "environment.one" => Need::read(Member).list(Environments);
+    EnvironmentByProjectId "environment.byProjectId" => Need::read(Member).list(Projects);
+    EnvironmentUpdate "environment.update" => Need::write(Privileged).flag(CreateEnvironments).list(Environments);
+    EnvironmentRemove "environment.remove" => Need::write(Privileged).flag(DeleteEnvironments).list(Environments);
+    ApplicationCreate "application.create" => Need::write(Privileged).flag(CreateServices).list(Environments);
+    ApplicationOne "application.one" => Need::read(Member).list(Applications);
+    ApplicationUpdate "application.update" => Need::write(Privileged).flag(CreateServices).list(Applications);
+    ApplicationDelete "application.delete" => Need::write(Privileged).flag(DeleteServices).list(Applications);
     ApplicationSearch "application.search" => Need::read(Member);
     ---
     /// Sign-up: a new account, with its organization and first session.

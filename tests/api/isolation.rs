@@ -456,7 +456,7 @@ pub(crate) struct World {
     pub(crate) owner: As,
     pub(crate) admin: Joined,
     pub(crate) without: Joined,
-    flags_only: Joined,
+    pub(crate) flags_only: Joined,
     pub(crate) with: Joined,
     stranger: Stranger,
     project: String,

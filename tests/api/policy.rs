@@ -7,7 +7,8 @@
 //! The expectation of each cell is computed here from the row's fields, the way the
 //! reference states the rules (owners and admins hold every flag; a read-only key writes
 //! nothing; a key limited to projects manages no organization; a key with any limit
-//! does not act on the account; some things only a session does), so a row that says
+//! does not act on the account; some things only a session does; a member reaches only
+//! the resources in its lists), so a row that says
 //! one thing while the code does another fails here. The requests are those of
 //! `isolation.rs`, aimed at our organization.
 
@@ -37,11 +38,13 @@ enum Caller {
     AdminSession,
     /// Every flag, and our resources in its lists.
     FlaggedMember,
+    /// Every flag, and empty lists: refused whatever a row's list must hold.
+    ListlessMember,
     /// No flag.
     PlainMember,
 }
 
-const CALLERS: [Caller; 8] = [
+const CALLERS: [Caller; 9] = [
     Caller::OwnerSession,
     Caller::OwnerKey,
     Caller::OwnerReadOnlyKey,
@@ -49,6 +52,7 @@ const CALLERS: [Caller; 8] = [
     Caller::OwnerExpiringKey,
     Caller::AdminSession,
     Caller::FlaggedMember,
+    Caller::ListlessMember,
     Caller::PlainMember,
 ];
 
@@ -81,7 +85,7 @@ impl Caller {
     fn role(self) -> (&'static str, bool) {
         match self {
             Caller::AdminSession => ("admin", true),
-            Caller::FlaggedMember => ("member", true),
+            Caller::FlaggedMember | Caller::ListlessMember => ("member", true),
             Caller::PlainMember => ("member", false),
             _ => ("owner", true),
         }
@@ -103,12 +107,15 @@ impl Caller {
             Caller::OwnerExpiringKey => w.owner_keys.expiring.clone(),
             Caller::AdminSession => w.admin.who.clone(),
             Caller::FlaggedMember => w.with.who.clone(),
+            Caller::ListlessMember => w.flags_only.who.clone(),
             Caller::PlainMember => w.without.who.clone(),
         }
     }
 }
 
-/// Whether the rules refuse `c` the operation of `need`: its key first, then its role.
+/// Whether the rules refuse `c` the operation of `need`: its key first, then its role,
+/// then (for a member) the access list that must hold the resource the request names,
+/// which for every request here is one of ours.
 fn refuses(need: &Need, c: Caller) -> bool {
     if let Some(k) = c.key() {
         let refused = (k.read_only && need.writes)
@@ -123,12 +130,13 @@ fn refuses(need: &Need, c: Caller) -> bool {
         }
     }
     let (role, flags) = c.role();
-    match need.role {
+    let by_role = match need.role {
         Needs::Anyone | Needs::Member => false,
         // A member holding the row's flag stands in for owner and admin.
         Needs::Privileged => role == "member" && !(flags && need.flag.is_some()),
         Needs::Owner => role != "owner",
-    }
+    };
+    by_role || (c == Caller::ListlessMember && need.list.is_some())
 }
 
 /// What a cell expects.
