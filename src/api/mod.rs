@@ -90,8 +90,7 @@ pub fn routes(spec: &str) -> HashMap<String, frame::RouteInfo> {
                 let writes = ops.values().any(|op| {
                     op.get("operationId")
                         .and_then(|id| id.as_str())
-                        .and_then(crate::domain::policy::need)
-                        .is_none_or(|need| need.writes)
+                        .is_none_or(crate::domain::policy::writes)
                 });
                 out.insert(
                     path.clone(),

@@ -256,8 +256,7 @@ impl<'a> ApiExtractor<'a> for Caller {
             .uri()
             .path()
             .strip_prefix("/api/")
-            .and_then(crate::domain::policy::need)
-            .is_none_or(|need| need.writes);
+            .is_none_or(crate::domain::policy::writes);
         Ok(Caller(authenticate(st, req, writes).await?))
     }
 }

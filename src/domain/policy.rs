@@ -241,6 +241,12 @@ pub fn need(name: &str) -> Option<&'static Need> {
     TABLE.iter().find(|(n, _)| *n == name).map(|(_, need)| need)
 }
 
+/// Whether the operation `name` writes, by its row: read-only keys are refused it. An
+/// operation without a row counts as one that writes.
+pub fn writes(name: &str) -> bool {
+    need(name).is_none_or(|need| need.writes)
+}
+
 /// Decides whether `actor` may do `O`, from `O`'s row: first which keys may, then (for
 /// the acting organization) the membership, the role and the flag. An operation on a
 /// named organization continues with `Pending::in_org`.
@@ -307,12 +313,7 @@ fn keys_may(actor: &Actor, need: &Need) -> Result<()> {
 }
 
 fn holds(m: &Membership, need: &Need) -> Result<()> {
-    let flagged = || {
-        need.flag.is_some_and(|f| {
-            let mut flags = m.flags;
-            *f.of(&mut flags)
-        })
-    };
+    let flagged = || need.flag.is_some_and(|f| f.is_in(&m.flags));
     let enough = match need.role {
         Needs::Anyone | Needs::Member => true,
         Needs::Privileged => m.role.is_privileged() || flagged(),
