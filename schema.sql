@@ -157,3 +157,17 @@ CREATE TABLE key_usage (
     last_used_at  INTEGER,
     request_count INTEGER NOT NULL DEFAULT 0
 ) STRICT, WITHOUT ROWID;
+
+-- The hosts and path prefixes that forward auth maps to applications: a host and path
+-- pair is unique on the server. Rows vanish with their application.
+CREATE TABLE domains (
+    id             TEXT PRIMARY KEY,
+    application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    host           TEXT NOT NULL,
+    path           TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    UNIQUE (host, path)
+) STRICT;
+CREATE INDEX domains_application ON domains (application_id);
+CREATE INDEX domains_org ON domains (organization_id);

@@ -149,6 +149,10 @@ pub struct ServeArgs {
     /// Public URL when served behind an HTTPS proxy (makes cookies Secure).
     #[arg(long, env = "KEYGATE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Set the session cookie for this parent domain (e.g. example.com), so that services
+    /// on its sibling hosts behind forward auth receive it. Needs --public-url inside it.
+    #[arg(long, env = "KEYGATE_COOKIE_DOMAIN")]
+    pub cookie_domain: Option<String>,
     /// Other origins allowed to make cookie-authenticated changes (repeat or separate
     /// with commas).
     #[arg(
@@ -210,6 +214,10 @@ impl ServeArgs {
             .public_url
             .as_ref()
             .map(|u| u.trim_end_matches('/').to_owned());
+        c.cookie_domain = self
+            .cookie_domain
+            .as_ref()
+            .map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase());
         c.trusted_origins = self
             .trusted_origins
             .iter()

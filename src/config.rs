@@ -57,6 +57,9 @@ pub struct Config {
     /// Public base URL (`https://keygate.example.com`) when served behind a proxy; decides
     /// the cookie's `Secure` flag and `__Host-` prefix and counts as a trusted origin.
     pub public_url: Option<String>,
+    /// The parent domain the session cookie is set for (`Domain`), so that the services
+    /// behind forward auth on sibling hosts receive it.
+    pub cookie_domain: Option<String>,
     /// Extra origins allowed to send cookie-authenticated state-changing requests.
     pub trusted_origins: Vec<String>,
     /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy that
@@ -121,6 +124,7 @@ impl Config {
             listen: DEFAULT_LISTEN.parse().expect("a valid address"),
             db_path,
             public_url: None,
+            cookie_domain: None,
             trusted_origins: Vec::new(),
             trust_proxy: false,
             trusted_proxies: DEFAULT_TRUSTED_PROXIES
@@ -148,6 +152,14 @@ impl Config {
             body_memory_bytes: DEFAULT_BODY_MEMORY_MIB as usize * 1024 * 1024,
             read_pool_size: (2 * worker_threads()).max(8) as u32,
             cache_entries: DEFAULT_CACHE_ENTRIES as usize,
+        }
+    }
+
+    /// How the session cookie is set.
+    pub fn cookie_jar(&self) -> crate::auth::cookie::Jar<'_> {
+        crate::auth::cookie::Jar {
+            secure: self.secure_cookies(),
+            domain: self.cookie_domain.as_deref(),
         }
     }
 
@@ -186,6 +198,29 @@ impl Config {
         }
         if self.hash_queue == 0 {
             return Err("the password queue must hold at least one check".into());
+        }
+        if let Some(d) = &self.cookie_domain {
+            let is_name = crate::model::DomainHost::parse(d).is_ok_and(|h| h.as_str() == d)
+                && !d.starts_with('[')
+                && d.parse::<std::net::Ipv4Addr>().is_err();
+            if !is_name {
+                return Err(format!(
+                    "cookie domain {d:?} must be a lower-case host name such as example.com"
+                ));
+            }
+            let public = self
+                .public_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .ok_or("a cookie domain needs --public-url, whose host must be in that domain")?;
+            let inside = public == *d || public.ends_with(&format!(".{d}"));
+            if !inside {
+                return Err(format!(
+                    "the public URL's host {public:?} is not in the cookie domain {d:?}: \
+                     browsers would refuse the cookie"
+                ));
+            }
         }
         for o in self.public_url.iter().chain(&self.trusted_origins) {
             if !(o.starts_with("http://") || o.starts_with("https://")) {

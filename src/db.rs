@@ -42,6 +42,18 @@ const MIGRATIONS: &[&str] = &[
          SELECT id, last_used_at, request_count FROM api_keys;
      ALTER TABLE api_keys DROP COLUMN last_used_at;
      ALTER TABLE api_keys DROP COLUMN request_count;",
+    // 4 -> 5: domains, which forward auth maps to applications.
+    "CREATE TABLE domains (
+         id             TEXT PRIMARY KEY,
+         application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+         organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+         host           TEXT NOT NULL,
+         path           TEXT NOT NULL,
+         created_at     INTEGER NOT NULL,
+         UNIQUE (host, path)
+     ) STRICT;
+     CREATE INDEX domains_application ON domains (application_id);
+     CREATE INDEX domains_org ON domains (organization_id);",
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -47,6 +47,8 @@ reasons! {
         DefaultEnvironment => "default_environment",
         /// The caller's only organization cannot be deleted.
         LastOrganization => "last_organization",
+        /// An application already has as many domains as it may.
+        TooManyDomains => "too_many_domains",
         /// A backup would overwrite an existing file.
         DestinationExists => "destination_exists",
         /// A backup's directory does not exist.
@@ -62,6 +64,8 @@ reasons! {
         AlreadyInvited => "already_invited",
         EnvironmentExists => "environment_exists",
         AppNameTaken => "app_name_taken",
+        /// Another domain has this host and path.
+        DomainTaken => "domain_taken",
         /// Something the request depends on changed at the same time.
         ConcurrentChange => "concurrent_change",
     }
@@ -105,6 +109,11 @@ reasons! {
         WrongOrganization => "wrong_organization",
         InvalidOrigin => "invalid_origin",
         InvitationEmailMismatch => "invitation_email_mismatch",
+        /// Forward auth: no domain of the server matches the request's host and path.
+        UnknownDomain => "unknown_domain",
+        /// Forward auth: the forwarded headers came from an address that is not a trusted
+        /// proxy.
+        UntrustedProxy => "untrusted_proxy",
     }
 }
 
@@ -128,6 +137,8 @@ impl Reason {
                 "The request's Origin does not match this server or a trusted origin"
             }
             Reason::InvitationEmailMismatch => "The invitation was sent to another email address",
+            Reason::UnknownDomain => "No domain of this server matches the request's host and path",
+            Reason::UntrustedProxy => "Forward auth answers only proxies named by --trusted-proxy",
         }
     }
 }

@@ -46,6 +46,8 @@ fn shared() -> &'static Shared {
             .nest("/swagger", service.swagger_ui())
             .at("/openapi.json", web::text(spec, "application/json"))
             .at("/openapi.yaml", web::text(yaml, "application/yaml"))
+            .at("/api/authz/forward-auth", api::authz::forward_auth)
+            .at("/api/authz/auth-request", api::authz::auth_request)
             .nest_no_strip(
                 "/api",
                 service

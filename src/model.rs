@@ -54,6 +54,8 @@ id_type!(
     EnvironmentId,
     /// An application's id.
     ApplicationId,
+    /// A domain's id.
+    DomainId,
 );
 
 /// A member's role inside one organization.
@@ -401,6 +403,133 @@ pub struct Application {
     pub description: Option<String>,
     pub status: String,
     pub created_at: i64,
+}
+
+/// A host and path prefix that forward auth maps to an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    pub id: DomainId,
+    pub application_id: ApplicationId,
+    pub organization_id: OrgId,
+    /// Normalized: see `DomainHost`.
+    pub host: String,
+    /// Normalized: see `DomainPath`.
+    pub path: String,
+    pub created_at: i64,
+}
+
+/// A host name as forward auth compares it: lower case, without port or trailing dot,
+/// international names in their ASCII (IDNA) form, IP addresses in their canonical form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainHost(String);
+
+impl DomainHost {
+    /// The longest host name DNS allows.
+    pub const MAX: usize = 253;
+
+    /// Parses a host as a client names it, with or without a port (`Example.COM:8443`,
+    /// `bücher.example`, `[::1]:80`).
+    pub fn parse(raw: &str) -> Result<DomainHost, &'static str> {
+        const BAD: &str = "must be a host name or IP address, without scheme or path";
+        let raw = raw.trim();
+        if raw.is_empty() || raw.len() > 2 * Self::MAX {
+            return Err(BAD);
+        }
+        if raw.contains(['/', '\\', '@', '?', '#', '*', ' ']) || raw.contains("://") {
+            return Err(BAD);
+        }
+        let bare = strip_port(raw).ok_or(BAD)?;
+        let bare = bare.strip_suffix('.').unwrap_or(bare);
+        let host = match url::Host::parse(bare).map_err(|_| BAD)? {
+            url::Host::Domain(d) => {
+                if d.split('.').any(|l| l.is_empty() || l.len() > 63) {
+                    return Err(BAD);
+                }
+                d
+            }
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(ip) => format!("[{ip}]"),
+        };
+        if host.is_empty() || host.len() > Self::MAX {
+            return Err(BAD);
+        }
+        Ok(DomainHost(host))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// `host` without a `:port` suffix; `None` when the port is not a number.
+fn strip_port(host: &str) -> Option<&str> {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (inner, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some(&host[..inner.len() + 2]),
+            _ => after
+                .strip_prefix(':')
+                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .map(|_| &host[..inner.len() + 2]),
+        };
+    }
+    match host.rsplit_once(':') {
+        None => Some(host),
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => Some(h),
+        Some(_) => None,
+    }
+}
+
+/// A path prefix of a domain: starts with `/`, has no empty, `.` or `..` segment, no
+/// trailing `/` (but the root), and only the characters a path may hold unencoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainPath(String);
+
+impl DomainPath {
+    pub const MAX: usize = 1024;
+
+    pub fn parse(raw: &str) -> Result<DomainPath, &'static str> {
+        const BAD: &str = "must be a path starting with '/', of letters, digits and \
+                           -._~!$&'()*+,;=:@ between slashes, without '.' or '..' segments";
+        let raw = raw.trim();
+        if raw.is_empty() || raw == "/" {
+            return Ok(DomainPath("/".to_owned()));
+        }
+        let trimmed = raw.strip_suffix('/').unwrap_or(raw);
+        let ok = raw.len() <= Self::MAX
+            && trimmed.starts_with('/')
+            && trimmed[1..].split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b))
+            });
+        if ok {
+            Ok(DomainPath(trimmed.to_owned()))
+        } else {
+            Err(BAD)
+        }
+    }
+
+    /// Whether the request path `path` (decoded, normalized) falls under this prefix: the
+    /// prefix itself or anything below it, segment by segment (`/api` holds `/api/x`,
+    /// not `/apix`).
+    pub fn holds(prefix: &str, path: &str) -> bool {
+        prefix == "/"
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 /// An application's technical name: `^[a-zA-Z0-9._-]{1,63}$`.

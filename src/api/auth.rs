@@ -14,8 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::security::{client, origin_allowed, session_token};
 use super::text::Text;
 use super::views::{SessionAndUser, Success};
-use crate::auth::cookie;
-use crate::domain::{State, accounts, sessions};
+use crate::domain::{State, accounts, forward, sessions};
 use crate::error::{Error, Reason};
 
 /// Sign-up input.
@@ -42,6 +41,10 @@ pub struct SignInBody {
     /// Password.
     #[oai(write_only)]
     pub password: Text<1, { crate::model::Password::MAX }>,
+    /// Where to go after sign-in (forward auth's `rd`): answered back as `url` when its
+    /// host is a registered domain or this server's own, and ignored otherwise.
+    #[oai(rename = "callbackURL")]
+    pub callback_url: Option<Text<0, 8192>>,
 }
 
 #[derive(ApiResponse)]
@@ -100,16 +103,21 @@ impl ApiResponse for CurrentSession {
     }
 }
 
-fn signed_in(st: &State, user: &crate::model::User, issued: &sessions::Issued) -> SignedIn {
-    let cookie = cookie::set(
-        &issued.token,
-        st.config.session_ttl_ms / 1000,
-        st.config.secure_cookies(),
-    );
+fn signed_in(
+    st: &State,
+    user: &crate::model::User,
+    issued: &sessions::Issued,
+    url: Option<String>,
+) -> SignedIn {
+    let cookie = st
+        .config
+        .cookie_jar()
+        .set(&issued.token, st.config.session_ttl_ms / 1000);
     SignedIn::Ok(
         Json(SessionAndUser {
             session: (&issued.session).into(),
             user: user.into(),
+            url,
         }),
         cookie,
     )
@@ -149,7 +157,7 @@ impl AuthApi {
             invitation_token: b.invitation_token.map(Text::into_inner),
         };
         let (user, issued) = accounts::sign_up(&st, input, &client(&st, req)).await?;
-        Ok(signed_in(&st, &user, &issued))
+        Ok(signed_in(&st, &user, &issued, None))
     }
 
     /// Sign in with email and password.
@@ -167,7 +175,11 @@ impl AuthApi {
         check_login_origin(&st, req)?;
         let (user, issued) =
             accounts::sign_in(&st, &body.email, &body.password, &client(&st, req)).await?;
-        Ok(signed_in(&st, &user, &issued))
+        let url = match body.0.callback_url {
+            Some(u) if forward::return_allowed(&st, u.trim())? => Some(u.trim().to_owned()),
+            _ => None,
+        };
+        Ok(signed_in(&st, &user, &issued, url))
     }
 
     /// Sign out: deletes the current session and clears the cookie.
@@ -181,7 +193,7 @@ impl AuthApi {
         }
         Ok(SignedOut::Ok(
             Json(Success::yes()),
-            cookie::clear(st.config.secure_cookies()),
+            st.config.cookie_jar().clear(),
         ))
     }
 
@@ -201,6 +213,7 @@ impl AuthApi {
             Ok(current) => Ok(CurrentSession(Some(SessionAndUser {
                 session: (&current.cached.session).into(),
                 user: (&current.cached.principal.user).into(),
+                url: None,
             }))),
             Err(e) if e.status().as_u16() == 401 => Ok(CurrentSession(None)),
             Err(e) => Err(e),

@@ -3,7 +3,9 @@
 
 pub mod application;
 pub mod auth;
+pub mod authz;
 pub mod body_check;
+pub mod domain;
 pub mod environment;
 pub mod error;
 pub mod frame;
@@ -39,6 +41,10 @@ pub enum ApiTags {
     Environment,
     /// Applications of an environment.
     Application,
+    /// Hosts and path prefixes of an application, which forward auth guards.
+    Domain,
+    /// Verifying keys for services that receive them.
+    ApiKey,
 }
 
 /// The OpenAPI service: every router, with the spec's metadata.
@@ -51,6 +57,8 @@ pub fn service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
         project::ProjectApi,
         environment::EnvironmentApi,
         application::ApplicationApi,
+        domain::DomainApi,
+        authz::ApiKeyApi,
     );
     OpenApiService::new(apis, "keygate", env!("CARGO_PKG_VERSION"))
         .description(

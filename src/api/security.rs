@@ -33,7 +33,7 @@ pub fn state(req: &Request) -> Result<&State, ApiError> {
 
 /// The session token the request carries, if any.
 pub fn session_token<'r>(st: &State, req: &'r Request) -> Option<&'r str> {
-    let name = cookie::name(st.config.secure_cookies());
+    let name = st.config.cookie_jar().name();
     req.headers()
         .get_all(header::COOKIE)
         .iter()
@@ -60,7 +60,7 @@ pub fn client(st: &State, req: &Request) -> Client {
 /// process is enough to tell an operator what to configure.
 static UNTRUSTED_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn trusted_proxy(st: &State, ip: IpAddr) -> bool {
+pub fn trusted_proxy(st: &State, ip: IpAddr) -> bool {
     st.config
         .trusted_proxies
         .iter()
@@ -179,20 +179,20 @@ pub async fn authenticate(st: &State, req: &Request, writes: bool) -> Result<Act
 /// Authenticates the session of `token`. The response re-issues the cookie when the
 /// session was extended, and clears it when the session is dead.
 pub async fn session(st: &State, req: &Request, token: &str) -> Result<Current, ApiError> {
-    let secure = st.config.secure_cookies();
+    let jar = st.config.cookie_jar();
     let slot = req.extensions().get::<CookieSlot>();
     match sessions::authenticate(st, token).await {
         Ok(current) => {
             if current.extended
                 && let Some(slot) = slot
             {
-                slot.put(cookie::set(token, st.config.session_ttl_ms / 1000, secure));
+                slot.put(jar.set(token, st.config.session_ttl_ms / 1000));
             }
             Ok(current)
         }
         Err(e) => {
             if let Some(slot) = slot {
-                slot.put(cookie::clear(secure));
+                slot.put(jar.clear());
             }
             Err(e.into())
         }

@@ -83,6 +83,10 @@ pub struct SessionAndUser {
     pub session: SessionView,
     /// The signed-in user.
     pub user: UserView,
+    /// Where to send the browser now: the sign-in's `callbackURL`, when its host is a
+    /// registered domain or this server's own. Absent otherwise.
+    #[oai(skip_serializing_if_is_none)]
+    pub url: Option<String>,
 }
 
 /// `{"success": true}`.

@@ -2,26 +2,51 @@
 
 pub const NAME: &str = "keygate.session_token";
 pub const SECURE_NAME: &str = "__Host-keygate.session_token";
+/// Over HTTPS with a `Domain`, which `__Host-` forbids.
+pub const SHARED_NAME: &str = "__Secure-keygate.session_token";
 
-/// The cookie name in use. Over HTTPS it carries the `__Host-` prefix: browsers then
-/// insist on `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot plant a
-/// cookie of the same name that shadows it.
-pub fn name(secure: bool) -> &'static str {
-    if secure { SECURE_NAME } else { NAME }
+/// How the session cookie is set: over HTTPS or not, and for a parent domain or only
+/// for keygate's own host.
+#[derive(Debug, Clone, Copy)]
+pub struct Jar<'a> {
+    pub secure: bool,
+    /// `Domain`, so that sibling hosts behind forward auth receive the cookie.
+    pub domain: Option<&'a str>,
 }
 
-/// A `Set-Cookie` value that stores `token` for `max_age_secs`.
-pub fn set(token: &str, max_age_secs: i64, secure: bool) -> String {
-    format!(
-        "{}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{}",
-        name(secure),
-        if secure { "; Secure" } else { "" }
-    )
-}
+impl Jar<'_> {
+    /// The cookie name in use. Over HTTPS it carries the `__Host-` prefix: browsers then
+    /// insist on `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot plant a
+    /// cookie of the same name that shadows it. With a `Domain` that prefix is not
+    /// allowed, and `__Secure-` still makes browsers insist on `Secure`.
+    pub fn name(&self) -> &'static str {
+        match (self.secure, self.domain.is_some()) {
+            (false, _) => NAME,
+            (true, false) => SECURE_NAME,
+            (true, true) => SHARED_NAME,
+        }
+    }
 
-/// A `Set-Cookie` value that makes the browser forget the session cookie.
-pub fn clear(secure: bool) -> String {
-    set("", 0, secure)
+    /// A `Set-Cookie` value that stores `token` for `max_age_secs`.
+    pub fn set(&self, token: &str, max_age_secs: i64) -> String {
+        let mut c = format!(
+            "{}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax",
+            self.name()
+        );
+        if let Some(d) = self.domain {
+            c.push_str("; Domain=");
+            c.push_str(d);
+        }
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        c
+    }
+
+    /// A `Set-Cookie` value that makes the browser forget the session cookie.
+    pub fn clear(&self) -> String {
+        self.set("", 0)
+    }
 }
 
 /// The value of cookie `name` in a `Cookie` request header.
@@ -38,15 +63,26 @@ mod tests {
 
     #[test]
     fn set_cookie_carries_every_attribute() {
+        let jar = |secure, domain| Jar { secure, domain };
         assert_eq!(
-            set("abc", 259200, false),
+            jar(false, None).set("abc", 259200),
             "keygate.session_token=abc; Path=/; Max-Age=259200; HttpOnly; SameSite=Lax"
         );
         assert_eq!(
-            set("abc", 10, true),
+            jar(true, None).set("abc", 10),
             "__Host-keygate.session_token=abc; Path=/; Max-Age=10; HttpOnly; SameSite=Lax; Secure"
         );
-        assert!(clear(false).contains("Max-Age=0"));
+        assert_eq!(
+            jar(true, Some("example.com")).set("abc", 10),
+            "__Secure-keygate.session_token=abc; Path=/; Max-Age=10; HttpOnly; SameSite=Lax; \
+             Domain=example.com; Secure"
+        );
+        assert_eq!(
+            jar(false, Some("example.com")).set("abc", 10),
+            "keygate.session_token=abc; Path=/; Max-Age=10; HttpOnly; SameSite=Lax; \
+             Domain=example.com"
+        );
+        assert!(jar(false, None).clear().contains("Max-Age=0"));
     }
 
     #[test]

@@ -151,6 +151,14 @@ impl Actor {
             && (self.privileged() || listed(&self.lists().environments, e.id.as_str()))
     }
 
+    /// Whether the caller may reach the application of a forward-auth route.
+    pub fn sees_route(&self, r: &crate::store::domains::Route) -> bool {
+        self.sees_project(&r.project_id)
+            && (self.privileged()
+                || (listed(&self.lists().environments, r.environment_id.as_str())
+                    && listed(&self.lists().applications, r.application_id.as_str())))
+    }
+
     /// Whether the caller may see application `a` of environment `e`.
     pub fn sees_application(&self, a: &Application, e: &Environment) -> bool {
         self.sees_environment(e)

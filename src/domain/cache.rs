@@ -171,7 +171,17 @@ struct Maps {
     /// with the number of cached keys that hold it: it goes with the last of them, so it
     /// is as current as they are (see `AuthCache::principal`).
     principals: HashMap<UserId, Vec<Shared>>,
+    /// Principals of signed-in users in organizations other than their session's active
+    /// one, as forward auth needs them for the services of every organization a user is
+    /// in: by user, with an index by organization, so that a change to either drops
+    /// exactly its own.
+    guests: HashMap<UserId, Vec<(OrgId, Arc<Principal>)>>,
+    guests_by_org: HashMap<OrgId, HashSet<UserId>>,
+    guest_count: usize,
 }
+
+/// Above this many guest principals, they are all dropped (each costs one lookup again).
+const MAX_GUESTS: usize = 50_000;
 
 fn unlink<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<usize>>, k: &K, i: usize) {
     if let Some(set) = index.get_mut(k) {
@@ -199,6 +209,34 @@ impl Maps {
             expiry: BTreeSet::new(),
             orphans: Vec::new(),
             principals: HashMap::new(),
+            guests: HashMap::new(),
+            guests_by_org: HashMap::new(),
+            guest_count: 0,
+        }
+    }
+
+    fn forget_guests_of_user(&mut self, user: &UserId) {
+        for (org, _) in self.guests.remove(user).unwrap_or_default() {
+            self.guest_count -= 1;
+            if let Some(users) = self.guests_by_org.get_mut(&org) {
+                users.remove(user);
+                if users.is_empty() {
+                    self.guests_by_org.remove(&org);
+                }
+            }
+        }
+    }
+
+    fn forget_guests_in_org(&mut self, org: &OrgId) {
+        for user in self.guests_by_org.remove(org).unwrap_or_default() {
+            if let Some(v) = self.guests.get_mut(&user) {
+                let before = v.len();
+                v.retain(|(o, _)| o != org);
+                self.guest_count -= before - v.len();
+                if v.is_empty() {
+                    self.guests.remove(&user);
+                }
+            }
         }
     }
 
@@ -399,6 +437,45 @@ impl AuthCache {
             .map(|s| Arc::clone(&s.principal))
     }
 
+    /// The principal of `user` in `org` for a credential that acts elsewhere: a cached
+    /// key's if there is one, else one cached for this, else the generation to cache a
+    /// fresh one under (`put_guest`).
+    pub fn guest(&self, user: &UserId, org: &OrgId) -> Result<Arc<Principal>, u64> {
+        let maps = self.read();
+        let shared = maps
+            .principals
+            .get(user)
+            .and_then(|v| v.iter().find(|s| s.org == *org));
+        if let Some(s) = shared {
+            return Ok(Arc::clone(&s.principal));
+        }
+        maps.guests
+            .get(user)
+            .and_then(|v| v.iter().find(|(o, _)| o == org))
+            .map(|(_, p)| Arc::clone(p))
+            .ok_or(maps.generation)
+    }
+
+    /// Caches a principal loaded for `guest`, unless something changed since.
+    pub fn put_guest(&self, user: UserId, org: OrgId, generation: u64, p: Arc<Principal>) {
+        let mut maps = self.write();
+        if maps.generation != generation {
+            return;
+        }
+        let of_user = maps.guests.entry(user.clone()).or_default();
+        if of_user.iter().any(|(o, _)| *o == org) {
+            return;
+        }
+        of_user.push((org.clone(), p));
+        maps.guests_by_org.entry(org).or_default().insert(user);
+        maps.guest_count += 1;
+        if maps.guest_count > MAX_GUESTS {
+            maps.guests.clear();
+            maps.guests_by_org.clear();
+            maps.guest_count = 0;
+        }
+    }
+
     /// Caches what a lookup that started at `generation` found, unless something changed
     /// since.
     pub fn put_key(&self, hash: [u8; 32], generation: u64, found: Option<Arc<CachedKey>>) {
@@ -458,9 +535,15 @@ impl AuthCache {
                     maps.misses.remove(hash);
                     maps.by_key.remove(id).map(HashSet::from_iter)
                 }
-                Stale::User(user) => maps.by_user.remove(user),
-                Stale::Org(org) => maps.by_org.remove(org),
-                Stale::Resources(_) => continue,
+                Stale::User(user) => {
+                    maps.forget_guests_of_user(user);
+                    maps.by_user.remove(user)
+                }
+                Stale::Org(org) => {
+                    maps.forget_guests_in_org(org);
+                    maps.by_org.remove(org)
+                }
+                Stale::Resources(_) | Stale::Domains => continue,
                 Stale::Session(hash) => maps.sessions.get(hash).map(|&i| HashSet::from([i])),
                 Stale::SessionsExpired(now) => {
                     while let Some(&(expires_at, i)) = maps.expiry.first()

@@ -356,6 +356,28 @@ pub async fn rotate(
 /// is refused an operation that `writes` (by the policy's row) before it spends quota or
 /// rate.
 pub async fn authenticate(st: &State, raw: &str, writes: bool) -> Result<Actor> {
+    let cached = verify(st, raw, writes)?;
+    admit(st, &cached, st.now()).await?;
+    Ok(Actor {
+        via: Via::Key(cached),
+    })
+}
+
+/// The cached record of `raw`, if its lookup is cached, without any check.
+pub fn cached(st: &State, raw: &str) -> Option<Arc<CachedKey>> {
+    if !apikey::well_formed(raw) {
+        return None;
+    }
+    match st.cache.key(&apikey::hash(raw)) {
+        KeyHit::Found(k) => Some(k),
+        _ => None,
+    }
+}
+
+/// Every check of `authenticate` but the quota and the rate limit, which `admit` then
+/// spends: forward auth and `apiKey.verify` decide on the target in between, so that a
+/// request refused for its target spends nothing.
+pub fn verify(st: &State, raw: &str, writes: bool) -> Result<Arc<CachedKey>> {
     if !apikey::well_formed(raw) {
         return Err(Error::Denied(Reason::InvalidApiKey));
     }
@@ -414,10 +436,25 @@ pub async fn authenticate(st: &State, raw: &str, writes: bool) -> Result<Actor> 
     if writes && key.scope.read_only {
         return Err(Error::Denied(Reason::PermissionDenied));
     }
-    admit(st, &cached, now).await?;
-    Ok(Actor {
-        via: Via::Key(cached),
-    })
+    Ok(cached)
+}
+
+/// What is left of the key's quota and rate limit by `now`, as the next request would
+/// find them.
+pub fn left(k: &CachedKey, now: i64) -> (Option<i64>, Option<Backoff>) {
+    let s = k.runtime.state.lock().unwrap_or_else(|p| p.into_inner());
+    let (remaining, _) = refilled(
+        k.key.refill,
+        s.unleased.map(|u| u + s.lease),
+        s.last_refill_at,
+        now,
+    );
+    let rate = k.key.rate_limit.map(|rl| {
+        s.bucket
+            .unwrap_or_else(|| Bucket::full(rl.max, rl.window_ms, now))
+            .peek(rl.max, rl.window_ms, now)
+    });
+    (remaining, rate)
 }
 
 /// How many uses one committed write moves out of a row's quota of `left` into memory:
@@ -492,10 +529,10 @@ fn spend(st: &State, k: &CachedKey, s: &mut RuntimeState, now: i64) -> Result<()
     Ok(())
 }
 
-/// Quota, then rate limit; counts the request when both let it through. A key with a
-/// quota spends only what it leased in a committed write, so a crash can under-spend the
-/// quota but never over-spend it.
-async fn admit(st: &State, k: &CachedKey, now: i64) -> Result<()> {
+/// Quota, then rate limit; counts the request when both let it through (429 when either
+/// is used up). A key with a quota spends only what it leased in a committed write, so a
+/// crash can under-spend the quota but never over-spend it.
+pub async fn admit(st: &State, k: &CachedKey, now: i64) -> Result<()> {
     let state = || k.runtime.state.lock().unwrap_or_else(|p| p.into_inner());
     let decide = |s: &mut RuntimeState| match quota(&k.key, s, now) {
         Quota::Spend => Some(spend(st, k, s, now)),

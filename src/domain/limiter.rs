@@ -58,6 +58,12 @@ impl Bucket {
         }
     }
 
+    /// The state `take` would start from by `now`, spending nothing.
+    pub fn peek(mut self, max: u32, window_ms: i64, now: i64) -> Backoff {
+        self.refill(max, window_ms, now);
+        self.backoff(max, window_ms)
+    }
+
     /// Spends one request if there is capacity. Ok carries the state after spending.
     pub fn take(&mut self, max: u32, window_ms: i64, now: i64) -> Result<Backoff, Backoff> {
         self.refill(max, window_ms, now);

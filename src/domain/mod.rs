@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod cache;
+pub mod forward;
 pub mod invitations;
 pub mod keys;
 pub mod limiter;
@@ -75,6 +76,8 @@ pub struct Inner {
     pub sign_in_by_address: Limiter,
     pub cache: cache::AuthCache,
     pub resources: cache::ResourceCache,
+    /// Forward auth's routing table.
+    pub routes: forward::RouteCache,
 }
 
 impl Deref for State {
@@ -100,6 +103,7 @@ impl State {
             sign_in_by_address: Limiter::new(config.sign_in_per_address, config.sign_in_window_ms),
             cache: cache::AuthCache::new(config.cache_entries),
             resources: cache::ResourceCache::default(),
+            routes: forward::RouteCache::default(),
             db,
             clock,
             config,
@@ -152,8 +156,10 @@ impl State {
         }
         self.cache.forget(stale);
         for s in stale {
-            if let Stale::Resources(org) = s {
-                self.resources.forget(org);
+            match s {
+                Stale::Resources(org) => self.resources.forget(org),
+                Stale::Domains => self.routes.forget(),
+                _ => {}
             }
         }
     }

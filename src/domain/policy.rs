@@ -221,6 +221,12 @@ table! {
     ApplicationUpdate "application.update" => Need::write(Privileged).flag(CreateServices).list(Applications);
     ApplicationDelete "application.delete" => Need::write(Privileged).flag(DeleteServices).list(Applications);
     ApplicationSearch "application.search" => Need::read(Member);
+    DomainCreate "domain.create" => Need::write(Privileged).flag(CreateServices).list(Applications);
+    DomainOne "domain.one" => Need::read(Member).list(Applications);
+    DomainByApplicationId "domain.byApplicationId" => Need::read(Member).list(Applications);
+    DomainUpdate "domain.update" => Need::write(Privileged).flag(CreateServices).list(Applications);
+    DomainDelete "domain.delete" => Need::write(Privileged).flag(DeleteServices).list(Applications);
+    ApiKeyVerify "apiKey.verify" => Need::write(Privileged);
     ---
     /// Sign-up: a new account, with its organization and first session.
     SignUp "auth.signUp";

@@ -6,6 +6,7 @@
 //! and `db.rs` names `rusqlite`, so another storage engine could implement the same
 //! operations.
 
+pub mod domains;
 pub mod invitations;
 pub mod keys;
 pub mod orgs;
@@ -43,6 +44,9 @@ pub enum Stale {
     Org(OrgId),
     /// An organization's projects, environments or applications changed.
     Resources(OrgId),
+    /// A domain was added, changed or removed (cascades included): forward auth's
+    /// routing table is stale.
+    Domains,
     /// A session was changed or deleted (by the SHA-256 of its token).
     Session([u8; 32]),
     /// Every session that expired by this time was deleted.
@@ -283,11 +287,13 @@ mod tests {
             resources::delete_project(tx, &org, &ProjectId("p".into()))
         })
         .unwrap();
-        // m1 held the project's environment, which went by cascade; m2 held nothing.
+        // m1 held the project's environment, which went by cascade; m2 held nothing. The
+        // cascade takes the project's domains too.
         assert_eq!(
             stale,
             [
                 Stale::Resources(org.clone()),
+                Stale::Domains,
                 Stale::User(UserId("m1".into()))
             ]
         );
@@ -386,7 +392,14 @@ mod tests {
         let (_dir, db) = open();
         let (org, _) = write_blocking(&db, world).unwrap();
         let ((), stale) = write_blocking(&db, |tx| orgs::delete(tx, &org)).unwrap();
-        assert_eq!(stale, [Stale::Org(org.clone()), Stale::Resources(org)]);
+        assert_eq!(
+            stale,
+            [
+                Stale::Org(org.clone()),
+                Stale::Resources(org),
+                Stale::Domains
+            ]
+        );
     }
 
     /// Panics when SQLite would run `sql` by scanning a table or a whole index, or by

@@ -183,6 +183,7 @@ pub fn set_name(conn: &Tx, id: &OrgId, name: &str) -> Result<()> {
 pub fn delete(conn: &Tx, id: &OrgId) -> Result<()> {
     conn.stale(Stale::Org(id.clone()));
     conn.stale(Stale::Resources(id.clone()));
+    conn.stale(Stale::Domains);
     conn.prepare_cached("DELETE FROM organizations WHERE id = ?1")?
         .execute([id.as_str()])?;
     Ok(())

@@ -127,6 +127,8 @@ pub fn update_project(conn: &Tx, p: &Project) -> Result<()> {
 /// stale.
 pub fn delete_project(conn: &Tx, org: &OrgId, id: &ProjectId) -> Result<()> {
     conn.stale(Stale::Resources(org.clone()));
+    // The cascade takes its domains.
+    conn.stale(Stale::Domains);
     stale_holders(
         conn,
         org,
@@ -229,6 +231,8 @@ pub fn update_environment(conn: &Tx, e: &Environment) -> Result<()> {
 /// members' access lists, so the users whose lists held any of them go stale.
 pub fn delete_environment(conn: &Tx, org: &OrgId, id: &EnvironmentId) -> Result<()> {
     conn.stale(Stale::Resources(org.clone()));
+    // The cascade takes its domains.
+    conn.stale(Stale::Domains);
     stale_holders(
         conn,
         org,
@@ -322,6 +326,8 @@ pub fn update_application(conn: &Tx, a: &Application) -> Result<()> {
 /// the users whose lists held it go stale.
 pub fn delete_application(conn: &Tx, org: &OrgId, id: &ApplicationId) -> Result<()> {
     conn.stale(Stale::Resources(org.clone()));
+    // The cascade takes its domains.
+    conn.stale(Stale::Domains);
     stale_holders(
         conn,
         org,

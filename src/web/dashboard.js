@@ -288,16 +288,29 @@
       const answer = await busy(button, () => post(path, body()));
       for (const input of form.querySelectorAll('input[type=password]')) input.value = '';
       clearError(error);
+      // Forward auth sent the browser here to sign in: back to the service it asked for,
+      // when the server allowed the address (a registered domain or this server).
+      if (answer.url) {
+        window.location.assign(answer.url);
+        return;
+      }
       await enter(answer.user);
     } catch (err) {
       showError(error, err);
     }
   }
 
-  $('#sign-in-form').addEventListener('submit', (e) => submitAuth(e, '/api/auth/sign-in/email', () => ({
-    email: $('#in-email').value.trim(),
-    password: $('#in-password').value,
-  })));
+  /** Where forward auth asked to return after sign-in (`?rd=`); the server checks it. */
+  const returnTo = new URLSearchParams(window.location.search).get('rd');
+
+  $('#sign-in-form').addEventListener('submit', (e) => submitAuth(e, '/api/auth/sign-in/email', () => {
+    const body = {
+      email: $('#in-email').value.trim(),
+      password: $('#in-password').value,
+    };
+    if (returnTo) body.callbackURL = returnTo;
+    return body;
+  }));
 
   $('#sign-up-form').addEventListener('submit', (e) => submitAuth(e, '/api/auth/sign-up/email', () => {
     const body = {

@@ -5,6 +5,7 @@
 //! what they share.
 
 pub mod applications;
+pub mod domains;
 pub mod environments;
 pub mod projects;
 
@@ -120,7 +121,7 @@ fn visible_environment(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<
     }
 }
 
-fn visible_application(
+pub(crate) fn visible_application(
     st: &State,
     actor: &Actor,
     id: &ApplicationId,
