@@ -157,7 +157,10 @@ impl From<Error> for ApiError {
                 out
             }
             Error::Denied(r) => {
-                let code = if r == Reason::InvalidOrigin {
+                let code = if matches!(
+                    r,
+                    Reason::InvalidOrigin | Reason::UnknownDomain | Reason::UntrustedProxy
+                ) {
                     ErrorCode::Forbidden
                 } else {
                     ErrorCode::Unauthorized
