@@ -184,8 +184,8 @@ async fn answer(req: &Request, flavor: Flavor) -> Response {
     };
     let Some(cred) = credential(st, req) else {
         // An unknown domain is refused before anyone is asked to sign in for it.
-        return match forward::routes(st).and_then(|r| target.route(&r)) {
-            Ok(_) => refusal(
+        return match forward::routes(st).and_then(|r| target.route(&r).map(|_| ())) {
+            Ok(()) => refusal(
                 st,
                 req,
                 flavor,

@@ -8,8 +8,8 @@ use super::State;
 use super::cache::{AccessLists, CachedKey, CachedSession, Principal, ViewSlot};
 use crate::error::{Error, Reason, Result};
 use crate::model::{
-    ApiKey, Application, Environment, KeyScope, Membership, OrgId, Organization, ProjectId,
-    SessionId, User,
+    ApiKey, Application, ApplicationId, Environment, EnvironmentId, KeyScope, Membership, OrgId,
+    Organization, ProjectId, SessionId, User,
 };
 use crate::store::orgs::AccessList;
 use crate::store::{self, Reader};
@@ -123,46 +123,84 @@ fn listed(list: &[String], id: &str) -> bool {
     list.binary_search_by(|x| x.as_str().cmp(id)).is_ok()
 }
 
-impl Actor {
+/// What a principal, narrowed by a key's scope, may see of its organization's
+/// resources.
+#[derive(Clone, Copy)]
+pub struct Sight<'a> {
+    pub principal: &'a Principal,
+    pub scope: Option<&'a KeyScope>,
+}
+
+impl Sight<'_> {
     fn privileged(&self) -> bool {
-        self.member().is_ok_and(|m| m.role.is_privileged())
+        self.principal
+            .membership
+            .as_ref()
+            .is_ok_and(|m| m.role.is_privileged())
     }
 
-    /// Whether the caller sees every resource of its organization (owner or admin, with
-    /// no key scope on projects).
+    /// Whether it sees every resource of its organization (owner or admin, with no key
+    /// scope on projects).
     pub fn sees_everything(&self) -> bool {
-        self.privileged() && self.scope().is_none_or(|s| s.project_ids.is_none())
+        self.privileged() && self.scope.is_none_or(|s| s.project_ids.is_none())
     }
 
-    /// Whether the caller may see project `id` of its organization: a key's project scope
-    /// first, then a member's access list.
+    /// Whether it may see project `id` of its organization: a key's project scope first,
+    /// then a member's access list.
     pub fn sees_project(&self, id: &ProjectId) -> bool {
-        if let Some(ids) = self.scope().and_then(|s| s.project_ids.as_deref())
+        if let Some(ids) = self.scope.and_then(|s| s.project_ids.as_deref())
             && !listed(ids, id.as_str())
         {
             return false;
         }
-        self.privileged() || listed(&self.lists().projects, id.as_str())
+        self.privileged() || listed(&self.principal.lists.projects, id.as_str())
+    }
+
+    /// Whether it may see environment `env` of project `project`.
+    pub fn sees_environment(&self, env: &EnvironmentId, project: &ProjectId) -> bool {
+        self.sees_project(project)
+            && (self.privileged() || listed(&self.principal.lists.environments, env.as_str()))
+    }
+
+    /// Whether it may see application `app` of environment `env` of project `project`.
+    pub fn sees_application(
+        &self,
+        app: &ApplicationId,
+        env: &EnvironmentId,
+        project: &ProjectId,
+    ) -> bool {
+        self.sees_environment(env, project)
+            && (self.privileged() || listed(&self.principal.lists.applications, app.as_str()))
+    }
+}
+
+impl Actor {
+    /// What the caller may see.
+    pub fn sight(&self) -> Sight<'_> {
+        Sight {
+            principal: self.principal(),
+            scope: self.scope(),
+        }
+    }
+
+    /// Whether the caller sees every resource of its organization.
+    pub fn sees_everything(&self) -> bool {
+        self.sight().sees_everything()
+    }
+
+    /// Whether the caller may see project `id` of its organization.
+    pub fn sees_project(&self, id: &ProjectId) -> bool {
+        self.sight().sees_project(id)
     }
 
     /// Whether the caller may see environment `e`: its project, and for a member its list.
     pub fn sees_environment(&self, e: &Environment) -> bool {
-        self.sees_project(&e.project_id)
-            && (self.privileged() || listed(&self.lists().environments, e.id.as_str()))
-    }
-
-    /// Whether the caller may reach the application of a forward-auth route.
-    pub fn sees_route(&self, r: &crate::store::domains::Route) -> bool {
-        self.sees_project(&r.project_id)
-            && (self.privileged()
-                || (listed(&self.lists().environments, r.environment_id.as_str())
-                    && listed(&self.lists().applications, r.application_id.as_str())))
+        self.sight().sees_environment(&e.id, &e.project_id)
     }
 
     /// Whether the caller may see application `a` of environment `e`.
     pub fn sees_application(&self, a: &Application, e: &Environment) -> bool {
-        self.sees_environment(e)
-            && (self.privileged() || listed(&self.lists().applications, a.id.as_str()))
+        self.sight().sees_application(&a.id, &e.id, &e.project_id)
     }
 }
 

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use super::State;
-use super::access::{Actor, Via, load_principal};
-use super::cache::{CachedKey, CachedSession, Principal, ViewSlot};
+use super::access::{Actor, Sight, Via, load_principal};
+use super::cache::{CachedKey, CachedSession, Principal};
 use super::policy::{self, op};
 use super::{keys, sessions};
 use crate::error::{Backoff, Error, Reason, Result, Throttle};
@@ -118,7 +118,7 @@ impl Target<'_> {
 /// `.` or `..` segment and no backslash once decoded: an upstream could resolve those to
 /// a path under another prefix than the one matched here, so they are refused rather
 /// than judged.
-pub fn request_path(uri: &str) -> Option<String> {
+pub fn request_path(uri: &str) -> Option<std::borrow::Cow<'_, str>> {
     let path = uri.split(['?', '#']).next().unwrap_or_default();
     if !path.starts_with('/') {
         return None;
@@ -129,7 +129,7 @@ pub fn request_path(uri: &str) -> Option<String> {
     let clean = !decoded.contains('\\')
         && !decoded.contains('\0')
         && decoded[1..].split('/').all(|seg| seg != "." && seg != "..");
-    clean.then(|| decoded.into_owned())
+    clean.then_some(decoded)
 }
 
 /// The credential a request to a protected service carries.
@@ -179,17 +179,22 @@ pub fn unauthenticated(e: &Error) -> bool {
 /// then membership and access in the domain's organization, then (for a key) its quota
 /// and rate limit, spent only when everything else allowed the request.
 pub async fn decide(st: &State, credential: Credential<'_>, target: Target<'_>) -> Result<Granted> {
-    let route = target.route(&*routes(st)?)?;
+    let routes = routes(st)?;
+    let route = target.route(&routes)?;
+    let reaches = |principal: &Principal, scope| {
+        Sight { principal, scope }.sees_application(
+            &route.application_id,
+            &route.environment_id,
+            &route.project_id,
+        )
+    };
     match credential {
         Credential::Key(raw) => {
             let cached = keys::verify(st, raw, target.writes())?;
             if cached.key.organization_id != route.organization_id {
                 return Err(Error::Denied(Reason::WrongOrganization));
             }
-            let actor = Actor {
-                via: Via::Key(Arc::clone(&cached)),
-            };
-            if !actor.sees_route(&route) {
+            if !reaches(&cached.principal, Some(&cached.key.scope)) {
                 return Err(Error::Denied(Reason::PermissionDenied));
             }
             keys::admit(st, &cached, st.now()).await?;
@@ -218,14 +223,7 @@ pub async fn decide(st: &State, credential: Credential<'_>, target: Target<'_>) 
                 .membership
                 .as_ref()
                 .map_err(|_| Error::Denied(Reason::NotAMember))?;
-            let actor = Actor {
-                via: Via::Session(Arc::new(CachedSession {
-                    session: s.session.clone(),
-                    principal: Arc::clone(&principal),
-                    view: ViewSlot::default(),
-                })),
-            };
-            if !actor.sees_route(&route) {
+            if !reaches(&principal, None) {
                 return Err(Error::Denied(Reason::PermissionDenied));
             }
             Ok(Granted {
