@@ -196,7 +196,25 @@ async fn answer(req: &Request, flavor: Flavor) -> Response {
         };
     };
     match forward::decide(st, cred, target).await {
-        Ok(granted) => allowed(&granted),
+        Ok(granted) => {
+            let mut resp = allowed(&granted);
+            // A session extended here: its cookie, renewed for the parent domain, for a
+            // proxy that passes the auth answer's cookies on (Traefik's
+            // `addAuthCookiesToResponse`). Without a cookie domain the protected host
+            // could only get a cookie of its own, so nothing is sent.
+            if granted.extended
+                && st.config.cookie_domain.is_some()
+                && let Credential::Session(token) = cred
+                && let Ok(v) = HeaderValue::from_str(
+                    &st.config
+                        .cookie_jar()
+                        .set(token, st.config.session_ttl_ms / 1000),
+                )
+            {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
         Err(e) => {
             // A browser whose session is gone signs in again; a bad key is just refused.
             let orig = matches!(cred, Credential::Session(_)).then_some(&orig);

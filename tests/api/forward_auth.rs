@@ -736,3 +736,38 @@ async fn a_cookie_domain_sets_domain_and_the_secure_prefix_over_https() {
         .await;
     assert_eq!(who.assert_ok()["user"]["email"], OWNER_EMAIL);
 }
+
+#[tokio::test]
+async fn a_session_extended_through_forward_auth_gets_its_cookie_for_the_parent_domain() {
+    let app = TestApp::with_config(|c| {
+        c.public_url = Some(PUBLIC.into());
+        c.cookie_domain = Some("example.com".into());
+    });
+    let (owner, _) = app.owner().await;
+    let (_, env) = project(&app, &owner, "site").await;
+    let web = app_id(&application(&app, &owner, &env, "web").await);
+    domain(&app, &owner, &web, "app.example.com", "/").await;
+    let r = forward(&app, "GET", "app.example.com", "/", &owner, &[]).await;
+    identity(&r);
+    assert!(
+        r.set_cookie.is_empty(),
+        "nothing to renew yet: {:?}",
+        r.set_cookie
+    );
+    app.clock.advance(25 * 3600 * 1000);
+    let r = forward(&app, "GET", "app.example.com", "/", &owner, &[]).await;
+    identity(&r);
+    let set = r.set_cookie.first().expect("the extended session's cookie");
+    assert!(
+        set.starts_with(&format!("keygate.session_token={}", owner.token()))
+            && set.contains("; Domain=example.com")
+            && set.contains(&format!("Max-Age={THREE_DAYS_SECS}")),
+        "{set}"
+    );
+    let expires: i64 = app
+        .scalar("SELECT expires_at FROM sessions", &[])
+        .as_i64()
+        .unwrap();
+    let now = keygate::clock::Clock::now_ms(&*app.clock);
+    assert_eq!(expires, now + THREE_DAYS_SECS * 1000);
+}
