@@ -375,3 +375,62 @@ pub fn return_allowed(st: &State, url: &str) -> Result<bool> {
     }
     Ok(routes(st)?.knows_host(host.as_str()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ApplicationId, DomainId, EnvironmentId, ProjectId};
+
+    fn route(host: &str, path: &str, app: &str) -> Route {
+        Route {
+            domain_id: DomainId(format!("d-{app}")),
+            host: host.into(),
+            path: path.into(),
+            application_id: ApplicationId(app.into()),
+            environment_id: EnvironmentId("e".into()),
+            project_id: ProjectId("p".into()),
+            organization_id: OrgId("o".into()),
+        }
+    }
+
+    #[test]
+    fn the_longest_prefix_of_the_host_wins_segment_by_segment() {
+        let routes = Routes::new(vec![
+            route("a.test", "/", "root"),
+            route("a.test", "/api/v1", "v1"),
+            route("a.test", "/api", "api"),
+            route("b.test", "/only", "only"),
+        ]);
+        let app = |host, path| routes.find(host, path).map(|r| r.application_id.as_str());
+        assert_eq!(app("a.test", "/"), Some("root"));
+        assert_eq!(app("a.test", "/apix"), Some("root"));
+        assert_eq!(app("a.test", "/api"), Some("api"));
+        assert_eq!(app("a.test", "/api/v2/x"), Some("api"));
+        assert_eq!(app("a.test", "/api/v1"), Some("v1"));
+        assert_eq!(app("a.test", "/api/v1/users"), Some("v1"));
+        assert_eq!(app("b.test", "/"), None);
+        assert_eq!(app("b.test", "/only/x"), Some("only"));
+        assert_eq!(app("c.test", "/"), None);
+    }
+
+    #[test]
+    fn request_paths_are_decoded_and_dot_segments_refused() {
+        assert_eq!(request_path("/a%20b?x=/../y").as_deref(), Some("/a b"));
+        assert_eq!(request_path("/%61dmin").as_deref(), Some("/admin"));
+        for bad in [
+            "",
+            "a",
+            "/a/../b",
+            "/..",
+            "/a/.",
+            "/a/%2E%2e/b",
+            "/a%2f..%2fb",
+            "/a\\b",
+            "/a%5cb",
+            "/%ff",
+            "/a%00",
+        ] {
+            assert_eq!(request_path(bad), None, "{bad:?}");
+        }
+    }
+}
