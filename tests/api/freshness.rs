@@ -63,6 +63,10 @@ struct World {
     projects: Vec<String>,
     environments: Vec<String>,
     applications: Vec<String>,
+    /// alpha-web's domain and beta-api's.
+    alpha_domain: String,
+    beta_domain: String,
+    domains: Vec<String>,
 
     owner: As,
     owner_session: String,
@@ -189,6 +193,27 @@ impl World {
                 .assert_error(401, "permission_denied");
         }
 
+        let domain = |application: &str, host: &str| {
+            let body = json!({"applicationId": application, "host": host});
+            let owner = owner.clone();
+            async move {
+                let r = app.post("/api/domain.create", body, &owner).await;
+                r.assert_ok()["domainId"].as_str().unwrap().to_owned()
+            }
+        };
+        let alpha_domain = domain(&alpha_app, "alpha.example.com").await;
+        let beta_domain = domain(&beta_app, "beta.example.com").await;
+        let their_domain = {
+            let r = app
+                .post(
+                    "/api/domain.create",
+                    json!({"applicationId": their_app, "host": "theirs.example.com"}),
+                    &stranger.who,
+                )
+                .await;
+            r.assert_ok()["domainId"].as_str().unwrap().to_owned()
+        };
+
         let newcomer_token = app.invite(&owner, NEWCOMER, "member").await["token"]
             .as_str()
             .unwrap()
@@ -205,6 +230,9 @@ impl World {
                 their_prod,
             ],
             applications: vec![alpha_app.clone(), alpha_worker, beta_app.clone(), their_app],
+            domains: vec![alpha_domain.clone(), beta_domain.clone(), their_domain],
+            alpha_domain,
+            beta_domain,
             org,
             side_org,
             their_org: stranger.org.clone(),
@@ -257,6 +285,7 @@ struct Ids {
     projects: Vec<String>,
     environments: Vec<String>,
     applications: Vec<String>,
+    domains: Vec<String>,
 }
 
 impl Ids {
@@ -266,6 +295,7 @@ impl Ids {
             projects: w.projects.clone(),
             environments: w.environments.clone(),
             applications: w.applications.clone(),
+            domains: w.domains.clone(),
         }
     }
 
@@ -279,6 +309,7 @@ impl Ids {
                         "projectId" => &mut self.projects,
                         "environmentId" => &mut self.environments,
                         "applicationId" => &mut self.applications,
+                        "domainId" => &mut self.domains,
                         _ => {
                             self.add_from(x);
                             continue;
@@ -340,6 +371,10 @@ fn reads() -> Vec<Read> {
             each("projectId", &i.projects)
         }),
         r("/api/application.one", |i| {
+            each("applicationId", &i.applications)
+        }),
+        r("/api/domain.one", |i| each("domainId", &i.domains)),
+        r("/api/domain.byApplicationId", |i| {
             each("applicationId", &i.applications)
         }),
         r("/api/application.search", |i| {
@@ -534,6 +569,36 @@ fn mutations() -> Vec<Mutation> {
             |w| w.admin.who.clone(),
             |w| json!({"applicationId": w.beta_app}),
         ),
+        // ---- domain.*
+        m(
+            "/api/domain.create",
+            |w| w.member.who.clone(),
+            |w| json!({"applicationId": w.beta_app, "host": "member.example.com", "path": "/api"}),
+        ),
+        m(
+            "/api/domain.update",
+            |w| w.owner_key.clone(),
+            |w| json!({"domainId": w.alpha_domain, "host": "alpha2.example.com"}),
+        ),
+        // On the member's lists.
+        m(
+            "/api/domain.delete",
+            |w| w.admin.who.clone(),
+            |w| json!({"domainId": w.beta_domain}),
+        ),
+        // ---- apiKey.*
+        // A use of the member's key, counted like one on the API. (By a session: the
+        // use of a caller's key would count too.)
+        m(
+            "/api/apiKey.verify",
+            |w| w.owner.clone(),
+            |w| {
+                let As::Key(k) = &w.member_key else {
+                    unreachable!("the member's key is a key")
+                };
+                json!({"key": k, "applicationId": w.beta_app, "method": "GET"})
+            },
+        ),
     ]
 }
 
@@ -666,6 +731,9 @@ async fn check(template: &TestApp, w: &World, m: &Mutation) -> Vec<String> {
     let mut ids = Ids::of(w);
     ask_everything(&app, None, &callers, &ids).await;
 
+    // Usage is compared as flushed: a verification's whole effect is a use of the key.
+    let flush = || keygate::domain::keys::flush_usage(&app.state);
+    flush().await.unwrap();
     let before = dump(&app);
     let r = app.post(m.path, (m.body)(w), &(m.by)(w)).await;
     if r.status != 200 {
@@ -674,6 +742,7 @@ async fn check(template: &TestApp, w: &World, m: &Mutation) -> Vec<String> {
             r.status, r.body
         )];
     }
+    flush().await.unwrap();
     if dump(&app) == before {
         return vec!["the scenario changed nothing in the database".to_owned()];
     }

@@ -416,6 +416,44 @@ pub(crate) fn operations() -> Vec<Op> {
                 on_our_resource(),
             )
         },
+        // ---- domain.*: the rules of the application they belong to.
+        post(
+            "/api/domain.create",
+            |w| Call::Post(json!({"applicationId": w.application, "host": "fresh.example.com"})),
+            on_our_resource(),
+        ),
+        get(
+            "/api/domain.one",
+            |w| q(&[("domainId", &w.domain)]),
+            on_our_resource(),
+        ),
+        get(
+            "/api/domain.byApplicationId",
+            |w| q(&[("applicationId", &w.application)]),
+            on_our_resource(),
+        ),
+        post(
+            "/api/domain.update",
+            |w| Call::Post(json!({"domainId": w.domain, "path": "/changed"})),
+            on_our_resource(),
+        ),
+        post(
+            "/api/domain.delete",
+            |w| Call::Post(json!({"domainId": w.domain})),
+            on_our_resource(),
+        ),
+        // ---- apiKey.verify: owners and admins, each of its own organization's keys; a
+        // stranger is told our key does not exist, in a 200 that names nothing of ours.
+        post(
+            "/api/apiKey.verify",
+            |w| {
+                let As::Key(k) = &w.owner_keys.plain else {
+                    unreachable!("a key")
+                };
+                Call::Post(json!({"key": k}))
+            },
+            row(OK, OK, DENIED, DENIED, DENIED, OK, OK),
+        ),
     ]
 }
 
@@ -463,6 +501,8 @@ pub(crate) struct World {
     production: String,
     staging: String,
     application: String,
+    /// Our application's domain.
+    domain: String,
     invitation: String,
     owner_key: String,
     /// Keys of the owner with each kind of limit the policy tells apart.
@@ -544,6 +584,14 @@ impl World {
         let owner_key = id_of(key.assert_ok());
         let owner_keys = OwnerKeys::make(&app, &owner, &org, &project).await;
         let invitation = id_of(&app.invite(&owner, "pending@example.com", "member").await);
+        let d = app
+            .post(
+                "/api/domain.create",
+                json!({"applicationId": application, "host": "hidden.example.com", "path": "/secret"}),
+                &owner,
+            )
+            .await;
+        let domain = d.assert_ok()["domainId"].as_str().unwrap().to_owned();
 
         let stranger = stranger(&app, &owner, "stranger@example.com").await;
         crate::helpers::project(&app, &stranger.who, "Their Project").await;
@@ -571,6 +619,8 @@ impl World {
             application.clone(),
             "hidden-app".to_owned(),
             a["appName"].as_str().unwrap().to_owned(),
+            domain.clone(),
+            "hidden.example.com".to_owned(),
         ];
         ours.extend(resources.iter().cloned());
         World {
@@ -586,6 +636,7 @@ impl World {
             production,
             staging,
             application,
+            domain,
             invitation,
             owner_key,
             owner_keys,
@@ -662,9 +713,14 @@ fn judge(w: &World, op: &Op, c: Caller, exp: Exp, r: &Reply) -> (bool, Vec<Strin
         let secret: &[String] = if c.is_stranger() {
             &w.ours
         } else if c.is_blind_member()
-            && ["/api/project.", "/api/environment.", "/api/application."]
-                .iter()
-                .any(|p| op.path.starts_with(p))
+            && [
+                "/api/project.",
+                "/api/environment.",
+                "/api/application.",
+                "/api/domain.",
+            ]
+            .iter()
+            .any(|p| op.path.starts_with(p))
         {
             &w.resources
         } else {
