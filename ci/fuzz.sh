@@ -5,7 +5,7 @@
 #
 # Builds the release binary, starts it on 127.0.0.1 with a temporary database, signs up
 # the owner, creates API keys, spare sessions, a member, an invitation, two more
-# organizations, a project with a second environment and an application, then runs
+# organizations, a project with a second environment and an application with a domain, then runs
 # schemathesis against the server's own /openapi.json with every check but one (see
 # CHECKS below), in four passes that share the time:
 #
@@ -160,6 +160,9 @@ STAGING_ID=$(post /api/environment.create "{\"projectId\":\"$PROJECT_ID\",\"name
 APP_ID=$(post /api/application.create \
     "{\"environmentId\":\"$STAGING_ID\",\"name\":\"fuzz app\",\"appName\":\"fuzz-app\"}" \
     "${auth[@]}" | json '["applicationId"]')
+DOMAIN_ID=$(post /api/domain.create \
+    "{\"applicationId\":\"$APP_ID\",\"host\":\"fuzz.example.com\",\"path\":\"/app\"}" \
+    "${auth[@]}" | json '["domainId"]')
 MEMBER_EMAIL=member@example.com
 MEMBER_PASSWORD=fuzz-member-password
 MEMBER=$(post /api/user.createUserWithCredentials \
@@ -203,6 +206,8 @@ values = $(toml_list "$PROJECT_ID")
 values = $(toml_list "$PRODUCTION_ID" "$STAGING_ID")
 [dictionaries.applications]
 values = $(toml_list "$APP_ID")
+[dictionaries.domains]
+values = $(toml_list "$DOMAIN_ID")
 [dictionaries.users]
 values = $(toml_list "$OWNER_ID" "$MEMBER_USER_ID")
 [dictionaries.members]
@@ -234,6 +239,8 @@ values = $(toml_list "$OWNER_PASSWORD" "$MEMBER_PASSWORD")
 "query.applicationId" = { dictionary = "applications", probability = 0.5 }
 "body.applicationId" = { dictionary = "applications", probability = 0.5 }
 "body.accessedServices[*]" = { dictionary = "applications", probability = 0.5 }
+"query.domainId" = { dictionary = "domains", probability = 0.5 }
+"body.domainId" = { dictionary = "domains", probability = 0.5 }
 "body.userId" = { dictionary = "users", probability = 0.5 }
 "body.memberId" = { dictionary = "members", probability = 0.5 }
 "body.invitationId" = { dictionary = "invitations", probability = 0.5 }
