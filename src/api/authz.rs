@@ -27,7 +27,7 @@ use crate::auth::apikey;
 use crate::clock::rfc3339;
 use crate::domain::State;
 use crate::domain::forward::{self, Code, Credential, Granted, Target};
-use crate::error::{Error, Reason};
+use crate::error::{AllChecked, Error, Reason, field};
 use crate::model::ApplicationId;
 
 /// The identity headers of a 200, in the order they are sent.
@@ -359,16 +359,58 @@ fn no_store(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
+/// The longest key `apiKey.verify` takes, in characters: past any key keygate issues.
+pub const VERIFY_KEY_MAX: usize = 512;
+/// The longest method it takes.
+pub const VERIFY_METHOD_MAX: usize = 16;
+
 /// A key to verify.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct VerifyKey {
     /// The key a client sent to the service.
-    pub key: Text<0, 512>,
+    pub key: Text<0, VERIFY_KEY_MAX>,
     /// The application the request is for: the key's user must have access to it.
     pub application_id: Option<Text>,
     /// The request's method: a read-only key passes only GET, HEAD and OPTIONS.
-    pub method: Option<Text<1, 16>>,
+    pub method: Option<Text<1, VERIFY_METHOD_MAX>>,
+}
+
+/// At most `max` characters, as the spec documents.
+pub(crate) fn at_most(s: &str, max: usize) -> Result<&str, String> {
+    if s.chars().count() > max {
+        Err(format!("must be at most {max} characters"))
+    } else {
+        Ok(s)
+    }
+}
+
+impl VerifyKey {
+    /// The key, the application and the method; a 400 names every field that is wrong.
+    fn parse(&self) -> crate::error::Result<(&str, Option<ApplicationId>, Option<&str>)> {
+        let (key, method) = (
+            field("key", at_most(&self.key, VERIFY_KEY_MAX)),
+            field(
+                "method",
+                self.method
+                    .as_deref()
+                    .map(|m| {
+                        at_most(m, VERIFY_METHOD_MAX).and_then(|m| {
+                            (!m.trim().is_empty())
+                                .then_some(m.trim())
+                                .ok_or_else(|| "must not be blank".to_owned())
+                        })
+                    })
+                    .transpose(),
+            ),
+        )
+            .all()?;
+        let app = self
+            .application_id
+            .as_ref()
+            .map(|a| ApplicationId(a.0.clone()));
+        Ok((key.trim(), app, method))
+    }
 }
 
 /// The outcome of a verification.
@@ -461,16 +503,8 @@ impl ApiKeyApi {
         caller: Caller,
         body: Json<VerifyKey>,
     ) -> ApiResult<Json<VerifyResult>> {
-        let b = body.0;
-        let app = b.application_id.map(|a| ApplicationId(a.0));
-        let v = forward::verify(
-            &st,
-            &caller.0,
-            b.key.trim(),
-            app.as_ref(),
-            b.method.as_deref().map(|m| m.trim()),
-        )
-        .await?;
+        let (key, app, method) = body.0.parse()?;
+        let v = forward::verify(&st, &caller.0, key, app.as_ref(), method).await?;
         let key = v.key.as_deref();
         Ok(Json(VerifyResult {
             valid: v.code == Code::Valid,

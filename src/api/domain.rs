@@ -7,6 +7,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
+use super::authz::at_most;
 use super::error::ApiResult;
 use super::security::Caller;
 use super::text::Text;
@@ -16,9 +17,21 @@ use crate::domain::resources::domains::{self, DomainChanges, NewDomain};
 use crate::error::{AllChecked, Result, field};
 use crate::model::{ApplicationId, Domain, DomainHost, DomainId, DomainPath};
 
-/// A host as sent: up to twice the longest host name, port included.
-type HostText = Text<1, 506>;
+/// The longest host as sent: twice the longest host name, for a port and spaces.
+const HOST_MAX: usize = 506;
+/// A host as sent.
+type HostText = Text<1, HOST_MAX>;
 type PathText = Text<0, { DomainPath::MAX }>;
+
+/// A host as sent, within the length the spec documents, parsed.
+fn host(raw: &str) -> std::result::Result<DomainHost, String> {
+    at_most(raw, HOST_MAX).and_then(|h| DomainHost::parse(h).map_err(str::to_owned))
+}
+
+/// A path prefix as sent, within the length the spec documents, parsed.
+fn path(raw: &str) -> std::result::Result<DomainPath, String> {
+    at_most(raw, DomainPath::MAX).and_then(|p| DomainPath::parse(p).map_err(str::to_owned))
+}
 
 /// A new domain.
 #[derive(Debug, Object)]
@@ -37,11 +50,8 @@ pub struct CreateDomain {
 impl CreateDomain {
     fn parse(self) -> Result<NewDomain> {
         let (host, path) = (
-            field("host", DomainHost::parse(&self.host)),
-            field(
-                "path",
-                DomainPath::parse(self.path.as_deref().unwrap_or("/")),
-            ),
+            field("host", host(&self.host)),
+            field("path", path(self.path.as_deref().unwrap_or("/"))),
         )
             .all()?;
         Ok(NewDomain {
@@ -67,14 +77,8 @@ pub struct UpdateDomain {
 impl UpdateDomain {
     fn parse(self) -> Result<(DomainId, DomainChanges)> {
         let (host, path) = (
-            field(
-                "host",
-                self.host.as_deref().map(DomainHost::parse).transpose(),
-            ),
-            field(
-                "path",
-                self.path.as_deref().map(DomainPath::parse).transpose(),
-            ),
+            field("host", self.host.as_deref().map(host).transpose()),
+            field("path", self.path.as_deref().map(path).transpose()),
         )
             .all()?;
         Ok((DomainId(self.domain_id.0), DomainChanges { host, path }))

@@ -319,3 +319,18 @@ async fn another_organizations_domain_is_wrong_organization_and_a_missing_one_no
         .await
         .assert_error(404, "not_found");
 }
+
+#[tokio::test]
+async fn a_host_or_path_longer_than_the_spec_allows_is_refused_even_padded() {
+    let app = TestApp::new();
+    let (owner, a) = one_app(&app).await;
+    let padded_host = format!("{}app.example.com", " ".repeat(500));
+    let r = create(&app, &owner, &a, &padded_host, None).await;
+    r.assert_error(400, "validation_failed");
+    assert_eq!(r.issue_paths(), ["host"]);
+    let padded_path = format!("/a{}", " ".repeat(1100));
+    let r = create(&app, &owner, &a, "app.example.com", Some(&padded_path)).await;
+    r.assert_error(400, "validation_failed");
+    assert_eq!(r.issue_paths(), ["path"]);
+    assert_eq!(app.count("domains"), 0);
+}

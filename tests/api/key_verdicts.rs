@@ -225,3 +225,21 @@ async fn only_owners_and_admins_verify_and_only_for_their_organization() {
     .await
     .assert_error(404, "not_found");
 }
+
+#[tokio::test]
+async fn a_key_or_method_longer_than_the_spec_allows_is_refused() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    for (body, field) in [
+        (json!({"key": "k".repeat(513)}), "key"),
+        (json!({"key": "k", "method": "M".repeat(17)}), "method"),
+        (json!({"key": "k", "method": "  "}), "method"),
+    ] {
+        let r = app.post(VERIFY, body, &owner).await;
+        r.assert_error(400, "validation_failed");
+        assert_eq!(r.issue_paths(), [field]);
+    }
+    // Exactly at the limit is a verification.
+    let v = verify(&app, &owner, json!({"key": "k".repeat(512)})).await;
+    assert_eq!(code(&v), ("NOT_FOUND", false));
+}
