@@ -4,10 +4,11 @@
 #   ci/fuzz.sh [seconds of fuzzing in all, default 300]
 #
 # Builds the release binary, starts it on 127.0.0.1 with a temporary database, signs up
-# the owner, creates API keys, spare sessions, a member, an invitation, two more
-# organizations, a project with a second environment and an application with a domain, then runs
-# schemathesis against the server's own /openapi.json with every check but one (see
-# CHECKS below), in four passes that share the time:
+# the owner, creates API keys (and keys for apiKey.verify to judge), spare sessions, a
+# member, an invitation, two more organizations, a project with a second environment
+# and an application with a domain, then runs schemathesis against the server's own
+# /openapi.json with every check but one (see CHECKS below), in four passes that share
+# the time:
 #
 #   key (1/2)             every operation but those that can end a key or a session,
 #                         authenticated with an API key;
@@ -138,8 +139,9 @@ for i in 1 2; do
     VICTIM_SESSIONS+=("$(sign_in "$WORK/victim-$i" | json '["session"]["id"]')")
 done
 
-new_key() { # name -> the answer of user.createApiKey
-    post /api/user.createApiKey "{\"name\":\"$1\",\"metadata\":{\"organizationId\":\"$ORG\"}}" \
+new_key() { # name [more fields of the body] -> the answer of user.createApiKey
+    post /api/user.createApiKey \
+        "{\"name\":\"$1\",\"metadata\":{\"organizationId\":\"$ORG\"}${2:+,$2}}" \
         -b "$WORK/session" -H "Origin: $URL"
 }
 KEY=$(new_key fuzz | json '["key"]')
@@ -150,6 +152,19 @@ VICTIM_KEYS=()
 for i in 1 2 3; do
     VICTIM_KEYS+=("$(new_key "victim-$i" | json '["id"]')")
 done
+# Secrets for apiKey.verify to judge, one for each verdict a key of ours can get: valid
+# (the pass's own key), insufficient permissions (read-only, for a method that writes),
+# usage exceeded (a quota of 3), rate limited (2 a minute) and disabled. No pass runs
+# with the last four.
+READ_ONLY_KEY=$(new_key read-only '"scope":{"readOnly":true}' | json '["key"]')
+QUOTA_KEY=$(new_key quota '"remaining":3' | json '["key"]')
+RATE_KEY=$(new_key rate \
+    '"rateLimitEnabled":true,"rateLimitTimeWindow":60000,"rateLimitMax":2' | json '["key"]')
+DISABLED=$(new_key disabled)
+DISABLED_KEY=$(echo "$DISABLED" | json '["key"]')
+post /api/user.updateApiKey \
+    "{\"apiKeyId\":\"$(echo "$DISABLED" | json '["id"]')\",\"enabled\":false}" \
+    -b "$WORK/session" -H "Origin: $URL" >/dev/null
 
 auth=(-H "x-api-key: $KEY")
 PROJECT=$(post /api/project.create '{"name":"fuzz project","description":"seed"}' "${auth[@]}")
@@ -208,6 +223,14 @@ values = $(toml_list "$PRODUCTION_ID" "$STAGING_ID")
 values = $(toml_list "$APP_ID")
 [dictionaries.domains]
 values = $(toml_list "$DOMAIN_ID")
+[dictionaries.hosts]
+values = $(toml_list fuzz.example.com other.example.com 127.0.0.1 xn--bcher-kva.example)
+[dictionaries.paths]
+values = $(toml_list / /app /app/v1)
+[dictionaries.verified_keys]
+values = $(toml_list "$KEY" "$READ_ONLY_KEY" "$QUOTA_KEY" "$RATE_KEY" "$DISABLED_KEY")
+[dictionaries.methods]
+values = $(toml_list GET HEAD POST DELETE)
 [dictionaries.users]
 values = $(toml_list "$OWNER_ID" "$MEMBER_USER_ID")
 [dictionaries.members]
@@ -241,6 +264,10 @@ values = $(toml_list "$OWNER_PASSWORD" "$MEMBER_PASSWORD")
 "body.accessedServices[*]" = { dictionary = "applications", probability = 0.5 }
 "query.domainId" = { dictionary = "domains", probability = 0.5 }
 "body.domainId" = { dictionary = "domains", probability = 0.5 }
+"body.host" = { dictionary = "hosts", probability = 0.5 }
+"body.path" = { dictionary = "paths", probability = 0.5 }
+"body.key" = { dictionary = "verified_keys", probability = 0.5 }
+"body.method" = { dictionary = "methods", probability = 0.5 }
 "body.userId" = { dictionary = "users", probability = 0.5 }
 "body.memberId" = { dictionary = "members", probability = 0.5 }
 "body.invitationId" = { dictionary = "invitations", probability = 0.5 }

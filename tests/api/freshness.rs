@@ -74,6 +74,8 @@ struct World {
     owner_key_id: String,
     /// The owner's key for the project beta only.
     scoped_key: As,
+    /// A key of the owner's with a quota of 10 uses, which no caller uses.
+    metered_key: String,
     admin: Joined,
     /// The admin's read-only key.
     read_only_key: As,
@@ -155,6 +157,9 @@ impl World {
                 &owner,
                 json!({"name": "beta only", "scope": {"projectIds": [beta]}}),
             )
+            .await;
+        let (metered_key, _) = app
+            .create_key(&owner, json!({"name": "metered", "remaining": 10}))
             .await;
 
         let stranger = stranger(app, &owner, "stranger@example.com").await;
@@ -248,6 +253,7 @@ impl World {
             owner_key: As::Key(owner_key),
             owner_key_id,
             scoped_key: As::Key(scoped_key),
+            metered_key,
             admin,
             read_only_key,
             member,
@@ -598,6 +604,15 @@ fn mutations() -> Vec<Mutation> {
                 };
                 json!({"key": k, "applicationId": w.beta_app, "method": "GET"})
             },
+        ),
+        // A use of a quota, which the owner's key list shows. Under 20 uses left, each is
+        // leased, and so written, one at a time: a larger quota leases more, which only
+        // memory holds until a clean stop gives back what is left, and a copy of the file
+        // (a crash) then shows fewer uses left, by design.
+        m(
+            "/api/apiKey.verify",
+            |w| w.admin.who.clone(),
+            |w| json!({"key": w.metered_key, "method": "POST"}),
         ),
     ]
 }

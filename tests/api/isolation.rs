@@ -454,6 +454,20 @@ pub(crate) fn operations() -> Vec<Op> {
             },
             row(OK, OK, DENIED, DENIED, DENIED, OK, OK),
         ),
+        // Naming our application tells a stranger only that it is another organization's.
+        Op {
+            variant: "applicationId",
+            ..post(
+                "/api/apiKey.verify",
+                |w| {
+                    let As::Key(k) = &w.owner_keys.plain else {
+                        unreachable!("a key")
+                    };
+                    Call::Post(json!({"key": k, "applicationId": w.application, "method": "POST"}))
+                },
+                row(WRONG_ORG, WRONG_ORG, DENIED, DENIED, DENIED, OK, OK),
+            )
+        },
     ]
 }
 
