@@ -33,6 +33,10 @@ pub struct SignUpBody {
     pub invitation_token: Option<Text>,
 }
 
+/// The longest `callbackURL` sign-in takes: every sign-in body within its limits must fit
+/// the 16 KiB that sign-in reads, even with each character escaped in the JSON.
+pub const CALLBACK_URL_MAX: usize = 2048;
+
 /// Sign-in input.
 #[derive(Debug, Object)]
 pub struct SignInBody {
@@ -41,10 +45,11 @@ pub struct SignInBody {
     /// Password.
     #[oai(write_only)]
     pub password: Text<1, { crate::model::Password::MAX }>,
-    /// Where to go after sign-in (forward auth's `rd`): answered back as `url` when its
-    /// host is a registered domain or this server's own, and ignored otherwise.
+    /// Where to go after sign-in (forward auth's `rd`), up to 2,048 characters: answered
+    /// back as `url` when its host is a registered domain or this server's own, and
+    /// ignored otherwise.
     #[oai(rename = "callbackURL")]
-    pub callback_url: Option<Text<0, 8192>>,
+    pub callback_url: Option<Text<0, CALLBACK_URL_MAX>>,
 }
 
 #[derive(ApiResponse)]
@@ -173,10 +178,18 @@ impl AuthApi {
         body: Json<SignInBody>,
     ) -> ApiResult<SignedIn> {
         check_login_origin(&st, req)?;
+        let callback = body
+            .0
+            .callback_url
+            .as_deref()
+            .map(|u| crate::error::field("callbackURL", super::authz::at_most(u, CALLBACK_URL_MAX)))
+            .transpose()
+            .map_err(Error::from)?
+            .map(str::trim);
         let (user, issued) =
             accounts::sign_in(&st, &body.email, &body.password, &client(&st, req)).await?;
-        let url = match body.0.callback_url {
-            Some(u) if forward::return_allowed(&st, u.trim())? => Some(u.trim().to_owned()),
+        let url = match callback {
+            Some(u) if forward::return_allowed(&st, u)? => Some(u.to_owned()),
             _ => None,
         };
         Ok(signed_in(&st, &user, &issued, url))

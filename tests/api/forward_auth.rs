@@ -771,3 +771,20 @@ async fn a_session_extended_through_forward_auth_gets_its_cookie_for_the_parent_
     let now = keygate::clock::Clock::now_ms(&*app.clock);
     assert_eq!(expires, now + THREE_DAYS_SECS * 1000);
 }
+
+#[tokio::test]
+async fn a_callback_url_longer_than_the_spec_allows_is_refused_before_sign_in() {
+    let w = world().await;
+    let long = format!("https://app.example.com/{}", "x".repeat(2048));
+    let r = w
+        .app
+        .post(
+            SIGN_IN,
+            json!({"email": OWNER_EMAIL, "password": PASSWORD, "callbackURL": long}),
+            &As::Nobody,
+        )
+        .await;
+    r.assert_error(400, "validation_failed");
+    assert_eq!(r.issue_paths(), ["callbackURL"]);
+    assert!(r.session_token().is_none());
+}
