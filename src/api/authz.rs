@@ -315,8 +315,11 @@ fn refusal(
             && let Some(to) = &sign_in
             && is_browser(req)
         {
-            let see_other = orig
-                .is_some_and(|o| !matches!(o.method.to_ascii_uppercase().as_str(), "GET" | "HEAD"));
+            let see_other = orig.is_some_and(|o| {
+                !["GET", "HEAD"]
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(&o.method))
+            });
             return Response::builder()
                 .status(if see_other {
                     StatusCode::SEE_OTHER

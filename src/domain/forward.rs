@@ -95,10 +95,7 @@ impl Target<'_> {
     /// Whether the method changes anything: read-only keys pass only GET, HEAD and
     /// OPTIONS.
     pub fn writes(&self) -> bool {
-        !matches!(
-            self.method.to_ascii_uppercase().as_str(),
-            "GET" | "HEAD" | "OPTIONS"
-        )
+        method_writes(self.method)
     }
 
     /// The domain the request is for; 403 `unknown_domain` when none is, or when the
@@ -112,6 +109,14 @@ impl Target<'_> {
             .cloned()
             .ok_or_else(unknown)
     }
+}
+
+/// Whether a request of `method` changes anything (any case): all but GET, HEAD and
+/// OPTIONS.
+pub fn method_writes(method: &str) -> bool {
+    !["GET", "HEAD", "OPTIONS"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
 }
 
 /// The path of `uri` (path and query, or an absolute URL), percent-decoded, when it has no
@@ -289,14 +294,7 @@ pub async fn verify(
     let target = app
         .map(|id| super::resources::visible_application(st, actor, id))
         .transpose()?;
-    let writes = method.is_some_and(|m| {
-        Target {
-            method: m,
-            host: "",
-            uri: "",
-        }
-        .writes()
-    });
+    let writes = method.is_some_and(method_writes);
     let verdict = |code, key: Option<Arc<CachedKey>>| {
         let (remaining, rate) = key
             .as_deref()
