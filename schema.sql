@@ -11,14 +11,18 @@ CREATE TABLE users (
     updated_at    INTEGER NOT NULL,
     -- The installation's administrators create accounts outright
     -- (user.createUserWithCredentials): the first user, and whom the shell names.
-    installation_admin INTEGER NOT NULL DEFAULT 0
+    installation_admin INTEGER NOT NULL DEFAULT 0,
+    -- Set by the first correct code after two-factor/enable, cleared by disable.
+    two_factor_enabled INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE TABLE organizations (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
     owner_id   TEXT NOT NULL REFERENCES users(id),
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    -- A session of a member without two-factor may only enable it here.
+    require_two_factor INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE TABLE members (
@@ -171,3 +175,50 @@ CREATE TABLE domains (
 ) STRICT;
 CREATE INDEX domains_application ON domains (application_id);
 CREATE INDEX domains_org ON domains (organization_id);
+
+-- Two-factor sign-in.
+-- A user's TOTP secret, sealed (AES-256-GCM, nonce first) with the key kept outside
+-- the database; `last_step` is the last time step accepted, so no code works twice.
+CREATE TABLE two_factors (
+    user_id    TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    secret     BLOB NOT NULL,
+    last_step  INTEGER,
+    created_at INTEGER NOT NULL
+) STRICT;
+-- Backup codes, by SHA-256; each works once.
+CREATE TABLE backup_codes (
+    user_id   TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash BLOB NOT NULL,
+    used_at   INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+) STRICT, WITHOUT ROWID;
+-- The password step of a sign-in that waits for its code (the short-lived cookie).
+CREATE TABLE two_factor_challenges (
+    token_hash   BLOB PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    callback_url TEXT,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX two_factor_challenges_user ON two_factor_challenges (user_id);
+CREATE INDEX two_factor_challenges_expiry ON two_factor_challenges (expires_at);
+-- Browsers that skip the code step ("trust this device"); revoked with the sessions.
+CREATE TABLE trusted_devices (
+    token_hash BLOB PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX trusted_devices_user ON trusted_devices (user_id);
+CREATE INDEX trusted_devices_expiry ON trusted_devices (expires_at);
+-- Password-reset links an owner or admin made for a member: by SHA-256, one use.
+CREATE TABLE password_resets (
+    token_hash BLOB PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+) STRICT;
+CREATE INDEX password_resets_user ON password_resets (user_id);
+CREATE INDEX password_resets_expiry ON password_resets (expires_at);

@@ -54,6 +54,49 @@ const MIGRATIONS: &[&str] = &[
      ) STRICT;
      CREATE INDEX domains_application ON domains (application_id);
      CREATE INDEX domains_org ON domains (organization_id);",
+    // 5 -> 6: two-factor sign-in, an organization's demand for it, and password-reset
+    // links.
+    "ALTER TABLE users ADD COLUMN two_factor_enabled INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE organizations ADD COLUMN require_two_factor INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE two_factors (
+         user_id    TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+         secret     BLOB NOT NULL,
+         last_step  INTEGER,
+         created_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE backup_codes (
+         user_id   TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+         code_hash BLOB NOT NULL,
+         used_at   INTEGER,
+         PRIMARY KEY (user_id, code_hash)
+     ) STRICT, WITHOUT ROWID;
+     CREATE TABLE two_factor_challenges (
+         token_hash   BLOB PRIMARY KEY,
+         user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+         callback_url TEXT,
+         created_at   INTEGER NOT NULL,
+         expires_at   INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX two_factor_challenges_user ON two_factor_challenges (user_id);
+     CREATE INDEX two_factor_challenges_expiry ON two_factor_challenges (expires_at);
+     CREATE TABLE trusted_devices (
+         token_hash BLOB PRIMARY KEY,
+         user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+         created_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX trusted_devices_user ON trusted_devices (user_id);
+     CREATE INDEX trusted_devices_expiry ON trusted_devices (expires_at);
+     CREATE TABLE password_resets (
+         token_hash BLOB PRIMARY KEY,
+         user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+         created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+         created_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         used_at    INTEGER
+     ) STRICT;
+     CREATE INDEX password_resets_user ON password_resets (user_id);
+     CREATE INDEX password_resets_expiry ON password_resets (expires_at);",
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -185,6 +185,8 @@ pub struct User {
     pub email: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Sign-in asks for a TOTP code after the password.
+    pub two_factor_enabled: bool,
 }
 
 /// An organization.
@@ -194,6 +196,8 @@ pub struct Organization {
     pub name: String,
     pub owner_id: UserId,
     pub created_at: i64,
+    /// Sessions of members without two-factor may only enable it here.
+    pub require_two_factor: bool,
 }
 
 /// A user's membership in one organization.

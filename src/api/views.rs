@@ -22,6 +22,8 @@ pub struct UserView {
     pub created_at: String,
     /// When the user last changed (RFC 3339).
     pub updated_at: String,
+    /// Whether sign-in asks for a TOTP code after the password.
+    pub two_factor_enabled: bool,
 }
 
 impl From<&User> for UserView {
@@ -32,6 +34,7 @@ impl From<&User> for UserView {
             email: u.email.clone(),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
+            two_factor_enabled: u.two_factor_enabled,
         }
     }
 }
@@ -116,6 +119,8 @@ pub struct OrganizationView {
     pub created_at: String,
     /// The caller's role in it: `owner`, `admin` or `member`.
     pub role: String,
+    /// Whether its members' sessions must have two-factor on to act in it.
+    pub require_two_factor: bool,
 }
 
 impl OrganizationView {
@@ -126,6 +131,7 @@ impl OrganizationView {
             owner_id: o.owner_id.to_string(),
             created_at: rfc3339(o.created_at),
             role: role.as_str().to_owned(),
+            require_two_factor: o.require_two_factor,
         }
     }
 }

@@ -65,6 +65,7 @@ pub fn insert_user(conn: &Tx, new: &NewUser, hash: &str, now: i64) -> Result<Use
         email: new.email.as_str().to_owned(),
         created_at: now,
         updated_at: now,
+        two_factor_enabled: false,
     };
     store::users::insert(conn, &user, hash)?;
     Ok(user)
@@ -77,6 +78,7 @@ pub fn create_org_in(conn: &Tx, owner: &UserId, name: &str, now: i64) -> Result<
         name: name.to_owned(),
         owner_id: owner.clone(),
         created_at: now,
+        require_two_factor: false,
     };
     store::orgs::insert(conn, &org)?;
     store::orgs::insert_member(

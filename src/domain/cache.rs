@@ -936,6 +936,7 @@ mod tests {
                 email: format!("{user}@example.com"),
                 created_at: 0,
                 updated_at: 0,
+                two_factor_enabled: false,
             },
             membership: match org {
                 Some(o) => Ok(Membership {

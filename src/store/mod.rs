@@ -213,6 +213,7 @@ mod tests {
             email: format!("{id}@example.com"),
             created_at: 1,
             updated_at: 1,
+            two_factor_enabled: false,
         }
     }
 
@@ -241,6 +242,7 @@ mod tests {
                 name: "Org".into(),
                 owner_id: UserId("owner".into()),
                 created_at: 1,
+                require_two_factor: false,
             },
         )?;
         orgs::insert_member(tx, &member("mo", &org, "owner", Role::Owner))?;

@@ -15,6 +15,7 @@ fn organization(r: &Row<'_>) -> rusqlite::Result<Organization> {
         name: r.get(1)?,
         owner_id: UserId(r.get(2)?),
         created_at: r.get(3)?,
+        require_two_factor: r.get(4)?,
     })
 }
 
@@ -33,7 +34,9 @@ pub fn insert(conn: &Tx, o: &Organization) -> Result<()> {
 
 pub fn by_id(conn: &Reader, id: &OrgId) -> Result<Option<Organization>> {
     let mut st = conn
-        .prepare_cached("SELECT id, name, owner_id, created_at FROM organizations WHERE id = ?1")?;
+        .prepare_cached(
+        "SELECT id, name, owner_id, created_at, require_two_factor FROM organizations WHERE id = ?1",
+    )?;
     Ok(optional(st.query_row([id.as_str()], organization))?)
 }
 
@@ -151,13 +154,13 @@ pub fn of_user(conn: &Reader, user: &UserId, paging: Paging) -> Result<Page<(Org
     super::page(
         conn,
         "SELECT count(*) FROM members WHERE user_id = ?1",
-        "SELECT o.id, o.name, o.owner_id, o.created_at, m.role
+        "SELECT o.id, o.name, o.owner_id, o.created_at, o.require_two_factor, m.role
          FROM members m JOIN organizations o ON o.id = m.organization_id
          WHERE m.user_id = ?1 ORDER BY m.rowid LIMIT ?2 OFFSET ?3",
         &[&user.as_str()],
         paging,
         |r| {
-            let role: String = r.get(4)?;
+            let role: String = r.get(5)?;
             Ok((organization(r)?, Role::parse(&role).unwrap_or(Role::Member)))
         },
     )
@@ -224,7 +227,7 @@ pub fn members_of(
         conn,
         "SELECT count(*) FROM members WHERE organization_id = ?1",
         &format!(
-            "SELECT {}, u.name, u.email, u.created_at, u.updated_at
+            "SELECT {}, u.name, u.email, u.created_at, u.updated_at, u.two_factor_enabled
              FROM members m JOIN users u ON u.id = m.user_id
              WHERE m.organization_id = ?1 ORDER BY m.rowid LIMIT ?2 OFFSET ?3",
             member_columns()
@@ -239,6 +242,7 @@ pub fn members_of(
                 email: r.get(MEMBER_WIDTH + 1)?,
                 created_at: r.get(MEMBER_WIDTH + 2)?,
                 updated_at: r.get(MEMBER_WIDTH + 3)?,
+                two_factor_enabled: r.get(MEMBER_WIDTH + 4)?,
             };
             Ok((m, u))
         },

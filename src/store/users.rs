@@ -4,13 +4,13 @@ use super::{Reader, Stale, Tx, optional};
 use crate::error::Result;
 use crate::model::{User, UserId};
 
-const COLUMNS: &str = "id, name, email, created_at, updated_at";
+const COLUMNS: &str = "id, name, email, created_at, updated_at, two_factor_enabled";
 
 fn user(r: &Row<'_>) -> rusqlite::Result<User> {
     user_at(r, 0)
 }
 
-/// A user read from `id, name, email, created_at, updated_at` starting at column `at`.
+/// A user read from `COLUMNS` starting at column `at`.
 pub(crate) fn user_at(r: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     Ok(User {
         id: UserId(r.get(at)?),
@@ -18,6 +18,7 @@ pub(crate) fn user_at(r: &Row<'_>, at: usize) -> rusqlite::Result<User> {
         email: r.get(at + 2)?,
         created_at: r.get(at + 3)?,
         updated_at: r.get(at + 4)?,
+        two_factor_enabled: r.get(at + 5)?,
     })
 }
 
@@ -53,7 +54,7 @@ pub fn with_hash_by_email(conn: &Reader, email: &str) -> Result<Option<(User, St
         "SELECT {COLUMNS}, password_hash FROM users WHERE email = ?1"
     ))?;
     Ok(optional(
-        st.query_row([email], |r| Ok((user(r)?, r.get(5)?))),
+        st.query_row([email], |r| Ok((user(r)?, r.get(6)?))),
     )?)
 }
 
