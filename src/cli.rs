@@ -90,6 +90,17 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Turn two-factor off for a user who lost the authenticator and the backup codes,
+    /// and sign out all of the user's sessions. The user signs in with the password
+    /// alone, and can set two-factor up again.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +210,14 @@ pub struct ServeArgs {
     /// default.
     #[arg(long, env = "KEYGATE_KEY_RATE_LIMIT", value_parser = parse_rate)]
     pub key_rate_limit: Option<(u32, i64)>,
+    /// The file of the key that seals TOTP secrets (64 hexadecimal digits; made, 0600,
+    /// when missing) [default: keygate.key beside the database]. Back it up with the
+    /// database: without it, two-factor secrets cannot be read.
+    #[arg(long, env = "KEYGATE_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// The issuer authenticator apps show beside keygate's codes.
+    #[arg(long, env = "KEYGATE_TOTP_ISSUER", default_value = config::DEFAULT_TOTP_ISSUER)]
+    pub totp_issuer: String,
     /// Log filter: error, warn, info, debug, or a tracing directive.
     #[arg(long, env = "KEYGATE_LOG", default_value = config::DEFAULT_LOG)]
     pub log_level: String,
@@ -236,6 +255,10 @@ impl ServeArgs {
         c.hash_queue = self.password_queue as usize;
         c.cache_entries = self.cache_entries as usize;
         c.default_key_rate_limit = self.key_rate_limit;
+        if let Some(f) = &self.secret_key_file {
+            c.secret_key_file = f.clone();
+        }
+        c.totp_issuer = self.totp_issuer.trim().to_owned();
         c.validate()?;
         Ok(c)
     }
@@ -380,6 +403,23 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     role.as_str()
                 ),
             }
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::ResetTwoFactor { email, db },
+        } => {
+            let state = open_existing(&db, Ownership::Shell).map_err(|e| {
+                while_serving(
+                    e,
+                    "the user turns it off with two-factor/disable, or signs in with a backup code",
+                )
+            })?;
+            let user = crate::domain::two_factor::reset_blocking(&state, &email)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "two-factor is off for {} <{}>, and all of its sessions are signed out",
+                user.id, user.email
+            );
             Ok(())
         }
         Command::Key {

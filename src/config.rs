@@ -32,6 +32,16 @@ pub const DEFAULT_LOG: &str = "info";
 /// The proxies whose `X-Forwarded-For` is believed: loopback.
 pub const DEFAULT_TRUSTED_PROXIES: [&str; 2] = ["127.0.0.0/8", "::1/128"];
 
+/// The issuer authenticator apps show beside a TOTP code.
+pub const DEFAULT_TOTP_ISSUER: &str = "keygate";
+/// The name of the sealing key's file, beside the database by default.
+pub const SECRET_KEY_FILE: &str = "keygate.key";
+
+/// `keygate.key` in the database's directory.
+pub fn default_secret_key_file(db_path: &std::path::Path) -> PathBuf {
+    db_path.with_file_name(SECRET_KEY_FILE)
+}
+
 /// The fewest async workers the server runs, whatever the core count.
 const MIN_WORKERS: usize = 4;
 
@@ -115,6 +125,13 @@ pub struct Config {
     /// Verified API keys and sessions kept in memory together; past it the least
     /// recently used are dropped (and cost one database lookup on their next use).
     pub cache_entries: usize,
+    /// The file of the key that seals TOTP secrets (created on first use, 0600); kept
+    /// out of the database so that a copy of the database alone reveals no second factor.
+    pub secret_key_file: PathBuf,
+    /// The issuer authenticator apps show beside a TOTP code.
+    pub totp_issuer: String,
+    /// Wrong two-factor codes allowed per user, from any address, per sign-in window.
+    pub two_factor_per_user: u32,
 }
 
 impl Config {
@@ -122,7 +139,6 @@ impl Config {
     pub fn new(db_path: PathBuf) -> Config {
         Config {
             listen: DEFAULT_LISTEN.parse().expect("a valid address"),
-            db_path,
             public_url: None,
             cookie_domain: None,
             trusted_origins: Vec::new(),
@@ -152,6 +168,10 @@ impl Config {
             body_memory_bytes: DEFAULT_BODY_MEMORY_MIB as usize * 1024 * 1024,
             read_pool_size: (2 * worker_threads()).max(8) as u32,
             cache_entries: DEFAULT_CACHE_ENTRIES as usize,
+            secret_key_file: default_secret_key_file(&db_path),
+            totp_issuer: DEFAULT_TOTP_ISSUER.to_owned(),
+            two_factor_per_user: 10,
+            db_path,
         }
     }
 
@@ -195,6 +215,9 @@ impl Config {
         }
         if self.cache_entries == 0 {
             return Err("the credential cache must hold at least one entry".into());
+        }
+        if self.totp_issuer.is_empty() || self.totp_issuer.chars().count() > 64 {
+            return Err("the TOTP issuer must be 1-64 characters".into());
         }
         if self.hash_queue == 0 {
             return Err("the password queue must hold at least one check".into());

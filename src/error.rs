@@ -49,6 +49,10 @@ reasons! {
         LastOrganization => "last_organization",
         /// An application already has as many domains as it may.
         TooManyDomains => "too_many_domains",
+        /// Two-factor is not on for this account (or was never set up).
+        TwoFactorNotEnabled => "two_factor_not_enabled",
+        /// An organization cannot require two-factor of others before its owner has it.
+        TwoFactorNeededFirst => "two_factor_needed_first",
         /// A backup would overwrite an existing file.
         DestinationExists => "destination_exists",
         /// A backup's directory does not exist.
@@ -66,6 +70,8 @@ reasons! {
         AppNameTaken => "app_name_taken",
         /// Another domain has this host and path.
         DomainTaken => "domain_taken",
+        /// Two-factor is already on: disable it before setting it up again.
+        TwoFactorEnabled => "two_factor_enabled",
         /// Something the request depends on changed at the same time.
         ConcurrentChange => "concurrent_change",
     }
@@ -114,6 +120,13 @@ reasons! {
         /// Forward auth: the forwarded headers came from an address that is not a trusted
         /// proxy.
         UntrustedProxy => "untrusted_proxy",
+        /// The organization requires two-factor, which this account has not turned on.
+        TwoFactorRequired => "two_factor_required",
+        /// A wrong, malformed or already used two-factor code.
+        InvalidTwoFactorCode => "invalid_two_factor_code",
+        /// No password step waits for a code: it expired (3 minutes), was used, or never
+        /// began.
+        TwoFactorExpired => "two_factor_expired",
     }
 }
 
@@ -139,6 +152,13 @@ impl Reason {
             Reason::InvitationEmailMismatch => "The invitation was sent to another email address",
             Reason::UnknownDomain => "No domain of this server matches the request's host and path",
             Reason::UntrustedProxy => "Forward auth answers only proxies named by --trusted-proxy",
+            Reason::TwoFactorRequired => {
+                "This organization requires two-factor sign-in: turn it on for your account first"
+            }
+            Reason::InvalidTwoFactorCode => "The code is wrong or was already used",
+            Reason::TwoFactorExpired => {
+                "The sign-in waiting for a code expired or was already completed; sign in again"
+            }
         }
     }
 }

@@ -7,11 +7,11 @@ use poem_openapi::registry::{
     MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
 };
 use poem_openapi::types::{ToJSON, Type};
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 
 use super::ApiTags;
 use super::error::{ApiError, ApiResult};
-use super::security::{client, origin_allowed, session_token};
+use super::security::{client, origin_allowed, session_token, side_cookie};
 use super::text::Text;
 use super::views::{SessionAndUser, Success};
 use crate::domain::{State, accounts, forward, sessions};
@@ -57,6 +57,32 @@ pub enum SignedIn {
     /// Signed in: the session cookie is set.
     #[oai(status = 200)]
     Ok(Json<SessionAndUser>, #[oai(header = "Set-Cookie")] String),
+}
+
+/// The code step comes next: two-factor is on and the browser is not trusted.
+#[derive(Debug, Object)]
+pub struct TwoFactorRedirect {
+    /// Always true: send a code to `two-factor/verify-totp` or
+    /// `two-factor/verify-backup-code` within 3 minutes.
+    #[oai(rename = "twoFactorRedirect")]
+    pub two_factor_redirect: bool,
+}
+
+/// A session, or the code step.
+#[derive(Debug, Union)]
+#[oai(one_of)]
+pub enum SignInResult {
+    Session(SessionAndUser),
+    TwoFactor(TwoFactorRedirect),
+}
+
+#[derive(ApiResponse)]
+pub enum SignInAnswer {
+    /// Signed in with the session cookie set; or, when two-factor is on, `{"twoFactorRedirect":
+    /// true}` with the cookie of the password step set instead (3 minutes, sent only to
+    /// the two-factor routes).
+    #[oai(status = 200)]
+    Ok(Json<SignInResult>, #[oai(header = "Set-Cookie")] String),
 }
 
 #[derive(ApiResponse)]
@@ -130,7 +156,7 @@ fn signed_in(
 
 /// A browser that sends an Origin must send ours, even before it has a session (no
 /// login CSRF). Clients without an Origin (curl, SDKs) are not browsers.
-fn check_login_origin(st: &State, req: &Request) -> Result<(), ApiError> {
+pub fn check_login_origin(st: &State, req: &Request) -> Result<(), ApiError> {
     if req.header("origin").is_some() && !origin_allowed(st, req) {
         return Err(Error::Denied(Reason::InvalidOrigin).into());
     }
@@ -169,14 +195,16 @@ impl AuthApi {
     ///
     /// Sets the session cookie (3 days, extended on use after 24 hours). A wrong email and
     /// a wrong password give the same 401 `invalid_credentials`. Attempts are limited per
-    /// account and per client address (429 `too_many_attempts`).
+    /// account and per client address (429 `too_many_attempts`). When the user has
+    /// two-factor on, and this browser is not trusted, no session is made yet: the answer
+    /// is `{"twoFactorRedirect": true}` and the code goes to `two-factor/verify-totp`.
     #[oai(path = "/sign-in/email", method = "post", operation_id = "auth.signIn")]
     async fn sign_in(
         &self,
         st: Data<&State>,
         req: &Request,
         body: Json<SignInBody>,
-    ) -> ApiResult<SignedIn> {
+    ) -> ApiResult<SignInAnswer> {
         check_login_origin(&st, req)?;
         let callback = body
             .0
@@ -186,13 +214,36 @@ impl AuthApi {
             .transpose()
             .map_err(Error::from)?
             .map(str::trim);
-        let (user, issued) =
-            accounts::sign_in(&st, &body.email, &body.password, &client(&st, req)).await?;
         let url = match callback {
             Some(u) if forward::return_allowed(&st, u)? => Some(u.to_owned()),
             _ => None,
         };
-        Ok(signed_in(&st, &user, &issued, url))
+        let extras = accounts::SignInExtras {
+            callback_url: url.clone(),
+            device: side_cookie(&st, req, &crate::auth::cookie::DEVICE).map(str::to_owned),
+        };
+        let jar = st.config.cookie_jar();
+        match accounts::sign_in(&st, &body.email, &body.password, &client(&st, req), extras)
+            .await?
+        {
+            accounts::SignedIn::Session(user, issued) => {
+                let SignedIn::Ok(answer, cookie) = signed_in(&st, &user, &issued, url);
+                Ok(SignInAnswer::Ok(
+                    Json(SignInResult::Session(answer.0)),
+                    cookie,
+                ))
+            }
+            accounts::SignedIn::TwoFactor(token) => Ok(SignInAnswer::Ok(
+                Json(SignInResult::TwoFactor(TwoFactorRedirect {
+                    two_factor_redirect: true,
+                })),
+                jar.set_side(
+                    &crate::auth::cookie::CHALLENGE,
+                    &token,
+                    crate::domain::two_factor::CHALLENGE_TTL_MS / 1000,
+                ),
+            )),
+        }
     }
 
     /// Sign out: deletes the current session and clears the cookie.

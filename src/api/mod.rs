@@ -17,6 +17,7 @@ pub mod project;
 pub mod raw;
 pub mod security;
 pub mod text;
+pub mod two_factor;
 pub mod user;
 pub mod views;
 
@@ -51,6 +52,7 @@ pub enum ApiTags {
 pub fn service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
     let apis = (
         auth::AuthApi,
+        two_factor::TwoFactorApi,
         health::HealthApi,
         organization::OrganizationApi,
         user::UserApi,

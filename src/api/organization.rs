@@ -31,14 +31,18 @@ pub struct OrganizationRef {
     pub organization_id: Text,
 }
 
-/// A new name for an organization.
+/// What changes in an organization: its name, whether it requires two-factor, or both.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct UpdateOrganization {
     /// The organization's id.
     pub organization_id: Text,
     /// Its new name, 1-255 characters.
-    pub name: Text<1, { crate::domain::accounts::NAME_MAX }>,
+    pub name: Option<Text<1, { crate::domain::accounts::NAME_MAX }>>,
+    /// Owner only: sessions of members without two-factor may then only turn it on
+    /// (401 `two_factor_required` for the rest). API keys are unaffected. The owner must
+    /// have two-factor on to turn this on.
+    pub require_two_factor: Option<bool>,
 }
 
 /// Whom to invite.
@@ -138,7 +142,7 @@ impl OrganizationApi {
         Ok(Json(OrganizationView::new(&o, m.role)))
     }
 
-    /// Rename an organization (owner or admin).
+    /// Rename an organization (owner or admin), or require two-factor in it (owner).
     #[oai(
         path = "/organization.update",
         method = "post",
@@ -151,7 +155,14 @@ impl OrganizationApi {
         body: Json<UpdateOrganization>,
     ) -> ApiResult<Json<OrganizationView>> {
         let b = body.0;
-        let (o, m) = orgs::update(&st, &caller.0, &OrgId(b.organization_id.0), &b.name).await?;
+        let (o, m) = orgs::update(
+            &st,
+            &caller.0,
+            &OrgId(b.organization_id.0),
+            b.name.as_deref(),
+            b.require_two_factor,
+        )
+        .await?;
         Ok(Json(OrganizationView::new(&o, m.role)))
     }
 

@@ -42,6 +42,17 @@ pub fn session_token<'r>(st: &State, req: &'r Request) -> Option<&'r str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The value of sign-in's own cookie `side` the request carries, if any.
+pub fn side_cookie<'r>(st: &State, req: &'r Request, side: &cookie::Side) -> Option<&'r str> {
+    let name = st.config.cookie_jar().side_name(side);
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| cookie::find(h, &name))
+        .filter(|t| !t.is_empty())
+}
+
 /// The client address and user agent, for sessions and sign-in limits. The address is
 /// always a parsed IP (IPv4-mapped IPv6 shown as IPv4), never text a client wrote.
 pub fn client(st: &State, req: &Request) -> Client {

@@ -47,7 +47,52 @@ impl Jar<'_> {
     pub fn clear(&self) -> String {
         self.set("", 0)
     }
+
+    /// The name of one of sign-in's own cookies (`CHALLENGE`, `DEVICE`): `__Secure-`
+    /// over HTTPS, so that browsers insist on `Secure`.
+    pub fn side_name(&self, side: &Side) -> String {
+        if self.secure {
+            format!("__Secure-{}", side.name)
+        } else {
+            side.name.to_owned()
+        }
+    }
+
+    /// A `Set-Cookie` value that stores `value` in cookie `side` for `max_age_secs`: only
+    /// for keygate's own host and sign-in's own paths, never for scripts, never sent by
+    /// another site.
+    pub fn set_side(&self, side: &Side, value: &str, max_age_secs: i64) -> String {
+        let mut c = format!(
+            "{}={value}; Path={}; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict",
+            self.side_name(side),
+            side.path
+        );
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        c
+    }
 }
+
+/// One of sign-in's own cookies.
+#[derive(Debug, Clone, Copy)]
+pub struct Side {
+    pub name: &'static str,
+    pub path: &'static str,
+}
+
+/// The password step of a sign-in that waits for its two-factor code (3 minutes), sent
+/// only to the two-factor routes.
+pub const CHALLENGE: Side = Side {
+    name: "keygate.two_factor",
+    path: "/api/auth/two-factor",
+};
+
+/// A browser trusted to skip the code step (30 days), sent only to sign-in's routes.
+pub const DEVICE: Side = Side {
+    name: "keygate.trust_device",
+    path: "/api/auth",
+};
 
 /// The value of cookie `name` in a `Cookie` request header.
 pub fn find<'a>(header: &'a str, name: &str) -> Option<&'a str> {
@@ -83,6 +128,15 @@ mod tests {
              Domain=example.com"
         );
         assert!(jar(false, None).clear().contains("Max-Age=0"));
+        assert_eq!(
+            jar(true, Some("example.com")).set_side(&CHALLENGE, "t", 180),
+            "__Secure-keygate.two_factor=t; Path=/api/auth/two-factor; Max-Age=180; HttpOnly; \
+             SameSite=Strict; Secure"
+        );
+        assert_eq!(
+            jar(false, None).set_side(&DEVICE, "d", 5),
+            "keygate.trust_device=d; Path=/api/auth; Max-Age=5; HttpOnly; SameSite=Strict"
+        );
     }
 
     #[test]

@@ -5,3 +5,4 @@ pub mod apikey;
 pub mod cookie;
 pub mod password;
 pub mod token;
+pub mod totp;

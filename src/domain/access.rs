@@ -56,6 +56,15 @@ impl Actor {
         }
     }
 
+    /// Whether it is a session that must turn two-factor on before acting in its
+    /// organization.
+    pub fn two_factor_blocked(&self) -> bool {
+        match &self.via {
+            Via::Session(s) => s.two_factor_blocked,
+            Via::Key(_) => false,
+        }
+    }
+
     pub fn key(&self) -> Option<&ApiKey> {
         match &self.via {
             Via::Key(k) => Some(&k.key),
@@ -205,12 +214,18 @@ impl Actor {
 }
 
 /// The caller's membership in `org`, named explicitly by the request. 404 when the
-/// organization does not exist, 401 `not_a_member` when the caller is not in it.
+/// organization does not exist, 401 `not_a_member` when the caller is not in it, and
+/// `two_factor_required` for a session without two-factor when the organization
+/// requires it.
 pub fn member_in(st: &State, actor: &Actor, org: &OrgId) -> Result<(Organization, Membership)> {
     st.read(|c| {
         let o = store::orgs::by_id(c, org)?.ok_or(Error::NotFound("organization"))?;
         let m = store::orgs::membership_of(c, org, &actor.user().id)?
             .ok_or(Error::Denied(Reason::NotAMember))?;
+        if o.require_two_factor && actor.session_id().is_some() && !actor.user().two_factor_enabled
+        {
+            return Err(Error::Denied(Reason::TwoFactorRequired));
+        }
         Ok((o, m))
     })
 }

@@ -4,6 +4,7 @@ use super::invitations;
 use super::limiter::{Begin, Limiter};
 use super::policy::{self, op};
 use super::sessions::{self, Issued};
+use super::two_factor;
 use super::{Client, State};
 use crate::auth::password::Verified;
 use crate::auth::token;
@@ -139,6 +140,24 @@ fn signup_closed() -> Error {
     )
 }
 
+/// What a right password leads to.
+pub enum SignedIn {
+    /// A session.
+    Session(User, Issued),
+    /// The code step: two-factor is on and the browser is not trusted. Holds the token
+    /// of the short-lived cookie that carries the step.
+    TwoFactor(String),
+}
+
+/// What sign-in takes besides email and password.
+#[derive(Debug, Clone, Default)]
+pub struct SignInExtras {
+    /// The allowed `callbackURL`, kept for the code step when there is one.
+    pub callback_url: Option<String>,
+    /// The browser's trust cookie, which skips the code step.
+    pub device: Option<String>,
+}
+
 /// `POST /api/auth/sign-in/email`. Wrong email and wrong password give the same answer
 /// after the same work; attempts are limited per account and per client address.
 pub async fn sign_in(
@@ -146,18 +165,23 @@ pub async fn sign_in(
     raw_email: &str,
     password: &str,
     client: &Client,
-) -> Result<(User, Issued)> {
-    let result = check_sign_in(st, raw_email, password, client).await;
+    extras: SignInExtras,
+) -> Result<SignedIn> {
+    let result = check_sign_in(st, raw_email, password, client, extras).await;
     if let Err(Error::Throttled(..)) = &result {
-        // A refusal is cheap to make, and a client that ignores Retry-After would make
-        // millions: answering it a little later holds only a connection, and caps what a
-        // flood of refused sign-ins costs the rest of the server.
-        tokio::time::sleep(std::time::Duration::from_millis(
-            st.config.sign_in_refusal_delay_ms,
-        ))
-        .await;
+        refusal_delay(st).await;
     }
     result
+}
+
+/// Waits before a 429 of sign-in goes out. A refusal is cheap to make, and a client that
+/// ignores Retry-After would make millions: answering it a little later holds only a
+/// connection, and caps what a flood of refused sign-ins costs the rest of the server.
+pub async fn refusal_delay(st: &State) {
+    tokio::time::sleep(std::time::Duration::from_millis(
+        st.config.sign_in_refusal_delay_ms,
+    ))
+    .await;
 }
 
 async fn check_sign_in(
@@ -165,7 +189,8 @@ async fn check_sign_in(
     raw_email: &str,
     password: &str,
     client: &Client,
-) -> Result<(User, Issued)> {
+    extras: SignInExtras,
+) -> Result<SignedIn> {
     let email = raw_email.trim().to_lowercase();
     let mut c = Checks::new();
     if email.is_empty() {
@@ -207,17 +232,25 @@ async fn check_sign_in(
         None
     };
     let now = st.now();
+    let code_step =
+        user.two_factor_enabled && !two_factor::trusted(st, extras.device.as_deref(), &user.id)?;
     let (ttl, client, uid) = (st.config.session_ttl_ms, client.clone(), user.id.clone());
-    let issued = st
+    let callback = extras.callback_url;
+    let out = st
         .write(&policy::unchecked::<op::SignIn>(), move |tx| {
             if let Some(h) = new_hash {
                 store::users::set_password_hash(tx, &uid, &h, now)?;
             }
+            if code_step {
+                return two_factor::begin_in(tx, &uid, callback.as_deref(), now)
+                    .map(SignedIn::TwoFactor);
+            }
             let org = store::orgs::first_org_of(tx, &uid)?;
-            sessions::create_in(tx, &uid, org, &client, now, ttl)
+            let issued = sessions::create_in(tx, &uid, org, &client, now, ttl)?;
+            Ok(SignedIn::Session(User::clone(&user), issued))
         })
         .await?;
-    Ok((user, issued))
+    Ok(out)
 }
 
 /// How long an attempt may wait for attempts in flight on the same budget.
@@ -257,6 +290,25 @@ impl<'a> Attempt<'a> {
         let from = address.map(address_bucket).unwrap_or_default();
         budgets.push((&st.sign_in_by_account, format!("{email}\n{from}")));
         budgets.push((&st.sign_in_by_account_total, email.to_owned()));
+        Attempt::on(st, budgets).await
+    }
+
+    /// One guess at a user's second factor: it counts against the client address's
+    /// sign-in budget and the user's two-factor budget (from any address).
+    pub async fn two_factor(
+        st: &'a State,
+        user: &UserId,
+        address: Option<&str>,
+    ) -> Result<Attempt<'a>> {
+        let mut budgets = Vec::with_capacity(2);
+        if let Some(a) = address {
+            budgets.push((&st.sign_in_by_address, address_bucket(a)));
+        }
+        budgets.push((&st.two_factor_by_user, user.as_str().to_owned()));
+        Attempt::on(st, budgets).await
+    }
+
+    async fn on(st: &'a State, budgets: Vec<(&'a Limiter, String)>) -> Result<Attempt<'a>> {
         let give_up = tokio::time::Instant::now() + ATTEMPT_WAIT;
         'again: loop {
             let now = st.now();
@@ -311,6 +363,26 @@ impl Drop for Attempt<'_> {
             l.settle(&k, now, true);
         }
     }
+}
+
+/// Checks `password` against `user`'s, as a guess counted like a sign-in's: 401
+/// `invalid_credentials` when it is wrong. For what a signed-in user confirms with the
+/// password (a new password, two-factor changes).
+pub async fn confirm_password(st: &State, user: &User, password: &str) -> Result<()> {
+    let mut attempt = Attempt::begin(st, &user.email, None).await?;
+    let stored = st
+        .read(|c| store::users::password_hash(c, &user.id))
+        .map_err(|e| attempt.not_evaluated(e))?;
+    let verdict = st
+        .verify_password(password.to_owned(), stored)
+        .await
+        .map_err(|e| attempt.not_evaluated(e))?;
+    if verdict == Verified::No {
+        drop(attempt);
+        return Err(Error::Denied(Reason::InvalidCredentials));
+    }
+    attempt.succeeded();
+    Ok(())
 }
 
 /// The bucket of a client address: an IPv6 client owns a whole /64, so it counts as one.

@@ -95,6 +95,9 @@ pub struct CachedSession {
     pub principal: Arc<Principal>,
     /// Its `project.all`, when it sees only part of its organization.
     pub view: ViewSlot,
+    /// Its organization requires two-factor, which its user has not turned on: it may
+    /// only act on the account itself (to turn it on) until then.
+    pub two_factor_blocked: bool,
 }
 
 type Hash = [u8; 32];
@@ -1002,6 +1005,7 @@ mod tests {
             },
             principal: principal(user, org),
             view: ViewSlot::default(),
+            two_factor_blocked: false,
         })
     }
 

@@ -212,6 +212,9 @@ pub async fn decide(st: &State, credential: Credential<'_>, target: Target<'_>) 
         Credential::Session(token) => {
             let current = sessions::authenticate(st, token).await?;
             let s = &current.cached;
+            if route.require_two_factor && !s.principal.user.two_factor_enabled {
+                return Err(Error::Denied(Reason::TwoFactorRequired));
+            }
             let principal = if s
                 .principal
                 .membership
@@ -388,6 +391,7 @@ mod tests {
             environment_id: EnvironmentId("e".into()),
             project_id: ProjectId("p".into()),
             organization_id: OrgId("o".into()),
+            require_two_factor: false,
         }
     }
 

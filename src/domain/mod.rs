@@ -14,6 +14,7 @@ pub mod passwords;
 pub mod policy;
 pub mod resources;
 pub mod sessions;
+pub mod two_factor;
 pub mod users;
 
 use std::ops::Deref;
@@ -72,8 +73,12 @@ pub struct Inner {
     pub sign_in_by_account: Limiter,
     /// Failed sign-ins per account from any address.
     pub sign_in_by_account_total: Limiter,
-    /// Failed sign-ins per client address on any account.
+    /// Failed sign-ins per client address on any account (two-factor codes included).
     pub sign_in_by_address: Limiter,
+    /// Wrong two-factor codes per user, from any address.
+    pub two_factor_by_user: Limiter,
+    /// The key that seals TOTP secrets, read (or made) on first use.
+    seal_key: std::sync::OnceLock<crate::auth::totp::SealKey>,
     pub cache: cache::AuthCache,
     pub resources: cache::ResourceCache,
     /// Forward auth's routing table.
@@ -101,6 +106,8 @@ impl State {
                 config.sign_in_window_ms,
             ),
             sign_in_by_address: Limiter::new(config.sign_in_per_address, config.sign_in_window_ms),
+            two_factor_by_user: Limiter::new(config.two_factor_per_user, config.sign_in_window_ms),
+            seal_key: std::sync::OnceLock::new(),
             cache: cache::AuthCache::new(config.cache_entries),
             resources: cache::ResourceCache::default(),
             routes: forward::RouteCache::default(),
@@ -112,6 +119,18 @@ impl State {
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The key that seals TOTP secrets, from `config.secret_key_file`, which is made with
+    /// a new key when it does not exist. The server reads it at start, so that a file it
+    /// cannot use stops it there rather than failing sign-ins later.
+    pub fn seal_key(&self) -> Result<&crate::auth::totp::SealKey> {
+        if let Some(k) = self.seal_key.get() {
+            return Ok(k);
+        }
+        let k = crate::auth::totp::load_or_create_key(&self.config.secret_key_file)
+            .map_err(Error::internal)?;
+        Ok(self.seal_key.get_or_init(|| k))
     }
 
     /// Runs a read.

@@ -64,23 +64,52 @@ fn scope_to_key(actor: &Actor, org: &OrgId) -> Result<()> {
     Ok(())
 }
 
-/// `organization.update`: owner or admin renames it.
+/// `organization.update`: owner or admin renames it; the owner alone decides whether it
+/// requires two-factor of its members' sessions, and only once the owner has it on.
 pub async fn update(
     st: &State,
     actor: &Actor,
     org: &OrgId,
-    name: &str,
+    name: Option<&str>,
+    require_two_factor: Option<bool>,
 ) -> Result<(Organization, Membership)> {
-    let name = parse_name(name)?;
+    if name.is_none() && require_two_factor.is_none() {
+        let mut c = Checks::new();
+        c.fail("name", "give a new name, requireTwoFactor, or both");
+        c.finish()?;
+    }
+    let name = name.map(parse_name).transpose()?;
     scope_to_key(actor, org)?;
     let pending = policy::authorize_named::<op::OrganizationUpdate>(actor)?;
     let (mut o, m) = access::member_in(st, actor, org)?;
     let auth = pending.in_org(&m)?;
+    if let Some(on) = require_two_factor {
+        if m.role != Role::Owner {
+            return Err(Error::Denied(Reason::PermissionDenied));
+        }
+        if on && !actor.user().two_factor_enabled {
+            return Err(Error::invalid(
+                Invalid::TwoFactorNeededFirst,
+                "Turn two-factor on for your own account before requiring it of the organization",
+            ));
+        }
+        o.require_two_factor = on;
+    }
     let id = o.id.clone();
-    let new_name = name.into_string();
-    o.name = new_name.clone();
-    st.write(&auth, move |tx| store::orgs::set_name(tx, &id, &new_name))
-        .await?;
+    let new_name = name.map(Name::into_string);
+    if let Some(n) = &new_name {
+        o.name = n.clone();
+    }
+    st.write(&auth, move |tx| {
+        if let Some(n) = &new_name {
+            store::orgs::set_name(tx, &id, n)?;
+        }
+        if let Some(on) = require_two_factor {
+            store::two_factor::set_required(tx, &id, on)?;
+        }
+        Ok(())
+    })
+    .await?;
     Ok((o, m))
 }
 

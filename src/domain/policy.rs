@@ -71,6 +71,9 @@ pub struct Need {
     pub list: Option<AccessList>,
     /// Whether it changes anything: read-only keys are refused it.
     pub writes: bool,
+    /// Whether it concerns the account rather than the organization: a session that must
+    /// still turn two-factor on for its organization may call it.
+    pub account: bool,
 }
 
 impl Need {
@@ -82,6 +85,7 @@ impl Need {
             org: Org::Acting,
             list: None,
             writes: false,
+            account: false,
         }
     }
 
@@ -106,6 +110,13 @@ impl Need {
     const fn list(self, list: AccessList) -> Need {
         Need {
             list: Some(list),
+            ..self
+        }
+    }
+
+    const fn account(self) -> Need {
+        Need {
+            account: true,
             ..self
         }
     }
@@ -179,27 +190,27 @@ use Flag::*;
 use Needs::*;
 
 table! {
-    OrganizationCreate "organization.create" => Need::write(Anyone).keys(Keys::None);
-    OrganizationAll "organization.all" => Need::read(Anyone);
+    OrganizationCreate "organization.create" => Need::write(Anyone).keys(Keys::None).account();
+    OrganizationAll "organization.all" => Need::read(Anyone).account();
     OrganizationOne "organization.one" => Need::read(Member).named();
     OrganizationUpdate "organization.update" => Need::write(Privileged).keys(Keys::Unscoped).named();
     OrganizationDelete "organization.delete" => Need::write(Owner).keys(Keys::Unscoped).named();
-    OrganizationSetActive "organization.setActive" => Need::write(Member).keys(Keys::None).named();
+    OrganizationSetActive "organization.setActive" => Need::write(Member).keys(Keys::None).named().account();
     OrganizationActive "organization.active" => Need::read(Member);
     OrganizationInviteMember "organization.inviteMember" => Need::write(Privileged).keys(Keys::Unscoped);
     OrganizationAllInvitations "organization.allInvitations" => Need::read(Privileged).keys(Keys::Unscoped);
     OrganizationRemoveInvitation "organization.removeInvitation" => Need::write(Privileged).keys(Keys::Unscoped);
-    OrganizationAcceptInvitation "organization.acceptInvitation" => Need::write(Anyone).keys(Keys::None);
+    OrganizationAcceptInvitation "organization.acceptInvitation" => Need::write(Anyone).keys(Keys::None).account();
     OrganizationUpdateMemberRole "organization.updateMemberRole" => Need::write(Privileged).keys(Keys::Unscoped);
-    UserGet "user.get" => Need::read(Anyone);
+    UserGet "user.get" => Need::read(Anyone).account();
     UserListApiKeys "user.listApiKeys" => Need::read(Anyone);
     UserCreateApiKey "user.createApiKey" => Need::write(Privileged).flag(AccessToApi).keys(Keys::Unlimited).named();
     UserDeleteApiKey "user.deleteApiKey" => Need::write(Anyone).keys(Keys::Unlimited);
     UserUpdateApiKey "user.updateApiKey" => Need::write(Anyone).keys(Keys::Unlimited);
     UserRotateApiKey "user.rotateApiKey" => Need::write(Anyone).keys(Keys::Unlimited);
-    UserUpdate "user.update" => Need::write(Anyone).keys(Keys::Unlimited);
-    UserListSessions "user.listSessions" => Need::read(Anyone).keys(Keys::Unlimited);
-    UserRevokeSession "user.revokeSession" => Need::write(Anyone).keys(Keys::Unlimited);
+    UserUpdate "user.update" => Need::write(Anyone).keys(Keys::Unlimited).account();
+    UserListSessions "user.listSessions" => Need::read(Anyone).keys(Keys::Unlimited).account();
+    UserRevokeSession "user.revokeSession" => Need::write(Anyone).keys(Keys::Unlimited).account();
     UserAll "user.all" => Need::read(Privileged).keys(Keys::Unscoped);
     UserRemove "user.remove" => Need::write(Privileged).keys(Keys::Unscoped);
     UserAssignPermissions "user.assignPermissions" => Need::write(Privileged).keys(Keys::Unscoped);
@@ -234,6 +245,9 @@ table! {
     SignIn "auth.signIn";
     /// Sign-out: the session ends.
     SignOut "auth.signOut";
+    /// Two-factor set up, confirmed, changed or turned off by a signed-in user who gave
+    /// the password again; or the code step of a sign-in.
+    TwoFactor "auth.twoFactor";
     /// A session's expiry moved on, or expired sessions removed.
     SessionUpkeep "session.upkeep";
     /// Key usage and quota leases written from memory.
@@ -264,6 +278,7 @@ pub fn authorize<O: Op>(actor: &Actor) -> Result<Authorized<O>> {
         O::NAME
     );
     keys_may(actor, &need)?;
+    two_factor_may(actor, &need)?;
     if need.role != Needs::Anyone {
         holds(actor.member()?, &need)?;
     }
@@ -280,6 +295,7 @@ pub fn authorize_named<O: Op>(actor: &Actor) -> Result<Pending<O>> {
         O::NAME
     );
     keys_may(actor, &need)?;
+    two_factor_may(actor, &need)?;
     Ok(Pending(PhantomData))
 }
 
@@ -316,6 +332,16 @@ fn keys_may(actor: &Actor, need: &Need) -> Result<()> {
         Keys::None => true,
     };
     if refused { Err(denied()) } else { Ok(()) }
+}
+
+/// A session whose organization requires two-factor, which its user has not turned on,
+/// acts only on the account: 401 `two_factor_required` for the rest. Keys are unaffected:
+/// two-factor guards people, not automation.
+fn two_factor_may(actor: &Actor, need: &Need) -> Result<()> {
+    if !need.account && actor.two_factor_blocked() {
+        return Err(Error::Denied(Reason::TwoFactorRequired));
+    }
+    Ok(())
 }
 
 fn holds(m: &Membership, need: &Need) -> Result<()> {

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use super::access::load_principal;
-use super::cache::{CachedSession, ViewSlot};
+use super::cache::{CachedSession, Principal, ViewSlot};
 use super::policy::{self, op};
 use super::{Client, State};
 use crate::auth::token;
 use crate::error::{Error, Reason, Result};
 use crate::model::{OrgId, Session, SessionId, UserId};
-use crate::store::{self, Tx};
+use crate::store::{self, Reader, Tx};
 
 /// A new session and the token the client must keep (shown once).
 pub struct Issued {
@@ -73,10 +73,12 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
                     return Ok(None);
                 };
                 let principal = load_principal(c, user, s.active_organization_id.as_ref())?;
+                let two_factor_blocked = two_factor_blocks(c, &principal)?;
                 Ok(Some(CachedSession {
                     session: s,
                     principal: Arc::new(principal),
                     view: ViewSlot::default(),
+                    two_factor_blocked,
                 }))
             })?;
             let Some(loaded) = loaded else {
@@ -125,9 +127,19 @@ pub async fn authenticate(st: &State, token: &str) -> Result<Current> {
             session: updated,
             principal: Arc::clone(&cached.principal),
             view: ViewSlot::default(),
+            two_factor_blocked: cached.two_factor_blocked,
         }),
         extended: true,
     })
+}
+
+/// Whether a session of `p` must turn two-factor on before it acts in its organization:
+/// the organization requires it and the user has not.
+pub fn two_factor_blocks(c: &Reader, p: &Principal) -> Result<bool> {
+    match &p.membership {
+        Ok(m) if !p.user.two_factor_enabled => store::two_factor::required(c, &m.organization_id),
+        _ => Ok(false),
+    }
 }
 
 /// Deletes the session of `token`, if there is one.
@@ -145,11 +157,12 @@ pub async fn sign_out(st: &State, token: &str) -> Result<()> {
     .await
 }
 
-/// Deletes every expired session; run from time to time by the server.
+/// Deletes every expired session, and the two-factor password steps and browser trusts
+/// whose time ran out; run from time to time by the server.
 pub async fn purge_expired(st: &State) -> Result<usize> {
     let now = st.now();
     st.write(&policy::unchecked::<op::SessionUpkeep>(), move |tx| {
-        store::sessions::delete_expired(tx, now)
+        Ok(store::sessions::delete_expired(tx, now)? + store::two_factor::delete_expired(tx, now)?)
     })
     .await
 }

@@ -2,10 +2,9 @@
 
 use super::State;
 use super::access::Actor;
-use super::accounts::{Attempt, NAME_MAX};
+use super::accounts::{self, NAME_MAX};
 use super::policy::{self, op};
-use crate::auth::password::Verified;
-use crate::error::{Checks, Error, Reason, Result};
+use crate::error::{Checks, Error, Result};
 use crate::model::{Name, Page, Paging, Password, Session, SessionId, User};
 use crate::store;
 
@@ -41,20 +40,8 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
     if let Some(p) = &password {
         let keep = policy::session_only(actor)?.clone();
         // The current password is a password guess like a sign-in: the same budget.
-        let mut attempt = Attempt::begin(st, &actor.user().email, None).await?;
-        let stored = st
-            .read(|c| store::users::password_hash(c, &actor.user().id))
-            .map_err(|e| attempt.not_evaluated(e))?;
-        let current = u.current_password.clone().unwrap_or_default();
-        let verdict = st
-            .verify_password(current, stored)
-            .await
-            .map_err(|e| attempt.not_evaluated(e))?;
-        if verdict == Verified::No {
-            drop(attempt);
-            return Err(Error::Denied(Reason::InvalidCredentials));
-        }
-        attempt.succeeded();
+        let current = u.current_password.as_deref().unwrap_or_default();
+        accounts::confirm_password(st, actor.user(), current).await?;
         new_hash = Some((st.hash_password(p.expose().to_owned()).await?, keep));
     }
     let (id, now) = (actor.user().id.clone(), st.now());

@@ -115,6 +115,8 @@ pub struct Route {
     pub environment_id: EnvironmentId,
     pub project_id: ProjectId,
     pub organization_id: OrgId,
+    /// The organization requires two-factor of its members' sessions.
+    pub require_two_factor: bool,
 }
 
 /// Every domain of the server with its application's environment and project: what
@@ -122,10 +124,11 @@ pub struct Route {
 pub fn routes(conn: &Reader) -> Result<Vec<Route>> {
     let mut st = conn.prepare_cached(
         "SELECT d.id, d.host, d.path, d.application_id, a.environment_id, e.project_id,
-                d.organization_id
+                d.organization_id, o.require_two_factor
          FROM domains d
          JOIN applications a ON a.id = d.application_id
-         JOIN environments e ON e.id = a.environment_id",
+         JOIN environments e ON e.id = a.environment_id
+         JOIN organizations o ON o.id = d.organization_id",
     )?;
     let rows = st.query_map([], |r| {
         Ok(Route {
@@ -136,6 +139,7 @@ pub fn routes(conn: &Reader) -> Result<Vec<Route>> {
             environment_id: EnvironmentId(r.get(4)?),
             project_id: ProjectId(r.get(5)?),
             organization_id: OrgId(r.get(6)?),
+            require_two_factor: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod orgs;
 pub mod resources;
 pub mod sessions;
+pub mod two_factor;
 pub mod users;
 
 use std::cell::RefCell;

@@ -134,8 +134,10 @@ pub fn delete(conn: &Tx, id: &SessionId) -> Result<()> {
     Ok(())
 }
 
-/// Deletes every session of `user` but `keep`; returns the ids deleted.
+/// Deletes every session of `user` but `keep`, and forgets the browsers the user trusted
+/// to skip two-factor's code step (they go with the sessions); returns the ids deleted.
 pub fn delete_others(conn: &Tx, user: &UserId, keep: Option<&SessionId>) -> Result<Vec<SessionId>> {
+    super::two_factor::forget_devices(conn, user)?;
     let mut st = conn.prepare_cached(
         "DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2 RETURNING id, token_hash",
     )?;
