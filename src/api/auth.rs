@@ -223,8 +223,7 @@ impl AuthApi {
             device: side_cookie(&st, req, &crate::auth::cookie::DEVICE).map(str::to_owned),
         };
         let jar = st.config.cookie_jar();
-        match accounts::sign_in(&st, &body.email, &body.password, &client(&st, req), extras)
-            .await?
+        match accounts::sign_in(&st, &body.email, &body.password, &client(&st, req), extras).await?
         {
             accounts::SignedIn::Session(user, issued) => {
                 let SignedIn::Ok(answer, cookie) = signed_in(&st, &user, &issued, url);

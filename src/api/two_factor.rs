@@ -13,7 +13,7 @@ use super::ApiTags;
 use super::error::{ApiError, ApiResult};
 use super::security::{self, client, origin_allowed, session_token, side_cookie};
 use super::text::Text;
-use super::views::{SessionAndUser, UserView};
+use super::views::SessionAndUser;
 use crate::auth::cookie::{CHALLENGE, DEVICE};
 use crate::domain::access::{self, Actor};
 use crate::domain::{State, two_factor};
@@ -91,15 +91,6 @@ pub struct BackupCodes {
     pub backup_codes: Vec<String>,
 }
 
-/// A code checked for a signed-in user.
-#[derive(Debug, Object)]
-pub struct Verified {
-    /// Always true.
-    pub status: bool,
-    /// The user, with two-factor on.
-    pub user: UserView,
-}
-
 #[derive(ApiResponse)]
 pub enum Answer<T: poem_openapi::types::ToJSON + Send + Sync> {
     #[oai(status = 200)]
@@ -108,14 +99,15 @@ pub enum Answer<T: poem_openapi::types::ToJSON + Send + Sync> {
 
 #[derive(ApiResponse)]
 pub enum CodeStep {
-    /// Signed in: the session cookie is set, the password step's cookie cleared, and
-    /// with `trustDevice` the browser's trust cookie set.
+    /// The code was right. At the code step of a sign-in: signed in, the session cookie
+    /// set, the password step's cookie cleared, and with `trustDevice` the browser's
+    /// trust cookie set. From a session: the session and its user, whose two-factor the
+    /// first right code after `enable` turned on.
     #[oai(status = 200)]
-    SignedIn(Json<SessionAndUser>, #[oai(header = "Set-Cookie")] String),
-    /// From a session: the code was right; the first right code after `enable` turns
-    /// two-factor on.
-    #[oai(status = 201)]
-    Verified(Json<Verified>),
+    Ok(
+        Json<SessionAndUser>,
+        #[oai(header = "Set-Cookie")] Option<String>,
+    ),
 }
 
 /// A response with more cookies than its one documented `Set-Cookie` header.
@@ -126,8 +118,7 @@ impl<T: IntoResponse> IntoResponse for WithCookies<T> {
         let mut resp = self.0.into_response();
         for c in self.1 {
             if let Ok(v) = poem::http::HeaderValue::from_str(&c) {
-                resp.headers_mut()
-                    .append(poem::http::header::SET_COOKIE, v);
+                resp.headers_mut().append(poem::http::header::SET_COOKIE, v);
             }
         }
         resp
@@ -249,9 +240,8 @@ impl TwoFactorApi {
     /// Check a TOTP code: the code step of a sign-in, or the first code after `enable`.
     ///
     /// With the cookie of a sign-in's password step (3 minutes), a right code signs in
-    /// (200, the session cookie set); `trustDevice` skips the code step on this browser
-    /// for 30 days. With a session cookie, the first right code turns two-factor on
-    /// (201). A code works once: the same code again, or an earlier one, is refused with
+    /// (the session cookie set); `trustDevice` skips the code step on this browser for
+    /// 30 days. With a session cookie, the first right code turns two-factor on. A code works once: the same code again, or an earlier one, is refused with
     /// 401 `invalid_two_factor_code`. Wrong codes count against the user's and the
     /// address's budgets (429 `too_many_attempts`). 401 `two_factor_expired` without a
     /// waiting password step or a session.
@@ -271,11 +261,21 @@ impl TwoFactorApi {
         if side_cookie(&st, req, &CHALLENGE).is_none() && session_token(&st, req).is_some() {
             let actor = signed_in(&st, req).await?;
             let user = two_factor::confirm(&st, &actor, &body.code, &client(&st, req)).await?;
+            let session = match &actor.via {
+                crate::domain::access::Via::Session(s) => (&s.session).into(),
+                crate::domain::access::Via::Key(_) => {
+                    return Err(Error::internal("a session without a session").into());
+                }
+            };
             return Ok(WithCookies(
-                CodeStep::Verified(Json(Verified {
-                    status: true,
-                    user: (&user).into(),
-                })),
+                CodeStep::Ok(
+                    Json(SessionAndUser {
+                        session,
+                        user: (&user).into(),
+                        url: None,
+                    }),
+                    None,
+                ),
                 Vec::new(),
             ));
         }
@@ -321,13 +321,13 @@ async fn code_step(
     }
     let session_cookie = jar.set(&done.issued.token, st.config.session_ttl_ms / 1000);
     Ok(WithCookies(
-        CodeStep::SignedIn(
+        CodeStep::Ok(
             Json(SessionAndUser {
                 session: (&done.issued.session).into(),
                 user: (&done.user).into(),
                 url: done.url,
             }),
-            session_cookie,
+            Some(session_cookie),
         ),
         extra,
     ))

@@ -215,7 +215,16 @@ impl UserApi {
             ),
             Err(_) => (None, None),
         };
-        let api_keys = keys::list(&st, actor, Paging::FIRST)?;
+        // A session that must turn two-factor on first sees its account, not the keys it
+        // holds in the organization.
+        let api_keys = if actor.two_factor_blocked() {
+            crate::model::Page {
+                items: Vec::new(),
+                total: 0,
+            }
+        } else {
+            keys::list(&st, actor, Paging::FIRST)?
+        };
         Ok(Json(Me {
             user: actor.user().into(),
             member,

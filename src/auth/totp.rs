@@ -247,7 +247,11 @@ mod tests {
             (2_000_000_000, "69279037"),
             (20_000_000_000, "65353130"),
         ] {
-            assert_eq!(code_at(secret, 8, time).as_deref(), Some(code), "T = {time}");
+            assert_eq!(
+                code_at(secret, 8, time).as_deref(),
+                Some(code),
+                "T = {time}"
+            );
         }
     }
 
@@ -271,7 +275,10 @@ mod tests {
     #[test]
     fn the_uri_names_issuer_account_and_parameters() {
         let u = uri(b"12345678901234567890", "My keygate", "ada@example.com").unwrap();
-        assert!(u.starts_with("otpauth://totp/My%20keygate:ada%40example.com?"), "{u}");
+        assert!(
+            u.starts_with("otpauth://totp/My%20keygate:ada%40example.com?"),
+            "{u}"
+        );
         assert!(u.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), "{u}");
         assert!(u.contains("issuer=My%20keygate"), "{u}");
     }
@@ -286,7 +293,11 @@ mod tests {
         assert_eq!(normalize_backup_code(&typed).as_deref(), Some(c.as_str()));
         assert_ne!(new_backup_code(), c);
         assert_eq!(normalize_backup_code("abcde-fghij0"), None);
-        assert_eq!(normalize_backup_code("abcde-fghi0"), None, "0 is not in the alphabet");
+        assert_eq!(
+            normalize_backup_code("abcde-fghi0"),
+            None,
+            "0 is not in the alphabet"
+        );
     }
 
     #[test]
@@ -303,7 +314,11 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
         std::fs::write(&path, "not a key").unwrap();
         let e = load_or_create_key(&path).unwrap_err();
         assert!(e.contains("64 hexadecimal digits"), "{e}");
@@ -321,6 +336,10 @@ mod tests {
         *changed.last_mut().unwrap() ^= 1;
         assert_eq!(key.open(&changed, "user-1"), None);
         assert_eq!(key.open(&sealed[..5], "user-1"), None);
-        assert_ne!(key.seal(b"secret", "user-1"), sealed, "each seal has its own nonce");
+        assert_ne!(
+            key.seal(b"secret", "user-1"),
+            sealed,
+            "each seal has its own nonce"
+        );
     }
 }

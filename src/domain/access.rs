@@ -41,8 +41,12 @@ impl Actor {
         &self.principal().user
     }
 
-    /// The membership the request acts with; 401 when there is none.
+    /// The membership the request acts with; 401 when there is none, and
+    /// `two_factor_required` for a session that must turn two-factor on first.
     pub fn member(&self) -> Result<&Membership> {
+        if self.two_factor_blocked() {
+            return Err(Error::Denied(Reason::TwoFactorRequired));
+        }
         self.principal()
             .membership
             .as_ref()

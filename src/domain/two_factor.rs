@@ -57,15 +57,22 @@ fn uri_of(st: &State, user: &User, secret: &[u8]) -> Result<String> {
 }
 
 /// `user`'s TOTP secret, unsealed; `None` when two-factor was never set up.
-fn secret_of(st: &State, c: &store::Reader, user: &UserId) -> Result<Option<(Vec<u8>, Option<i64>)>> {
+fn secret_of(
+    st: &State,
+    c: &store::Reader,
+    user: &UserId,
+) -> Result<Option<(Vec<u8>, Option<i64>)>> {
     let Some(s) = store::two_factor::secret(c, user)? else {
         return Ok(None);
     };
-    let plain = st.seal_key()?.open(&s.sealed, user.as_str()).ok_or_else(|| {
-        Error::internal(
-            "a TOTP secret does not open with the server's key: was the key file replaced?",
-        )
-    })?;
+    let plain = st
+        .seal_key()?
+        .open(&s.sealed, user.as_str())
+        .ok_or_else(|| {
+            Error::internal(
+                "a TOTP secret does not open with the server's key: was the key file replaced?",
+            )
+        })?;
     Ok(Some((plain, s.last_step)))
 }
 
@@ -276,9 +283,9 @@ pub async fn complete_sign_in(
                 .ok_or_else(expired)?;
             Checked::Step(step_of(st, &secret, code))
         }
-        Proof::Backup(code) => Checked::Backup(
-            totp::normalize_backup_code(code).map(|c| backup_hash(&user.id, &c)),
-        ),
+        Proof::Backup(code) => {
+            Checked::Backup(totp::normalize_backup_code(code).map(|c| backup_hash(&user.id, &c)))
+        }
     };
     let device = trust_device.then(token::new_token);
     let device_hash = device.as_deref().map(|d| token::sha256(d.as_bytes()));

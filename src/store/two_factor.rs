@@ -54,10 +54,8 @@ pub fn use_step(conn: &Tx, user: &UserId, step: i64) -> Result<bool> {
 /// Turns sign-in's code step on or off for `user`.
 pub fn set_enabled(conn: &Tx, user: &UserId, on: bool, now: i64) -> Result<()> {
     conn.stale(Stale::User(user.clone()));
-    conn.prepare_cached(
-        "UPDATE users SET two_factor_enabled = ?2, updated_at = ?3 WHERE id = ?1",
-    )?
-    .execute(params![user.as_str(), on, now])?;
+    conn.prepare_cached("UPDATE users SET two_factor_enabled = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![user.as_str(), on, now])?;
     Ok(())
 }
 
@@ -102,9 +100,7 @@ pub fn use_backup_code(conn: &Tx, user: &UserId, hash: &[u8; 32], now: i64) -> R
 /// How many of `user`'s backup codes are still unused.
 pub fn backup_codes_left(conn: &Reader, user: &UserId) -> Result<u64> {
     let n: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM backup_codes WHERE user_id = ?1 AND used_at IS NULL",
-        )?
+        .prepare_cached("SELECT count(*) FROM backup_codes WHERE user_id = ?1 AND used_at IS NULL")?
         .query_row([user.as_str()], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

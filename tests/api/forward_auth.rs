@@ -68,6 +68,7 @@ fn credential(who: &As) -> Vec<(String, String)> {
         As::Nobody => vec![],
         As::Cookie(t) => vec![("cookie".into(), cookie(t))],
         As::Key(k) => vec![("x-api-key".into(), k.clone())],
+        As::Cookies(c) => vec![("cookie".into(), c.clone())],
     }
 }
 

@@ -36,6 +36,10 @@ pub const SIGN_IN: &str = "/api/auth/sign-in/email";
 pub const SIGN_OUT: &str = "/api/auth/sign-out";
 pub const GET_SESSION: &str = "/api/auth/get-session";
 pub const HEALTH: &str = "/api/health";
+pub const ENABLE: &str = "/api/auth/two-factor/enable";
+pub const VERIFY_TOTP: &str = "/api/auth/two-factor/verify-totp";
+/// A TOTP time step.
+pub const STEP_MS: i64 = 30_000;
 
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
@@ -156,6 +160,8 @@ pub enum As {
     Nobody,
     Cookie(String),
     Key(String),
+    /// A browser's whole `Cookie` header (sign-in's own cookies), with our Origin.
+    Cookies(String),
 }
 
 impl As {
@@ -216,7 +222,14 @@ pub fn assert_public_user(user: &Value) {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["createdAt", "email", "id", "name", "updatedAt"],
+        [
+            "createdAt",
+            "email",
+            "id",
+            "name",
+            "twoFactorEnabled",
+            "updatedAt"
+        ],
         "user fields: {user}"
     );
     let text = user.to_string();
@@ -261,6 +274,7 @@ impl TestApp {
                 .header("cookie", format!("keygate.session_token={t}"))
                 .header("origin", ORIGIN),
             As::Key(k) => req.header("x-api-key", k.as_str()),
+            As::Cookies(c) => req.header("cookie", c.as_str()).header("origin", ORIGIN),
         }
     }
 
@@ -1137,4 +1151,55 @@ pub fn dump(app: &TestApp) -> Vec<String> {
             Ok(out)
         })
         .unwrap()
+}
+
+// ---- two-factor
+
+/// The secret of an `otpauth://` URI.
+pub fn secret_of(uri: &str) -> Vec<u8> {
+    let b32 = uri
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .unwrap_or_else(|| panic!("no secret in {uri}"));
+    totp_rs::Secret::try_from_base32(b32)
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+/// The code of `secret` at the app's clock, `steps` steps away.
+pub fn code(app: &TestApp, secret: &[u8], steps: i64) -> String {
+    let now = keygate::clock::Clock::now_ms(&*app.clock) + steps * STEP_MS;
+    keygate::auth::totp::code_at(secret, 6, (now / 1000) as u64).unwrap()
+}
+
+/// Sets two-factor up for the signed-in `who` and confirms it with a first code; answers
+/// the secret and the backup codes. The clock moves on one step, so that the next code
+/// is a new one.
+pub async fn turn_on(app: &TestApp, who: &As) -> (Vec<u8>, Vec<String>) {
+    let r = app.post(ENABLE, json!({"password": PASSWORD}), who).await;
+    let body = r.assert_ok().clone();
+    let secret = secret_of(body["totpURI"].as_str().unwrap());
+    let r = app
+        .post(VERIFY_TOTP, json!({"code": code(app, &secret, 0)}), who)
+        .await;
+    assert_eq!(r.assert_ok()["user"]["twoFactorEnabled"], true);
+    app.clock.advance(STEP_MS);
+    let codes = body["backupCodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    (secret, codes)
+}
+
+/// The `Cookie` value of the password step's cookie a sign-in answer set.
+pub fn challenge_of(r: &Reply) -> String {
+    r.set_cookie
+        .iter()
+        .find_map(|c| c.strip_prefix("keygate.two_factor="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("no password-step cookie in {:?}", r.set_cookie))
 }

@@ -27,4 +27,5 @@ mod request_bodies;
 mod roles;
 mod sessions;
 mod spec;
+mod two_factor;
 mod users;
