@@ -216,7 +216,14 @@ pub fn assert_public_user(user: &Value) {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["createdAt", "email", "id", "name", "updatedAt"],
+        [
+            "createdAt",
+            "email",
+            "id",
+            "name",
+            "twoFactorEnabled",
+            "updatedAt"
+        ],
         "user fields: {user}"
     );
     let text = user.to_string();

@@ -338,7 +338,17 @@ fn write_only_fields_never_appear_in_responses() {
     let user = schemas["UserView"]["properties"].as_object().unwrap();
     let mut fields: Vec<&String> = user.keys().collect();
     fields.sort();
-    assert_eq!(fields, ["createdAt", "email", "id", "name", "updatedAt"]);
+    assert_eq!(
+        fields,
+        [
+            "createdAt",
+            "email",
+            "id",
+            "name",
+            "twoFactorEnabled",
+            "updatedAt"
+        ]
+    );
 }
 
 /// The JSON pointer of the first place where `a` and `b` differ.
