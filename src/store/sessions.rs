@@ -157,3 +157,12 @@ pub fn delete_expired(conn: &Tx, now: i64) -> Result<usize> {
         .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
         .execute([now])?)
 }
+
+/// Deletes every browser the user trusted to skip the two-factor code step (index
+/// `trusted_devices_user`): they go with the sessions when the account is taken back.
+/// Answers how many there were.
+pub fn delete_trusted_devices(conn: &Tx, user: &UserId) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM trusted_devices WHERE user_id = ?1")?
+        .execute([user.as_str()])?)
+}

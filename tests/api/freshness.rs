@@ -93,6 +93,8 @@ struct World {
     newcomer_token: String,
     /// A pending invitation into our organization for the stranger.
     stranger_invitation: String,
+    /// The token of a password-reset link for the other member, made by the owner.
+    other_member_reset: String,
 }
 
 const NEWCOMER: &str = "newcomer@example.com";
@@ -224,6 +226,17 @@ impl World {
             .unwrap()
             .to_owned();
         let stranger_invitation = id_of(&app.invite(&owner, "stranger@example.com", "admin").await);
+        let other_member_reset = app
+            .post(
+                "/api/user.createPasswordReset",
+                json!({"userId": other_member.user_id}),
+                &owner,
+            )
+            .await
+            .assert_ok()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
 
         World {
             projects: vec![alpha.clone(), beta.clone(), their_project],
@@ -263,6 +276,7 @@ impl World {
             stranger,
             newcomer_token,
             stranger_invitation,
+            other_member_reset,
         }
     }
 
@@ -419,6 +433,12 @@ fn mutations() -> Vec<Mutation> {
             |w| json!({"email": w.member.email, "password": PASSWORD}),
         ),
         m(SIGN_OUT, |w| w.member.who.clone(), |_| json!({})),
+        // Every session of the other member ends.
+        m(
+            "/api/auth/reset-password",
+            |_| As::Nobody,
+            |w| json!({"token": w.other_member_reset, "newPassword": "a brand new passphrase"}),
+        ),
         // ---- organization.*
         m(
             "/api/organization.create",
@@ -522,6 +542,12 @@ fn mutations() -> Vec<Mutation> {
                 json!({"email": "created@example.com", "password": PASSWORD,
                    "name": "Created", "role": "member"})
             },
+        ),
+        // Cancels the other member's earlier link.
+        m(
+            "/api/user.createPasswordReset",
+            |w| w.owner.clone(),
+            |w| json!({"userId": w.other_member.user_id}),
         ),
         // ---- project.*
         // What a member creates joins its lists.
