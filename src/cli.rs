@@ -1,7 +1,7 @@
-//! The command line: `serve`, `openapi`, `user create`, `backup`, `healthcheck`,
-//! `version`.
+//! The command line: `serve`, `openapi`, `user create`, `user set-password`,
+//! `key create`, `backup`, `healthcheck`, `version`.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::clock::SystemClock;
 use crate::config::{self, Config};
 use crate::db::{Db, OpenError, Ownership};
-use crate::domain::{State, accounts, keys};
+use crate::domain::{State, accounts, keys, recovery};
+use crate::error::Error;
 use crate::model::{OrgId, Role};
 
 #[derive(Debug, Parser)]
@@ -68,8 +69,8 @@ pub enum Command {
 pub enum UserCommand {
     /// Create a user. The first user becomes the owner of "My Organization" and an
     /// installation administrator; later users join an organization as admin or member.
-    /// The password is read from KEYGATE_PASSWORD or, if unset, from the first line of
-    /// standard input.
+    /// The password is read from KEYGATE_PASSWORD or, if unset, asked twice without echo
+    /// on a terminal, or read from the first line of standard input.
     Create {
         /// Email address.
         #[arg(long)]
@@ -87,6 +88,16 @@ pub enum UserCommand {
         /// (user.createUserWithCredentials) in organizations it owns or administers.
         #[arg(long)]
         installation_admin: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Set a user's password and sign it out everywhere: every session ends, and the
+    /// browsers it trusted to skip the two-factor step are forgotten. The password is
+    /// read as for `user create`.
+    SetPassword {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
         #[command(flatten)]
         db: DbArg,
     },
@@ -302,8 +313,8 @@ fn parse_rate(s: &str) -> Result<(u32, i64), String> {
     Ok((max, secs * 1000))
 }
 
-/// The variable `user create` reads the new user's password from (not a flag, so that it
-/// never shows in the process list).
+/// The variable `user create` and `user set-password` read the password from (not a
+/// flag, so that it never shows in the process list).
 pub const PASSWORD_ENV: &str = "KEYGATE_PASSWORD";
 
 /// Every environment variable keygate reads: those of the command line's flags, in every
@@ -403,6 +414,30 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     role.as_str()
                 ),
             }
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::SetPassword { email, db },
+        } => {
+            let state = open_existing(&db, Ownership::Shell).map_err(|e| {
+                while_serving(
+                    e,
+                    "user.createPasswordReset makes a reset link, which auth.resetPassword uses",
+                )
+            })?;
+            let password = read_password()?;
+            let done =
+                recovery::set_password_blocking(&state, &email, &password).map_err(
+                    |e| match e {
+                        Error::NotFound(_) => format!("no user has the email {}", email.trim()),
+                        other => other.to_string(),
+                    },
+                )?;
+            let out = done.signed_out;
+            println!(
+                "set the password of user {} <{}>; signed out {} session(s) and forgot {} trusted device(s)",
+                done.user.id, done.user.email, out.sessions, out.trusted_devices
+            );
             Ok(())
         }
         Command::User {
@@ -510,9 +545,14 @@ fn while_serving(e: Opening, instead: &str) -> String {
     }
 }
 
+/// The password a `user` command sets: `PASSWORD_ENV`, else asked twice without echo
+/// when standard input is a terminal, else the first line of standard input.
 fn read_password() -> Result<String, String> {
     if let Ok(p) = std::env::var(PASSWORD_ENV) {
         return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        return prompt_password();
     }
     let mut line = String::new();
     std::io::stdin()
@@ -524,6 +564,22 @@ fn read_password() -> Result<String, String> {
         return Err("no password: set KEYGATE_PASSWORD or pipe it on standard input".into());
     }
     Ok(p)
+}
+
+/// Asks for the password on the terminal, without echo, twice; refuses a mismatch.
+fn prompt_password() -> Result<String, String> {
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map_err(|e| format!("cannot read the password from the terminal: {e}"))
+    };
+    let first = ask("Password: ")?;
+    if first.is_empty() {
+        return Err("no password given".into());
+    }
+    if ask("Password again: ")? != first {
+        return Err("the two passwords differ; nothing was changed".into());
+    }
+    Ok(first)
 }
 
 /// `GET /api/health` over a plain TCP connection, so the check needs no HTTP client.

@@ -43,6 +43,9 @@ reasons! {
         InvitationExpired => "invitation_expired",
         /// The invitation was already used or canceled.
         InvitationNotPending => "invitation_not_pending",
+        /// A password-reset token that is unknown, used or expired: one reason for all
+        /// three, so that an answer tells nothing about a token.
+        InvalidResetToken => "invalid_reset_token",
         /// The default environment cannot be renamed or removed.
         DefaultEnvironment => "default_environment",
         /// The caller's only organization cannot be deleted.

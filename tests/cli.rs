@@ -852,6 +852,126 @@ fn user_create_and_key_create_refuse_while_a_server_runs_and_work_once_it_stoppe
     assert_eq!(key_count(&server.db), 1);
 }
 
+/// `keygate user set-password` on `dir/keygate.db`, password from the environment.
+fn set_password(dir: &Path, email: &str, password: &str) -> Output {
+    keygate(Some(dir))
+        .args(["user", "set-password", "--email", email, "--db"])
+        .arg(dir.join("keygate.db"))
+        .env("KEYGATE_PASSWORD", password)
+        .output()
+        .expect("run keygate user set-password")
+}
+
+/// The password hash of `email` and how many sessions its user has, in the database at
+/// `path`.
+fn password_and_sessions(path: &Path, email: &str) -> (String, i64) {
+    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .query_row(
+            "SELECT password_hash, (SELECT count(*) FROM sessions s WHERE s.user_id = u.id)
+             FROM users u WHERE email = ?1",
+            [email],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+fn sign_in_status(server: &Server, email: &str, password: &str) -> u16 {
+    server
+        .post_json(
+            "/api/auth/sign-in/email",
+            &format!(r#"{{"email":"{email}","password":"{password}"}}"#),
+        )
+        .status
+}
+
+#[test]
+fn user_set_password_sets_it_and_signs_the_user_out_but_not_while_a_server_runs() {
+    const NEW: &str = "a brand new passphrase";
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let mut server = Server::start_in(dir, &[]);
+    assert_eq!(sign_in_status(&server, "owner@example.com", PASSWORD), 200);
+    assert_eq!(sign_in_status(&server, "owner@example.com", PASSWORD), 200);
+    let before = password_and_sessions(&server.db, "owner@example.com");
+    assert_eq!(before.1, 2);
+
+    // While the server runs: refused, naming the HTTP way, and nothing changes.
+    let refused = set_password(server.dir.path(), "owner@example.com", NEW);
+    assert!(
+        !refused.status.success(),
+        "set-password ran beside the server"
+    );
+    let err = text(&refused.stderr);
+    assert!(
+        err.contains(&format!(
+            "a keygate server is using {}; stop it first, or make the change through its HTTP API",
+            server.db.display()
+        )) && err.contains("user.createPasswordReset")
+            && err.contains("auth.resetPassword"),
+        "unclear message: {err}"
+    );
+    assert_eq!(
+        password_and_sessions(&server.db, "owner@example.com"),
+        before
+    );
+
+    assert!(server.terminate().success(), "{}", server.log_text());
+    let done = set_password(server.dir.path(), " Owner@Example.com ", NEW);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let said = text(&done.stdout);
+    assert!(
+        said.contains("<owner@example.com>") && said.contains("signed out 2 session(s)"),
+        "{said}"
+    );
+    let after = password_and_sessions(&server.db, "owner@example.com");
+    assert_ne!(after.0, before.0);
+    assert_eq!(after.1, 0, "every session ended");
+
+    server.restart();
+    assert_eq!(sign_in_status(&server, "owner@example.com", PASSWORD), 401);
+    assert_eq!(sign_in_status(&server, "owner@example.com", NEW), 200);
+}
+
+#[test]
+fn user_set_password_refuses_an_unknown_email_a_short_password_and_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let db = dir.path().join("keygate.db");
+    let before = password_and_sessions(&db, "owner@example.com");
+
+    let unknown = set_password(dir.path(), "nobody@example.com", "a brand new passphrase");
+    assert!(!unknown.status.success());
+    let err = text(&unknown.stderr);
+    assert!(
+        err.contains("no user has the email nobody@example.com"),
+        "{err}"
+    );
+    assert!(unknown.stdout.is_empty(), "{}", text(&unknown.stdout));
+
+    let short = set_password(dir.path(), "owner@example.com", "short");
+    assert!(!short.status.success());
+    let err = text(&short.stderr);
+    assert!(err.contains("at least 8 characters"), "{err}");
+    assert_eq!(password_and_sessions(&db, "owner@example.com"), before);
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let missing = set_password(
+        elsewhere.path(),
+        "owner@example.com",
+        "a brand new passphrase",
+    );
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("no database at"),
+        "{}",
+        text(&missing.stderr)
+    );
+    assert!(!elsewhere.path().join("keygate.db").exists());
+}
+
 // ---------------------------------------------------------------- quotas and crashes
 
 #[test]

@@ -1,4 +1,4 @@
-//! `/api/auth/*`: sign-up, sign-in, sign-out and the current session.
+//! `/api/auth/*`: sign-up, sign-in, sign-out, the current session, and password resets.
 
 use poem::web::Data;
 use poem::{IntoResponse, Request, Response};
@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::security::{client, origin_allowed, session_token, side_cookie};
 use super::text::Text;
 use super::views::{SessionAndUser, Success};
-use crate::domain::{State, accounts, forward, sessions};
+use crate::domain::{State, accounts, forward, recovery, sessions};
 use crate::error::{Error, Reason};
 
 /// Sign-up input.
@@ -52,6 +52,18 @@ pub struct SignInBody {
     pub callback_url: Option<Text<0, CALLBACK_URL_MAX>>,
 }
 
+/// A new password, set with a reset link.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ResetPasswordBody {
+    /// The token of the link (`user.createPasswordReset`).
+    #[oai(write_only)]
+    pub token: Text<1, 128>,
+    /// The new password, 8-128 characters.
+    #[oai(write_only)]
+    pub new_password: Text<{ crate::model::Password::MIN }, { crate::model::Password::MAX }>,
+}
+
 #[derive(ApiResponse)]
 pub enum SignedIn {
     /// Signed in: the session cookie is set.
@@ -71,6 +83,8 @@ pub struct TwoFactorRedirect {
 /// A session, or the code step.
 #[derive(Debug, Union)]
 #[oai(one_of)]
+// Made once per sign-in and moved straight into the response: boxing saves nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum SignInResult {
     Session(SessionAndUser),
     TwoFactor(TwoFactorRedirect),
@@ -258,6 +272,28 @@ impl AuthApi {
             Json(Success::yes()),
             st.config.cookie_jar().clear(),
         ))
+    }
+
+    /// Set a new password with a reset link from `user.createPasswordReset`.
+    ///
+    /// Needs no credential: the token is one. It works once, within an hour of being
+    /// made; an unknown, used or expired token is 400 `invalid_reset_token`. Every
+    /// session of the user ends, and every browser it trusted to skip the two-factor
+    /// step is forgotten.
+    #[oai(
+        path = "/reset-password",
+        method = "post",
+        operation_id = "auth.resetPassword"
+    )]
+    async fn reset_password(
+        &self,
+        st: Data<&State>,
+        req: &Request,
+        body: Json<ResetPasswordBody>,
+    ) -> ApiResult<Json<Success>> {
+        check_login_origin(&st, req)?;
+        recovery::reset(&st, &body.token, &body.new_password).await?;
+        Ok(Json(Success::yes()))
     }
 
     /// The current session and its user, or `null`.

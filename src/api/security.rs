@@ -160,6 +160,26 @@ pub fn origin_allowed(st: &State, req: &Request) -> bool {
     st.config.trusted_origins.iter().any(|t| same(t))
 }
 
+/// Where users reach this server's dashboard, for links they are given: the public URL,
+/// else `http://` and the request's `Host` (when it is a plain host and port), else the
+/// listening address. Without a trailing slash.
+pub fn dashboard_base(st: &State, req: &Request) -> String {
+    if let Some(public) = &st.config.public_url {
+        return public.trim_end_matches('/').to_owned();
+    }
+    let host = req
+        .header(header::HOST.as_str())
+        .filter(|h| {
+            h.parse::<poem::http::uri::Authority>()
+                .is_ok_and(|a| a.as_str() == *h && !h.contains('@'))
+        })
+        .map(str::to_owned);
+    format!(
+        "http://{}",
+        host.unwrap_or_else(|| st.config.listen.to_string())
+    )
+}
+
 fn changes_state(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }

@@ -1,5 +1,6 @@
 //! `user.*`: the caller itself, and the members of the active organization.
 
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -10,15 +11,16 @@ use super::ApiTags;
 use super::error::ApiResult;
 use super::listing::{Limit, Listed, Offset, paging};
 use super::raw::RawJson;
-use super::security::Caller;
+use super::security::{Caller, dashboard_base};
 use super::text::{Int, KeyPrefix, RoleName, Text};
 use super::views::{
     ApiKeyView, CreatedApiKey, MemberView, PermissionsView, ScopeView, SessionView, Success,
     UserView,
 };
+use crate::clock::rfc3339;
 use crate::domain::accounts::NewUser;
 use crate::domain::members::{self, Assignment};
-use crate::domain::{State, keys, users};
+use crate::domain::{State, keys, recovery, users};
 use crate::model::{ApiKeyId, Flags, Paging, SessionId, UserId};
 
 /// The caller, with its membership in the organization the request acts in.
@@ -198,6 +200,20 @@ pub struct CreateUserWithCredentials {
     pub name: Text<1, { crate::domain::accounts::NAME_MAX }>,
     /// `admin` or `member`.
     pub role: RoleName,
+}
+
+/// A password-reset link for a member.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PasswordReset {
+    /// The link's secret, shown once: `auth.resetPassword` takes it with the new password.
+    pub token: String,
+    /// The dashboard's address with the token, `<public URL>/#reset=<token>` (without
+    /// `--public-url`, the address the request was made to), to hand to the member. The
+    /// token is in the fragment, which browsers never send to a server.
+    pub url: String,
+    /// When the link stops working (RFC 3339), one hour after it was made.
+    pub expires_at: String,
 }
 
 pub struct UserApi;
@@ -506,5 +522,31 @@ impl UserApi {
         let new = NewUser::parse(&b.name, &b.email, &b.password)?;
         let (user, m) = members::create_with_credentials(&st, &caller.0, new, &b.role).await?;
         Ok(Json(MemberView::new(&m, Some(&user))))
+    }
+
+    /// Make a password-reset link for a member of the active organization (owner or
+    /// admin, from a session; not for oneself, the owner, or by an admin for another
+    /// admin, nor for a user the caller could not manage in each of its organizations).
+    /// The answer holds the token once; the link works once, for one hour, and a new one
+    /// cancels the member's earlier unused links. Using it (`auth.resetPassword`) signs
+    /// the member out everywhere.
+    #[oai(
+        path = "/user.createPasswordReset",
+        method = "post",
+        operation_id = "user.createPasswordReset"
+    )]
+    async fn create_password_reset(
+        &self,
+        st: Data<&State>,
+        req: &Request,
+        caller: Caller,
+        body: Json<UserRef>,
+    ) -> ApiResult<Json<PasswordReset>> {
+        let issued = recovery::create(&st, &caller.0, &UserId(body.0.user_id.0)).await?;
+        Ok(Json(PasswordReset {
+            url: format!("{}/#reset={}", dashboard_base(&st, req), issued.token),
+            token: issued.token,
+            expires_at: rfc3339(issued.expires_at),
+        }))
     }
 }

@@ -141,6 +141,8 @@ fn signup_closed() -> Error {
 }
 
 /// What a right password leads to.
+// Made once per sign-in and answered at once: boxing saves nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum SignedIn {
     /// A session.
     Session(User, Issued),

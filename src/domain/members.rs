@@ -26,14 +26,16 @@ pub struct Permissions {
 /// Whether `me` may change or remove `target`: nobody acts on itself, nobody on the
 /// owner, and an admin not on another admin.
 fn may_manage(me: &Membership, target: &Membership) -> Result<()> {
-    let denied = Err(Error::Denied(Reason::PermissionDenied));
-    if me.id == target.id || !me.role.is_privileged() || target.role == Role::Owner {
-        return denied;
-    }
-    if me.role == Role::Admin && target.role == Role::Admin {
-        return denied;
+    if me.id == target.id || !outranks(me.role, target.role) {
+        return Err(Error::Denied(Reason::PermissionDenied));
     }
     Ok(())
+}
+
+/// Whether a member of role `me` may manage one of role `target` in an organization:
+/// owner and admin manage, nobody the owner, and an admin not another admin.
+pub(crate) fn outranks(me: Role, target: Role) -> bool {
+    me.is_privileged() && target != Role::Owner && !(me == Role::Admin && target == Role::Admin)
 }
 
 /// `user.all`: one page of the members of the active organization with their users, in
@@ -83,7 +85,7 @@ pub async fn update_role(
 }
 
 /// The membership of `user` in the actor's organization, for an owner or admin to manage.
-fn managed_target(tx: &Reader, me: &Membership, user: &UserId) -> Result<Membership> {
+pub(crate) fn managed_target(tx: &Reader, me: &Membership, user: &UserId) -> Result<Membership> {
     let target = store::orgs::membership_of(tx, &me.organization_id, user)?
         .ok_or(Error::NotFound("member"))?;
     may_manage(me, &target)?;

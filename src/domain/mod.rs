@@ -12,6 +12,7 @@ pub mod members;
 pub mod orgs;
 pub mod passwords;
 pub mod policy;
+pub mod recovery;
 pub mod resources;
 pub mod sessions;
 pub mod two_factor;

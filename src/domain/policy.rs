@@ -216,6 +216,10 @@ table! {
     UserAssignPermissions "user.assignPermissions" => Need::write(Privileged).keys(Keys::Unscoped);
     UserGetPermissions "user.getPermissions" => Need::read(Member);
     UserCreateUserWithCredentials "user.createUserWithCredentials" => Need::write(Privileged).keys(Keys::Unscoped);
+    /// No key: a reset link takes a person's account over, so only a person at a browser,
+    /// signed in, makes one. A key (leaked, or held by automation) could otherwise turn
+    /// into every account of its organization that its user may manage.
+    UserCreatePasswordReset "user.createPasswordReset" => Need::write(Privileged).keys(Keys::None);
     ProjectCreate "project.create" => Need::write(Privileged).flag(CreateProjects).keys(Keys::Unscoped);
     ProjectOne "project.one" => Need::read(Member).list(Projects);
     ProjectAll "project.all" => Need::read(Member);
@@ -248,6 +252,8 @@ table! {
     /// Two-factor set up, confirmed, changed or turned off by a signed-in user who gave
     /// the password again; or the code step of a sign-in.
     TwoFactor "auth.twoFactor";
+    /// A password set with a reset link: the link is used up, the user signed out.
+    ResetPassword "auth.resetPassword";
     /// A session's expiry moved on, or expired sessions removed.
     SessionUpkeep "session.upkeep";
     /// Key usage and quota leases written from memory.

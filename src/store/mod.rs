@@ -10,6 +10,7 @@ pub mod domains;
 pub mod invitations;
 pub mod keys;
 pub mod orgs;
+pub mod password_resets;
 pub mod resources;
 pub mod sessions;
 pub mod two_factor;
@@ -444,7 +445,7 @@ mod tests {
     }
 
     #[test]
-    fn every_lookup_of_one_members_invitations_or_keys_row_goes_through_an_index() {
+    fn every_lookup_of_members_invitations_keys_or_reset_links_goes_through_an_index() {
         let (_dir, db) = open();
         let (user, org) = (UserId("u".into()), OrgId("o".into()));
         let (member, invitation, key) = (
@@ -462,6 +463,8 @@ mod tests {
             keys::own(c, &user, Some(&org), &key)?;
             keys::in_org(c, &org, &key)?;
             keys::locate(c, &key)?;
+            orgs::roles_beside(c, &user, &UserId("other".into()))?;
+            password_resets::usable(c, &[0; 32], 0)?;
             Ok(())
         })
         .unwrap();

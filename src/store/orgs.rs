@@ -166,6 +166,33 @@ pub fn of_user(conn: &Reader, user: &UserId, paging: Paging) -> Result<Page<(Org
     )
 }
 
+/// The user's role in each of its organizations, beside the role `other` holds there
+/// (`None` where `other` is no member), in the order the user joined them (indexes
+/// `members_user` and the unique organization and user pair).
+pub fn roles_beside(
+    conn: &Reader,
+    user: &UserId,
+    other: &UserId,
+) -> Result<Vec<(OrgId, Role, Option<Role>)>> {
+    const SQL: &str = "SELECT t.organization_id, t.role, o.role FROM members t
+         LEFT JOIN members o ON o.organization_id = t.organization_id AND o.user_id = ?2
+         WHERE t.user_id = ?1 ORDER BY t.rowid";
+    let args: [&dyn ToSql; 2] = [&user.as_str(), &other.as_str()];
+    #[cfg(test)]
+    super::tests::assert_indexed(conn.conn, SQL, &args);
+    let mut st = conn.prepare_cached(SQL)?;
+    let rows = st.query_map(args.as_slice(), |r| {
+        let theirs: String = r.get(1)?;
+        let ours: Option<String> = r.get(2)?;
+        Ok((
+            OrgId(r.get(0)?),
+            Role::parse(&theirs).unwrap_or(Role::Owner),
+            ours.and_then(|o| Role::parse(&o)),
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// How many organizations the user is a member of.
 pub fn count_of_user(conn: &Reader, user: &UserId) -> Result<u64> {
     let n: i64 = conn

@@ -70,7 +70,8 @@ pub fn remove_all(conn: &Tx, user: &UserId, now: i64) -> Result<()> {
     ] {
         conn.prepare_cached(sql)?.execute([user.as_str()])?;
     }
-    forget_devices(conn, user)
+    forget_devices(conn, user)?;
+    Ok(())
 }
 
 /// Replaces `user`'s backup codes by these hashes.
@@ -176,11 +177,11 @@ pub fn device_trusted(conn: &Reader, hash: &[u8; 32], user: &UserId, now: i64) -
     Ok(optional(st.query_row(params![&hash[..], user.as_str(), now], |_| Ok(())))?.is_some())
 }
 
-/// Forgets every browser `user` trusted.
-pub fn forget_devices(conn: &Tx, user: &UserId) -> Result<()> {
-    conn.prepare_cached("DELETE FROM trusted_devices WHERE user_id = ?1")?
-        .execute([user.as_str()])?;
-    Ok(())
+/// Forgets every browser `user` trusted; answers how many there were.
+pub fn forget_devices(conn: &Tx, user: &UserId) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM trusted_devices WHERE user_id = ?1")?
+        .execute([user.as_str()])?)
 }
 
 /// Deletes password steps and trusted browsers whose time ran out.

@@ -100,6 +100,8 @@ struct World {
     admin_backup_codes: Vec<String>,
     /// The member set two-factor up without confirming it; this code confirms it.
     member_code: String,
+    /// The token of a password-reset link for the other member, made by the owner.
+    other_member_reset: String,
 }
 
 const NEWCOMER: &str = "newcomer@example.com";
@@ -231,6 +233,17 @@ impl World {
             .unwrap()
             .to_owned();
         let stranger_invitation = id_of(&app.invite(&owner, "stranger@example.com", "admin").await);
+        let other_member_reset = app
+            .post(
+                "/api/user.createPasswordReset",
+                json!({"userId": other_member.user_id}),
+                &owner,
+            )
+            .await
+            .assert_ok()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
 
         turn_on(app, &owner).await;
         let (_, admin_backup_codes) = turn_on(app, &admin.who).await;
@@ -292,6 +305,7 @@ impl World {
             admin_challenge,
             admin_backup_codes,
             member_code,
+            other_member_reset,
         }
     }
 
@@ -486,6 +500,12 @@ fn mutations() -> Vec<Mutation> {
             |w| w.owner.clone(),
             |w| json!({"organizationId": w.org, "requireTwoFactor": true}),
         ),
+        // Every session of the other member ends.
+        m(
+            "/api/auth/reset-password",
+            |_| As::Nobody,
+            |w| json!({"token": w.other_member_reset, "newPassword": "a brand new passphrase"}),
+        ),
         // ---- organization.*
         m(
             "/api/organization.create",
@@ -589,6 +609,12 @@ fn mutations() -> Vec<Mutation> {
                 json!({"email": "created@example.com", "password": PASSWORD,
                    "name": "Created", "role": "member"})
             },
+        ),
+        // Cancels the other member's earlier link.
+        m(
+            "/api/user.createPasswordReset",
+            |w| w.owner.clone(),
+            |w| json!({"userId": w.other_member.user_id}),
         ),
         // ---- project.*
         // What a member creates joins its lists.

@@ -329,6 +329,13 @@ pub(crate) fn operations() -> Vec<Op> {
             // are not.
             row(DENIED, DENIED, DENIED, DENIED, DENIED, DENIED, OK),
         ),
+        // Only from a session; strangers act on their own organization, where our member
+        // is not one.
+        post(
+            "/api/user.createPasswordReset",
+            |w| Call::Post(json!({"userId": w.without.user_id})),
+            row(DENIED, NOT_FOUND, DENIED, DENIED, DENIED, OK, OK),
+        ),
         // ---- project.*
         post(
             "/api/project.create",

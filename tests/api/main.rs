@@ -21,6 +21,7 @@ mod keys_secrets;
 mod keys_verify;
 mod members;
 mod orgs;
+mod password_reset;
 mod policy;
 mod projects;
 mod request_bodies;

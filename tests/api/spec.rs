@@ -335,6 +335,12 @@ fn write_only_fields_never_appear_in_responses() {
             "{name}.password"
         );
     }
+    for field in ["token", "newPassword"] {
+        assert_eq!(
+            schemas["ResetPasswordBody"]["properties"][field]["writeOnly"], true,
+            "ResetPasswordBody.{field}"
+        );
+    }
     let user = schemas["UserView"]["properties"].as_object().unwrap();
     let mut fields: Vec<&String> = user.keys().collect();
     fields.sort();
