@@ -7,16 +7,18 @@
 # the owner, creates API keys (and keys for apiKey.verify to judge), spare sessions, a
 # member, an invitation, two more organizations, a project with a second environment
 # and an application with a domain, then runs schemathesis against the server's own
-# /openapi.json with every check but one (see CHECKS below), in four passes that share
+# /openapi.json with every check but one (see CHECKS below), in five passes that share
 # the time:
 #
-#   key (1/2)             every operation but those that can end a key or a session,
+#   key (3/8)             every operation but those that can end a key or a session,
 #                         authenticated with an API key;
 #   session (1/4)         the same operations with the session cookie and its Origin;
 #   keys (1/8)            deleting, disabling and rotating keys, and signing out, with a
 #                         key and a session of their own;
 #   session-ending (1/8)  revoking sessions, new passwords, deleting organizations,
-#                         with the session.
+#                         with the session;
+#   two-factor (1/8)      sign-in's code step, with the cookie of a member's password
+#                         step (the member has two-factor on).
 #
 # Each pass then checks that its credential still works: a pass that lost it early
 # would have seen only 401s, which conform to the spec and would go unnoticed. The ids
@@ -184,6 +186,30 @@ MEMBER=$(post /api/user.createUserWithCredentials \
     "{\"email\":\"$MEMBER_EMAIL\",\"password\":\"$MEMBER_PASSWORD\",\"name\":\"Member\",\"role\":\"member\"}" \
     "${auth[@]}")
 MEMBER_USER_ID=$(echo "$MEMBER" | json '["userId"]')
+# The member turns two-factor on (its first code computed here, RFC 6238 with SHA-1),
+# then signs in as far as the code step: the two-factor pass runs with that step's
+# cookie, and its backup codes are in a dictionary.
+member_sign_in() { # cookie jar -> the answer
+    post /api/auth/sign-in/email "{\"email\":\"$MEMBER_EMAIL\",\"password\":\"$MEMBER_PASSWORD\"}" \
+        -c "$1"
+}
+member_sign_in "$WORK/member" >/dev/null
+SETUP=$(post /api/auth/two-factor/enable "{\"password\":\"$MEMBER_PASSWORD\"}" \
+    -b "$WORK/member" -H "Origin: $URL")
+TOTP_CODE=$(echo "$SETUP" | python3 -c '
+import base64, hmac, json, struct, sys, time, urllib.parse
+uri = json.load(sys.stdin)["totpURI"]
+secret = urllib.parse.parse_qs(urllib.parse.urlparse(uri).query)["secret"][0]
+key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+mac = hmac.digest(key, struct.pack(">Q", int(time.time()) // 30), "sha1")
+o = mac[-1] & 15
+print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7FFFFFFF) % 1000000))')
+post /api/auth/two-factor/verify-totp "{\"code\":\"$TOTP_CODE\"}" \
+    -b "$WORK/member" -H "Origin: $URL" >/dev/null
+mapfile -t BACKUP_CODES < <(echo "$SETUP" | python3 -c \
+    'import json,sys; print("\n".join(json.load(sys.stdin)["backupCodes"]))')
+member_sign_in "$WORK/member-step" >/dev/null
+CHALLENGE=$(awk '$6 == "keygate.two_factor" { print $7 }' "$WORK/member-step")
 MEMBER_ID=$(echo "$MEMBER" | json '["id"]')
 OWNER_MEMBER_ID=$(call /api/user.all "${auth[@]}" |
     python3 -c "import json,sys; print([m['id'] for m in json.load(sys.stdin) if m['role']=='owner'][0])")
@@ -245,6 +271,8 @@ values = $(toml_list "${VICTIM_SESSIONS[@]}")
 values = $(toml_list "${VICTIM_KEYS[@]}")
 [dictionaries.emails]
 values = $(toml_list "$OWNER_EMAIL" "$MEMBER_EMAIL" "$INVITEE_EMAIL")
+[dictionaries.backup_codes]
+values = $(toml_list "${BACKUP_CODES[@]}" 000000 123456)
 [dictionaries.passwords]
 values = $(toml_list "$OWNER_PASSWORD" "$MEMBER_PASSWORD")
 
@@ -277,6 +305,7 @@ values = $(toml_list "$OWNER_PASSWORD" "$MEMBER_PASSWORD")
 "body.apiKeyId" = { dictionary = "victim_keys", probability = 0.5 }
 "body.email" = { dictionary = "emails", probability = 0.5 }
 "body.password" = { dictionary = "passwords", probability = 0.3 }
+"body.code" = { dictionary = "backup_codes", probability = 0.5 }
 "body.currentPassword" = { dictionary = "passwords", probability = 0.3 }
 
 # The owner's first organization stays: the session-ending pass checks afterwards that
@@ -382,10 +411,11 @@ ENDS_KEY=(user.deleteApiKey user.updateApiKey user.rotateApiKey)
 # itself; the owner cannot be demoted.)
 ENDS_SESSION=(auth.signOut user.revokeSession user.update organization.delete)
 
-BUDGET_KEY=$((FUZZ_SECONDS / 2))
+BUDGET_KEY=$((FUZZ_SECONDS * 3 / 8))
+BUDGET_TWO_FACTOR=$((FUZZ_SECONDS / 8))
 BUDGET_SESSION=$((FUZZ_SECONDS / 4))
 BUDGET_KEYS=$((FUZZ_SECONDS / 8))
-BUDGET_ENDS_SESSION=$((FUZZ_SECONDS - BUDGET_KEY - BUDGET_SESSION - BUDGET_KEYS))
+BUDGET_ENDS_SESSION=$((FUZZ_SECONDS - BUDGET_KEY - BUDGET_SESSION - BUDGET_KEYS - BUDGET_TWO_FACTOR))
 
 status=0
 # 1. Every other operation, with an API key. ENDS_SESSION waits for pass 4: a key can
@@ -418,6 +448,12 @@ mapfile -t args < <(filters --include user.revokeSession user.update organizatio
 fuzz session-ending "$BUDGET_ENDS_SESSION" -H "Cookie: keygate.session_token=$SESSION" \
     -H "Origin: $URL" "${args[@]}" || status=1
 still_works session-ending -H "Cookie: keygate.session_token=$SESSION" || status=1
+
+# 5. Sign-in's code step, with the cookie of the member's password step: wrong codes,
+#    backup codes (one of them ends the step), and the guessing budget's 429s.
+mapfile -t args < <(filters --include twoFactor.verifyTotp twoFactor.verifyBackupCode)
+fuzz two-factor "$BUDGET_TWO_FACTOR" -H "Cookie: keygate.two_factor=$CHALLENGE" \
+    -H "Origin: $URL" "${args[@]}" || status=1
 
 if ! kill -0 "$PID" 2>/dev/null; then
     echo "the server exited during the run" >&2

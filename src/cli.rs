@@ -449,8 +449,11 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     "the user turns it off with two-factor/disable, or signs in with a backup code",
                 )
             })?;
-            let user = crate::domain::two_factor::reset_blocking(&state, &email)
-                .map_err(|e| e.to_string())?;
+            let user =
+                crate::domain::two_factor::reset_blocking(&state, &email).map_err(|e| match e {
+                    Error::NotFound(_) => format!("no user has the email {}", email.trim()),
+                    other => other.to_string(),
+                })?;
             println!(
                 "two-factor is off for {} <{}>, and all of its sessions are signed out",
                 user.id, user.email

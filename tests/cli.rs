@@ -972,6 +972,126 @@ fn user_set_password_refuses_an_unknown_email_a_short_password_and_a_missing_dat
     assert!(!elsewhere.path().join("keygate.db").exists());
 }
 
+/// Two-factor as the database holds it: on or not, and the rows that go with it.
+fn two_factor_rows(path: &Path, email: &str) -> (bool, i64, i64, i64) {
+    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .query_row(
+            "SELECT two_factor_enabled,
+                    (SELECT count(*) FROM two_factors t WHERE t.user_id = u.id),
+                    (SELECT count(*) FROM backup_codes b WHERE b.user_id = u.id),
+                    (SELECT count(*) FROM sessions s WHERE s.user_id = u.id)
+             FROM users u WHERE email = ?1",
+            [email],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+}
+
+#[test]
+fn user_reset_2fa_turns_two_factor_off_and_signs_the_user_out_but_not_while_a_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let mut server = Server::start_in(dir, &[]);
+    let signed_in = server.post_json(
+        "/api/auth/sign-in/email",
+        &format!(r#"{{"email":"owner@example.com","password":"{PASSWORD}"}}"#),
+    );
+    let cookie = format!("keygate.session_token={}", session_token(&signed_in));
+    let origin = format!("http://{}", server.addr);
+    let post = |path: &str, body: &str| {
+        http(
+            server.addr,
+            "POST",
+            path,
+            &[
+                ("content-type", "application/json"),
+                ("cookie", &cookie),
+                ("origin", &origin),
+            ],
+            body,
+        )
+    };
+    let enabled = post(
+        "/api/auth/two-factor/enable",
+        &format!(r#"{{"password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(enabled.status, 200, "{enabled:?}");
+    let uri = json_body(&enabled)["totpURI"].as_str().unwrap().to_owned();
+    let b32 = uri
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .unwrap();
+    let secret = totp_rs::Secret::try_from_base32(b32).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = keygate::auth::totp::code_at(secret.as_bytes(), 6, now).unwrap();
+    let confirmed = post(
+        "/api/auth/two-factor/verify-totp",
+        &format!(r#"{{"code":"{code}"}}"#),
+    );
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let step = server.post_json(
+        "/api/auth/sign-in/email",
+        &format!(r#"{{"email":"owner@example.com","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(
+        json_body(&step),
+        serde_json::json!({"twoFactorRedirect": true})
+    );
+    let before = two_factor_rows(&server.db, "owner@example.com");
+    assert_eq!(before, (true, 1, 10, 1));
+
+    // While the server runs: refused, naming the HTTP ways, and nothing changes.
+    let reset = |dir: &Path| {
+        keygate(Some(dir))
+            .args(["user", "reset-2fa", "--email", "Owner@example.com", "--db"])
+            .arg(dir.join("keygate.db"))
+            .output()
+            .expect("run keygate user reset-2fa")
+    };
+    let refused = reset(server.dir.path());
+    assert!(!refused.status.success(), "reset-2fa ran beside the server");
+    let err = text(&refused.stderr);
+    assert!(
+        err.contains("a keygate server is using") && err.contains("two-factor/disable"),
+        "unclear message: {err}"
+    );
+    assert_eq!(two_factor_rows(&server.db, "owner@example.com"), before);
+
+    assert!(server.terminate().success(), "{}", server.log_text());
+    let done = reset(server.dir.path());
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    assert!(
+        text(&done.stdout).contains("two-factor is off for"),
+        "{}",
+        text(&done.stdout)
+    );
+    assert_eq!(
+        two_factor_rows(&server.db, "owner@example.com"),
+        (false, 0, 0, 0)
+    );
+
+    // The password alone signs in again.
+    server.restart();
+    let again = server.post_json(
+        "/api/auth/sign-in/email",
+        &format!(r#"{{"email":"owner@example.com","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(json_body(&again)["session"].is_object(), "{again:?}");
+
+    let unknown = keygate(Some(server.dir.path()))
+        .args(["user", "reset-2fa", "--email", "nobody@example.com", "--db"])
+        .arg(&server.db)
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+}
+
 // ---------------------------------------------------------------- quotas and crashes
 
 #[test]

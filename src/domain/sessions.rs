@@ -157,12 +157,14 @@ pub async fn sign_out(st: &State, token: &str) -> Result<()> {
     .await
 }
 
-/// Deletes every expired session, and the two-factor password steps and browser trusts
-/// whose time ran out; run from time to time by the server.
+/// Deletes every expired session, and the two-factor password steps, browser trusts and
+/// password-reset links whose time ran out; run from time to time by the server.
 pub async fn purge_expired(st: &State) -> Result<usize> {
     let now = st.now();
     st.write(&policy::unchecked::<op::SessionUpkeep>(), move |tx| {
-        Ok(store::sessions::delete_expired(tx, now)? + store::two_factor::delete_expired(tx, now)?)
+        Ok(store::sessions::delete_expired(tx, now)?
+            + store::two_factor::delete_expired(tx, now)?
+            + store::password_resets::delete_expired(tx, now)?)
     })
     .await
 }

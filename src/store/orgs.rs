@@ -311,9 +311,11 @@ pub fn set_flags(conn: &Tx, member: &Membership, f: &Flags) -> Result<()> {
 /// Removes a member from its organization; its sessions that acted there lose their
 /// active organization. Its keys for the organization stay, refused as `not_a_member`,
 /// until the user deletes them or joins again (`insert_member` drops them then, so they
-/// never return). All of that is the user's, so the user's credentials go stale.
+/// never return). All of that is the user's, so the user's credentials go stale. Its
+/// unused password-reset links go: whoever made one may no longer manage the user.
 pub fn delete_member(conn: &Tx, member: &Membership) -> Result<()> {
     conn.stale(Stale::User(member.user_id.clone()));
+    super::password_resets::cancel_unused(conn, &member.user_id)?;
     let org = &member.organization_id;
     conn.prepare_cached("DELETE FROM members WHERE id = ?2 AND organization_id = ?1")?
         .execute(params![org.as_str(), member.id.as_str()])?;

@@ -60,3 +60,11 @@ pub fn cancel_unused(conn: &Tx, user: &UserId) -> Result<usize> {
         .prepare_cached("DELETE FROM password_resets WHERE user_id = ?1 AND used_at IS NULL")?
         .execute([user.as_str()])?)
 }
+
+/// Deletes the links whose hour is over, used or not (index `password_resets_expiry`): a
+/// used link is kept no longer than an unused one would have worked.
+pub fn delete_expired(conn: &Tx, now: i64) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM password_resets WHERE expires_at <= ?1")?
+        .execute([now])?)
+}

@@ -789,3 +789,34 @@ async fn a_callback_url_longer_than_the_spec_allows_is_refused_before_sign_in() 
     assert_eq!(r.issue_paths(), ["callbackURL"]);
     assert!(r.session_token().is_none());
 }
+
+#[tokio::test]
+async fn a_session_without_two_factor_passes_no_domain_of_an_organization_that_requires_it() {
+    let w = world().await;
+    let admin = w
+        .app
+        .invite_and_join(&w.owner, "admin@example.com", "admin")
+        .await;
+    identity(&get(&w, "/", &admin.who).await);
+    let (admin_key, _) = w.app.create_key(&admin.who, json!({})).await;
+    turn_on(&w.app, &w.owner).await;
+    let r = w
+        .app
+        .post(
+            "/api/organization.update",
+            json!({"organizationId": w.org, "requireTwoFactor": true}),
+            &w.owner,
+        )
+        .await;
+    r.assert_ok();
+
+    get(&w, "/", &admin.who)
+        .await
+        .assert_error(403, "two_factor_required");
+    // The owner has two-factor on; keys are unaffected.
+    identity(&get(&w, "/", &w.owner).await);
+    identity(&get(&w, "/", &As::Key(admin_key)).await);
+    // Once on, the admin passes again.
+    turn_on(&w.app, &admin.who).await;
+    identity(&get(&w, "/", &admin.who).await);
+}

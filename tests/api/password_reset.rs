@@ -261,6 +261,25 @@ async fn a_second_link_cancels_the_first() {
     w.reset(&second, NEW_PASSWORD).await.assert_ok();
 }
 
+#[tokio::test]
+async fn removing_the_member_cancels_its_unused_link() {
+    let w = world().await;
+    let token = w.link_for_member().await;
+    let r = w
+        .app
+        .post(
+            "/api/user.remove",
+            json!({"userId": w.member.user_id}),
+            &w.owner,
+        )
+        .await;
+    r.assert_ok();
+    assert_eq!(w.resets(), 0);
+    w.reset(&token, NEW_PASSWORD)
+        .await
+        .assert_error(400, "invalid_reset_token");
+}
+
 // ---------------------------------------------------------------- using a link
 
 #[tokio::test]
@@ -328,6 +347,13 @@ async fn an_expired_link_is_refused_and_changes_nothing() {
     r.assert_error(400, "invalid_reset_token");
     assert_eq!(dump(&w.app), before);
     w.app.get(USER_GET, &[], &w.member.who).await.assert_ok();
+
+    // The server's upkeep removes the link once its hour is over.
+    assert_eq!(w.app.count("password_resets"), 1);
+    keygate::domain::sessions::purge_expired(&w.app.state)
+        .await
+        .unwrap();
+    assert_eq!(w.app.count("password_resets"), 0);
 }
 
 #[tokio::test]
