@@ -41,12 +41,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let listen = config.listen;
     let state = State::new(db, Arc::new(SystemClock), config);
-    // The key that seals TOTP secrets: a file that cannot be read or made stops the
-    // server here, not sign-ins later.
-    state.seal_key().map_err(|e| match e {
-        crate::error::Error::Internal(cause) => cause,
-        other => other.to_string(),
-    })?;
+    crate::domain::two_factor::check_key(&state)?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

@@ -245,7 +245,17 @@ fn with_usage(st: &State, keys: &mut [ApiKey], now: i64) {
 pub fn list(st: &State, actor: &Actor, paging: Paging) -> Result<Page<ApiKey>> {
     policy::authorize::<op::UserListApiKeys>(actor)?;
     let org = actor.key().map(|k| &k.organization_id);
-    let mut page = st.read(|c| store::keys::of_user(c, &actor.user().id, org, paging))?;
+    let user = actor.user();
+    // A session without two-factor sees nothing of its keys in the organizations that
+    // require it: it may not act there, and a key would let it.
+    let hide = actor.session_id().is_some() && !user.two_factor_enabled;
+    let mut page = st.read(|c| {
+        if hide {
+            store::keys::of_user_outside_two_factor(c, &user.id, paging)
+        } else {
+            store::keys::of_user(c, &user.id, org, paging)
+        }
+    })?;
     with_usage(st, &mut page.items, st.now());
     Ok(page)
 }
@@ -280,6 +290,14 @@ fn managed<O: Op>(
             Some(_) => Err(Error::Denied(Reason::PermissionDenied)),
         }
     })?;
+    // A session manages keys only where it may act: not in an organization that requires
+    // two-factor of a user without it, whichever organization the session acts in.
+    if actor.session_id().is_some()
+        && !actor.user().two_factor_enabled
+        && st.read(|c| store::two_factor::required(c, &key.organization_id))?
+    {
+        return Err(Error::Denied(Reason::TwoFactorRequired));
+    }
     Ok((key, auth))
 }
 

@@ -84,6 +84,9 @@ pub async fn update(
     let (mut o, m) = access::member_in(st, actor, org)?;
     let auth = pending.in_org(&m)?;
     if let Some(on) = require_two_factor {
+        // A person decides, at a browser: a key could lift the demand behind the owner's
+        // back.
+        policy::session_only(actor)?;
         if m.role != Role::Owner {
             return Err(Error::Denied(Reason::PermissionDenied));
         }

@@ -19,6 +19,9 @@ pub const CHALLENGE_TTL_MS: i64 = 3 * MINUTE;
 /// How long a browser trusted at sign-in skips the code step.
 pub const DEVICE_TTL_MS: i64 = 30 * DAY;
 
+/// The most characters of the email an `otpauth://` URI names the account with.
+const ACCOUNT_LABEL_MAX: usize = 64;
+
 /// What a user needs to set up an authenticator, shown once.
 pub struct Setup {
     pub totp_uri: String,
@@ -52,7 +55,10 @@ fn wrong_code() -> Error {
 
 /// The `otpauth://` URI of `secret` for `user`.
 fn uri_of(st: &State, user: &User, secret: &[u8]) -> Result<String> {
-    totp::uri(secret, &st.config.totp_issuer, &user.email)
+    // The label only names the account in the app; cut short, a long email (up to 254
+    // characters, each up to 12 once percent-encoded) still fits a QR code.
+    let account: String = user.email.chars().take(ACCOUNT_LABEL_MAX).collect();
+    totp::uri(secret, &st.config.totp_issuer, &account)
         .ok_or_else(|| Error::internal("cannot make the otpauth URI"))
 }
 
@@ -80,6 +86,36 @@ fn secret_of(
 fn step_of(st: &State, secret: &[u8], code: &str) -> Option<i64> {
     let secs = u64::try_from(st.now() / 1000).unwrap_or(0);
     totp::check(secret, code, secs).and_then(|s| i64::try_from(s).ok())
+}
+
+/// Reads (or makes) the key that seals TOTP secrets, at the server's start: a file that
+/// cannot be read or made, a missing file while users have secrets, and a key that does
+/// not open them stop the server there, with what to do, rather than failing sign-ins
+/// later. A new key is made only for a database without secrets.
+pub fn check_key(st: &State) -> std::result::Result<(), String> {
+    let text = |e: Error| match e {
+        Error::Internal(cause) => cause,
+        other => other.to_string(),
+    };
+    let file = st.config.secret_key_file.display().to_string();
+    let sample = st.read(store::two_factor::any_secret).map_err(text)?;
+    if sample.is_some() && !st.config.secret_key_file.exists() {
+        return Err(format!(
+            "the database holds two-factor secrets, but their key {file} is missing: restore \
+             it from your backup (or point --secret-key-file at it); without it, run `keygate \
+             user reset-2fa` for each user who has two-factor"
+        ));
+    }
+    let key = st.seal_key().map_err(text)?;
+    if let Some((user, sealed)) = sample
+        && key.open(&sealed, user.as_str()).is_none()
+    {
+        return Err(format!(
+            "the key in {file} does not open the database's two-factor secrets: is it the \
+             key of another installation?"
+        ));
+    }
+    Ok(())
 }
 
 /// The signed-in user of a session; keys are refused (two-factor guards people).
@@ -208,9 +244,12 @@ async fn guess<T: Send + 'static>(
 }
 
 /// `two-factor/verify-totp` from a session: the first correct code after `enable` turns
-/// two-factor on; later ones are only checked. Answers the user as it now is.
+/// two-factor on, and ends the user's other sessions (made with the password alone, they
+/// must not pass for sessions with a second factor); later codes are only checked.
+/// Answers the user as it now is.
 pub async fn confirm(st: &State, actor: &Actor, code: &str, client: &Client) -> Result<User> {
     let user = session_user(actor)?.clone();
+    let keep = policy::session_only(actor)?.clone();
     let (secret, _) = st
         .read(|c| secret_of(st, c, &user.id))?
         .ok_or_else(not_enabled)?;
@@ -224,6 +263,7 @@ pub async fn confirm(st: &State, actor: &Actor, code: &str, client: &Client) -> 
         let u = store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))?;
         if !u.two_factor_enabled {
             store::two_factor::set_enabled(tx, &id, true, now)?;
+            store::sessions::delete_others(tx, &id, Some(&keep))?;
         }
         store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))
     })

@@ -198,6 +198,28 @@ pub fn of_user(
     }
 }
 
+/// One page of `user`'s keys outside the organizations that require two-factor: what a
+/// session of a user without two-factor may see of its keys.
+pub fn of_user_outside_two_factor(
+    conn: &Reader,
+    user: &UserId,
+    paging: Paging,
+) -> Result<Page<ApiKey>> {
+    const OUTSIDE: &str = "NOT EXISTS (SELECT 1 FROM organizations o
+                            WHERE o.id = api_keys.organization_id AND o.require_two_factor)";
+    super::page(
+        conn,
+        &format!("SELECT count(*) FROM api_keys WHERE user_id = ?1 AND {OUTSIDE}"),
+        &format!(
+            "SELECT {COLUMNS} FROM {KEYS} WHERE user_id = ?1 AND {OUTSIDE}
+             ORDER BY api_keys.rowid LIMIT ?2 OFFSET ?3"
+        ),
+        &[&user.as_str()],
+        paging,
+        api_key,
+    )
+}
+
 pub fn delete(conn: &Tx, key: &ApiKey) -> Result<()> {
     conn.stale(Stale::Key(key.id.clone()));
     conn.prepare_cached("DELETE FROM api_keys WHERE id = ?1 AND organization_id = ?2")?

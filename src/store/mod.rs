@@ -478,6 +478,7 @@ mod tests {
             read(&db, |c| {
                 keys::of_user(c, &user, None, paging)?;
                 keys::of_user(c, &user, Some(&org), paging)?;
+                keys::of_user_outside_two_factor(c, &user, paging)?;
                 sessions::of_user(c, &user, 0, paging)?;
                 invitations::of_org(c, &org, paging)?;
                 orgs::members_of(c, &org, paging)?;

@@ -104,6 +104,7 @@ pub fn insert_member(conn: &Tx, m: &Membership) -> Result<()> {
         )
     });
     conn.stale(Stale::User(m.user_id.clone()));
+    super::password_resets::cancel_around(conn, &m.user_id)?;
     // Keys left from an earlier membership must not come back to life.
     conn.prepare_cached("DELETE FROM api_keys WHERE organization_id = ?1 AND user_id = ?2")?
         .execute(params![m.organization_id.as_str(), m.user_id.as_str()])?;
@@ -278,6 +279,7 @@ pub fn members_of(
 
 pub fn set_role(conn: &Tx, member: &Membership, role: Role) -> Result<()> {
     conn.stale(Stale::User(member.user_id.clone()));
+    super::password_resets::cancel_around(conn, &member.user_id)?;
     conn.prepare_cached("UPDATE members SET role = ?3 WHERE id = ?2 AND organization_id = ?1")?
         .execute(params![
             member.organization_id.as_str(),
@@ -311,11 +313,11 @@ pub fn set_flags(conn: &Tx, member: &Membership, f: &Flags) -> Result<()> {
 /// Removes a member from its organization; its sessions that acted there lose their
 /// active organization. Its keys for the organization stay, refused as `not_a_member`,
 /// until the user deletes them or joins again (`insert_member` drops them then, so they
-/// never return). All of that is the user's, so the user's credentials go stale. Its
-/// unused password-reset links go: whoever made one may no longer manage the user.
+/// never return). All of that is the user's, so the user's credentials go stale. The
+/// unused password-reset links for the user and by the user go (`cancel_around`).
 pub fn delete_member(conn: &Tx, member: &Membership) -> Result<()> {
     conn.stale(Stale::User(member.user_id.clone()));
-    super::password_resets::cancel_unused(conn, &member.user_id)?;
+    super::password_resets::cancel_around(conn, &member.user_id)?;
     let org = &member.organization_id;
     conn.prepare_cached("DELETE FROM members WHERE id = ?2 AND organization_id = ?1")?
         .execute(params![org.as_str(), member.id.as_str()])?;

@@ -68,3 +68,15 @@ pub fn delete_expired(conn: &Tx, now: i64) -> Result<usize> {
         .prepare_cached("DELETE FROM password_resets WHERE expires_at <= ?1")?
         .execute([now])?)
 }
+
+/// Deletes the unused links for `user` and those `user` made: its memberships or roles
+/// changed, so who may reset whose password may have changed too, and a link was checked
+/// only when it was made.
+pub fn cancel_around(conn: &Tx, user: &UserId) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM password_resets
+             WHERE used_at IS NULL AND (user_id = ?1 OR created_by = ?1)",
+        )?
+        .execute([user.as_str()])?)
+}

@@ -134,10 +134,12 @@ pub fn delete(conn: &Tx, id: &SessionId) -> Result<()> {
     Ok(())
 }
 
-/// Deletes every session of `user` but `keep`, and forgets the browsers the user trusted
-/// to skip two-factor's code step (they go with the sessions); returns the ids deleted.
+/// Deletes every session of `user` but `keep`; the browsers the user trusted to skip
+/// two-factor's code step and the sign-ins waiting at that step go with them. Returns the
+/// ids deleted.
 pub fn delete_others(conn: &Tx, user: &UserId, keep: Option<&SessionId>) -> Result<Vec<SessionId>> {
     super::two_factor::forget_devices(conn, user)?;
+    super::two_factor::end_challenges(conn, user)?;
     let mut st = conn.prepare_cached(
         "DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2 RETURNING id, token_hash",
     )?;

@@ -66,10 +66,10 @@ pub fn remove_all(conn: &Tx, user: &UserId, now: i64) -> Result<()> {
     for sql in [
         "DELETE FROM two_factors WHERE user_id = ?1",
         "DELETE FROM backup_codes WHERE user_id = ?1",
-        "DELETE FROM two_factor_challenges WHERE user_id = ?1",
     ] {
         conn.prepare_cached(sql)?.execute([user.as_str()])?;
     }
+    end_challenges(conn, user)?;
     forget_devices(conn, user)?;
     Ok(())
 }
@@ -153,6 +153,13 @@ pub fn take_challenge(conn: &Tx, hash: &[u8; 32]) -> Result<bool> {
     Ok(n == 1)
 }
 
+/// Ends every sign-in of `user` waiting at the code step.
+pub fn end_challenges(conn: &Tx, user: &UserId) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM two_factor_challenges WHERE user_id = ?1")?
+        .execute([user.as_str()])?)
+}
+
 /// Remembers a browser that skips the code step until `expires_at`.
 pub fn insert_device(
     conn: &Tx,
@@ -211,4 +218,13 @@ pub fn required(conn: &Reader, org: &OrgId) -> Result<bool> {
     let mut st =
         conn.prepare_cached("SELECT require_two_factor FROM organizations WHERE id = ?1")?;
     Ok(optional(st.query_row([org.as_str()], |r| r.get::<_, bool>(0)))?.unwrap_or(false))
+}
+
+/// One sealed secret and its user, if any user has set two-factor up: enough to tell at
+/// start whether the key opens the database's secrets.
+pub fn any_secret(conn: &Reader) -> Result<Option<(UserId, Vec<u8>)>> {
+    let mut st = conn.prepare_cached("SELECT user_id, secret FROM two_factors LIMIT 1")?;
+    Ok(optional(
+        st.query_row([], |r| Ok((UserId(r.get(0)?), r.get(1)?))),
+    )?)
 }

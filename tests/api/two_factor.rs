@@ -647,3 +647,125 @@ async fn an_organization_that_requires_two_factor_lets_a_session_without_it_only
         .await;
     r.assert_error(400, "validation_failed");
 }
+
+#[tokio::test]
+async fn a_blocked_session_neither_lists_nor_manages_its_keys_in_the_requiring_organization() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let org = app.first_org();
+    let admin = app
+        .invite_and_join(&owner, "admin@example.com", "admin")
+        .await;
+    let (_, key_id) = app.create_key(&admin.who, json!({"name": "in-b"})).await;
+    turn_on(&app, &owner).await;
+    app.post(
+        "/api/organization.update",
+        json!({"organizationId": org, "requireTwoFactor": true}),
+        &owner,
+    )
+    .await
+    .assert_ok();
+
+    // The admin makes an organization of its own and acts there: the account may.
+    let own = app.create_org(&admin.who, "Own").await;
+    app.post(
+        "/api/organization.setActive",
+        json!({"organizationId": own}),
+        &admin.who,
+    )
+    .await
+    .assert_ok();
+    // Its key in the requiring organization is out of its reach from there too.
+    assert!(app.keys_of(&admin.who).await.is_empty());
+    let r = app.get("/api/user.listApiKeys", &[], &admin.who).await;
+    assert_eq!(r.assert_ok().as_array().unwrap().len(), 0);
+    for path in ["/api/user.rotateApiKey", "/api/user.deleteApiKey"] {
+        let r = app
+            .post(path, json!({"apiKeyId": key_id}), &admin.who)
+            .await;
+        r.assert_error(401, "two_factor_required");
+    }
+    let r = app
+        .post(
+            "/api/user.updateApiKey",
+            json!({"apiKeyId": key_id, "enabled": false}),
+            &admin.who,
+        )
+        .await;
+    r.assert_error(401, "two_factor_required");
+    assert_eq!(app.key_column(&key_id, "enabled"), json!(1));
+    // Switching back is refused as well.
+    let r = app
+        .post(
+            "/api/organization.setActive",
+            json!({"organizationId": org}),
+            &admin.who,
+        )
+        .await;
+    r.assert_error(401, "two_factor_required");
+    // With two-factor on, the key is the admin's to manage again.
+    turn_on(&app, &admin.who).await;
+    assert_eq!(app.keys_of(&admin.who).await.len(), 1);
+}
+
+#[tokio::test]
+async fn only_a_session_changes_the_demand_for_two_factor() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let org = app.first_org();
+    turn_on(&app, &owner).await;
+    let (key, _) = app.create_key(&owner, json!({})).await;
+    for on in [true, false] {
+        let r = app
+            .post(
+                "/api/organization.update",
+                json!({"organizationId": org, "requireTwoFactor": on}),
+                &As::Key(key.clone()),
+            )
+            .await;
+        r.assert_error(401, "permission_denied");
+    }
+    assert_eq!(
+        app.scalar("SELECT require_two_factor FROM organizations", &[]),
+        json!(0)
+    );
+}
+
+#[tokio::test]
+async fn turning_two_factor_on_ends_the_other_sessions_and_a_new_password_the_waiting_sign_ins() {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let other = app.sign_in(OWNER_EMAIL, PASSWORD).await;
+    turn_on(&app, &owner).await;
+    // The session made with the password alone is gone; the one that confirmed stays.
+    app.get("/api/user.get", &[], &other)
+        .await
+        .assert_error(401, "invalid_session");
+    app.get("/api/user.get", &[], &owner).await.assert_ok();
+
+    let waiting = until_code(&app, OWNER_EMAIL).await;
+    let r = app
+        .post(
+            "/api/user.update",
+            json!({"currentPassword": PASSWORD, "password": "another long password"}),
+            &owner,
+        )
+        .await;
+    r.assert_ok();
+    assert_eq!(app.count("two_factor_challenges"), 0);
+    let r = code_step(&app, VERIFY_TOTP, &waiting, json!({"code": "123456"})).await;
+    r.assert_error(401, "two_factor_expired");
+}
+
+#[tokio::test]
+async fn an_account_with_the_longest_email_still_gets_its_qr_code() {
+    let app = TestApp::new();
+    let email = format!("a@{}.example", "\u{20000}".repeat(240));
+    let r = app
+        .sign_up(json!({"name": "Long", "email": email, "password": PASSWORD}))
+        .await;
+    let who = As::Cookie(r.session_token().expect("signed up"));
+    let r = app.post(ENABLE, json!({"password": PASSWORD}), &who).await;
+    let body = r.assert_ok();
+    assert!(body["qrCodeSVG"].as_str().unwrap().contains("<svg"));
+}
