@@ -265,6 +265,9 @@ async fn the_script_calls_only_documented_operations_and_stores_nothing() {
         "/api/organization.active",
         "/api/organization.setActive",
         "/api/project.all",
+        // The code step of a sign-in.
+        "/api/auth/two-factor/verify-totp",
+        "/api/auth/two-factor/verify-backup-code",
     ] {
         assert!(called.contains(&path), "the dashboard does not call {path}");
     }
@@ -288,4 +291,36 @@ async fn the_script_calls_only_documented_operations_and_stores_nothing() {
         !js.contains("innerHTML"),
         "the script builds HTML from text"
     );
+}
+
+/// The `<input>` whose `id` is `id`.
+fn input<'a>(html: &'a str, id: &str) -> &'a str {
+    let needle = format!(" id=\"{id}\"");
+    tags(html, "input")
+        .into_iter()
+        .find(|tag| tag.contains(&needle))
+        .unwrap_or_else(|| panic!("no input #{id}"))
+}
+
+/// A `<label for=id>` exists for every field the test names.
+fn assert_labelled(html: &str, id: &str) {
+    assert!(
+        html.contains(&format!("<label for=\"{id}\"")),
+        "#{id} has no label"
+    );
+}
+
+#[tokio::test]
+async fn the_code_step_asks_for_a_one_time_code_and_offers_to_trust_the_browser() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+
+    let code = input(&html, "tf-code");
+    assert!(code.contains(" autocomplete=\"one-time-code\""), "{code}");
+    assert!(code.contains(" inputmode=\"numeric\""), "{code}");
+    assert_labelled(&html, "tf-code");
+    assert!(input(&html, "tf-trust").contains(" type=\"checkbox\""));
+    assert_labelled(&html, "tf-trust");
+    assert!(html.contains("Trust this device for 30 days"));
+    assert!(html.contains(">Use a backup code instead</button>"));
 }

@@ -7,9 +7,9 @@
 
   // ---- Talking to the API ------------------------------------------------------------
 
-  /** An error answer: `{message, code, reason, issues}`. */
+  /** An error answer: `{message, code, reason, issues}`, and a 429's `Retry-After`. */
   class ApiError extends Error {
-    constructor(status, body) {
+    constructor(status, body, retryAfter = 0) {
       const b = body && typeof body === 'object' ? body : {};
       super(typeof b.message === 'string' && b.message
         ? b.message
@@ -17,6 +17,7 @@
       this.status = status;
       this.reason = typeof b.reason === 'string' ? b.reason : '';
       this.issues = Array.isArray(b.issues) ? b.issues : [];
+      this.retryAfter = retryAfter;
     }
   }
 
@@ -45,7 +46,7 @@
       // Not JSON; the status tells what happened.
     }
     if (!resp.ok) {
-      const err = new ApiError(resp.status, data);
+      const err = new ApiError(resp.status, data, Number(resp.headers.get('Retry-After')) || 0);
       if (resp.status === 401 && SESSION_GONE.has(err.reason) && signedIn) sessionEnded();
       throw err;
     }
@@ -98,6 +99,14 @@
       }
     }
     return h('time', { datetime: iso, title: dateFormat.format(new Date(iso)) }, text);
+  }
+
+  /** "40 seconds", "15 minutes" or "2 hours", rounded up. */
+  function duration(secs) {
+    const plural = (n, unit) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+    if (secs < 90) return plural(Math.max(1, Math.ceil(secs)), 'second');
+    if (secs < 90 * 60) return plural(Math.ceil(secs / 60), 'minute');
+    return plural(Math.ceil(secs / 3600), 'hour');
   }
 
   function windowName(ms) {
@@ -288,17 +297,119 @@
       const answer = await busy(button, () => post(path, body()));
       for (const input of form.querySelectorAll('input[type=password]')) input.value = '';
       clearError(error);
-      // Forward auth sent the browser here to sign in: back to the service it asked for,
-      // when the server allowed the address (a registered domain or this server).
-      if (answer.url) {
-        window.location.assign(answer.url);
-        return;
-      }
-      await enter(answer.user);
+      if (answer.twoFactorRedirect) showCodeStep();
+      else await signedInWith(answer);
     } catch (err) {
       showError(error, err);
     }
   }
+
+  /** Continues after a sign-in that made a session, by password or by the code step. */
+  async function signedInWith(answer) {
+    // Forward auth sent the browser here to sign in: back to the service it asked for,
+    // when the server allowed the address (a registered domain or this server).
+    if (answer.url) {
+      window.location.assign(answer.url);
+      return;
+    }
+    await enter(answer.user);
+  }
+
+  // The code step of a sign-in: the password step set a cookie for it that lives 3 minutes.
+
+  /** The code step's two fields: the authenticator's code, or one of the backup codes. */
+  const CODE_KINDS = {
+    totp: {
+      path: '/api/auth/two-factor/verify-totp',
+      label: 'Code from your authenticator app',
+      hint: 'The 6 digits the app shows now.',
+      attrs: { autocomplete: 'one-time-code', inputmode: 'numeric', pattern: '[0-9]{3} ?[0-9]{3}', maxlength: '7' },
+      other: 'Use a backup code instead',
+    },
+    backup: {
+      path: '/api/auth/two-factor/verify-backup-code',
+      label: 'Backup code',
+      hint: 'One of the codes you stored when you set two-factor up (xxxxx-xxxxx). Each works once.',
+      attrs: { autocomplete: 'off', inputmode: 'text', pattern: null, maxlength: '32' },
+      other: 'Use a code from the app instead',
+    },
+  };
+  let codeKind = 'totp';
+
+  function setCodeKind(kind) {
+    const k = CODE_KINDS[kind];
+    const input = $('#tf-code');
+    codeKind = kind;
+    $('#tf-code-label').textContent = k.label;
+    $('#tf-code-hint').textContent = k.hint;
+    $('#tf-switch').textContent = k.other;
+    for (const [name, value] of Object.entries(k.attrs)) {
+      if (value === null) input.removeAttribute(name);
+      else input.setAttribute(name, value);
+    }
+    input.value = '';
+    clearError($('#two-factor-form .error'));
+  }
+
+  function showCodeStep() {
+    setCodeKind('totp');
+    $('#tf-trust').checked = false;
+    showAuthForm('two-factor-form');
+    focus('#tf-code');
+  }
+
+  /** A TOTP code as typed or pasted ("123 456"), or `null` when it is not 6 digits. */
+  function totpCode(text) {
+    const code = text.replace(/\s+/g, '');
+    return /^[0-9]{6}$/.test(code) ? code : null;
+  }
+
+  /** What to say when a code was refused. */
+  function codeRefused(err) {
+    if (err.reason === 'invalid_two_factor_code') return { message: `Wrong code. ${err.message}.` };
+    if (err.status === 429 && err.retryAfter) {
+      return { message: `Too many attempts. Try again in ${duration(err.retryAfter)}.` };
+    }
+    return err;
+  }
+
+  $('#tf-switch').addEventListener('click', () => {
+    setCodeKind(codeKind === 'totp' ? 'backup' : 'totp');
+    focus('#tf-code');
+  });
+
+  $('#two-factor-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    const input = $('#tf-code');
+    if (isBusy(button)) return;
+    clearError(error);
+    const code = codeKind === 'totp' ? totpCode(input.value) : input.value.trim();
+    if (!code) {
+      showError(error, { message: 'Enter the 6 digits your authenticator app shows.' });
+      refocus(input);
+      return;
+    }
+    try {
+      const body = { code, trustDevice: $('#tf-trust').checked };
+      const answer = await busy(button, () => post(CODE_KINDS[codeKind].path, body));
+      input.value = '';
+      await signedInWith(answer);
+    } catch (err) {
+      if (err.reason === 'two_factor_expired') {
+        input.value = '';
+        showAuthForm('sign-in-form');
+        showError($('#sign-in-form .error'), { message: 'The sign-in timed out; sign in again.' });
+        focus('#in-password');
+        return;
+      }
+      showError(error, codeRefused(err));
+      refocus(input);
+      input.select();
+    }
+  });
 
   /** Where forward auth asked to return after sign-in (`?rd=`); the server checks it. */
   const returnTo = new URLSearchParams(window.location.search).get('rd');
