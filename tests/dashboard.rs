@@ -268,6 +268,10 @@ async fn the_script_calls_only_documented_operations_and_stores_nothing() {
         // The code step of a sign-in.
         "/api/auth/two-factor/verify-totp",
         "/api/auth/two-factor/verify-backup-code",
+        // Two-factor on the account.
+        "/api/auth/two-factor/enable",
+        "/api/auth/two-factor/generate-backup-codes",
+        "/api/auth/two-factor/disable",
     ] {
         assert!(called.contains(&path), "the dashboard does not call {path}");
     }
@@ -323,4 +327,33 @@ async fn the_code_step_asks_for_a_one_time_code_and_offers_to_trust_the_browser(
     assert_labelled(&html, "tf-trust");
     assert!(html.contains("Trust this device for 30 days"));
     assert!(html.contains(">Use a backup code instead</button>"));
+}
+
+#[tokio::test]
+async fn setting_two_factor_up_asks_for_the_password_in_the_page_and_the_first_code() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+    let js = d.get("/dashboard.js").await.body;
+
+    assert!(input(&html, "tf-password").contains(" type=\"password\""));
+    assert_labelled(&html, "tf-password");
+    let first = input(&html, "tf-first-code");
+    assert!(first.contains(" autocomplete=\"one-time-code\""), "{first}");
+    assert_labelled(&html, "tf-first-code");
+    for text in [
+        "Set up two-factor",
+        "Regenerate backup codes",
+        "Turn off two-factor",
+    ] {
+        assert!(
+            html.contains(&format!(">{text}</button>")),
+            "no button {text:?}"
+        );
+    }
+    // No prompt() for the password; the QR code is parsed as SVG, not HTML.
+    assert!(!js.contains("prompt("), "the script uses a browser prompt");
+    assert!(
+        js.contains("'image/svg+xml'"),
+        "the QR code is not parsed as SVG"
+    );
 }

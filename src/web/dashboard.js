@@ -213,13 +213,22 @@
     });
   }
 
-  /** Shows a key's secret once; it is dropped from the page when the dialog closes. */
-  function showSecret(title, name, secret) {
+  /** What the secret dialog says of an API key, as the page has it. */
+  const KEY_NOTE = [...$('#secret-note').childNodes].map((n) => n.cloneNode(true));
+
+  /**
+   * Shows a secret once; it is dropped from the page when the dialog closes. `note` is
+   * what to say of it (by default, of an API key), `what` names it in the copy hint.
+   */
+  function showSecret({ title, label, secret, note = null, what = 'key', done = 'I have stored it' }) {
     const dialog = $('#secret-dialog');
     const input = $('#secret-value');
     $('#secret-title').textContent = title;
-    $('#secret-name').textContent = name;
+    $('#secret-label').textContent = label;
+    $('#secret-note').replaceChildren(...(note || KEY_NOTE.map((n) => n.cloneNode(true))));
+    $('#secret-done').textContent = done;
     $('#secret-copied').textContent = '';
+    dialog.dataset.what = what;
     input.value = secret;
     const opener = document.activeElement;
     return new Promise((resolve) => {
@@ -234,29 +243,52 @@
     });
   }
 
-  $('#secret-copy').addEventListener('click', async () => {
-    const input = $('#secret-value');
+  /** Selects the text of `el`, a field or any element, for the user to copy. */
+  function selectText(el) {
+    if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement) {
+      el.focus();
+      el.select();
+      return;
+    }
+    el.focus();
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  /**
+   * Copies `text` to the clipboard and says so in `status`. Where the clipboard cannot be
+   * written (a plain-HTTP address other than localhost, a refusal), `el` is selected
+   * instead for the user to copy; `what` names it.
+   */
+  async function copyText(text, el, status, what) {
     let copied = false;
     if (navigator.clipboard && window.isSecureContext) {
       try {
-        await navigator.clipboard.writeText(input.value);
+        await navigator.clipboard.writeText(text);
         copied = true;
       } catch {
         // Fall back below.
       }
     }
     if (!copied) {
-      input.focus();
-      input.select();
+      selectText(el);
       try {
         copied = document.execCommand('copy');
       } catch {
         copied = false;
       }
     }
-    $('#secret-copied').textContent = copied
+    status.textContent = copied
       ? 'Copied to the clipboard.'
-      : 'Copying did not work here: the key is selected, copy it with Ctrl+C (or ⌘C).';
+      : `Copying did not work here: the ${what} is selected, copy it with Ctrl+C (or ⌘C).`;
+  }
+
+  $('#secret-copy').addEventListener('click', () => {
+    const input = $('#secret-value');
+    copyText(input.value, input, $('#secret-copied'), $('#secret-dialog').dataset.what);
   });
 
   // ---- Signed out --------------------------------------------------------------------
@@ -268,6 +300,8 @@
 
   function showAuth() {
     signedIn = false;
+    state.me = null;
+    showTwoFactor('idle');
     $('#loading').hidden = true;
     $('#app').hidden = true;
     $('#who').hidden = true;
@@ -448,11 +482,13 @@
 
   // ---- Signed in ---------------------------------------------------------------------
 
-  /** What the page knows: the user's organizations, the active one, its keys. */
-  const state = { orgs: [], active: null, keys: [] };
+  /** What the page knows: the user, its organizations, the active one, its keys. */
+  const state = { me: null, orgs: [], active: null, keys: [] };
 
   async function enter(user) {
     signedIn = true;
+    state.me = user;
+    showTwoFactor('idle');
     $('#who-email').textContent = user.email;
     $('#me-name').textContent = user.name;
     $('#me-email').textContent = user.email;
@@ -514,8 +550,10 @@
 
   function renderAccount(me, orgs, active) {
     if (me.status === 'fulfilled') {
-      $('#me-name').textContent = me.value.me.user.name;
-      $('#me-email').textContent = me.value.me.user.email;
+      state.me = me.value.me.user;
+      $('#me-name').textContent = state.me.name;
+      $('#me-email').textContent = state.me.email;
+      renderTwoFactorStatus();
     }
     $('#me-role').textContent = state.active ? state.active.role : '—';
     const activeName = state.active ? state.active.name : 'no organization';
@@ -549,6 +587,196 @@
       toast(`Now working in ${org.name}.`);
     } catch (err) {
       showError(error, err);
+    }
+  });
+
+  // Two-factor: on or off, setting it up, new backup codes, turning it off. Every change
+  // asks for the password again, in a small form of its own.
+
+  /** What the password form is asked for. */
+  const PASSWORD_FOR = {
+    enable: { label: 'Your password, to set up two-factor', ok: 'Continue' },
+    regenerate: { label: 'Your password, to make new backup codes', ok: 'Make new codes' },
+    disable: { label: 'Your password, to turn two-factor off', ok: 'Turn off' },
+  };
+  let passwordFor = 'enable';
+
+  function renderTwoFactorStatus() {
+    const on = Boolean(state.me && state.me.twoFactorEnabled);
+    $('#tf-status').replaceChildren(
+      h('span', { class: on ? 'badge ok' : 'badge off' }, on ? 'On' : 'Off'), ' ',
+      on ? 'Sign-in asks for a code from your authenticator app after the password.'
+        : 'Sign-in asks for your password only.');
+    $('#tf-setup').hidden = on;
+    $('#tf-regenerate').hidden = !on;
+    $('#tf-disable').hidden = !on;
+  }
+
+  /**
+   * Shows one step of the two-factor panel: `idle` (the status and its buttons),
+   * `password`, `enroll` (QR code, backup codes, first code) or `codes` (new backup
+   * codes). Secrets of an earlier step leave the page.
+   */
+  function showTwoFactor(view) {
+    $('#tf-actions').hidden = view !== 'idle';
+    $('#tf-password-form').hidden = view !== 'password';
+    $('#tf-enroll').hidden = view !== 'enroll';
+    $('#tf-verify-form').hidden = view !== 'enroll';
+    $('#tf-codes').hidden = view !== 'enroll' && view !== 'codes';
+    $('#tf-codes-done').hidden = view !== 'codes';
+    $('#tf-codes-title').textContent = view === 'enroll' ? '2. Store your backup codes' : 'Your new backup codes';
+    $('#tf-password').value = '';
+    if (view !== 'enroll') {
+      $('#tf-qr').replaceChildren();
+      $('#tf-secret').textContent = '';
+      $('#tf-uri').textContent = '';
+      $('#tf-first-code').value = '';
+    }
+    if (view !== 'enroll' && view !== 'codes') $('#tf-codes-list').textContent = '';
+    $('#tf-codes-copied').textContent = '';
+    for (const error of document.querySelectorAll('.two-factor .error')) clearError(error);
+    renderTwoFactorStatus();
+  }
+
+  /** Opens the password form for `purpose`. */
+  function askPassword(purpose) {
+    passwordFor = purpose;
+    showTwoFactor('password');
+    $('#tf-password-label').textContent = PASSWORD_FOR[purpose].label;
+    $('#tf-password-ok').textContent = PASSWORD_FOR[purpose].ok;
+    $('#tf-password-ok').className = purpose === 'disable' ? 'button danger' : 'button primary';
+    focus('#tf-password');
+  }
+
+  /** Back to the status, focus on its first button. */
+  function closeTwoFactor() {
+    showTwoFactor('idle');
+    focus('#tf-actions button:not([hidden])');
+  }
+
+  // The QR code is an SVG document the server drew. It is parsed as SVG, never as HTML,
+  // and only the shapes a QR code is made of are kept before it joins the page.
+  const SVG_ELEMENTS = new Set(['svg', 'g', 'rect', 'path']);
+  const SVG_ATTRIBUTES = new Set(['xmlns', 'version', 'width', 'height', 'viewBox', 'shape-rendering',
+    'x', 'y', 'd', 'fill', 'stroke', 'stroke-width', 'transform']);
+
+  /** The `<svg>` element of `text`, or `null` when it is not an SVG document. */
+  function svgImage(text) {
+    const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+    const root = doc.documentElement;
+    if (root.localName !== 'svg' || doc.getElementsByTagName('parsererror').length) return null;
+    const keep = (el) => {
+      for (const child of [...el.children]) {
+        if (child.namespaceURI === root.namespaceURI && SVG_ELEMENTS.has(child.localName)) keep(child);
+        else child.remove();
+      }
+      for (const attr of [...el.attributes]) {
+        if (!SVG_ATTRIBUTES.has(attr.name)) el.removeAttribute(attr.name);
+      }
+    };
+    keep(root);
+    const svg = document.importNode(root, true);
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    return svg;
+  }
+
+  /** The secret of an `otpauth://` URI, in groups of four for typing. */
+  function totpSecret(uri) {
+    let secret = '';
+    try {
+      secret = new URL(uri).searchParams.get('secret') || '';
+    } catch {
+      // Shown whole below instead.
+    }
+    return secret.match(/.{1,4}/g)?.join(' ') || '';
+  }
+
+  function showBackupCodes(codes) {
+    $('#tf-codes-list').textContent = codes.join('\n');
+  }
+
+  for (const [id, purpose] of [['#tf-setup', 'enable'], ['#tf-regenerate', 'regenerate'], ['#tf-disable', 'disable']]) {
+    $(id).addEventListener('click', () => askPassword(purpose));
+  }
+  for (const button of document.querySelectorAll('[data-tf-cancel]')) {
+    button.addEventListener('click', closeTwoFactor);
+  }
+
+  $('#tf-password-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    const input = $('#tf-password');
+    if (isBusy(button)) return;
+    clearError(error);
+    const body = { password: input.value };
+    try {
+      if (passwordFor === 'enable') {
+        const setup = await busy(button, () => post('/api/auth/two-factor/enable', body));
+        showTwoFactor('enroll');
+        const qr = svgImage(setup.qrCodeSVG);
+        $('#tf-qr').replaceChildren(qr || h('p', { class: 'error' }, 'The QR code cannot be shown here: enter the key by hand.'));
+        $('#tf-secret').textContent = totpSecret(setup.totpURI) || setup.totpURI;
+        $('#tf-uri').textContent = setup.totpURI;
+        showBackupCodes(setup.backupCodes);
+        $('#tf-enroll').scrollIntoView({ block: 'start' });
+        $('#tf-first-code').focus({ preventScroll: true });
+      } else if (passwordFor === 'regenerate') {
+        const answer = await busy(button, () => post('/api/auth/two-factor/generate-backup-codes', body));
+        showTwoFactor('codes');
+        showBackupCodes(answer.backupCodes);
+        focus('#tf-codes-copy');
+        toast('New backup codes made; the old ones no longer work.');
+      } else {
+        await busy(button, () => post('/api/auth/two-factor/disable', body));
+        state.me = { ...state.me, twoFactorEnabled: false };
+        closeTwoFactor();
+        toast('Two-factor is off: sign-in asks for your password only.');
+        await refresh();
+      }
+    } catch (err) {
+      if (err.reason === 'invalid_credentials') showError(error, { message: 'Wrong password.' });
+      else showError(error, err);
+      // Two-factor was turned on or off elsewhere: show how it is now.
+      if (err.reason === 'two_factor_enabled' || err.reason === 'two_factor_not_enabled') refresh();
+      refocus(input);
+      input.select();
+    }
+  });
+
+  $('#tf-codes-copy').addEventListener('click', () => {
+    const list = $('#tf-codes-list');
+    copyText(list.textContent, list, $('#tf-codes-copied'), 'list of codes');
+  });
+
+  $('#tf-codes-done').addEventListener('click', closeTwoFactor);
+
+  $('#tf-verify-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    const input = $('#tf-first-code');
+    if (isBusy(button)) return;
+    clearError(error);
+    const code = totpCode(input.value);
+    if (!code) {
+      showError(error, { message: 'Enter the 6 digits the app shows.' });
+      refocus(input);
+      return;
+    }
+    try {
+      const answer = await busy(button, () => post('/api/auth/two-factor/verify-totp', { code }));
+      state.me = answer.user;
+      closeTwoFactor();
+      toast('Two-factor is on: sign-in now asks for a code after the password.');
+      await refresh();
+    } catch (err) {
+      showError(error, codeRefused(err));
+      refocus(input);
+      input.select();
     }
   });
 
@@ -634,7 +862,7 @@
       const created = await busy(button, () => post('/api/user.createApiKey', body));
       form.reset();
       await reloadKeys();
-      await showSecret('Your new API key', created.name, created.key);
+      await showSecret({ title: 'Your new API key', label: `Key for ${created.name}`, secret: created.key });
     } catch (err) {
       showError(error, err);
     }
@@ -662,7 +890,7 @@
         if (!answer) return;
         const rotated = await busy(button, () => post('/api/user.rotateApiKey', { apiKeyId: key.id, gracePeriodSeconds: answer.grace }));
         await reloadKeys();
-        await showSecret('The rotated API key', rotated.name, rotated.key);
+        await showSecret({ title: 'The rotated API key', label: `Key for ${rotated.name}`, secret: rotated.key });
         focus(again);
       } else if (button.dataset.action === 'delete') {
         const answer = await confirmDialog({
