@@ -272,6 +272,8 @@ async fn the_script_calls_only_documented_operations_and_stores_nothing() {
         "/api/auth/two-factor/enable",
         "/api/auth/two-factor/generate-backup-codes",
         "/api/auth/two-factor/disable",
+        // An owner requires two-factor of the organization.
+        "/api/organization.update",
     ] {
         assert!(called.contains(&path), "the dashboard does not call {path}");
     }
@@ -356,4 +358,23 @@ async fn setting_two_factor_up_asks_for_the_password_in_the_page_and_the_first_c
         js.contains("'image/svg+xml'"),
         "the QR code is not parsed as SVG"
     );
+}
+
+#[tokio::test]
+async fn an_owner_can_require_two_factor_and_a_member_is_told_when_it_must_turn_it_on() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+    let js = d.get("/dashboard.js").await.body;
+
+    assert!(input(&html, "org-require-2fa").contains(" type=\"checkbox\""));
+    assert_labelled(&html, "org-require-2fa");
+    assert!(html.contains("Require two-factor for members"));
+    assert!(html.contains("This organization requires two-factor sign-in"));
+    // The refusal that asks for two-factor does not count as being signed out.
+    assert!(js.contains("'two_factor_required'"));
+    let gone = js
+        .lines()
+        .find(|l| l.contains("const SESSION_GONE"))
+        .expect("no SESSION_GONE");
+    assert!(!gone.contains("two_factor_required"), "{gone}");
 }

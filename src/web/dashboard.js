@@ -47,7 +47,11 @@
     }
     if (!resp.ok) {
       const err = new ApiError(resp.status, data, Number(resp.headers.get('Retry-After')) || 0);
-      if (resp.status === 401 && SESSION_GONE.has(err.reason) && signedIn) sessionEnded();
+      if (resp.status === 401 && signedIn) {
+        if (SESSION_GONE.has(err.reason)) sessionEnded();
+        // Still signed in, but the organization wants two-factor first.
+        else if (err.reason === 'two_factor_required') $('#tf-required').hidden = false;
+      }
       throw err;
     }
     return data;
@@ -305,6 +309,7 @@
     $('#loading').hidden = true;
     $('#app').hidden = true;
     $('#who').hidden = true;
+    $('#tf-required').hidden = true;
     // Nothing of the signed-in view stays in the page.
     for (const body of document.querySelectorAll('#app tbody, #projects-list')) body.replaceChildren();
     $('#auth').hidden = false;
@@ -502,6 +507,8 @@
 
   /** Loads everything; each section shows its own failure. */
   async function refresh() {
+    // Shown again by any answer that is still `two_factor_required`.
+    $('#tf-required').hidden = true;
     const [me, orgs, active, sessions, projects] = await Promise.allSettled([
       loadKeys(),
       get('/api/organization.all'),
@@ -569,9 +576,52 @@
 
     const error = $('#org-form .error');
     if (orgs.status === 'rejected') showError(error, orgs.reason);
-    else if (active.status === 'rejected') showError(error, active.reason);
+    // The banner above says why there is no active organization.
+    else if (active.status === 'rejected' && active.reason.reason !== 'two_factor_required') showError(error, active.reason);
     else clearError(error);
+
+    const owner = Boolean(state.active && state.active.role === 'owner');
+    $('#org-2fa-form').hidden = !owner;
+    $('#org-require-2fa').checked = owner && state.active.requireTwoFactor;
+    clearError($('#org-2fa-form .error'));
   }
+
+  // An owner may require two-factor of the organization's members.
+
+  $('#org-2fa-form').addEventListener('submit', (event) => event.preventDefault());
+
+  $('#org-require-2fa').addEventListener('click', (event) => {
+    if (isBusy(event.currentTarget)) event.preventDefault();
+  });
+
+  $('#org-require-2fa').addEventListener('change', async (event) => {
+    const box = event.currentTarget;
+    const error = $('#org-2fa-form .error');
+    const org = state.active;
+    if (!org) return;
+    const wanted = box.checked;
+    clearError(error);
+    try {
+      const updated = await busy(box, () => post('/api/organization.update', {
+        organizationId: org.id, requireTwoFactor: wanted,
+      }));
+      state.active = { ...org, requireTwoFactor: updated.requireTwoFactor };
+      box.checked = updated.requireTwoFactor;
+      toast(updated.requireTwoFactor
+        ? `${updated.name} now requires two-factor sign-in of its members.`
+        : `${updated.name} no longer requires two-factor sign-in.`);
+    } catch (err) {
+      box.checked = !wanted;
+      showError(error, err);
+      if (err.reason === 'two_factor_needed_first') {
+        error.append(' ', h('button', { type: 'button', class: 'link', 'data-tf-start': true }, 'Set up two-factor'));
+      }
+    }
+  });
+
+  $('#org-2fa-form').addEventListener('click', (event) => {
+    if (event.target.closest('[data-tf-start]')) startTwoFactorSetup();
+  });
 
   $('#org-form').addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -647,6 +697,17 @@
     $('#tf-password-ok').className = purpose === 'disable' ? 'button danger' : 'button primary';
     focus('#tf-password');
   }
+
+  /** Takes the user to setting two-factor up: its password form, or the step it is at. */
+  function startTwoFactorSetup() {
+    if (!$('#tf-verify-form').hidden) {
+      focus('#tf-first-code');
+      return;
+    }
+    askPassword('enable');
+  }
+
+  $('#tf-required-setup').addEventListener('click', startTwoFactorSetup);
 
   /** Back to the status, focus on its first button. */
   function closeTwoFactor() {
