@@ -274,6 +274,10 @@ async fn the_script_calls_only_documented_operations_and_stores_nothing() {
         "/api/auth/two-factor/disable",
         // An owner requires two-factor of the organization.
         "/api/organization.update",
+        // Members, their reset links, and setting a password with one.
+        "/api/user.all",
+        "/api/user.createPasswordReset",
+        "/api/auth/reset-password",
     ] {
         assert!(called.contains(&path), "the dashboard does not call {path}");
     }
@@ -377,4 +381,24 @@ async fn an_owner_can_require_two_factor_and_a_member_is_told_when_it_must_turn_
         .find(|l| l.contains("const SESSION_GONE"))
         .expect("no SESSION_GONE");
     assert!(!gone.contains("two_factor_required"), "{gone}");
+}
+
+#[tokio::test]
+async fn a_reset_link_opens_a_form_for_the_new_password_twice() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+    let js = d.get("/dashboard.js").await.body;
+
+    for id in ["reset-password", "reset-password-again"] {
+        let field = input(&html, id);
+        assert!(field.contains(" type=\"password\""), "{field}");
+        assert!(field.contains(" autocomplete=\"new-password\""), "{field}");
+        assert_labelled(&html, id);
+    }
+    assert!(html.contains("Set a new password"));
+    assert!(
+        js.contains("#reset="),
+        "the script does not read the reset link"
+    );
+    assert!(html.contains(">Reset link<") || js.contains("'Reset link'"));
 }

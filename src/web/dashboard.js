@@ -26,7 +26,8 @@
 
   let signedIn = false;
 
-  async function call(method, path, body) {
+  /** Sends a request; answers the parsed body and the response's headers. */
+  async function exchange(method, path, body) {
     const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
     if (method === 'POST') {
       init.headers['Content-Type'] = 'application/json';
@@ -54,9 +55,15 @@
       }
       throw err;
     }
-    return data;
+    return { data, headers: resp.headers };
   }
+  const call = async (method, path, body) => (await exchange(method, path, body)).data;
   const get = (path) => call('GET', path);
+  /** A listing's page and its `X-Total-Count`. */
+  async function getPage(path) {
+    const { data, headers } = await exchange('GET', path);
+    return { items: data, total: Number(headers.get('X-Total-Count')) || data.length };
+  }
   /** `path` with `params` as its query string. */
   const withQuery = (path, params) => `${path}?${new URLSearchParams(params)}`;
   /** The most keys one page of `user.listApiKeys` holds. */
@@ -313,6 +320,7 @@
     // Nothing of the signed-in view stays in the page.
     for (const body of document.querySelectorAll('#app tbody, #projects-list')) body.replaceChildren();
     $('#auth').hidden = false;
+    $('#sign-in-notice').hidden = true;
     showAuthForm('sign-in-form');
   }
 
@@ -332,6 +340,7 @@
     const error = $('.error', form);
     if (isBusy(button)) return;
     clearError(error);
+    $('#sign-in-notice').hidden = true;
     try {
       const answer = await busy(button, () => post(path, body()));
       for (const input of form.querySelectorAll('input[type=password]')) input.value = '';
@@ -473,6 +482,72 @@
     return body;
   }));
 
+  // A password-reset link: the dashboard's address with `#reset=<token>`. The token stays
+  // in the fragment, which the browser never sends; the page sends it only to set the
+  // password.
+
+  /** The token of the reset link the page was opened with, or ''. */
+  function resetToken() {
+    const m = /^#reset=(.+)$/.exec(window.location.hash);
+    try {
+      return m ? decodeURIComponent(m[1]) : '';
+    } catch {
+      return m[1];
+    }
+  }
+
+  function dropResetToken() {
+    window.history.replaceState(null, '', window.location.pathname + window.location.search);
+  }
+
+  function showReset() {
+    showAuth();
+    showAuthForm('reset-form');
+    clearError($('#reset-form .error'));
+    focus('#reset-password');
+  }
+
+  $('#reset-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    const first = $('#reset-password');
+    const again = $('#reset-password-again');
+    if (isBusy(button)) return;
+    clearError(error);
+    if (first.value !== again.value) {
+      showError(error, { message: 'The two passwords differ.' });
+      again.setAttribute('aria-invalid', 'true');
+      refocus(again);
+      again.select();
+      return;
+    }
+    try {
+      await busy(button, () => post('/api/auth/reset-password', { token: resetToken(), newPassword: first.value }));
+      first.value = '';
+      again.value = '';
+      dropResetToken();
+      showAuth();
+      $('#sign-in-notice').textContent = 'Password set; sign in with it.';
+      $('#sign-in-notice').hidden = false;
+      focus('#in-email');
+    } catch (err) {
+      showError(error, err);
+    }
+  });
+
+  $('#reset-cancel').addEventListener('click', () => {
+    for (const input of document.querySelectorAll('#reset-form input')) input.value = '';
+    dropResetToken();
+    start();
+  });
+
+  // A reset link pasted into a tab that has the dashboard open already.
+  window.addEventListener('hashchange', () => {
+    if (resetToken()) showReset();
+  });
+
   $('#sign-out').addEventListener('click', async (event) => {
     const button = event.currentTarget;
     if (isBusy(button)) return;
@@ -488,7 +563,7 @@
   // ---- Signed in ---------------------------------------------------------------------
 
   /** What the page knows: the user, its organizations, the active one, its keys. */
-  const state = { me: null, orgs: [], active: null, keys: [] };
+  const state = { me: null, orgs: [], active: null, keys: [], members: [] };
 
   async function enter(user) {
     signedIn = true;
@@ -524,6 +599,7 @@
     renderKeys(me);
     renderSessions(sessions);
     renderProjects(projects);
+    await reloadMembers();
   }
 
   /** `user.get`, with the caller's newest keys: `user.get` holds the first page of them
@@ -1005,6 +1081,81 @@
     }
   });
 
+  // Members, for an owner or admin: who is in the organization, and reset links.
+
+  const MANAGERS = new Set(['owner', 'admin']);
+
+  async function reloadMembers() {
+    const tbody = $('#members-table tbody');
+    const error = $('#members-error');
+    const manager = Boolean(state.active && MANAGERS.has(state.active.role));
+    $('#members').hidden = !manager;
+    state.members = [];
+    if (!manager) {
+      tbody.replaceChildren();
+      return;
+    }
+    $('#members-org-name').textContent = state.active.name;
+    try {
+      const page = await getPage('/api/user.all');
+      if (!signedIn) return;
+      clearError(error);
+      state.members = page.items;
+      renderMembers(page.total);
+    } catch (err) {
+      tbody.replaceChildren();
+      $('#members-more').hidden = true;
+      showError(error, err);
+    }
+  }
+
+  /** Whether a reset link for `m` is the caller's to make (the server decides in the end). */
+  function mayReset(m) {
+    if (!state.me || m.userId === state.me.id || m.role === 'owner') return false;
+    return !(state.active.role === 'admin' && m.role === 'admin');
+  }
+
+  const memberName = (m) => (m.user ? m.user.name : m.userId);
+
+  function renderMembers(total) {
+    const me = state.me ? state.me.id : null;
+    $('#members-table tbody').replaceChildren(...state.members.map((m) => h('tr', null,
+      h('td', { class: 'name' }, memberName(m), m.userId === me ? h('span', { class: 'sub' }, 'you') : null),
+      h('td', null, m.user ? m.user.email : '—'),
+      h('td', null, m.role),
+      h('td', null, m.user && m.user.twoFactorEnabled ? h('span', { class: 'badge ok' }, 'On') : h('span', { class: 'badge' }, 'Off')),
+      h('td', { class: 'nowrap' }, when(m.createdAt, '—', true)),
+      h('td', { class: 'actions' }, mayReset(m) ? h('button', {
+        type: 'button', class: 'button secondary small', 'data-id': m.userId,
+        'aria-label': `Make a password-reset link for ${memberName(m)}`,
+      }, 'Reset link') : null))));
+    const more = $('#members-more');
+    more.hidden = total <= state.members.length;
+    more.textContent = `Showing the first ${state.members.length} of ${total.toLocaleString()} members.`;
+  }
+
+  $('#members-table tbody').addEventListener('click', async (event) => {
+    const button = event.target.closest('button[data-id]');
+    if (!button || isBusy(button)) return;
+    const member = state.members.find((m) => m.userId === button.dataset.id);
+    if (!member) return;
+    const name = memberName(member);
+    try {
+      const link = await busy(button, () => post('/api/user.createPasswordReset', { userId: member.userId }));
+      await showSecret({
+        title: `Password-reset link for ${name}`,
+        label: 'Link to send',
+        secret: link.url,
+        note: [h('strong', null, 'Valid for one hour, once'),
+          ` (until ${dateFormat.format(new Date(link.expiresAt))}). Send it to ${name} alone: whoever opens it can set the password. You will not see it again; a new link cancels this one.`],
+        what: 'link',
+        done: 'Done',
+      });
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  });
+
   // Projects
 
   function renderProjects(projects) {
@@ -1032,7 +1183,12 @@
 
   // ---- Start -------------------------------------------------------------------------
 
-  (async () => {
+  /** Opens the page: a reset link's form, the signed-in view, or sign-in. */
+  async function start() {
+    if (resetToken()) {
+      showReset();
+      return;
+    }
     try {
       const current = await get('/api/auth/get-session');
       if (current && current.user) await enter(current.user);
@@ -1041,5 +1197,7 @@
       showAuth();
       showError($('#sign-in-form .error'), err);
     }
-  })();
+  }
+
+  start();
 })();
