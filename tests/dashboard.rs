@@ -265,6 +265,19 @@ async fn the_script_calls_only_documented_operations_and_stores_nothing() {
         "/api/organization.active",
         "/api/organization.setActive",
         "/api/project.all",
+        // The code step of a sign-in.
+        "/api/auth/two-factor/verify-totp",
+        "/api/auth/two-factor/verify-backup-code",
+        // Two-factor on the account.
+        "/api/auth/two-factor/enable",
+        "/api/auth/two-factor/generate-backup-codes",
+        "/api/auth/two-factor/disable",
+        // An owner requires two-factor of the organization.
+        "/api/organization.update",
+        // Members, their reset links, and setting a password with one.
+        "/api/user.all",
+        "/api/user.createPasswordReset",
+        "/api/auth/reset-password",
     ] {
         assert!(called.contains(&path), "the dashboard does not call {path}");
     }
@@ -288,4 +301,104 @@ async fn the_script_calls_only_documented_operations_and_stores_nothing() {
         !js.contains("innerHTML"),
         "the script builds HTML from text"
     );
+}
+
+/// The `<input>` whose `id` is `id`.
+fn input<'a>(html: &'a str, id: &str) -> &'a str {
+    let needle = format!(" id=\"{id}\"");
+    tags(html, "input")
+        .into_iter()
+        .find(|tag| tag.contains(&needle))
+        .unwrap_or_else(|| panic!("no input #{id}"))
+}
+
+/// A `<label for=id>` exists for every field the test names.
+fn assert_labelled(html: &str, id: &str) {
+    assert!(
+        html.contains(&format!("<label for=\"{id}\"")),
+        "#{id} has no label"
+    );
+}
+
+#[tokio::test]
+async fn the_code_step_asks_for_a_one_time_code_and_offers_to_trust_the_browser() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+
+    let code = input(&html, "tf-code");
+    assert!(code.contains(" autocomplete=\"one-time-code\""), "{code}");
+    assert!(code.contains(" inputmode=\"numeric\""), "{code}");
+    assert_labelled(&html, "tf-code");
+    assert!(input(&html, "tf-trust").contains(" type=\"checkbox\""));
+    assert_labelled(&html, "tf-trust");
+    assert!(html.contains("Trust this device for 30 days"));
+    assert!(html.contains(">Use a backup code instead</button>"));
+}
+
+#[tokio::test]
+async fn setting_two_factor_up_asks_for_the_password_in_the_page_and_the_first_code() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+    let js = d.get("/dashboard.js").await.body;
+
+    assert!(input(&html, "tf-password").contains(" type=\"password\""));
+    assert_labelled(&html, "tf-password");
+    let first = input(&html, "tf-first-code");
+    assert!(first.contains(" autocomplete=\"one-time-code\""), "{first}");
+    assert_labelled(&html, "tf-first-code");
+    for text in [
+        "Set up two-factor",
+        "Regenerate backup codes",
+        "Turn off two-factor",
+    ] {
+        assert!(
+            html.contains(&format!(">{text}</button>")),
+            "no button {text:?}"
+        );
+    }
+    // No prompt() for the password; the QR code is parsed as SVG, not HTML.
+    assert!(!js.contains("prompt("), "the script uses a browser prompt");
+    assert!(
+        js.contains("'image/svg+xml'"),
+        "the QR code is not parsed as SVG"
+    );
+}
+
+#[tokio::test]
+async fn an_owner_can_require_two_factor_and_a_member_is_told_when_it_must_turn_it_on() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+    let js = d.get("/dashboard.js").await.body;
+
+    assert!(input(&html, "org-require-2fa").contains(" type=\"checkbox\""));
+    assert_labelled(&html, "org-require-2fa");
+    assert!(html.contains("Require two-factor for members"));
+    assert!(html.contains("This organization requires two-factor sign-in"));
+    // The refusal that asks for two-factor does not count as being signed out.
+    assert!(js.contains("'two_factor_required'"));
+    let gone = js
+        .lines()
+        .find(|l| l.contains("const SESSION_GONE"))
+        .expect("no SESSION_GONE");
+    assert!(!gone.contains("two_factor_required"), "{gone}");
+}
+
+#[tokio::test]
+async fn a_reset_link_opens_a_form_for_the_new_password_twice() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+    let js = d.get("/dashboard.js").await.body;
+
+    for id in ["reset-password", "reset-password-again"] {
+        let field = input(&html, id);
+        assert!(field.contains(" type=\"password\""), "{field}");
+        assert!(field.contains(" autocomplete=\"new-password\""), "{field}");
+        assert_labelled(&html, id);
+    }
+    assert!(html.contains("Set a new password"));
+    assert!(
+        js.contains("#reset="),
+        "the script does not read the reset link"
+    );
+    assert!(html.contains(">Reset link<") || js.contains("'Reset link'"));
 }

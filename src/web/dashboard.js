@@ -7,9 +7,9 @@
 
   // ---- Talking to the API ------------------------------------------------------------
 
-  /** An error answer: `{message, code, reason, issues}`. */
+  /** An error answer: `{message, code, reason, issues}`, and a 429's `Retry-After`. */
   class ApiError extends Error {
-    constructor(status, body) {
+    constructor(status, body, retryAfter = 0) {
       const b = body && typeof body === 'object' ? body : {};
       super(typeof b.message === 'string' && b.message
         ? b.message
@@ -17,6 +17,7 @@
       this.status = status;
       this.reason = typeof b.reason === 'string' ? b.reason : '';
       this.issues = Array.isArray(b.issues) ? b.issues : [];
+      this.retryAfter = retryAfter;
     }
   }
 
@@ -25,7 +26,8 @@
 
   let signedIn = false;
 
-  async function call(method, path, body) {
+  /** Sends a request; answers the parsed body and the response's headers. */
+  async function exchange(method, path, body) {
     const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
     if (method === 'POST') {
       init.headers['Content-Type'] = 'application/json';
@@ -45,13 +47,23 @@
       // Not JSON; the status tells what happened.
     }
     if (!resp.ok) {
-      const err = new ApiError(resp.status, data);
-      if (resp.status === 401 && SESSION_GONE.has(err.reason) && signedIn) sessionEnded();
+      const err = new ApiError(resp.status, data, Number(resp.headers.get('Retry-After')) || 0);
+      if (resp.status === 401 && signedIn) {
+        if (SESSION_GONE.has(err.reason)) sessionEnded();
+        // Still signed in, but the organization wants two-factor first.
+        else if (err.reason === 'two_factor_required') $('#tf-required').hidden = false;
+      }
       throw err;
     }
-    return data;
+    return { data, headers: resp.headers };
   }
+  const call = async (method, path, body) => (await exchange(method, path, body)).data;
   const get = (path) => call('GET', path);
+  /** A listing's page and its `X-Total-Count`. */
+  async function getPage(path) {
+    const { data, headers } = await exchange('GET', path);
+    return { items: data, total: Number(headers.get('X-Total-Count')) || data.length };
+  }
   /** `path` with `params` as its query string. */
   const withQuery = (path, params) => `${path}?${new URLSearchParams(params)}`;
   /** The most keys one page of `user.listApiKeys` holds. */
@@ -98,6 +110,14 @@
       }
     }
     return h('time', { datetime: iso, title: dateFormat.format(new Date(iso)) }, text);
+  }
+
+  /** "40 seconds", "15 minutes" or "2 hours", rounded up. */
+  function duration(secs) {
+    const plural = (n, unit) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+    if (secs < 90) return plural(Math.max(1, Math.ceil(secs)), 'second');
+    if (secs < 90 * 60) return plural(Math.ceil(secs / 60), 'minute');
+    return plural(Math.ceil(secs / 3600), 'hour');
   }
 
   function windowName(ms) {
@@ -204,13 +224,22 @@
     });
   }
 
-  /** Shows a key's secret once; it is dropped from the page when the dialog closes. */
-  function showSecret(title, name, secret) {
+  /** What the secret dialog says of an API key, as the page has it. */
+  const KEY_NOTE = [...$('#secret-note').childNodes].map((n) => n.cloneNode(true));
+
+  /**
+   * Shows a secret once; it is dropped from the page when the dialog closes. `note` is
+   * what to say of it (by default, of an API key), `what` names it in the copy hint.
+   */
+  function showSecret({ title, label, secret, note = null, what = 'key', done = 'I have stored it' }) {
     const dialog = $('#secret-dialog');
     const input = $('#secret-value');
     $('#secret-title').textContent = title;
-    $('#secret-name').textContent = name;
+    $('#secret-label').textContent = label;
+    $('#secret-note').replaceChildren(...(note || KEY_NOTE.map((n) => n.cloneNode(true))));
+    $('#secret-done').textContent = done;
     $('#secret-copied').textContent = '';
+    dialog.dataset.what = what;
     input.value = secret;
     const opener = document.activeElement;
     return new Promise((resolve) => {
@@ -225,29 +254,52 @@
     });
   }
 
-  $('#secret-copy').addEventListener('click', async () => {
-    const input = $('#secret-value');
+  /** Selects the text of `el`, a field or any element, for the user to copy. */
+  function selectText(el) {
+    if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement) {
+      el.focus();
+      el.select();
+      return;
+    }
+    el.focus();
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  /**
+   * Copies `text` to the clipboard and says so in `status`. Where the clipboard cannot be
+   * written (a plain-HTTP address other than localhost, a refusal), `el` is selected
+   * instead for the user to copy; `what` names it.
+   */
+  async function copyText(text, el, status, what) {
     let copied = false;
     if (navigator.clipboard && window.isSecureContext) {
       try {
-        await navigator.clipboard.writeText(input.value);
+        await navigator.clipboard.writeText(text);
         copied = true;
       } catch {
         // Fall back below.
       }
     }
     if (!copied) {
-      input.focus();
-      input.select();
+      selectText(el);
       try {
         copied = document.execCommand('copy');
       } catch {
         copied = false;
       }
     }
-    $('#secret-copied').textContent = copied
+    status.textContent = copied
       ? 'Copied to the clipboard.'
-      : 'Copying did not work here: the key is selected, copy it with Ctrl+C (or ⌘C).';
+      : `Copying did not work here: the ${what} is selected, copy it with Ctrl+C (or ⌘C).`;
+  }
+
+  $('#secret-copy').addEventListener('click', () => {
+    const input = $('#secret-value');
+    copyText(input.value, input, $('#secret-copied'), $('#secret-dialog').dataset.what);
   });
 
   // ---- Signed out --------------------------------------------------------------------
@@ -259,12 +311,16 @@
 
   function showAuth() {
     signedIn = false;
+    state.me = null;
+    showTwoFactor('idle');
     $('#loading').hidden = true;
     $('#app').hidden = true;
     $('#who').hidden = true;
+    $('#tf-required').hidden = true;
     // Nothing of the signed-in view stays in the page.
     for (const body of document.querySelectorAll('#app tbody, #projects-list')) body.replaceChildren();
     $('#auth').hidden = false;
+    $('#sign-in-notice').hidden = true;
     showAuthForm('sign-in-form');
   }
 
@@ -284,21 +340,124 @@
     const error = $('.error', form);
     if (isBusy(button)) return;
     clearError(error);
+    $('#sign-in-notice').hidden = true;
     try {
       const answer = await busy(button, () => post(path, body()));
       for (const input of form.querySelectorAll('input[type=password]')) input.value = '';
       clearError(error);
-      // Forward auth sent the browser here to sign in: back to the service it asked for,
-      // when the server allowed the address (a registered domain or this server).
-      if (answer.url) {
-        window.location.assign(answer.url);
-        return;
-      }
-      await enter(answer.user);
+      if (answer.twoFactorRedirect) showCodeStep();
+      else await signedInWith(answer);
     } catch (err) {
       showError(error, err);
     }
   }
+
+  /** Continues after a sign-in that made a session, by password or by the code step. */
+  async function signedInWith(answer) {
+    // Forward auth sent the browser here to sign in: back to the service it asked for,
+    // when the server allowed the address (a registered domain or this server).
+    if (answer.url) {
+      window.location.assign(answer.url);
+      return;
+    }
+    await enter(answer.user);
+  }
+
+  // The code step of a sign-in: the password step set a cookie for it that lives 3 minutes.
+
+  /** The code step's two fields: the authenticator's code, or one of the backup codes. */
+  const CODE_KINDS = {
+    totp: {
+      path: '/api/auth/two-factor/verify-totp',
+      label: 'Code from your authenticator app',
+      hint: 'The 6 digits the app shows now.',
+      attrs: { autocomplete: 'one-time-code', inputmode: 'numeric', pattern: '[0-9]{3} ?[0-9]{3}', maxlength: '7' },
+      other: 'Use a backup code instead',
+    },
+    backup: {
+      path: '/api/auth/two-factor/verify-backup-code',
+      label: 'Backup code',
+      hint: 'One of the codes you stored when you set two-factor up (xxxxx-xxxxx). Each works once.',
+      attrs: { autocomplete: 'off', inputmode: 'text', pattern: null, maxlength: '32' },
+      other: 'Use a code from the app instead',
+    },
+  };
+  let codeKind = 'totp';
+
+  function setCodeKind(kind) {
+    const k = CODE_KINDS[kind];
+    const input = $('#tf-code');
+    codeKind = kind;
+    $('#tf-code-label').textContent = k.label;
+    $('#tf-code-hint').textContent = k.hint;
+    $('#tf-switch').textContent = k.other;
+    for (const [name, value] of Object.entries(k.attrs)) {
+      if (value === null) input.removeAttribute(name);
+      else input.setAttribute(name, value);
+    }
+    input.value = '';
+    clearError($('#two-factor-form .error'));
+  }
+
+  function showCodeStep() {
+    setCodeKind('totp');
+    $('#tf-trust').checked = false;
+    showAuthForm('two-factor-form');
+    focus('#tf-code');
+  }
+
+  /** A TOTP code as typed or pasted ("123 456"), or `null` when it is not 6 digits. */
+  function totpCode(text) {
+    const code = text.replace(/\s+/g, '');
+    return /^[0-9]{6}$/.test(code) ? code : null;
+  }
+
+  /** What to say when a code was refused. */
+  function codeRefused(err) {
+    if (err.reason === 'invalid_two_factor_code') return { message: `Wrong code. ${err.message}.` };
+    if (err.status === 429 && err.retryAfter) {
+      return { message: `Too many attempts. Try again in ${duration(err.retryAfter)}.` };
+    }
+    return err;
+  }
+
+  $('#tf-switch').addEventListener('click', () => {
+    setCodeKind(codeKind === 'totp' ? 'backup' : 'totp');
+    focus('#tf-code');
+  });
+
+  $('#two-factor-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    const input = $('#tf-code');
+    if (isBusy(button)) return;
+    clearError(error);
+    const code = codeKind === 'totp' ? totpCode(input.value) : input.value.trim();
+    if (!code) {
+      showError(error, { message: 'Enter the 6 digits your authenticator app shows.' });
+      refocus(input);
+      return;
+    }
+    try {
+      const body = { code, trustDevice: $('#tf-trust').checked };
+      const answer = await busy(button, () => post(CODE_KINDS[codeKind].path, body));
+      input.value = '';
+      await signedInWith(answer);
+    } catch (err) {
+      if (err.reason === 'two_factor_expired') {
+        input.value = '';
+        showAuthForm('sign-in-form');
+        showError($('#sign-in-form .error'), { message: 'The sign-in timed out; sign in again.' });
+        focus('#in-password');
+        return;
+      }
+      showError(error, codeRefused(err));
+      refocus(input);
+      input.select();
+    }
+  });
 
   /** Where forward auth asked to return after sign-in (`?rd=`); the server checks it. */
   const returnTo = new URLSearchParams(window.location.search).get('rd');
@@ -323,6 +482,72 @@
     return body;
   }));
 
+  // A password-reset link: the dashboard's address with `#reset=<token>`. The token stays
+  // in the fragment, which the browser never sends; the page sends it only to set the
+  // password.
+
+  /** The token of the reset link the page was opened with, or ''. */
+  function resetToken() {
+    const m = /^#reset=(.+)$/.exec(window.location.hash);
+    try {
+      return m ? decodeURIComponent(m[1]) : '';
+    } catch {
+      return m[1];
+    }
+  }
+
+  function dropResetToken() {
+    window.history.replaceState(null, '', window.location.pathname + window.location.search);
+  }
+
+  function showReset() {
+    showAuth();
+    showAuthForm('reset-form');
+    clearError($('#reset-form .error'));
+    focus('#reset-password');
+  }
+
+  $('#reset-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    const first = $('#reset-password');
+    const again = $('#reset-password-again');
+    if (isBusy(button)) return;
+    clearError(error);
+    if (first.value !== again.value) {
+      showError(error, { message: 'The two passwords differ.' });
+      again.setAttribute('aria-invalid', 'true');
+      refocus(again);
+      again.select();
+      return;
+    }
+    try {
+      await busy(button, () => post('/api/auth/reset-password', { token: resetToken(), newPassword: first.value }));
+      first.value = '';
+      again.value = '';
+      dropResetToken();
+      showAuth();
+      $('#sign-in-notice').textContent = 'Password set; sign in with it.';
+      $('#sign-in-notice').hidden = false;
+      focus('#in-email');
+    } catch (err) {
+      showError(error, err);
+    }
+  });
+
+  $('#reset-cancel').addEventListener('click', () => {
+    for (const input of document.querySelectorAll('#reset-form input')) input.value = '';
+    dropResetToken();
+    start();
+  });
+
+  // A reset link pasted into a tab that has the dashboard open already.
+  window.addEventListener('hashchange', () => {
+    if (resetToken()) showReset();
+  });
+
   $('#sign-out').addEventListener('click', async (event) => {
     const button = event.currentTarget;
     if (isBusy(button)) return;
@@ -337,11 +562,13 @@
 
   // ---- Signed in ---------------------------------------------------------------------
 
-  /** What the page knows: the user's organizations, the active one, its keys. */
-  const state = { orgs: [], active: null, keys: [] };
+  /** What the page knows: the user, its organizations, the active one, its keys. */
+  const state = { me: null, orgs: [], active: null, keys: [], members: [] };
 
   async function enter(user) {
     signedIn = true;
+    state.me = user;
+    showTwoFactor('idle');
     $('#who-email').textContent = user.email;
     $('#me-name').textContent = user.name;
     $('#me-email').textContent = user.email;
@@ -355,6 +582,8 @@
 
   /** Loads everything; each section shows its own failure. */
   async function refresh() {
+    // Shown again by any answer that is still `two_factor_required`.
+    $('#tf-required').hidden = true;
     const [me, orgs, active, sessions, projects] = await Promise.allSettled([
       loadKeys(),
       get('/api/organization.all'),
@@ -370,6 +599,7 @@
     renderKeys(me);
     renderSessions(sessions);
     renderProjects(projects);
+    await reloadMembers();
   }
 
   /** `user.get`, with the caller's newest keys: `user.get` holds the first page of them
@@ -403,8 +633,10 @@
 
   function renderAccount(me, orgs, active) {
     if (me.status === 'fulfilled') {
-      $('#me-name').textContent = me.value.me.user.name;
-      $('#me-email').textContent = me.value.me.user.email;
+      state.me = me.value.me.user;
+      $('#me-name').textContent = state.me.name;
+      $('#me-email').textContent = state.me.email;
+      renderTwoFactorStatus();
     }
     $('#me-role').textContent = state.active ? state.active.role : '—';
     const activeName = state.active ? state.active.name : 'no organization';
@@ -420,9 +652,52 @@
 
     const error = $('#org-form .error');
     if (orgs.status === 'rejected') showError(error, orgs.reason);
-    else if (active.status === 'rejected') showError(error, active.reason);
+    // The banner above says why there is no active organization.
+    else if (active.status === 'rejected' && active.reason.reason !== 'two_factor_required') showError(error, active.reason);
     else clearError(error);
+
+    const owner = Boolean(state.active && state.active.role === 'owner');
+    $('#org-2fa-form').hidden = !owner;
+    $('#org-require-2fa').checked = owner && state.active.requireTwoFactor;
+    clearError($('#org-2fa-form .error'));
   }
+
+  // An owner may require two-factor of the organization's members.
+
+  $('#org-2fa-form').addEventListener('submit', (event) => event.preventDefault());
+
+  $('#org-require-2fa').addEventListener('click', (event) => {
+    if (isBusy(event.currentTarget)) event.preventDefault();
+  });
+
+  $('#org-require-2fa').addEventListener('change', async (event) => {
+    const box = event.currentTarget;
+    const error = $('#org-2fa-form .error');
+    const org = state.active;
+    if (!org) return;
+    const wanted = box.checked;
+    clearError(error);
+    try {
+      const updated = await busy(box, () => post('/api/organization.update', {
+        organizationId: org.id, requireTwoFactor: wanted,
+      }));
+      state.active = { ...org, requireTwoFactor: updated.requireTwoFactor };
+      box.checked = updated.requireTwoFactor;
+      toast(updated.requireTwoFactor
+        ? `${updated.name} now requires two-factor sign-in of its members.`
+        : `${updated.name} no longer requires two-factor sign-in.`);
+    } catch (err) {
+      box.checked = !wanted;
+      showError(error, err);
+      if (err.reason === 'two_factor_needed_first') {
+        error.append(' ', h('button', { type: 'button', class: 'link', 'data-tf-start': true }, 'Set up two-factor'));
+      }
+    }
+  });
+
+  $('#org-2fa-form').addEventListener('click', (event) => {
+    if (event.target.closest('[data-tf-start]')) startTwoFactorSetup();
+  });
 
   $('#org-form').addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -438,6 +713,207 @@
       toast(`Now working in ${org.name}.`);
     } catch (err) {
       showError(error, err);
+    }
+  });
+
+  // Two-factor: on or off, setting it up, new backup codes, turning it off. Every change
+  // asks for the password again, in a small form of its own.
+
+  /** What the password form is asked for. */
+  const PASSWORD_FOR = {
+    enable: { label: 'Your password, to set up two-factor', ok: 'Continue' },
+    regenerate: { label: 'Your password, to make new backup codes', ok: 'Make new codes' },
+    disable: { label: 'Your password, to turn two-factor off', ok: 'Turn off' },
+  };
+  let passwordFor = 'enable';
+
+  function renderTwoFactorStatus() {
+    const on = Boolean(state.me && state.me.twoFactorEnabled);
+    $('#tf-status').replaceChildren(
+      h('span', { class: on ? 'badge ok' : 'badge off' }, on ? 'On' : 'Off'), ' ',
+      on ? 'Sign-in asks for a code from your authenticator app after the password.'
+        : 'Sign-in asks for your password only.');
+    $('#tf-setup').hidden = on;
+    $('#tf-regenerate').hidden = !on;
+    $('#tf-disable').hidden = !on;
+  }
+
+  /**
+   * Shows one step of the two-factor panel: `idle` (the status and its buttons),
+   * `password`, `enroll` (QR code, backup codes, first code) or `codes` (new backup
+   * codes). Secrets of an earlier step leave the page.
+   */
+  function showTwoFactor(view) {
+    $('#tf-actions').hidden = view !== 'idle';
+    $('#tf-password-form').hidden = view !== 'password';
+    $('#tf-enroll').hidden = view !== 'enroll';
+    $('#tf-verify-form').hidden = view !== 'enroll';
+    $('#tf-codes').hidden = view !== 'enroll' && view !== 'codes';
+    $('#tf-codes-done').hidden = view !== 'codes';
+    $('#tf-codes-title').textContent = view === 'enroll' ? '2. Store your backup codes' : 'Your new backup codes';
+    $('#tf-password').value = '';
+    if (view !== 'enroll') {
+      $('#tf-qr').replaceChildren();
+      $('#tf-secret').textContent = '';
+      $('#tf-uri').textContent = '';
+      $('#tf-first-code').value = '';
+    }
+    if (view !== 'enroll' && view !== 'codes') $('#tf-codes-list').textContent = '';
+    $('#tf-codes-copied').textContent = '';
+    for (const error of document.querySelectorAll('.two-factor .error')) clearError(error);
+    renderTwoFactorStatus();
+  }
+
+  /** Opens the password form for `purpose`. */
+  function askPassword(purpose) {
+    passwordFor = purpose;
+    showTwoFactor('password');
+    $('#tf-password-label').textContent = PASSWORD_FOR[purpose].label;
+    $('#tf-password-ok').textContent = PASSWORD_FOR[purpose].ok;
+    $('#tf-password-ok').className = purpose === 'disable' ? 'button danger' : 'button primary';
+    focus('#tf-password');
+  }
+
+  /** Takes the user to setting two-factor up: its password form, or the step it is at. */
+  function startTwoFactorSetup() {
+    if (!$('#tf-verify-form').hidden) {
+      focus('#tf-first-code');
+      return;
+    }
+    askPassword('enable');
+  }
+
+  $('#tf-required-setup').addEventListener('click', startTwoFactorSetup);
+
+  /** Back to the status, focus on its first button. */
+  function closeTwoFactor() {
+    showTwoFactor('idle');
+    focus('#tf-actions button:not([hidden])');
+  }
+
+  // The QR code is an SVG document the server drew. It is parsed as SVG, never as HTML,
+  // and only the shapes a QR code is made of are kept before it joins the page.
+  const SVG_ELEMENTS = new Set(['svg', 'g', 'rect', 'path']);
+  const SVG_ATTRIBUTES = new Set(['xmlns', 'version', 'width', 'height', 'viewBox', 'shape-rendering',
+    'x', 'y', 'd', 'fill', 'stroke', 'stroke-width', 'transform']);
+
+  /** The `<svg>` element of `text`, or `null` when it is not an SVG document. */
+  function svgImage(text) {
+    const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+    const root = doc.documentElement;
+    if (root.localName !== 'svg' || doc.getElementsByTagName('parsererror').length) return null;
+    const keep = (el) => {
+      for (const child of [...el.children]) {
+        if (child.namespaceURI === root.namespaceURI && SVG_ELEMENTS.has(child.localName)) keep(child);
+        else child.remove();
+      }
+      for (const attr of [...el.attributes]) {
+        if (!SVG_ATTRIBUTES.has(attr.name)) el.removeAttribute(attr.name);
+      }
+    };
+    keep(root);
+    const svg = document.importNode(root, true);
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    return svg;
+  }
+
+  /** The secret of an `otpauth://` URI, in groups of four for typing. */
+  function totpSecret(uri) {
+    let secret = '';
+    try {
+      secret = new URL(uri).searchParams.get('secret') || '';
+    } catch {
+      // Shown whole below instead.
+    }
+    return secret.match(/.{1,4}/g)?.join(' ') || '';
+  }
+
+  function showBackupCodes(codes) {
+    $('#tf-codes-list').textContent = codes.join('\n');
+  }
+
+  for (const [id, purpose] of [['#tf-setup', 'enable'], ['#tf-regenerate', 'regenerate'], ['#tf-disable', 'disable']]) {
+    $(id).addEventListener('click', () => askPassword(purpose));
+  }
+  for (const button of document.querySelectorAll('[data-tf-cancel]')) {
+    button.addEventListener('click', closeTwoFactor);
+  }
+
+  $('#tf-password-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    const input = $('#tf-password');
+    if (isBusy(button)) return;
+    clearError(error);
+    const body = { password: input.value };
+    try {
+      if (passwordFor === 'enable') {
+        const setup = await busy(button, () => post('/api/auth/two-factor/enable', body));
+        showTwoFactor('enroll');
+        const qr = svgImage(setup.qrCodeSVG);
+        $('#tf-qr').replaceChildren(qr || h('p', { class: 'error' }, 'The QR code cannot be shown here: enter the key by hand.'));
+        $('#tf-secret').textContent = totpSecret(setup.totpURI) || setup.totpURI;
+        $('#tf-uri').textContent = setup.totpURI;
+        showBackupCodes(setup.backupCodes);
+        $('#tf-enroll').scrollIntoView({ block: 'start' });
+        $('#tf-first-code').focus({ preventScroll: true });
+      } else if (passwordFor === 'regenerate') {
+        const answer = await busy(button, () => post('/api/auth/two-factor/generate-backup-codes', body));
+        showTwoFactor('codes');
+        showBackupCodes(answer.backupCodes);
+        focus('#tf-codes-copy');
+        toast('New backup codes made; the old ones no longer work.');
+      } else {
+        await busy(button, () => post('/api/auth/two-factor/disable', body));
+        state.me = { ...state.me, twoFactorEnabled: false };
+        closeTwoFactor();
+        toast('Two-factor is off: sign-in asks for your password only.');
+        await refresh();
+      }
+    } catch (err) {
+      if (err.reason === 'invalid_credentials') showError(error, { message: 'Wrong password.' });
+      else showError(error, err);
+      // Two-factor was turned on or off elsewhere: show how it is now.
+      if (err.reason === 'two_factor_enabled' || err.reason === 'two_factor_not_enabled') refresh();
+      refocus(input);
+      input.select();
+    }
+  });
+
+  $('#tf-codes-copy').addEventListener('click', () => {
+    const list = $('#tf-codes-list');
+    copyText(list.textContent, list, $('#tf-codes-copied'), 'list of codes');
+  });
+
+  $('#tf-codes-done').addEventListener('click', closeTwoFactor);
+
+  $('#tf-verify-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    const input = $('#tf-first-code');
+    if (isBusy(button)) return;
+    clearError(error);
+    const code = totpCode(input.value);
+    if (!code) {
+      showError(error, { message: 'Enter the 6 digits the app shows.' });
+      refocus(input);
+      return;
+    }
+    try {
+      const answer = await busy(button, () => post('/api/auth/two-factor/verify-totp', { code }));
+      state.me = answer.user;
+      closeTwoFactor();
+      toast('Two-factor is on: sign-in now asks for a code after the password.');
+      await refresh();
+    } catch (err) {
+      showError(error, codeRefused(err));
+      refocus(input);
+      input.select();
     }
   });
 
@@ -523,7 +999,7 @@
       const created = await busy(button, () => post('/api/user.createApiKey', body));
       form.reset();
       await reloadKeys();
-      await showSecret('Your new API key', created.name, created.key);
+      await showSecret({ title: 'Your new API key', label: `Key for ${created.name}`, secret: created.key });
     } catch (err) {
       showError(error, err);
     }
@@ -551,7 +1027,7 @@
         if (!answer) return;
         const rotated = await busy(button, () => post('/api/user.rotateApiKey', { apiKeyId: key.id, gracePeriodSeconds: answer.grace }));
         await reloadKeys();
-        await showSecret('The rotated API key', rotated.name, rotated.key);
+        await showSecret({ title: 'The rotated API key', label: `Key for ${rotated.name}`, secret: rotated.key });
         focus(again);
       } else if (button.dataset.action === 'delete') {
         const answer = await confirmDialog({
@@ -605,6 +1081,81 @@
     }
   });
 
+  // Members, for an owner or admin: who is in the organization, and reset links.
+
+  const MANAGERS = new Set(['owner', 'admin']);
+
+  async function reloadMembers() {
+    const tbody = $('#members-table tbody');
+    const error = $('#members-error');
+    const manager = Boolean(state.active && MANAGERS.has(state.active.role));
+    $('#members').hidden = !manager;
+    state.members = [];
+    if (!manager) {
+      tbody.replaceChildren();
+      return;
+    }
+    $('#members-org-name').textContent = state.active.name;
+    try {
+      const page = await getPage('/api/user.all');
+      if (!signedIn) return;
+      clearError(error);
+      state.members = page.items;
+      renderMembers(page.total);
+    } catch (err) {
+      tbody.replaceChildren();
+      $('#members-more').hidden = true;
+      showError(error, err);
+    }
+  }
+
+  /** Whether a reset link for `m` is the caller's to make (the server decides in the end). */
+  function mayReset(m) {
+    if (!state.me || m.userId === state.me.id || m.role === 'owner') return false;
+    return !(state.active.role === 'admin' && m.role === 'admin');
+  }
+
+  const memberName = (m) => (m.user ? m.user.name : m.userId);
+
+  function renderMembers(total) {
+    const me = state.me ? state.me.id : null;
+    $('#members-table tbody').replaceChildren(...state.members.map((m) => h('tr', null,
+      h('td', { class: 'name' }, memberName(m), m.userId === me ? h('span', { class: 'sub' }, 'you') : null),
+      h('td', null, m.user ? m.user.email : '—'),
+      h('td', null, m.role),
+      h('td', null, m.user && m.user.twoFactorEnabled ? h('span', { class: 'badge ok' }, 'On') : h('span', { class: 'badge' }, 'Off')),
+      h('td', { class: 'nowrap' }, when(m.createdAt, '—', true)),
+      h('td', { class: 'actions' }, mayReset(m) ? h('button', {
+        type: 'button', class: 'button secondary small', 'data-id': m.userId,
+        'aria-label': `Make a password-reset link for ${memberName(m)}`,
+      }, 'Reset link') : null))));
+    const more = $('#members-more');
+    more.hidden = total <= state.members.length;
+    more.textContent = `Showing the first ${state.members.length} of ${total.toLocaleString()} members.`;
+  }
+
+  $('#members-table tbody').addEventListener('click', async (event) => {
+    const button = event.target.closest('button[data-id]');
+    if (!button || isBusy(button)) return;
+    const member = state.members.find((m) => m.userId === button.dataset.id);
+    if (!member) return;
+    const name = memberName(member);
+    try {
+      const link = await busy(button, () => post('/api/user.createPasswordReset', { userId: member.userId }));
+      await showSecret({
+        title: `Password-reset link for ${name}`,
+        label: 'Link to send',
+        secret: link.url,
+        note: [h('strong', null, 'Valid for one hour, once'),
+          ` (until ${dateFormat.format(new Date(link.expiresAt))}). Send it to ${name} alone: whoever opens it can set the password. You will not see it again; a new link cancels this one.`],
+        what: 'link',
+        done: 'Done',
+      });
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  });
+
   // Projects
 
   function renderProjects(projects) {
@@ -632,7 +1183,12 @@
 
   // ---- Start -------------------------------------------------------------------------
 
-  (async () => {
+  /** Opens the page: a reset link's form, the signed-in view, or sign-in. */
+  async function start() {
+    if (resetToken()) {
+      showReset();
+      return;
+    }
     try {
       const current = await get('/api/auth/get-session');
       if (current && current.user) await enter(current.user);
@@ -641,5 +1197,7 @@
       showAuth();
       showError($('#sign-in-form .error'), err);
     }
-  })();
+  }
+
+  start();
 })();
