@@ -1092,6 +1092,53 @@ fn user_reset_2fa_turns_two_factor_off_and_signs_the_user_out_but_not_while_a_se
     assert!(!unknown.status.success());
 }
 
+#[test]
+fn serve_refuses_a_database_with_two_factor_secrets_without_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_user(dir.path(), "owner@example.com", "Owner");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let mut server = Server::start_in(dir, &[]);
+    let signed_in = server.post_json(
+        "/api/auth/sign-in/email",
+        &format!(r#"{{"email":"owner@example.com","password":"{PASSWORD}"}}"#),
+    );
+    let cookie = format!("keygate.session_token={}", session_token(&signed_in));
+    let origin = format!("http://{}", server.addr);
+    let enabled = http(
+        server.addr,
+        "POST",
+        "/api/auth/two-factor/enable",
+        &[
+            ("content-type", "application/json"),
+            ("cookie", &cookie),
+            ("origin", &origin),
+        ],
+        &format!(r#"{{"password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(enabled.status, 200, "{enabled:?}");
+    assert!(server.terminate().success(), "{}", server.log_text());
+    let key = server.dir.path().join("keygate.key");
+    let original = std::fs::read_to_string(&key).unwrap();
+
+    std::fs::remove_file(&key).unwrap();
+    let err = serve_refused(server.dir.path(), &server.db, "a database without its key");
+    assert!(
+        err.contains("is missing") && err.contains("reset-2fa"),
+        "{err}"
+    );
+    assert!(
+        !key.exists(),
+        "no new key is made for a database with secrets"
+    );
+
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    let err = serve_refused(server.dir.path(), &server.db, "a database with another key");
+    assert!(err.contains("does not open"), "{err}");
+
+    std::fs::write(&key, original).unwrap();
+    server.restart();
+}
+
 // ---------------------------------------------------------------- quotas and crashes
 
 #[test]
