@@ -972,6 +972,39 @@ fn user_set_password_refuses_an_unknown_email_a_short_password_and_a_missing_dat
     assert!(!elsewhere.path().join("keygate.db").exists());
 }
 
+/// The owner's session cookie, and the Origin its changes carry.
+struct OwnerSession {
+    cookie: String,
+    origin: String,
+}
+
+impl OwnerSession {
+    fn sign_in(server: &Server) -> OwnerSession {
+        let signed_in = server.post_json(
+            "/api/auth/sign-in/email",
+            &format!(r#"{{"email":"owner@example.com","password":"{PASSWORD}"}}"#),
+        );
+        OwnerSession {
+            cookie: format!("keygate.session_token={}", session_token(&signed_in)),
+            origin: format!("http://{}", server.addr),
+        }
+    }
+
+    fn post(&self, server: &Server, path: &str, body: &str) -> HttpReply {
+        http(
+            server.addr,
+            "POST",
+            path,
+            &[
+                ("content-type", "application/json"),
+                ("cookie", &self.cookie),
+                ("origin", &self.origin),
+            ],
+            body,
+        )
+    }
+}
+
 /// Two-factor as the database holds it: on or not, and the rows that go with it.
 fn two_factor_rows(path: &Path, email: &str) -> (bool, i64, i64, i64) {
     rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -994,26 +1027,9 @@ fn user_reset_2fa_turns_two_factor_off_and_signs_the_user_out_but_not_while_a_se
     let created = create_user(dir.path(), "owner@example.com", "Owner");
     assert!(created.status.success(), "{}", text(&created.stderr));
     let mut server = Server::start_in(dir, &[]);
-    let signed_in = server.post_json(
-        "/api/auth/sign-in/email",
-        &format!(r#"{{"email":"owner@example.com","password":"{PASSWORD}"}}"#),
-    );
-    let cookie = format!("keygate.session_token={}", session_token(&signed_in));
-    let origin = format!("http://{}", server.addr);
-    let post = |path: &str, body: &str| {
-        http(
-            server.addr,
-            "POST",
-            path,
-            &[
-                ("content-type", "application/json"),
-                ("cookie", &cookie),
-                ("origin", &origin),
-            ],
-            body,
-        )
-    };
-    let enabled = post(
+    let owner = OwnerSession::sign_in(&server);
+    let enabled = owner.post(
+        &server,
         "/api/auth/two-factor/enable",
         &format!(r#"{{"password":"{PASSWORD}"}}"#),
     );
@@ -1029,7 +1045,8 @@ fn user_reset_2fa_turns_two_factor_off_and_signs_the_user_out_but_not_while_a_se
         .unwrap()
         .as_secs();
     let code = keygate::auth::totp::code_at(secret.as_bytes(), 6, now).unwrap();
-    let confirmed = post(
+    let confirmed = owner.post(
+        &server,
         "/api/auth/two-factor/verify-totp",
         &format!(r#"{{"code":"{code}"}}"#),
     );
@@ -1098,21 +1115,9 @@ fn serve_refuses_a_database_with_two_factor_secrets_without_their_key() {
     let created = create_user(dir.path(), "owner@example.com", "Owner");
     assert!(created.status.success(), "{}", text(&created.stderr));
     let mut server = Server::start_in(dir, &[]);
-    let signed_in = server.post_json(
-        "/api/auth/sign-in/email",
-        &format!(r#"{{"email":"owner@example.com","password":"{PASSWORD}"}}"#),
-    );
-    let cookie = format!("keygate.session_token={}", session_token(&signed_in));
-    let origin = format!("http://{}", server.addr);
-    let enabled = http(
-        server.addr,
-        "POST",
+    let enabled = OwnerSession::sign_in(&server).post(
+        &server,
         "/api/auth/two-factor/enable",
-        &[
-            ("content-type", "application/json"),
-            ("cookie", &cookie),
-            ("origin", &origin),
-        ],
         &format!(r#"{{"password":"{PASSWORD}"}}"#),
     );
     assert_eq!(enabled.status, 200, "{enabled:?}");

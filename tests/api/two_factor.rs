@@ -58,6 +58,15 @@ fn sessions_of(app: &TestApp, email: &str) -> i64 {
     )
 }
 
+/// A new server whose owner has two-factor on: the app, the owner's session, its secret
+/// and its backup codes.
+async fn owner_with_two_factor() -> (TestApp, As, Vec<u8>, Vec<String>) {
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (secret, codes) = turn_on(&app, &owner).await;
+    (app, owner, secret, codes)
+}
+
 #[tokio::test]
 async fn enable_answers_a_uri_a_qr_code_and_ten_backup_codes_stored_sealed_and_hashed() {
     let app = TestApp::new();
@@ -215,9 +224,7 @@ async fn a_confirming_code_must_be_right_and_turns_two_factor_on() {
 
 #[tokio::test]
 async fn sign_in_stops_at_the_code_step_and_a_right_code_makes_the_session() {
-    let app = TestApp::new();
-    let (owner, _) = app.owner().await;
-    let (secret, _) = turn_on(&app, &owner).await;
+    let (app, owner, secret, _) = owner_with_two_factor().await;
     let before = sessions_of(&app, OWNER_EMAIL);
 
     let r = password_step(&app, OWNER_EMAIL, "").await;
@@ -282,9 +289,7 @@ async fn sign_in_stops_at_the_code_step_and_a_right_code_makes_the_session() {
 
 #[tokio::test]
 async fn a_code_works_once_and_no_earlier_code_works_after_it() {
-    let app = TestApp::new();
-    let (owner, _) = app.owner().await;
-    let (secret, _) = turn_on(&app, &owner).await;
+    let (app, owner, secret, _) = owner_with_two_factor().await;
 
     let now = code(&app, &secret, 0);
     let challenge = until_code(&app, OWNER_EMAIL).await;
@@ -323,9 +328,7 @@ async fn a_code_works_once_and_no_earlier_code_works_after_it() {
 
 #[tokio::test]
 async fn the_password_step_lasts_three_minutes() {
-    let app = TestApp::new();
-    let (owner, _) = app.owner().await;
-    let (secret, _) = turn_on(&app, &owner).await;
+    let (app, owner, secret, _) = owner_with_two_factor().await;
     let challenge = until_code(&app, OWNER_EMAIL).await;
     app.clock.advance(3 * 60_000 + 1);
     let r = code_step(
@@ -354,9 +357,7 @@ async fn the_password_step_lasts_three_minutes() {
 
 #[tokio::test]
 async fn each_backup_code_signs_in_once() {
-    let app = TestApp::new();
-    let (owner, _) = app.owner().await;
-    let (_, codes) = turn_on(&app, &owner).await;
+    let (app, owner, _, codes) = owner_with_two_factor().await;
 
     let challenge = until_code(&app, OWNER_EMAIL).await;
     let r = code_step(
@@ -421,9 +422,7 @@ async fn new_backup_codes_replace_the_old_ones() {
 
 #[tokio::test]
 async fn a_trusted_browser_skips_the_code_step_until_the_sessions_are_revoked() {
-    let app = TestApp::new();
-    let (owner, _) = app.owner().await;
-    let (secret, _) = turn_on(&app, &owner).await;
+    let (app, owner, secret, _) = owner_with_two_factor().await;
 
     let challenge = until_code(&app, OWNER_EMAIL).await;
     let r = code_step(
