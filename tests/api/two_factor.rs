@@ -224,7 +224,7 @@ async fn a_confirming_code_must_be_right_and_turns_two_factor_on() {
 
 #[tokio::test]
 async fn sign_in_stops_at_the_code_step_and_a_right_code_makes_the_session() {
-    let (app, owner, secret, _) = owner_with_two_factor().await;
+    let (app, _, secret, _) = owner_with_two_factor().await;
     let before = sessions_of(&app, OWNER_EMAIL);
 
     let r = password_step(&app, OWNER_EMAIL, "").await;
@@ -289,7 +289,7 @@ async fn sign_in_stops_at_the_code_step_and_a_right_code_makes_the_session() {
 
 #[tokio::test]
 async fn a_code_works_once_and_no_earlier_code_works_after_it() {
-    let (app, owner, secret, _) = owner_with_two_factor().await;
+    let (app, _, secret, _) = owner_with_two_factor().await;
 
     let now = code(&app, &secret, 0);
     let challenge = until_code(&app, OWNER_EMAIL).await;
@@ -328,7 +328,7 @@ async fn a_code_works_once_and_no_earlier_code_works_after_it() {
 
 #[tokio::test]
 async fn the_password_step_lasts_three_minutes() {
-    let (app, owner, secret, _) = owner_with_two_factor().await;
+    let (app, _, secret, _) = owner_with_two_factor().await;
     let challenge = until_code(&app, OWNER_EMAIL).await;
     app.clock.advance(3 * 60_000 + 1);
     let r = code_step(
@@ -357,7 +357,7 @@ async fn the_password_step_lasts_three_minutes() {
 
 #[tokio::test]
 async fn each_backup_code_signs_in_once() {
-    let (app, owner, _, codes) = owner_with_two_factor().await;
+    let (app, _, _, codes) = owner_with_two_factor().await;
 
     let challenge = until_code(&app, OWNER_EMAIL).await;
     let r = code_step(
@@ -422,7 +422,7 @@ async fn new_backup_codes_replace_the_old_ones() {
 
 #[tokio::test]
 async fn a_trusted_browser_skips_the_code_step_until_the_sessions_are_revoked() {
-    let (app, owner, secret, _) = owner_with_two_factor().await;
+    let (app, _, secret, _) = owner_with_two_factor().await;
 
     let challenge = until_code(&app, OWNER_EMAIL).await;
     let r = code_step(
@@ -767,4 +767,35 @@ async fn an_account_with_the_longest_email_still_gets_its_qr_code() {
     let r = app.post(ENABLE, json!({"password": PASSWORD}), &who).await;
     let body = r.assert_ok();
     assert!(body["qrCodeSVG"].as_str().unwrap().contains("<svg"));
+}
+
+#[tokio::test]
+async fn wrong_codes_count_against_the_client_address_too() {
+    let app = TestApp::with_config(|c| {
+        c.sign_in_per_address = 3;
+        c.two_factor_per_user = 100;
+    });
+    let (owner, _) = app.owner().await;
+    let (secret, _) = turn_on(&app, &owner).await;
+    let challenge = until_code(&app, OWNER_EMAIL).await;
+    let cookie = format!("keygate.two_factor={challenge}");
+    let headers = [("cookie", cookie.as_str()), ("origin", ORIGIN)];
+    let guesser: std::net::SocketAddr = "203.0.113.7:4000".parse().unwrap();
+    for _ in 0..3 {
+        let r = app
+            .send_from(guesser, Method::POST, VERIFY_TOTP, &headers, json!({"code": "000000"}))
+            .await;
+        r.assert_error(401, "invalid_two_factor_code");
+    }
+    let right = json!({"code": code(&app, &secret, 0)});
+    let r = app
+        .send_from(guesser, Method::POST, VERIFY_TOTP, &headers, right.clone())
+        .await;
+    r.assert_error(429, "too_many_attempts");
+    // The same user from another address is not held back by that address's guesses.
+    let elsewhere: std::net::SocketAddr = "198.51.100.9:4000".parse().unwrap();
+    let r = app
+        .send_from(elsewhere, Method::POST, VERIFY_TOTP, &headers, right)
+        .await;
+    r.assert_ok();
 }
