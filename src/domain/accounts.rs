@@ -219,7 +219,7 @@ async fn check_sign_in(
         None => (None, None),
     };
     let verdict = st
-        .verify_password(password.to_owned(), stored)
+        .verify_password(&email, password.to_owned(), stored)
         .await
         .map_err(|e| attempt.not_evaluated(e))?;
     let (Some(user), Verified::Yes { rehash }) = (user, verdict) else {
@@ -376,7 +376,7 @@ pub async fn confirm_password(st: &State, user: &User, password: &str) -> Result
         .read(|c| store::users::password_hash(c, &user.id))
         .map_err(|e| attempt.not_evaluated(e))?;
     let verdict = st
-        .verify_password(password.to_owned(), stored)
+        .verify_password(&user.email, password.to_owned(), stored)
         .await
         .map_err(|e| attempt.not_evaluated(e))?;
     if verdict == Verified::No {

@@ -191,14 +191,19 @@ impl State {
             .await
     }
 
-    /// Verifies a password on the password queue (429 `sign_in_busy` when it is full).
+    /// Verifies a password of `account` (the email as typed, lower-cased) on the password
+    /// queue: 429 `sign_in_busy` when the queue is full, or holds the most checks one
+    /// account may have waiting.
     pub async fn verify_password(
         &self,
+        account: &str,
         password: String,
         stored: Option<String>,
     ) -> Result<Verified> {
         self.passwords
-            .run(move |h, ws| h.verify_in(ws, &password, stored.as_deref()))
+            .run_for(Some(account), move |h, ws| {
+                h.verify_in(ws, &password, stored.as_deref())
+            })
             .await
     }
 }

@@ -3,12 +3,14 @@
 //!
 //! - A full queue answers 429 at once instead of making every later sign-in wait behind
 //!   it (a flood of abandoned attempts once made the owner's sign-in take 20 seconds).
+//! - One account holds at most half of the queue: a flood of guesses at one account
+//!   cannot fill it and lock everyone else out of signing in.
 //! - A job whose client has gone is skipped before any hashing.
 //! - The threads run at the lowest priority, so a flood of sign-ins takes only the CPU
 //!   that the key path leaves over; each thread reuses one argon2 work area, so memory
 //!   stays at `threads x m_cost` however many sign-ins come.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::oneshot;
@@ -24,13 +26,32 @@ struct Queue {
 }
 
 struct Jobs {
-    waiting: VecDeque<Job>,
+    waiting: VecDeque<(Option<String>, Job)>,
+    /// Waiting checks per account, for those that name one.
+    per_account: HashMap<String, usize>,
     closed: bool,
+}
+
+impl Jobs {
+    fn pop(&mut self) -> Option<Job> {
+        let (account, job) = self.waiting.pop_front()?;
+        if let Some(a) = account
+            && let Some(n) = self.per_account.get_mut(&a)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.per_account.remove(&a);
+            }
+        }
+        Some(job)
+    }
 }
 
 pub struct PasswordQueue {
     queue: Arc<Queue>,
     capacity: usize,
+    /// Checks that may wait for one account at a time: half the capacity.
+    per_account: usize,
     /// Threads that started; with none, every job would wait forever.
     threads: usize,
 }
@@ -44,6 +65,7 @@ impl PasswordQueue {
         let queue = Arc::new(Queue {
             jobs: Mutex::new(Jobs {
                 waiting: VecDeque::new(),
+                per_account: HashMap::new(),
                 closed: false,
             }),
             ready: Condvar::new(),
@@ -63,6 +85,7 @@ impl PasswordQueue {
         PasswordQueue {
             queue,
             capacity: capacity.max(1),
+            per_account: (capacity / 2).max(1),
             threads: started,
         }
     }
@@ -70,6 +93,16 @@ impl PasswordQueue {
     /// Runs `f` on a hashing thread. 429 `sign_in_busy` at once when the queue is full.
     pub async fn run<T: Send + 'static>(
         &self,
+        f: impl FnOnce(&Hasher, &mut Workspace) -> T + Send + 'static,
+    ) -> Result<T> {
+        self.run_for(None, f).await
+    }
+
+    /// `run` for a check on `account`'s password: 429 `sign_in_busy` at once also when
+    /// half the queue already waits for that account.
+    pub async fn run_for<T: Send + 'static>(
+        &self,
+        account: Option<&str>,
         f: impl FnOnce(&Hasher, &mut Workspace) -> T + Send + 'static,
     ) -> Result<T> {
         if self.threads == 0 {
@@ -85,13 +118,21 @@ impl PasswordQueue {
         });
         {
             let mut jobs = self.queue.jobs.lock().unwrap_or_else(|p| p.into_inner());
-            if jobs.waiting.len() >= self.capacity {
+            let crowded = account.is_some_and(|a| {
+                jobs.per_account
+                    .get(a)
+                    .is_some_and(|&n| n >= self.per_account)
+            });
+            if jobs.waiting.len() >= self.capacity || crowded {
                 return Err(Error::Throttled(
                     Throttle::Busy,
                     Backoff::one_second(self.capacity as u64),
                 ));
             }
-            jobs.waiting.push_back(job);
+            if let Some(a) = account {
+                *jobs.per_account.entry(a.to_owned()).or_default() += 1;
+            }
+            jobs.waiting.push_back((account.map(str::to_owned), job));
         }
         self.queue.ready.notify_one();
         rx.await
@@ -121,7 +162,7 @@ fn work(queue: &Queue, hasher: &Hasher) {
         let job = {
             let mut jobs = queue.jobs.lock().unwrap_or_else(|p| p.into_inner());
             loop {
-                if let Some(job) = jobs.waiting.pop_front() {
+                if let Some(job) = jobs.pop() {
                     break job;
                 }
                 if jobs.closed {
@@ -200,6 +241,56 @@ mod tests {
         assert!(
             !ran.load(std::sync::atomic::Ordering::SeqCst),
             "a job whose caller went away is not run"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_account_holds_at_most_its_share_of_the_queue() {
+        const PER_ACCOUNT: usize = 4;
+        let q = PasswordQueue::new(Hasher::new(8), 1, 2 * PER_ACCOUNT);
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let busy = q.run(move |_, _| {
+            let _ = hold_rx.recv();
+        });
+        tokio::pin!(busy);
+        tokio::select! {
+            _ = &mut busy => panic!("the job cannot finish while held"),
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
+        let mut waiting = Vec::new();
+        for _ in 0..PER_ACCOUNT {
+            waiting.push(Box::pin(q.run_for(Some("ada@example.com"), |_, _| 1)));
+        }
+        for w in &mut waiting {
+            tokio::select! {
+                _ = w => panic!("queued behind a held job"),
+                () = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+            }
+        }
+        assert_eq!(q.waiting(), PER_ACCOUNT);
+        let refused = q.run_for(Some("ada@example.com"), |_, _| 1).await;
+        assert!(
+            matches!(refused, Err(Error::Throttled(Throttle::Busy, _))),
+            "{refused:?}"
+        );
+        // Another account, and work for no account, still find room.
+        let other = q.run_for(Some("bob@example.com"), |_, _| 2);
+        tokio::pin!(other);
+        tokio::select! {
+            _ = &mut other => panic!("queued behind a held job"),
+            () = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+        }
+        assert_eq!(q.waiting(), PER_ACCOUNT + 1);
+        hold_tx.send(()).unwrap();
+        busy.await.unwrap();
+        for w in waiting {
+            assert_eq!(w.await.unwrap(), 1);
+        }
+        assert_eq!(other.await.unwrap(), 2);
+        // Once they ran, the account may queue again.
+        assert_eq!(
+            q.run_for(Some("ada@example.com"), |_, _| 3).await.unwrap(),
+            3
         );
     }
 }

@@ -783,7 +783,13 @@ async fn wrong_codes_count_against_the_client_address_too() {
     let guesser: std::net::SocketAddr = "203.0.113.7:4000".parse().unwrap();
     for _ in 0..3 {
         let r = app
-            .send_from(guesser, Method::POST, VERIFY_TOTP, &headers, json!({"code": "000000"}))
+            .send_from(
+                guesser,
+                Method::POST,
+                VERIFY_TOTP,
+                &headers,
+                json!({"code": "000000"}),
+            )
             .await;
         r.assert_error(401, "invalid_two_factor_code");
     }
