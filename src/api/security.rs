@@ -31,9 +31,8 @@ pub fn state(req: &Request) -> Result<&State, ApiError> {
         .ok_or_else(|| Error::internal("application state missing").into())
 }
 
-/// The session token the request carries, if any.
-pub fn session_token<'r>(st: &State, req: &'r Request) -> Option<&'r str> {
-    let name = st.config.cookie_jar().name();
+/// The non-empty value of cookie `name` in any `Cookie` header of the request.
+fn cookie_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
@@ -42,15 +41,14 @@ pub fn session_token<'r>(st: &State, req: &'r Request) -> Option<&'r str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The session token the request carries, if any.
+pub fn session_token<'r>(st: &State, req: &'r Request) -> Option<&'r str> {
+    cookie_value(req, st.config.cookie_jar().name())
+}
+
 /// The value of sign-in's own cookie `side` the request carries, if any.
 pub fn side_cookie<'r>(st: &State, req: &'r Request, side: &cookie::Side) -> Option<&'r str> {
-    let name = st.config.cookie_jar().side_name(side);
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| cookie::find(h, &name))
-        .filter(|t| !t.is_empty())
+    cookie_value(req, &st.config.cookie_jar().side_name(side))
 }
 
 /// The client address and user agent, for sessions and sign-in limits. The address is

@@ -261,16 +261,13 @@ impl TwoFactorApi {
         if side_cookie(&st, req, &CHALLENGE).is_none() && session_token(&st, req).is_some() {
             let actor = signed_in(&st, req).await?;
             let user = two_factor::confirm(&st, &actor, &body.code, &client(&st, req)).await?;
-            let session = match &actor.via {
-                crate::domain::access::Via::Session(s) => (&s.session).into(),
-                crate::domain::access::Via::Key(_) => {
-                    return Err(Error::internal("a session without a session").into());
-                }
-            };
+            let session = actor
+                .session()
+                .ok_or_else(|| Error::internal("a signed-in caller without a session"))?;
             return Ok(WithCookies(
                 CodeStep::Ok(
                     Json(SessionAndUser {
-                        session,
+                        session: session.into(),
                         user: (&user).into(),
                         url: None,
                     }),

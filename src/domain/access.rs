@@ -9,7 +9,7 @@ use super::cache::{AccessLists, CachedKey, CachedSession, Principal, ViewSlot};
 use crate::error::{Error, Reason, Result};
 use crate::model::{
     ApiKey, Application, ApplicationId, Environment, EnvironmentId, KeyScope, Membership, OrgId,
-    Organization, ProjectId, SessionId, User,
+    Organization, ProjectId, Session, SessionId, User,
 };
 use crate::store::orgs::AccessList;
 use crate::store::{self, Reader};
@@ -53,11 +53,22 @@ impl Actor {
             .map_err(|r| Error::Denied(*r))
     }
 
-    pub fn session_id(&self) -> Option<&SessionId> {
+    /// The session the request came with, if it came with one.
+    pub fn session(&self) -> Option<&Session> {
         match &self.via {
-            Via::Session(s) => Some(&s.session.id),
+            Via::Session(s) => Some(&s.session),
             Via::Key(_) => None,
         }
+    }
+
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.session().map(|s| &s.id)
+    }
+
+    /// Whether the caller is a session whose user has not turned two-factor on: an
+    /// organization that requires two-factor holds it back. Keys never are held back.
+    pub fn lacks_two_factor(&self) -> bool {
+        self.session_id().is_some() && !self.user().two_factor_enabled
     }
 
     /// Whether it is a session that must turn two-factor on before acting in its
@@ -226,8 +237,7 @@ pub fn member_in(st: &State, actor: &Actor, org: &OrgId) -> Result<(Organization
         let o = store::orgs::by_id(c, org)?.ok_or(Error::NotFound("organization"))?;
         let m = store::orgs::membership_of(c, org, &actor.user().id)?
             .ok_or(Error::Denied(Reason::NotAMember))?;
-        if o.require_two_factor && actor.session_id().is_some() && !actor.user().two_factor_enabled
-        {
+        if o.require_two_factor && actor.lacks_two_factor() {
             return Err(Error::Denied(Reason::TwoFactorRequired));
         }
         Ok((o, m))

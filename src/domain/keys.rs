@@ -248,9 +248,8 @@ pub fn list(st: &State, actor: &Actor, paging: Paging) -> Result<Page<ApiKey>> {
     let user = actor.user();
     // A session without two-factor sees nothing of its keys in the organizations that
     // require it: it may not act there, and a key would let it.
-    let hide = actor.session_id().is_some() && !user.two_factor_enabled;
     let mut page = st.read(|c| {
-        if hide {
+        if actor.lacks_two_factor() {
             store::keys::of_user_outside_two_factor(c, &user.id, paging)
         } else {
             store::keys::of_user(c, &user.id, org, paging)
@@ -292,8 +291,7 @@ fn managed<O: Op>(
     })?;
     // A session manages keys only where it may act: not in an organization that requires
     // two-factor of a user without it, whichever organization the session acts in.
-    if actor.session_id().is_some()
-        && !actor.user().two_factor_enabled
+    if actor.lacks_two_factor()
         && st.read(|c| store::two_factor::required(c, &key.organization_id))?
     {
         return Err(Error::Denied(Reason::TwoFactorRequired));

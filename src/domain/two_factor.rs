@@ -248,8 +248,8 @@ async fn guess<T: Send + 'static>(
 /// must not pass for sessions with a second factor); later codes are only checked.
 /// Answers the user as it now is.
 pub async fn confirm(st: &State, actor: &Actor, code: &str, client: &Client) -> Result<User> {
-    let user = session_user(actor)?.clone();
     let keep = policy::session_only(actor)?.clone();
+    let user = actor.user().clone();
     let (secret, _) = st
         .read(|c| secret_of(st, c, &user.id))?
         .ok_or_else(not_enabled)?;
@@ -260,12 +260,13 @@ pub async fn confirm(st: &State, actor: &Actor, code: &str, client: &Client) -> 
         if !store::two_factor::use_step(tx, &id, step)? {
             return Err(wrong_code());
         }
-        let u = store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))?;
+        let mut u = store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))?;
         if !u.two_factor_enabled {
             store::two_factor::set_enabled(tx, &id, true, now)?;
             store::sessions::delete_others(tx, &id, Some(&keep))?;
+            (u.two_factor_enabled, u.updated_at) = (true, now);
         }
-        store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))
+        Ok(u)
     })
     .await
 }
