@@ -157,10 +157,25 @@ CREATE INDEX api_keys_user_org ON api_keys (user_id, organization_id);
 -- What the usage flush writes, apart from the wide key rows: a flush rewrites only these
 -- small rows, in key order, so a page holds many of them and is written once per flush.
 CREATE TABLE key_usage (
-    key_id        TEXT PRIMARY KEY REFERENCES api_keys(id) ON DELETE CASCADE,
-    last_used_at  INTEGER,
-    request_count INTEGER NOT NULL DEFAULT 0
+    key_id          TEXT PRIMARY KEY REFERENCES api_keys(id) ON DELETE CASCADE,
+    last_used_at    INTEGER,
+    request_count   INTEGER NOT NULL DEFAULT 0,
+    -- The client address and user agent of the last request the key made.
+    last_address    TEXT,
+    last_user_agent TEXT
 ) STRICT, WITHOUT ROWID;
+-- A key's requests per hour by outcome (`hour` is the hour's start, in ms), written by
+-- the usage flush and pruned after the usage retention.
+CREATE TABLE key_usage_hours (
+    key_id         TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+    hour           INTEGER NOT NULL,
+    ok             INTEGER NOT NULL DEFAULT 0,
+    rate_limited   INTEGER NOT NULL DEFAULT 0,
+    usage_exceeded INTEGER NOT NULL DEFAULT 0,
+    refused        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_id, hour)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX key_usage_hours_hour ON key_usage_hours (hour);
 
 -- The hosts and path prefixes that forward auth maps to applications: a host and path
 -- pair is unique on the server. Rows vanish with their application.
@@ -222,3 +237,30 @@ CREATE TABLE password_resets (
 ) STRICT;
 CREATE INDEX password_resets_user ON password_resets (user_id);
 CREATE INDEX password_resets_expiry ON password_resets (expires_at);
+
+-- The audit log: append-only, never a secret. Rows outlive what they name (no foreign
+-- keys), until the audit retention prunes them. `subject_user_id` is the user an event
+-- concerns (the one signing in, the member removed); `count` is above 1 for refusals
+-- counted in memory and written together; `details` is a small JSON object.
+CREATE TABLE audit_events (
+    id              INTEGER PRIMARY KEY,
+    at              INTEGER NOT NULL,
+    organization_id TEXT,
+    actor_type      TEXT NOT NULL,
+    actor_id        TEXT,
+    actor_user_id   TEXT,
+    actor_label     TEXT,
+    subject_user_id TEXT,
+    action          TEXT NOT NULL,
+    resource_type   TEXT,
+    resource_id     TEXT,
+    outcome         TEXT NOT NULL,
+    count           INTEGER NOT NULL DEFAULT 1,
+    client_address  TEXT,
+    user_agent      TEXT,
+    request_id      TEXT,
+    details         TEXT
+) STRICT;
+CREATE INDEX audit_events_org ON audit_events (organization_id, at);
+CREATE INDEX audit_events_subject ON audit_events (subject_user_id, at);
+CREATE INDEX audit_events_at ON audit_events (at);

@@ -229,6 +229,15 @@ pub struct ServeArgs {
     /// The issuer authenticator apps show beside keygate's codes.
     #[arg(long, env = "KEYGATE_TOTP_ISSUER", default_value = config::DEFAULT_TOTP_ISSUER)]
     pub totp_issuer: String,
+    /// Days the audit log keeps an event.
+    #[arg(long, env = "KEYGATE_AUDIT_RETENTION_DAYS", default_value_t = config::DEFAULT_AUDIT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub audit_retention_days: u32,
+    /// Days a key's requests per hour are kept.
+    #[arg(long, env = "KEYGATE_USAGE_RETENTION_DAYS", default_value_t = config::DEFAULT_USAGE_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=3_650))]
+    pub usage_retention_days: u32,
+    /// Days without a request after which a key is marked unused.
+    #[arg(long, env = "KEYGATE_UNUSED_KEY_DAYS", default_value_t = config::DEFAULT_UNUSED_KEY_DAYS, value_parser = clap::value_parser!(u32).range(1..=3_650))]
+    pub unused_key_days: u32,
     /// Log filter: error, warn, info, debug, or a tracing directive.
     #[arg(long, env = "KEYGATE_LOG", default_value = config::DEFAULT_LOG)]
     pub log_level: String,
@@ -270,6 +279,9 @@ impl ServeArgs {
             c.secret_key_file = f.clone();
         }
         c.totp_issuer = self.totp_issuer.trim().to_owned();
+        c.audit_retention_days = self.audit_retention_days;
+        c.usage_retention_days = self.usage_retention_days;
+        c.unused_key_days = self.unused_key_days;
         c.validate()?;
         Ok(c)
     }

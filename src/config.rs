@@ -10,6 +10,9 @@ use crate::clock::{DAY, MINUTE, SECOND};
 // `Config::new` starts from them, so the two cannot disagree.
 
 /// Where the server listens.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
+pub const DEFAULT_USAGE_RETENTION_DAYS: u32 = 90;
+pub const DEFAULT_UNUSED_KEY_DAYS: u32 = 30;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 /// Session lifetime in seconds (3 days).
 pub const DEFAULT_SESSION_TTL_SECS: i64 = 3 * DAY / SECOND;
@@ -132,6 +135,12 @@ pub struct Config {
     pub totp_issuer: String,
     /// Wrong two-factor codes allowed per user, from any address, per sign-in window.
     pub two_factor_per_user: u32,
+    /// Days the audit log keeps an event.
+    pub audit_retention_days: u32,
+    /// Days a key's requests per hour are kept.
+    pub usage_retention_days: u32,
+    /// Days without a request after which `user.get` marks a key unused.
+    pub unused_key_days: u32,
 }
 
 impl Config {
@@ -171,6 +180,9 @@ impl Config {
             secret_key_file: default_secret_key_file(&db_path),
             totp_issuer: DEFAULT_TOTP_ISSUER.to_owned(),
             two_factor_per_user: 10,
+            audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
+            usage_retention_days: DEFAULT_USAGE_RETENTION_DAYS,
+            unused_key_days: DEFAULT_UNUSED_KEY_DAYS,
             db_path,
         }
     }

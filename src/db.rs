@@ -97,6 +97,41 @@ const MIGRATIONS: &[&str] = &[
      ) STRICT;
      CREATE INDEX password_resets_user ON password_resets (user_id);
      CREATE INDEX password_resets_expiry ON password_resets (expires_at);",
+    // 6 -> 7: the audit log, and each key's usage per hour with its last client.
+    "ALTER TABLE key_usage ADD COLUMN last_address TEXT;
+     ALTER TABLE key_usage ADD COLUMN last_user_agent TEXT;
+     CREATE TABLE key_usage_hours (
+         key_id         TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+         hour           INTEGER NOT NULL,
+         ok             INTEGER NOT NULL DEFAULT 0,
+         rate_limited   INTEGER NOT NULL DEFAULT 0,
+         usage_exceeded INTEGER NOT NULL DEFAULT 0,
+         refused        INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (key_id, hour)
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX key_usage_hours_hour ON key_usage_hours (hour);
+     CREATE TABLE audit_events (
+         id              INTEGER PRIMARY KEY,
+         at              INTEGER NOT NULL,
+         organization_id TEXT,
+         actor_type      TEXT NOT NULL,
+         actor_id        TEXT,
+         actor_user_id   TEXT,
+         actor_label     TEXT,
+         subject_user_id TEXT,
+         action          TEXT NOT NULL,
+         resource_type   TEXT,
+         resource_id     TEXT,
+         outcome         TEXT NOT NULL,
+         count           INTEGER NOT NULL DEFAULT 1,
+         client_address  TEXT,
+         user_agent      TEXT,
+         request_id      TEXT,
+         details         TEXT
+     ) STRICT;
+     CREATE INDEX audit_events_org ON audit_events (organization_id, at);
+     CREATE INDEX audit_events_subject ON audit_events (subject_user_id, at);
+     CREATE INDEX audit_events_at ON audit_events (at);",
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

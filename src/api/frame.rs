@@ -23,7 +23,12 @@ use super::error::{ApiError, ErrorCode};
 use super::security::{self, Authenticated};
 use crate::config::Config;
 use crate::domain::State;
+use crate::domain::audit::{self, Seen};
 use crate::error::{Invalid, Transport};
+
+/// The request id header: a proxy's is kept in the audit log, and an answer whose
+/// request was recorded there names it.
+const REQUEST_ID: &str = "x-request-id";
 
 /// Where authentication leaves a `Set-Cookie` for the response (a session extended on
 /// this request, or a dead session's cookie to clear).
@@ -357,15 +362,30 @@ impl<E: Endpoint> Endpoint for FrameEndpoint<E> {
             budget: &self.budget,
             bytes: 0,
         };
-        let (result, close) = match self.prepare(&mut req, &mut held).await {
-            Err((resp, close)) => (Ok(resp), close),
-            Ok(()) => (
-                self.inner.call(req).await.map(IntoResponse::into_response),
-                false,
+        let seen = match req.data::<State>() {
+            Some(st) => Seen::new(
+                security::client_ip(st, &req),
+                req.headers().get(header::USER_AGENT),
+                req.headers().get(REQUEST_ID),
             ),
+            None => Seen::new(None, None, None),
         };
+        let ((result, close), request_id) = audit::serving(seen, async {
+            match self.prepare(&mut req, &mut held).await {
+                Err((resp, close)) => (Ok(resp), close),
+                Ok(()) => (
+                    self.inner.call(req).await.map(IntoResponse::into_response),
+                    false,
+                ),
+            }
+        })
+        .await;
         drop(held);
         let mut resp = self.shape(path, result);
+        // An answer whose request is in the audit log names it, to match the two.
+        if let Some(Ok(v)) = request_id.map(|id| HeaderValue::from_str(&id)) {
+            resp.headers_mut().insert(REQUEST_ID, v);
+        }
         if close {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));

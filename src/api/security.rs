@@ -54,15 +54,20 @@ pub fn side_cookie<'r>(st: &State, req: &'r Request, side: &cookie::Side) -> Opt
 /// The client address and user agent, for sessions and sign-in limits. The address is
 /// always a parsed IP (IPv4-mapped IPv6 shown as IPv4), never text a client wrote.
 pub fn client(st: &State, req: &Request) -> Client {
+    Client {
+        address: client_ip(st, req).map(|ip| ip.to_string()),
+        user_agent: req.header(header::USER_AGENT.as_str()).map(str::to_owned),
+    }
+}
+
+/// The client's address: the peer's, or with `--trust-proxy` the one a trusted proxy
+/// forwarded.
+pub fn client_ip(st: &State, req: &Request) -> Option<IpAddr> {
     let peer = req
         .remote_addr()
         .as_socket_addr()
         .map(|a| a.ip().to_canonical());
-    let address = forwarded_client(st, req, peer).or(peer);
-    Client {
-        address: address.map(|ip| ip.to_string()),
-        user_agent: req.header(header::USER_AGENT.as_str()).map(str::to_owned),
-    }
+    forwarded_client(st, req, peer).or(peer)
 }
 
 /// Whether the warning about forwarded headers from an untrusted peer was given; once per

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod audit;
 pub mod cache;
 pub mod forward;
 pub mod invitations;
@@ -81,6 +82,8 @@ pub struct Inner {
     /// The key that seals TOTP secrets, read (or made) on first use.
     seal_key: std::sync::OnceLock<crate::auth::totp::SealKey>,
     pub cache: cache::AuthCache,
+    /// Refused sign-ins counted until the usage flush writes them to the audit log.
+    pub refusals: audit::Refusals,
     pub resources: cache::ResourceCache,
     /// Forward auth's routing table.
     pub routes: forward::RouteCache,
@@ -110,6 +113,7 @@ impl State {
             two_factor_by_user: Limiter::new(config.two_factor_per_user, config.sign_in_window_ms),
             seal_key: std::sync::OnceLock::new(),
             cache: cache::AuthCache::new(config.cache_entries),
+            refusals: audit::Refusals::default(),
             resources: cache::ResourceCache::default(),
             routes: forward::RouteCache::default(),
             db,
@@ -140,22 +144,28 @@ impl State {
     }
 
     /// Runs `f` as one unit of work, then drops from the caches exactly what its store
-    /// operations recorded as stale, once the changes are durable. It runs in a task of
-    /// its own: when the client goes away mid-request the write still commits, and so
-    /// the caches must still learn of it. The proof says the policy allowed it.
+    /// operations recorded as stale, once the changes are durable. The audit events it
+    /// records name the request being served. It runs in a task of its own: when the
+    /// client goes away mid-request the write still commits, and so the caches must
+    /// still learn of it. The proof says the policy allowed it.
     pub async fn write<O: Op, T, F>(&self, _allowed: &Authorized<O>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Tx) -> Result<T> + Send + 'static,
     {
         let st = self.clone();
-        tokio::spawn(async move {
-            let (out, stale) = store::write(&st.db, f).await?;
+        let origin = audit::origin();
+        let (out, audited) = tokio::spawn(async move {
+            let (out, stale, audited) = store::write(&st.db, move || origin, f).await?;
             st.forget(&stale);
-            Ok(out)
+            Ok::<_, Error>((out, audited))
         })
         .await
-        .map_err(|e| Error::internal(format!("write task failed: {e}")))?
+        .map_err(|e| Error::internal(format!("write task failed: {e}")))??;
+        if audited {
+            audit::mark_audited();
+        }
+        Ok(out)
     }
 
     /// `write` for callers already off the async workers (CLI, shutdown).

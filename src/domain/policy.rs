@@ -220,6 +220,9 @@ table! {
     /// signed in, makes one. A key (leaked, or held by automation) could otherwise turn
     /// into every account of its organization that its user may manage.
     UserCreatePasswordReset "user.createPasswordReset" => Need::write(Privileged).keys(Keys::None);
+    /// A key's requests per hour: its user's own keys, or any key of the organization
+    /// for its owner and admins (decided where the key is read).
+    UserApiKeyUsage "user.apiKeyUsage" => Need::read(Anyone);
     ProjectCreate "project.create" => Need::write(Privileged).flag(CreateProjects).keys(Keys::Unscoped);
     ProjectOne "project.one" => Need::read(Member).list(Projects);
     ProjectAll "project.all" => Need::read(Member);
@@ -242,6 +245,11 @@ table! {
     DomainUpdate "domain.update" => Need::write(Privileged).flag(CreateServices).list(Applications);
     DomainDelete "domain.delete" => Need::write(Privileged).flag(DeleteServices).list(Applications);
     ApiKeyVerify "apiKey.verify" => Need::write(Privileged);
+    /// The organization's audit log: its owner and admins, or their unscoped keys (an
+    /// export to a log store).
+    AuditAll "audit.all" => Need::read(Privileged).keys(Keys::Unscoped);
+    /// The events that concern the caller's own account.
+    AuditAccount "audit.account" => Need::read(Anyone).keys(Keys::Unlimited).account();
     ---
     /// Sign-up: a new account, with its organization and first session.
     SignUp "auth.signUp";
@@ -260,6 +268,10 @@ table! {
     KeyUsage "key.usage";
     /// A command run from the shell by whoever holds the database file.
     Shell "shell";
+    /// Refusals counted in memory, written to the audit log.
+    AuditFlush "audit.flush";
+    /// Audit events and usage series older than their retention, deleted.
+    Retention "retention";
 }
 
 /// The row of the operation `name`, if the API has one.

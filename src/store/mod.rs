@@ -6,6 +6,7 @@
 //! and `db.rs` names `rusqlite`, so another storage engine could implement the same
 //! operations.
 
+pub mod audit;
 pub mod domains;
 pub mod invitations;
 pub mod keys;
@@ -81,6 +82,7 @@ impl Reader<'_> {
 pub struct Tx<'c> {
     read: Reader<'c>,
     stale: RefCell<Vec<Stale>>,
+    events: RefCell<Vec<audit::Event>>,
 }
 
 impl<'c> Deref for Tx<'c> {
@@ -95,7 +97,24 @@ impl<'c> Tx<'c> {
         Tx {
             read: Reader { conn },
             stale: RefCell::new(Vec::new()),
+            events: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Records `event` in the audit log, in this unit of work: it is kept exactly when
+    /// the change it describes is.
+    pub fn audit(&self, event: audit::Event) {
+        self.events.borrow_mut().push(event);
+    }
+
+    /// Appends the recorded events (those without an origin of their own get
+    /// `origin()`'s) and answers what the unit of work made stale.
+    fn finish(self, origin: impl FnOnce() -> audit::Origin) -> Result<(Vec<Stale>, bool)> {
+        let events = self.events.take();
+        if !events.is_empty() {
+            audit::append(&self, &events, &origin())?;
+        }
+        Ok((self.stale.into_inner(), !events.is_empty()))
     }
 
     /// Records that this unit of work makes `s` stale.
@@ -104,10 +123,6 @@ impl<'c> Tx<'c> {
         if !v.contains(&s) {
             v.push(s);
         }
-    }
-
-    fn into_stale(self) -> Vec<Stale> {
-        self.stale.into_inner()
     }
 }
 
@@ -176,26 +191,31 @@ pub fn read<T>(db: &Db, f: impl FnOnce(&Reader) -> Result<T>) -> Result<T> {
 
 /// Runs `f` as one unit of work (with other writes that arrive together, in one
 /// transaction: see `Db::write`), and answers once it is durable, with what it made
-/// stale. When `f` fails none of its changes are kept.
-pub async fn write<T, F>(db: &Db, f: F) -> Result<(T, Vec<Stale>)>
+/// stale and whether it recorded audit events. They are written in it, from `origin`
+/// unless they name their own. When `f` fails none of its changes, and none of its
+/// events, are kept.
+pub async fn write<T, F, O>(db: &Db, origin: O, f: F) -> Result<(T, Vec<Stale>, bool)>
 where
     T: Send + 'static,
     F: FnOnce(&Tx) -> Result<T> + Send + 'static,
+    O: FnOnce() -> audit::Origin + Send + 'static,
 {
     db.write(move |conn| {
         let tx = Tx::new(conn);
         let out = f(&tx)?;
-        Ok((out, tx.into_stale()))
+        let (stale, audited) = tx.finish(origin)?;
+        Ok((out, stale, audited))
     })
     .await
 }
 
-/// `write` for callers already off the async workers (CLI, shutdown).
+/// `write` for callers already off the async workers (CLI, shutdown), whose events name
+/// no request.
 pub fn write_blocking<T>(db: &Db, f: impl FnOnce(&Tx) -> Result<T>) -> Result<(T, Vec<Stale>)> {
     db.write_blocking(|conn| {
         let tx = Tx::new(conn);
         let out = f(&tx)?;
-        Ok((out, tx.into_stale()))
+        Ok((out, tx.finish(audit::Origin::default)?.0))
     })
 }
 
