@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use poem_openapi::types::ToJSON;
 
 use crate::clock::SystemClock;
 use crate::config::{self, Config};
@@ -55,6 +56,11 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Read the audit log from the shell (safe while the server runs: it only reads).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Ask a running server whether it is healthy; exit status 0 when it is.
     Healthcheck {
         /// The server's address.
@@ -63,6 +69,49 @@ pub enum Command {
     },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the events from a time on as JSON Lines to standard output, oldest first:
+    /// one object per line, in `audit.all`'s shape.
+    Export {
+        /// An RFC 3339 time (2026-12-01T00:00:00Z) or a span back from now (30d, 12h,
+        /// 15m).
+        #[arg(long, value_parser = parse_since)]
+        since: Since,
+        /// Only this organization's events (by id); all of them by default.
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+/// Where an export starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Since {
+    At(i64),
+    Ago(i64),
+}
+
+fn parse_since(s: &str) -> Result<Since, String> {
+    if let Some(ms) = crate::clock::parse_rfc3339(s) {
+        return Ok(Since::At(ms));
+    }
+    let s = s.trim();
+    let unit = match s.chars().last() {
+        Some('d') => crate::clock::DAY,
+        Some('h') => crate::clock::HOUR,
+        Some('m') => crate::clock::MINUTE,
+        _ => 0,
+    };
+    match s[..s.len().saturating_sub(1)].parse::<i64>() {
+        Ok(n) if unit > 0 && (0..=36_500 * crate::clock::DAY / unit).contains(&n) => {
+            Ok(Since::Ago(n * unit))
+        }
+        _ => Err("an RFC 3339 time (2026-12-01T00:00:00Z) or a span such as 30d, 12h, 15m".into()),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -500,6 +549,24 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 state.db.path().display(),
                 path.display()
             );
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Export { since, org, db },
+        } => {
+            let state = open_existing(&db, Ownership::ReadOnly).map_err(|e| e.to_string())?;
+            let since = match since {
+                Since::At(ms) => ms,
+                Since::Ago(span) => state.now() - span,
+            };
+            let org = org.map(OrgId);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::domain::audit::export(&state, since, org.as_ref(), |e| {
+                let line = crate::api::audit::AuditEventView::from(e).to_json_string();
+                writeln!(out, "{line}").map_err(Error::internal)
+            })
+            .map_err(|e| e.to_string())?;
+            out.flush().map_err(|e| e.to_string())?;
             Ok(())
         }
         Command::Healthcheck { listen } => healthcheck(listen),

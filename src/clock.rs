@@ -70,6 +70,14 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// Parses an RFC 3339 time (`2026-11-27T02:30:40Z`, any offset, any fraction) as Unix
+/// milliseconds; `None` when it is not one.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;

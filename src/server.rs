@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::clock::{HOUR, SystemClock};
 use crate::config::Config;
 use crate::db::{Db, Ownership};
-use crate::domain::{State, keys, sessions};
+use crate::domain::{State, audit, keys, sessions};
 use deadline::{Deadlines, Phases, Shared};
 
 /// How long in-flight requests get to finish after a stop signal.
@@ -70,6 +70,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     match keys::flush_at_stop(&state).await {
         Ok(n) => tracing::info!(keys = n, "key usage flushed"),
         Err(e) => tracing::error!(error = %e, "flushing key usage at shutdown failed"),
+    }
+    if let Err(e) = audit::flush_refusals(&state).await {
+        tracing::error!(error = %e, "writing refused sign-ins to the audit log at shutdown failed");
     }
     tracing::info!("stopped");
     Ok(())
@@ -300,10 +303,13 @@ async fn flusher(state: State) {
             ),
             Err(e) => tracing::warn!(error = %e, "flushing key usage failed; will retry"),
         }
+        if let Err(e) = audit::flush_refusals(&state).await {
+            tracing::warn!(error = %e, "writing refused sign-ins to the audit log failed; will retry");
+        }
     }
 }
 
-/// Deletes expired sessions every hour.
+/// Deletes expired sessions, and audit events past their retention, every hour.
 async fn janitor(state: State) {
     let mut tick = tokio::time::interval(Duration::from_millis(HOUR as u64));
     loop {
@@ -312,6 +318,13 @@ async fn janitor(state: State) {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        match audit::prune(&state).await {
+            Ok(n) if n > 0 => {
+                tracing::info!(deleted = n, "audit events past their retention deleted")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! middleware around them.
 
 pub mod application;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod body_check;
@@ -46,6 +47,8 @@ pub enum ApiTags {
     Domain,
     /// Verifying keys for services that receive them.
     ApiKey,
+    /// What happened: the organization's audit log and the caller's own account events.
+    Audit,
 }
 
 /// The OpenAPI service: every router, with the spec's metadata.
@@ -61,6 +64,7 @@ pub fn service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
         application::ApplicationApi,
         domain::DomainApi,
         authz::ApiKeyApi,
+        audit::AuditApi,
     );
     OpenApiService::new(apis, "keygate", env!("CARGO_PKG_VERSION"))
         .description(

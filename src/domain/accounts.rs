@@ -1,5 +1,6 @@
 //! Sign-up (the first one bootstraps the owner), sign-in, and users made from the shell.
 
+use super::audit;
 use super::invitations;
 use super::limiter::{Begin, Limiter};
 use super::policy::{self, op};
@@ -115,9 +116,12 @@ pub async fn sign_up(st: &State, input: SignUp, client: &Client) -> Result<(User
         if let Some(raw) = &input.invitation_token {
             let inv = invitations::by_token_for(tx, raw, new.email.as_str(), now)?;
             let user = insert_user(tx, &new, &hash, now)?;
-            let m = invitations::accept_in(tx, &inv, &user.id, now)?;
+            let by = audit::user(&user, "user.sign_up", now);
+            tx.audit(by.clone().org(&inv.organization_id));
+            let m = invitations::accept_in(tx, &inv, &user.id, &by, now)?;
             let org = Some(m.organization_id);
             let issued = sessions::create_in(tx, &user.id, org, &client, now, ttl)?;
+            tx.audit(signed_in(&user, &issued, now));
             return Ok((user, issued));
         }
         // Checked again under the write lock: two first sign-ups cannot both win.
@@ -127,10 +131,22 @@ pub async fn sign_up(st: &State, input: SignUp, client: &Client) -> Result<(User
         let user = insert_user(tx, &new, &hash, now)?;
         store::users::make_installation_admin(tx, &user.id)?;
         let org = create_org_in(tx, &user.id, FIRST_ORG_NAME, now)?;
+        tx.audit(audit::user(&user, "user.sign_up", now).org(&org.id));
+        tx.audit(
+            audit::user(&user, "organization.create", now)
+                .org(&org.id)
+                .resource("organization", org.id.as_str()),
+        );
         let issued = sessions::create_in(tx, &user.id, Some(org.id), &client, now, ttl)?;
+        tx.audit(signed_in(&user, &issued, now));
         Ok((user, issued))
     })
     .await
+}
+
+/// The event of a new session for `user`.
+pub fn signed_in(user: &User, issued: &Issued, now: i64) -> crate::store::audit::Event {
+    audit::user(user, "session.sign_in", now).resource("session", issued.session.id.as_str())
 }
 
 fn signup_closed() -> Error {
@@ -170,7 +186,10 @@ pub async fn sign_in(
     extras: SignInExtras,
 ) -> Result<SignedIn> {
     let result = check_sign_in(st, raw_email, password, client, extras).await;
-    if let Err(Error::Throttled(..)) = &result {
+    if let Err(Error::Throttled(t, _)) = &result {
+        let email = raw_email.trim().to_lowercase();
+        st.refusals
+            .sign_in_failed(&email, None, t.as_str(), st.now());
         refusal_delay(st).await;
     }
     result
@@ -222,8 +241,12 @@ async fn check_sign_in(
         .verify_password(&email, password.to_owned(), stored)
         .await
         .map_err(|e| attempt.not_evaluated(e))?;
+    let subject = user.as_ref().map(|u| u.id.clone());
     let (Some(user), Verified::Yes { rehash }) = (user, verdict) else {
         drop(attempt);
+        let reason = Reason::InvalidCredentials.as_str();
+        st.refusals
+            .sign_in_failed(&email, subject.as_ref(), reason, st.now());
         return Err(Error::Denied(Reason::InvalidCredentials));
     };
     // Only failures count against the budgets.
@@ -249,6 +272,7 @@ async fn check_sign_in(
             }
             let org = store::orgs::first_org_of(tx, &uid)?;
             let issued = sessions::create_in(tx, &uid, org, &client, now, ttl)?;
+            tx.audit(signed_in(&user, &issued, now));
             Ok(SignedIn::Session(User::clone(&user), issued))
         })
         .await?;
@@ -432,8 +456,23 @@ pub fn create_user_blocking(
         if first || installation_admin {
             store::users::make_installation_admin(tx, &user.id)?;
         }
+        tx.audit(
+            audit::shell("user.create", now)
+                .subject(&user.id)
+                .resource("user", user.id.as_str())
+                .details(serde_json::json!({
+                    "email": user.email,
+                    "installationAdmin": first || installation_admin,
+                })),
+        );
         if first {
             let org = create_org_in(tx, &user.id, FIRST_ORG_NAME, now)?;
+            tx.audit(
+                audit::shell("organization.create", now)
+                    .org(&org.id)
+                    .subject(&user.id)
+                    .resource("organization", org.id.as_str()),
+            );
             return Ok(Created {
                 user,
                 owner_of: Some(org),
@@ -448,17 +487,22 @@ pub fn create_user_blocking(
             None => store::orgs::oldest(tx)?.ok_or(Error::NotFound("organization"))?,
         };
         let flags = Flags::default();
-        store::orgs::insert_member(
-            tx,
-            &Membership {
-                id: MemberId(token::new_id()),
-                organization_id: org_id,
-                user_id: user.id.clone(),
-                role,
-                flags,
-                created_at: now,
-            },
-        )?;
+        let m = Membership {
+            id: MemberId(token::new_id()),
+            organization_id: org_id,
+            user_id: user.id.clone(),
+            role,
+            flags,
+            created_at: now,
+        };
+        store::orgs::insert_member(tx, &m)?;
+        tx.audit(
+            audit::shell("member.add", now)
+                .org(&m.organization_id)
+                .subject(&user.id)
+                .resource("member", m.id.as_str())
+                .details(serde_json::json!({ "role": role.as_str() })),
+        );
         Ok(Created {
             user,
             owner_of: None,

@@ -18,7 +18,7 @@ use super::State;
 use super::access::{Actor, Via};
 use super::policy::{self, op};
 use crate::clock::DAY;
-use crate::error::{Checks, Error, Reason, Result};
+use crate::error::{Checks, Error, Reason, Result, Throttle};
 use crate::model::{OrgId, Role, UserId};
 use crate::store::audit::{Cursor, Event, Filter, Origin, Outcome, Scope, Stored, Who};
 use crate::store::{self, Tx};
@@ -167,6 +167,18 @@ pub fn by(actor: &Actor, action: &'static str, at: i64) -> Event {
     }
 }
 
+/// An event by `user`, signed in or signing in, at `at`.
+pub fn user(user: &crate::model::User, action: &'static str, at: i64) -> Event {
+    Event::new(
+        Who::User {
+            id: user.id.clone(),
+            email: user.email.clone(),
+        },
+        action,
+        at,
+    )
+}
+
 /// An event made from the shell.
 pub fn shell(action: &'static str, at: i64) -> Event {
     Event::new(Who::Shell, action, at)
@@ -221,7 +233,13 @@ const EMAIL_MAX: usize = 254;
 impl Refusals {
     /// Counts a failed sign-in for `email` (of `subject`, when it names an account), for
     /// `reason`, from the request being served.
-    pub fn sign_in_failed(&self, email: &str, subject: Option<&UserId>, reason: Reason, at: i64) {
+    pub fn sign_in_failed(
+        &self,
+        email: &str,
+        subject: Option<&UserId>,
+        reason: &'static str,
+        at: i64,
+    ) {
         let (address, user_agent, request_id) = with_seen(|s| {
             (
                 s.address,
@@ -232,7 +250,7 @@ impl Refusals {
         .unwrap_or((None, None, None));
         let key = RefusalKey {
             action: "session.sign_in_failed",
-            reason: reason.as_str(),
+            reason,
             email: truncate(email, EMAIL_MAX),
             subject: subject.cloned(),
             address,
@@ -330,6 +348,7 @@ impl Refusals {
                 reason: Reason::ALL
                     .iter()
                     .map(|r| r.as_str())
+                    .chain(Throttle::ALL.iter().map(|t| t.as_str()))
                     .find(|r| *r == text("reason"))
                     .unwrap_or(""),
                 email: text("email"),
@@ -443,9 +462,10 @@ pub fn all(
     )
 }
 
-/// `audit.account`: the events that concern the caller: its sign-ins (failed ones
-/// included), sessions, password and two-factor, and what others did to its
-/// memberships.
+/// `audit.account`: the caller's own events: its sign-ins (failed ones included),
+/// sessions, password and two-factor, and what it did itself in the organizations it
+/// is a member of.
+/// What others did in an organization is that organization's (`audit.all`).
 pub fn account(
     st: &State,
     actor: &Actor,
@@ -456,7 +476,7 @@ pub fn account(
     policy::authorize::<op::AuditAccount>(actor)?;
     page(
         st,
-        Scope::Subject(actor.user().id.clone()),
+        Scope::Account(actor.user().id.clone()),
         filter,
         cursor,
         limit,

@@ -1,6 +1,7 @@
 //! Invitations: random single-use tokens, stored hashed, valid for 48 hours.
 
 use super::access::Actor;
+use super::audit;
 use super::policy::{self, op};
 use super::{State, in_own_org};
 use crate::auth::token;
@@ -10,6 +11,7 @@ use crate::model::{
     Email, Flags, Invitation, InvitationId, InvitationStatus, MemberId, Membership, Page, Paging,
     Role, UserId,
 };
+use crate::store::audit::Event;
 use crate::store::{self, Reader, Tx};
 
 /// How long an invitation can be accepted.
@@ -79,6 +81,9 @@ pub async fn invite(
     };
     let hash = token::sha256(token.as_bytes());
     let inv = invitation.clone();
+    let event = audit::by(actor, "invitation.create", now)
+        .resource("invitation", invitation.id.as_str())
+        .details(serde_json::json!({ "email": invitation.email, "role": role.as_str() }));
     st.write(&auth, move |tx| {
         if let Some(u) = store::users::by_email(tx, &inv.email)?
             && store::orgs::membership_of(tx, &inv.organization_id, &u.id)?.is_some()
@@ -94,7 +99,9 @@ pub async fn invite(
                 "This email already has a pending invitation",
             ));
         }
-        store::invitations::insert(tx, &inv, &hash)
+        store::invitations::insert(tx, &inv, &hash)?;
+        tx.audit(event);
+        Ok(())
     })
     .await?;
     Ok((invitation, token))
@@ -113,6 +120,7 @@ pub async fn remove(st: &State, actor: &Actor, id: &InvitationId) -> Result<Invi
     let auth = policy::authorize::<op::OrganizationRemoveInvitation>(actor)?;
     let me = actor.member()?.clone();
     let id = id.clone();
+    let event = audit::by(actor, "invitation.cancel", st.now()).resource("invitation", id.as_str());
     st.write(&auth, move |tx| {
         let found = store::invitations::in_org(tx, &me.organization_id, &id)?;
         let mut inv = in_own_org(tx, found, "invitation", |c| {
@@ -125,6 +133,7 @@ pub async fn remove(st: &State, actor: &Actor, id: &InvitationId) -> Result<Invi
             ));
         }
         inv.status = InvitationStatus::Canceled;
+        tx.audit(event);
         Ok(inv)
     })
     .await
@@ -151,7 +160,14 @@ fn acceptable(inv: &Invitation, email: &str, now: i64) -> Result<()> {
 }
 
 /// Turns an invitation into a membership for `user`, inside the caller's transaction.
-pub fn accept_in(conn: &Tx, inv: &Invitation, user: &UserId, now: i64) -> Result<Membership> {
+/// Records the invitation's acceptance and the new member in the audit log, by `by`.
+pub fn accept_in(
+    conn: &Tx,
+    inv: &Invitation,
+    user: &UserId,
+    by: &Event,
+    now: i64,
+) -> Result<Membership> {
     if store::orgs::membership_of(conn, &inv.organization_id, user)?.is_some() {
         return Err(Error::conflict(
             Clash::AlreadyAMember,
@@ -173,6 +189,18 @@ pub fn accept_in(conn: &Tx, inv: &Invitation, user: &UserId, now: i64) -> Result
         created_at: now,
     };
     store::orgs::insert_member(conn, &m)?;
+    let org = &inv.organization_id;
+    conn.audit(
+        Event::new(by.who.clone(), "invitation.accept", now)
+            .org(org)
+            .resource("invitation", inv.id.as_str()),
+    );
+    conn.audit(
+        Event::new(by.who.clone(), "member.add", now)
+            .org(org)
+            .resource("member", m.id.as_str())
+            .details(serde_json::json!({ "role": m.role.as_str() })),
+    );
     Ok(m)
 }
 
@@ -200,6 +228,7 @@ pub async fn accept(st: &State, actor: &Actor, ticket: Ticket) -> Result<Members
     let auth = policy::authorize::<op::OrganizationAcceptInvitation>(actor)?;
     let session = policy::session_only(actor)?.clone();
     let (user, now) = (actor.user().clone(), st.now());
+    let by = audit::user(&user, "invitation.accept", now);
     st.write(&auth, move |tx| {
         let inv = match ticket {
             Ticket::Token(t) => by_token_for(tx, &t, &user.email, now)?,
@@ -210,7 +239,7 @@ pub async fn accept(st: &State, actor: &Actor, ticket: Ticket) -> Result<Members
                 inv
             }
         };
-        let m = accept_in(tx, &inv, &user.id, now)?;
+        let m = accept_in(tx, &inv, &user.id, &by, now)?;
         store::sessions::set_active_org(tx, &session, Some(&m.organization_id))?;
         Ok(m)
     })

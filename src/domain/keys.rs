@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::State;
 use super::access::{self, Actor, Via, load_principal};
+use super::audit;
 use super::cache::{CachedKey, KeyHit, KeyRuntime, RuntimeState, ViewSlot};
 use super::limiter::Bucket;
 use super::policy::{self, Authorized, Op, op};
@@ -189,9 +190,33 @@ pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, Str
         previous_expires_at: None,
     };
     let (rec, hash) = (record.clone(), apikey::hash(&key));
-    st.write(&auth, move |tx| store::keys::insert(tx, &rec, &hash))
-        .await?;
+    let event = key_event(actor, "apikey.create", &record, now).details(serde_json::json!({
+        "name": record.name,
+        "start": record.start,
+        "readOnly": record.scope.read_only,
+        "projects": record.scope.project_ids.as_ref().map(Vec::len),
+        "expiresAt": record.expires_at.map(crate::clock::rfc3339),
+    }));
+    st.write(&auth, move |tx| {
+        store::keys::insert(tx, &rec, &hash)?;
+        tx.audit(event);
+        Ok(())
+    })
+    .await?;
     Ok((record, key))
+}
+
+/// An event by `actor` about `key`, in the key's organization, concerning its user.
+fn key_event(
+    actor: &Actor,
+    action: &'static str,
+    key: &ApiKey,
+    now: i64,
+) -> crate::store::audit::Event {
+    audit::by(actor, action, now)
+        .org(&key.organization_id)
+        .subject(&key.user_id)
+        .resource("apikey", key.id.as_str())
 }
 
 /// The refill due at `now`, if one is: its amount and when it landed.
@@ -303,8 +328,14 @@ fn managed<O: Op>(
 pub async fn delete(st: &State, actor: &Actor, id: &ApiKeyId) -> Result<()> {
     let (key, auth) = managed::<op::UserDeleteApiKey>(st, actor, id, true)?;
     let k = key.clone();
-    st.write(&auth, move |tx| store::keys::delete(tx, &k))
-        .await?;
+    let event = key_event(actor, "apikey.delete", &key, st.now())
+        .details(serde_json::json!({ "name": key.name, "start": key.start }));
+    st.write(&auth, move |tx| {
+        store::keys::delete(tx, &k)?;
+        tx.audit(event);
+        Ok(())
+    })
+    .await?;
     // Its usage not yet flushed has no row left to go to.
     st.cache.drop_runtime(&key.id);
     Ok(())
@@ -322,16 +353,35 @@ pub async fn update(
     let name = name.and_then(|n| c.field("name", Name::parse(n, NAME_MAX)));
     c.finish()?;
     let (mut key, auth) = managed::<op::UserUpdateApiKey>(st, actor, id, false)?;
+    let now = st.now();
+    let mut events = Vec::new();
     if let Some(n) = name {
-        key.name = n.into_string();
+        let n = n.into_string();
+        if n != key.name {
+            events.push(
+                key_event(actor, "apikey.rename", &key, now)
+                    .details(serde_json::json!({ "from": key.name, "to": n })),
+            );
+        }
+        key.name = n;
     }
     if let Some(e) = enabled {
+        if e != key.enabled {
+            let action = if e { "apikey.enable" } else { "apikey.disable" };
+            events.push(key_event(actor, action, &key, now));
+        }
         key.enabled = e;
     }
-    key.updated_at = st.now();
+    key.updated_at = now;
     let k = key.clone();
-    st.write(&auth, move |tx| store::keys::update(tx, &k))
-        .await?;
+    st.write(&auth, move |tx| {
+        store::keys::update(tx, &k)?;
+        for e in events {
+            tx.audit(e);
+        }
+        Ok(())
+    })
+    .await?;
     with_usage(st, std::slice::from_mut(&mut key), st.now());
     Ok(key)
 }
@@ -360,8 +410,16 @@ pub async fn rotate(
     key.updated_at = now;
     key.previous_expires_at = (grace > 0).then_some(now + grace * SECOND);
     let (k, hash) = (key.clone(), apikey::hash(&secret));
-    st.write(&auth, move |tx| store::keys::rotate(tx, &k, &hash))
-        .await?;
+    let event = key_event(actor, "apikey.rotate", &key, now).details(serde_json::json!({
+        "start": key.start,
+        "gracePeriodSeconds": grace,
+    }));
+    st.write(&auth, move |tx| {
+        store::keys::rotate(tx, &k, &hash)?;
+        tx.audit(event);
+        Ok(())
+    })
+    .await?;
     with_usage(st, std::slice::from_mut(&mut key), now);
     Ok((key, secret))
 }
@@ -816,6 +874,13 @@ pub fn create_from_shell(
             previous_expires_at: None,
         };
         store::keys::insert(tx, &key, &hash)?;
+        tx.audit(
+            audit::shell("apikey.create", now)
+                .org(&key.organization_id)
+                .subject(&user.id)
+                .resource("apikey", key.id.as_str())
+                .details(serde_json::json!({ "name": key.name, "start": key.start })),
+        );
         Ok(CreatedFromShell { key, secret, user })
     })
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::access::Actor;
 use super::accounts::{NewUser, insert_user};
+use super::audit;
 use super::invitations::assignable_role;
 use super::policy::{self, op};
 use super::{State, in_own_org};
@@ -58,6 +59,7 @@ pub async fn update_role(
     let auth = policy::authorize::<op::OrganizationUpdateMemberRole>(actor)?;
     let me = actor.member()?.clone();
     let member = member.clone();
+    let event = audit::by(actor, "member.role", st.now()).resource("member", member.as_str());
     st.write(&auth, move |tx| {
         let found = store::orgs::member(tx, &me.organization_id, &member)?;
         let mut target = in_own_org(tx, found, "member", |c| {
@@ -78,6 +80,10 @@ pub async fn update_role(
             }
             target.flags = Flags::default();
         }
+        tx.audit(event.subject(&target.user_id).details(serde_json::json!({
+            "from": target.role.as_str(),
+            "to": role.as_str(),
+        })));
         target.role = role;
         Ok(target)
     })
@@ -99,9 +105,17 @@ pub async fn remove(st: &State, actor: &Actor, user: &UserId) -> Result<()> {
     let auth = policy::authorize::<op::UserRemove>(actor)?;
     let me = actor.member()?.clone();
     let target = user.clone();
+    let event = audit::by(actor, "member.remove", st.now());
     st.write(&auth, move |tx| {
         let target = managed_target(tx, &me, &target)?;
-        store::orgs::delete_member(tx, &target)
+        store::orgs::delete_member(tx, &target)?;
+        tx.audit(
+            event
+                .subject(&target.user_id)
+                .resource("member", target.id.as_str())
+                .details(serde_json::json!({ "role": target.role.as_str() })),
+        );
+        Ok(())
     })
     .await
 }
@@ -125,6 +139,7 @@ pub async fn assign(
     let auth = policy::authorize::<op::UserAssignPermissions>(actor)?;
     let me = actor.member()?.clone();
     let target = user.clone();
+    let event = audit::by(actor, "member.permissions", st.now());
     st.write(&auth, move |tx| {
         let target = managed_target(tx, &me, &target)?;
         let org = &me.organization_id;
@@ -152,6 +167,22 @@ pub async fn assign(
         for (_, list, ids) in lists {
             store::orgs::set_access_list(tx, &target, list, ids)?;
         }
+        let on: Vec<&str> = crate::model::Flag::ALL
+            .iter()
+            .filter(|f| f.is_in(&a.flags))
+            .map(|f| f.name())
+            .collect();
+        tx.audit(
+            event
+                .subject(&target.user_id)
+                .resource("member", target.id.as_str())
+                .details(serde_json::json!({
+                    "flags": on,
+                    "projects": a.projects.len(),
+                    "environments": a.environments.len(),
+                    "applications": a.applications.len(),
+                })),
+        );
         Ok(Permissions {
             role: target.role,
             flags: a.flags,
@@ -232,6 +263,7 @@ pub async fn create_with_credentials(
     }
     let hash = st.hash_password(new.password.expose().to_owned()).await?;
     let now = st.now();
+    let event = audit::by(actor, "member.add", now);
     st.write(&auth, move |tx| {
         let user = insert_user(tx, &new, &hash, now)?;
         let m = Membership {
@@ -243,6 +275,16 @@ pub async fn create_with_credentials(
             created_at: now,
         };
         store::orgs::insert_member(tx, &m)?;
+        tx.audit(
+            event
+                .subject(&user.id)
+                .resource("member", m.id.as_str())
+                .details(serde_json::json!({
+                    "email": user.email,
+                    "role": role.as_str(),
+                    "newUser": true,
+                })),
+        );
         Ok((user, m))
     })
     .await

@@ -3,6 +3,7 @@
 use super::State;
 use super::access::{self, Actor};
 use super::accounts::{NAME_MAX, create_org_in};
+use super::audit;
 use super::policy::{self, op};
 use crate::error::{Checks, Error, Invalid, Reason, Result};
 use crate::model::{Membership, Name, OrgId, Organization, Page, Paging, Role};
@@ -20,9 +21,17 @@ pub async fn create(st: &State, actor: &Actor, name: &str) -> Result<(Organizati
     let name = parse_name(name)?;
     let auth = policy::authorize::<op::OrganizationCreate>(actor)?;
     let (user, now) = (actor.user().id.clone(), st.now());
+    let event = audit::by(actor, "organization.create", now);
     let org = st
         .write(&auth, move |tx| {
-            create_org_in(tx, &user, name.as_str(), now)
+            let org = create_org_in(tx, &user, name.as_str(), now)?;
+            tx.audit(
+                event
+                    .org(&org.id)
+                    .resource("organization", org.id.as_str())
+                    .details(serde_json::json!({ "name": org.name })),
+            );
+            Ok(org)
         })
         .await?;
     Ok((org, Role::Owner))
@@ -100,6 +109,17 @@ pub async fn update(
     }
     let id = o.id.clone();
     let new_name = name.map(Name::into_string);
+    let event = |action| {
+        audit::by(actor, action, st.now())
+            .org(&id)
+            .resource("organization", id.as_str())
+    };
+    let renamed = new_name.as_ref().map(|n| {
+        event("organization.rename").details(serde_json::json!({ "from": o.name, "to": n }))
+    });
+    let required = require_two_factor.map(|on| {
+        event("organization.require_two_factor").details(serde_json::json!({ "required": on }))
+    });
     if let Some(n) = &new_name {
         o.name = n.clone();
     }
@@ -109,6 +129,9 @@ pub async fn update(
         }
         if let Some(on) = require_two_factor {
             store::two_factor::set_required(tx, &id, on)?;
+        }
+        for e in renamed.into_iter().chain(required) {
+            tx.audit(e);
         }
         Ok(())
     })
@@ -123,6 +146,10 @@ pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
     let (o, m) = access::member_in(st, actor, org)?;
     let auth = pending.in_org(&m)?;
     let user = actor.user().id.clone();
+    let event = audit::by(actor, "organization.delete", st.now())
+        .org(&o.id)
+        .resource("organization", o.id.as_str())
+        .details(serde_json::json!({ "name": o.name }));
     st.write(&auth, move |tx| {
         if store::orgs::count_of_user(tx, &user)? <= 1 {
             return Err(Error::invalid(
@@ -130,7 +157,9 @@ pub async fn delete(st: &State, actor: &Actor, org: &OrgId) -> Result<()> {
                 "You cannot delete your only organization",
             ));
         }
-        store::orgs::delete(tx, &o.id)
+        store::orgs::delete(tx, &o.id)?;
+        tx.audit(event);
+        Ok(())
     })
     .await
 }

@@ -4,6 +4,7 @@
 
 use super::State;
 use super::access::Actor;
+use super::audit;
 use super::members::{managed_target, outranks};
 use super::policy::{self, op};
 use crate::auth::password::Hasher;
@@ -49,11 +50,16 @@ pub async fn create(st: &State, actor: &Actor, user: &UserId) -> Result<Issued> 
     let now = st.now();
     let expires_at = now + TTL_MS;
     let target = user.clone();
+    let event = audit::by(actor, "user.password_reset_link", now)
+        .resource("user", user.as_str())
+        .details(serde_json::json!({ "expiresAt": crate::clock::rfc3339(expires_at) }));
     st.write(&auth, move |tx| {
         let target = managed_target(tx, &me, &target)?;
         may_take_over(tx, &by, &target.user_id)?;
         store::password_resets::cancel_unused(tx, &target.user_id)?;
-        store::password_resets::insert(tx, &hash, &target.user_id, &by, now, expires_at)
+        store::password_resets::insert(tx, &hash, &target.user_id, &by, now, expires_at)?;
+        tx.audit(event.subject(&target.user_id));
+        Ok(())
     })
     .await?;
     Ok(Issued { token, expires_at })
@@ -101,7 +107,14 @@ pub async fn reset(st: &State, raw_token: &str, new_password: &str) -> Result<()
     let now = st.now();
     st.write(&policy::unchecked::<op::ResetPassword>(), move |tx| {
         let user = store::password_resets::consume(tx, &hash, now)?.ok_or_else(invalid_token)?;
-        set_in(tx, &user, &new_hash, now)?;
+        let out = set_in(tx, &user, &new_hash, now)?;
+        if let Some(u) = store::users::by_id(tx, &user)? {
+            tx.audit(
+                audit::user(&u, "user.password_reset", now)
+                    .resource("user", user.as_str())
+                    .details(signed_out_details(&out)),
+            );
+        }
         Ok(())
     })
     .await
@@ -140,6 +153,20 @@ pub fn set_password_blocking(st: &State, email: &str, password: &str) -> Result<
     let now = st.now();
     st.write_blocking(&policy::unchecked::<op::Shell>(), |tx| {
         let signed_out = set_in(tx, &user.id, &hash, now)?;
+        tx.audit(
+            audit::shell("user.password_set", now)
+                .subject(&user.id)
+                .resource("user", user.id.as_str())
+                .details(signed_out_details(&signed_out)),
+        );
         Ok(PasswordSet { user, signed_out })
+    })
+}
+
+/// What the log says of a password set for someone: what it ended.
+fn signed_out_details(s: &SignedOut) -> serde_json::Value {
+    serde_json::json!({
+        "sessionsEnded": s.sessions,
+        "trustedDevicesForgotten": s.trusted_devices,
     })
 }

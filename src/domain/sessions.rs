@@ -147,10 +147,16 @@ pub async fn sign_out(st: &State, token: &str) -> Result<()> {
     if !token::looks_like_token(token) {
         return Ok(());
     }
-    let hash = token::sha256(token.as_bytes());
+    let (hash, now) = (token::sha256(token.as_bytes()), st.now());
     st.write(&policy::unchecked::<op::SignOut>(), move |tx| {
         if let Some(s) = store::sessions::by_token_hash(tx, &hash)? {
             store::sessions::delete(tx, &s.id)?;
+            if let Some(u) = store::users::by_id(tx, &s.user_id)? {
+                tx.audit(
+                    super::audit::user(&u, "session.sign_out", now)
+                        .resource("session", s.id.as_str()),
+                );
+            }
         }
         Ok(())
     })

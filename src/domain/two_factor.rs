@@ -5,6 +5,7 @@
 
 use super::access::Actor;
 use super::accounts::{self, Attempt};
+use super::audit;
 use super::policy::{self, op};
 use super::sessions::{self, Issued};
 use super::{Client, State};
@@ -177,11 +178,14 @@ pub async fn new_codes(st: &State, actor: &Actor, password: &str) -> Result<Vec<
     accounts::confirm_password(st, user, password).await?;
     let (codes, hashes) = new_backup_codes(&user.id);
     let id = user.id.clone();
+    let event = audit::user(user, "two_factor.backup_codes", st.now());
     st.write(&policy::unchecked::<op::TwoFactor>(), move |tx| {
         if !store::users::by_id(tx, &id)?.is_some_and(|u| u.two_factor_enabled) {
             return Err(not_enabled());
         }
-        store::two_factor::replace_backup_codes(tx, &id, &hashes)
+        store::two_factor::replace_backup_codes(tx, &id, &hashes)?;
+        tx.audit(event);
+        Ok(())
     })
     .await?;
     Ok(codes)
@@ -193,12 +197,17 @@ pub async fn disable(st: &State, actor: &Actor, password: &str) -> Result<()> {
     let user = session_user(actor)?;
     accounts::confirm_password(st, user, password).await?;
     let (id, now) = (user.id.clone(), st.now());
+    let event = audit::user(user, "two_factor.disable", now);
     st.write(&policy::unchecked::<op::TwoFactor>(), move |tx| {
         let on = store::users::by_id(tx, &id)?.is_some_and(|u| u.two_factor_enabled);
         if !on && store::two_factor::secret(tx, &id)?.is_none() {
             return Err(not_enabled());
         }
-        store::two_factor::remove_all(tx, &id, now)
+        store::two_factor::remove_all(tx, &id, now)?;
+        if on {
+            tx.audit(event);
+        }
+        Ok(())
     })
     .await
 }
@@ -212,20 +221,31 @@ pub fn reset_blocking(st: &State, email: &str) -> Result<User> {
     st.write_blocking(&policy::unchecked::<op::Shell>(), |tx| {
         let user = store::users::by_email(tx, &email)?.ok_or(Error::NotFound("user"))?;
         store::two_factor::remove_all(tx, &user.id, now)?;
-        store::sessions::delete_others(tx, &user.id, None)?;
+        let ended = store::sessions::delete_others(tx, &user.id, None)?;
+        tx.audit(
+            audit::shell("two_factor.reset", now)
+                .subject(&user.id)
+                .resource("user", user.id.as_str())
+                .details(serde_json::json!({
+                    "email": user.email,
+                    "sessionsEnded": ended.len(),
+                })),
+        );
         store::users::by_id(tx, &user.id)?.ok_or(Error::NotFound("user"))
     })
 }
 
 /// Runs a guess at `user`'s second factor: `check` gets the unit of work and answers
 /// `wrong_code()` for a wrong guess. Only wrong guesses count against the budgets.
+/// A wrong code, and a refused one, are counted for the audit log as failed sign-ins of
+/// the user.
 async fn guess<T: Send + 'static>(
     st: &State,
-    user: &UserId,
+    user: &User,
     client: &Client,
     check: impl FnOnce(&Tx) -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    let attempt = Attempt::two_factor(st, user, client.address.as_deref()).await;
+    let attempt = Attempt::two_factor(st, &user.id, client.address.as_deref()).await;
     let result = match attempt {
         Ok(mut attempt) => match st.write(&policy::unchecked::<op::TwoFactor>(), check).await {
             Ok(v) => {
@@ -237,6 +257,15 @@ async fn guess<T: Send + 'static>(
         },
         Err(e) => Err(e),
     };
+    let failed = match &result {
+        Err(Error::Denied(r @ Reason::InvalidTwoFactorCode)) => Some(r.as_str()),
+        Err(Error::Throttled(t, _)) => Some(t.as_str()),
+        _ => None,
+    };
+    if let Some(reason) = failed {
+        st.refusals
+            .sign_in_failed(&user.email, Some(&user.id), reason, st.now());
+    }
     if let Err(Error::Throttled(..)) = &result {
         accounts::refusal_delay(st).await;
     }
@@ -255,7 +284,8 @@ pub async fn confirm(st: &State, actor: &Actor, code: &str, client: &Client) -> 
         .ok_or_else(not_enabled)?;
     let step = step_of(st, &secret, code);
     let (id, now) = (user.id.clone(), st.now());
-    guess(st, &user.id, client, move |tx| {
+    let event = audit::user(&user, "two_factor.enable", now);
+    guess(st, &user, client, move |tx| {
         let step = step.ok_or_else(wrong_code)?;
         if !store::two_factor::use_step(tx, &id, step)? {
             return Err(wrong_code());
@@ -263,7 +293,8 @@ pub async fn confirm(st: &State, actor: &Actor, code: &str, client: &Client) -> 
         let mut u = store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))?;
         if !u.two_factor_enabled {
             store::two_factor::set_enabled(tx, &id, true, now)?;
-            store::sessions::delete_others(tx, &id, Some(&keep))?;
+            let ended = store::sessions::delete_others(tx, &id, Some(&keep))?;
+            tx.audit(event.details(serde_json::json!({ "sessionsEnded": ended.len() })));
             (u.two_factor_enabled, u.updated_at) = (true, now);
         }
         Ok(u)
@@ -328,10 +359,15 @@ pub async fn complete_sign_in(
             Checked::Backup(totp::normalize_backup_code(code).map(|c| backup_hash(&user.id, &c)))
         }
     };
+    let method = match proof {
+        Proof::Totp(_) => "totp",
+        Proof::Backup(_) => "backup_code",
+    };
+    let signed_in = audit::user(&user, "session.sign_in", now);
     let device = trust_device.then(token::new_token);
     let device_hash = device.as_deref().map(|d| token::sha256(d.as_bytes()));
     let (id, ttl, who) = (user.id.clone(), st.config.session_ttl_ms, client.clone());
-    let issued = guess(st, &user.id, client, move |tx| {
+    let issued = guess(st, &user, client, move |tx| {
         let proved = match checked {
             Checked::Step(Some(step)) => store::two_factor::use_step(tx, &id, step)?,
             Checked::Backup(Some(h)) => store::two_factor::use_backup_code(tx, &id, &h, now)?,
@@ -347,7 +383,16 @@ pub async fn complete_sign_in(
             store::two_factor::insert_device(tx, h, &id, now, now + DEVICE_TTL_MS)?;
         }
         let org = store::orgs::first_org_of(tx, &id)?;
-        sessions::create_in(tx, &id, org, &who, now, ttl)
+        let issued = sessions::create_in(tx, &id, org, &who, now, ttl)?;
+        tx.audit(
+            signed_in
+                .resource("session", issued.session.id.as_str())
+                .details(serde_json::json!({
+                    "twoFactor": method,
+                    "trustDevice": device_hash.is_some(),
+                })),
+        );
+        Ok(issued)
     })
     .await?;
     Ok(Completed {

@@ -3,10 +3,12 @@
 use super::State;
 use super::access::Actor;
 use super::accounts::{self, NAME_MAX};
+use super::audit;
 use super::policy::{self, op};
 use crate::error::{Checks, Error, Result};
 use crate::model::{Name, Page, Paging, Password, Session, SessionId, User};
 use crate::store;
+use crate::store::audit::Event;
 
 /// What `user.update` may change.
 pub struct Update {
@@ -46,13 +48,19 @@ pub async fn update(st: &State, actor: &Actor, u: Update) -> Result<User> {
     }
     let (id, now) = (actor.user().id.clone(), st.now());
     let name = name.map(Name::into_string);
+    let who = audit::who(actor);
     st.write(&auth, move |tx| {
         if let Some(n) = &name {
             store::users::set_name(tx, &id, n, now)?;
         }
         if let Some((hash, keep)) = &new_hash {
             store::users::set_password_hash(tx, &id, hash, now)?;
-            store::sessions::delete_others(tx, &id, Some(keep))?;
+            let ended = store::sessions::delete_others(tx, &id, Some(keep))?;
+            tx.audit(
+                Event::new(who, "user.password_change", now)
+                    .resource("user", id.as_str())
+                    .details(serde_json::json!({ "sessionsEnded": ended.len() })),
+            );
         }
         store::users::by_id(tx, &id)?.ok_or(Error::NotFound("user"))
     })
@@ -70,9 +78,14 @@ pub fn sessions(st: &State, actor: &Actor, paging: Paging) -> Result<Page<Sessio
 pub async fn revoke_session(st: &State, actor: &Actor, id: &SessionId) -> Result<()> {
     let auth = policy::authorize::<op::UserRevokeSession>(actor)?;
     let (user, id) = (actor.user().id.clone(), id.clone());
+    let event = audit::by(actor, "session.revoke", st.now()).resource("session", id.as_str());
     let gone = st
         .write(&auth, move |tx| {
-            store::sessions::delete_of_user(tx, &user, &id)
+            let gone = store::sessions::delete_of_user(tx, &user, &id)?;
+            if gone {
+                tx.audit(event);
+            }
+            Ok(gone)
         })
         .await?;
     if gone {

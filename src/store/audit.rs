@@ -263,8 +263,10 @@ pub(super) fn append(tx: &Tx, events: &[Event], origin: &Origin) -> Result<()> {
 pub enum Scope {
     /// An organization's.
     Org(OrgId),
-    /// Those that concern a user, in any organization or none.
-    Subject(UserId),
+    /// A user's own: those that concern the user and belong to no organization (its
+    /// sign-ins, sessions, password, two-factor), and what the user did itself in the
+    /// organizations it is a member of.
+    Account(UserId),
 }
 
 /// What a listing keeps.
@@ -299,12 +301,21 @@ pub fn list(
 ) -> Result<(Vec<Stored>, bool)> {
     let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE ");
     let mut args: Vec<&dyn ToSql> = Vec::new();
-    let (scope_sql, scope_id) = match scope {
-        Scope::Org(o) => ("organization_id = ?", o.as_str()),
-        Scope::Subject(u) => ("subject_user_id = ?", u.as_str()),
-    };
-    sql.push_str(scope_sql);
-    args.push(&scope_id);
+    match scope {
+        Scope::Org(o) => {
+            sql.push_str("organization_id = ?");
+            args.push(&o.0);
+        }
+        Scope::Account(u) => {
+            sql.push_str(
+                "subject_user_id = ? AND (organization_id IS NULL OR (actor_user_id = ? \
+                 AND organization_id IN (SELECT organization_id FROM members WHERE user_id = ?)))",
+            );
+            args.push(&u.0);
+            args.push(&u.0);
+            args.push(&u.0);
+        }
+    }
     let and = |cond: &str, sql: &mut String| {
         sql.push_str(" AND ");
         sql.push_str(cond);

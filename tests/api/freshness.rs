@@ -426,6 +426,8 @@ fn reads() -> Vec<Read> {
         r("/api/domain.byApplicationId", |i| {
             each("applicationId", &i.applications)
         }),
+        r("/api/audit.all", plain),
+        r("/api/audit.account", plain),
         r("/api/application.search", |i| {
             let mut q = vec![Vec::new()];
             q.extend(each("projectId", &i.projects));

@@ -318,6 +318,13 @@ pub(crate) fn operations() -> Vec<Op> {
             row(NOT_FOUND, NOT_FOUND, DENIED, DENIED, DENIED, OK, OK),
         ),
         get("/api/user.getPermissions", |_| none(), org_wide()),
+        // ---- audit.*: strangers read their own organization's log.
+        get(
+            "/api/audit.all",
+            |_| none(),
+            row(OK, OK, DENIED, DENIED, DENIED, OK, OK),
+        ),
+        get("/api/audit.account", |_| none(), org_wide()),
         post(
             "/api/user.createUserWithCredentials",
             |_| {

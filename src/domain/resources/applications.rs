@@ -8,6 +8,7 @@ use super::{
 use crate::auth::token;
 use crate::domain::State;
 use crate::domain::access::Actor;
+use crate::domain::audit;
 use crate::domain::policy::{self, op};
 use crate::error::{Clash, Error, Result};
 use crate::model::{
@@ -62,6 +63,7 @@ pub async fn create(st: &State, actor: &Actor, new: NewApplication) -> Result<Ap
         created_at: st.now(),
     };
     let (mut a, mm) = (app.clone(), m.clone());
+    let event = audit::by(actor, "application.create", app.created_at);
     app = st
         .write(&auth, move |tx| {
             if chosen {
@@ -80,6 +82,11 @@ pub async fn create(st: &State, actor: &Actor, new: NewApplication) -> Result<Ap
             }
             rs::insert_application(tx, &a)?;
             grant(tx, &mm, AccessList::Applications, a.id.as_str())?;
+            tx.audit(
+                event
+                    .resource("application", a.id.as_str())
+                    .details(serde_json::json!({ "name": a.name, "appName": a.app_name })),
+            );
             Ok(a)
         })
         .await?;
@@ -110,11 +117,16 @@ pub async fn update(
         a.app_name = n.into_string();
     }
     let b = a.clone();
+    let event = audit::by(actor, "application.update", st.now())
+        .resource("application", a.id.as_str())
+        .details(serde_json::json!({ "name": a.name, "appName": a.app_name }));
     st.write(&auth, move |tx| {
         if rs::app_name_taken(tx, &b.organization_id, &b.app_name, Some(&b.id))? {
             return Err(app_name_conflict());
         }
-        rs::update_application(tx, &b)
+        rs::update_application(tx, &b)?;
+        tx.audit(event);
+        Ok(())
     })
     .await?;
     Ok(a)
@@ -125,8 +137,15 @@ pub async fn delete(st: &State, actor: &Actor, id: &ApplicationId) -> Result<App
     let auth = policy::authorize::<op::ApplicationDelete>(actor)?;
     let (a, _) = visible_application(st, actor, id)?;
     let (org, aid) = (a.organization_id.clone(), a.id.clone());
-    st.write(&auth, move |tx| rs::delete_application(tx, &org, &aid))
-        .await?;
+    let event = audit::by(actor, "application.delete", st.now())
+        .resource("application", a.id.as_str())
+        .details(serde_json::json!({ "name": a.name, "appName": a.app_name }));
+    st.write(&auth, move |tx| {
+        rs::delete_application(tx, &org, &aid)?;
+        tx.audit(event);
+        Ok(())
+    })
+    .await?;
     Ok(a)
 }
 

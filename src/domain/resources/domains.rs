@@ -6,6 +6,7 @@ use super::visible_application;
 use crate::auth::token;
 use crate::domain::State;
 use crate::domain::access::Actor;
+use crate::domain::audit;
 use crate::domain::in_own_org;
 use crate::domain::policy::{self, op};
 use crate::error::{Clash, Error, Reason, Result};
@@ -43,6 +44,9 @@ pub async fn create(st: &State, actor: &Actor, new: NewDomain) -> Result<Domain>
         created_at: st.now(),
     };
     let row = d.clone();
+    let event = audit::by(actor, "domain.create", d.created_at)
+        .resource("domain", d.id.as_str())
+        .details(domain_details(&d));
     st.write(&auth, move |tx| {
         if ds::count_of_application(tx, &row.application_id)? >= PER_APPLICATION_MAX {
             return Err(Error::invalid(
@@ -53,7 +57,9 @@ pub async fn create(st: &State, actor: &Actor, new: NewDomain) -> Result<Domain>
         if ds::taken(tx, &row.host, &row.path, None)? {
             return Err(taken());
         }
-        ds::insert(tx, &row)
+        ds::insert(tx, &row)?;
+        tx.audit(event);
+        Ok(())
     })
     .await?;
     Ok(d)
@@ -86,11 +92,16 @@ pub async fn update(
         d.path = p.into_string();
     }
     let row = d.clone();
+    let event = audit::by(actor, "domain.update", st.now())
+        .resource("domain", d.id.as_str())
+        .details(domain_details(&d));
     st.write(&auth, move |tx| {
         if ds::taken(tx, &row.host, &row.path, Some(&row.id))? {
             return Err(taken());
         }
-        ds::update(tx, &row)
+        ds::update(tx, &row)?;
+        tx.audit(event);
+        Ok(())
     })
     .await?;
     Ok(d)
@@ -101,9 +112,25 @@ pub async fn delete(st: &State, actor: &Actor, id: &DomainId) -> Result<Domain> 
     let auth = policy::authorize::<op::DomainDelete>(actor)?;
     let d = visible(st, actor, id)?;
     let (org, did) = (d.organization_id.clone(), d.id.clone());
-    st.write(&auth, move |tx| ds::delete(tx, &org, &did))
-        .await?;
+    let event = audit::by(actor, "domain.delete", st.now())
+        .resource("domain", d.id.as_str())
+        .details(domain_details(&d));
+    st.write(&auth, move |tx| {
+        ds::delete(tx, &org, &did)?;
+        tx.audit(event);
+        Ok(())
+    })
+    .await?;
     Ok(d)
+}
+
+/// What the log says of a domain: where it points.
+fn domain_details(d: &Domain) -> serde_json::Value {
+    serde_json::json!({
+        "host": d.host,
+        "path": d.path,
+        "applicationId": d.application_id.as_str(),
+    })
 }
 
 /// The domain, when the caller may see its application: 404 when it exists nowhere, 401

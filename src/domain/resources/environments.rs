@@ -5,6 +5,7 @@ use super::{DEFAULT_ENVIRONMENT, grant, trees, visible_environment, visible_proj
 use crate::auth::token;
 use crate::domain::State;
 use crate::domain::access::Actor;
+use crate::domain::audit;
 use crate::domain::policy::{self, op};
 use crate::error::{Clash, Error, Invalid, Result, field};
 use crate::model::{Application, Description, Environment, EnvironmentId, Name, ProjectId};
@@ -84,12 +85,17 @@ pub async fn create(st: &State, actor: &Actor, new: NewEnvironment) -> Result<En
         created_at: st.now(),
     };
     let (e, mm) = (env.clone(), m.clone());
+    let event = audit::by(actor, "environment.create", env.created_at)
+        .resource("environment", env.id.as_str())
+        .details(serde_json::json!({ "name": env.name, "projectId": env.project_id.as_str() }));
     st.write(&auth, move |tx| {
         if environment_name_taken(tx, &e, None)? {
             return Err(env_name_conflict());
         }
         rs::insert_environment(tx, &e)?;
-        grant(tx, &mm, AccessList::Environments, e.id.as_str())
+        grant(tx, &mm, AccessList::Environments, e.id.as_str())?;
+        tx.audit(event);
+        Ok(())
     })
     .await?;
     Ok(env)
@@ -151,11 +157,16 @@ pub async fn update(
         e.description = d.map(Description::into_string);
     }
     let f = e.clone();
+    let event = audit::by(actor, "environment.update", st.now())
+        .resource("environment", e.id.as_str())
+        .details(serde_json::json!({ "name": e.name }));
     st.write(&auth, move |tx| {
         if environment_name_taken(tx, &f, Some(&f.id))? {
             return Err(env_name_conflict());
         }
-        rs::update_environment(tx, &f)
+        rs::update_environment(tx, &f)?;
+        tx.audit(event);
+        Ok(())
     })
     .await?;
     let apps = apps_in(st, actor, &e)?;
@@ -173,8 +184,15 @@ pub async fn remove(st: &State, actor: &Actor, id: &EnvironmentId) -> Result<Env
         ));
     }
     let (org, eid) = (e.organization_id.clone(), e.id.clone());
-    st.write(&auth, move |tx| rs::delete_environment(tx, &org, &eid))
-        .await?;
+    let event = audit::by(actor, "environment.remove", st.now())
+        .resource("environment", e.id.as_str())
+        .details(serde_json::json!({ "name": e.name, "projectId": e.project_id.as_str() }));
+    st.write(&auth, move |tx| {
+        rs::delete_environment(tx, &org, &eid)?;
+        tx.audit(event);
+        Ok(())
+    })
+    .await?;
     Ok(e)
 }
 

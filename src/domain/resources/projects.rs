@@ -9,6 +9,7 @@ use super::{
 use crate::auth::token;
 use crate::domain::State;
 use crate::domain::access::Actor;
+use crate::domain::audit;
 use crate::domain::cache::OrgResources;
 use crate::domain::policy::{self, op};
 use crate::error::{Error, Result};
@@ -53,11 +54,16 @@ pub async fn create(st: &State, actor: &Actor, new: NewProject) -> Result<(Proje
         created_at: now,
     };
     let (p, e, mm) = (project.clone(), env.clone(), m.clone());
+    let event = audit::by(actor, "project.create", now)
+        .resource("project", project.id.as_str())
+        .details(serde_json::json!({ "name": project.name }));
     st.write(&auth, move |tx| {
         rs::insert_project(tx, &p)?;
         rs::insert_environment(tx, &e)?;
         grant(tx, &mm, AccessList::Projects, p.id.as_str())?;
-        grant(tx, &mm, AccessList::Environments, e.id.as_str())
+        grant(tx, &mm, AccessList::Environments, e.id.as_str())?;
+        tx.audit(event);
+        Ok(())
     })
     .await?;
     Ok((project, env))
@@ -121,8 +127,15 @@ pub async fn update(
         p.description = d.map(Description::into_string);
     }
     let q = p.clone();
-    st.write(&auth, move |tx| rs::update_project(tx, &q))
-        .await?;
+    let event = audit::by(actor, "project.update", st.now())
+        .resource("project", p.id.as_str())
+        .details(serde_json::json!({ "name": p.name }));
+    st.write(&auth, move |tx| {
+        rs::update_project(tx, &q)?;
+        tx.audit(event);
+        Ok(())
+    })
+    .await?;
     Ok(p)
 }
 
@@ -131,8 +144,15 @@ pub async fn remove(st: &State, actor: &Actor, id: &ProjectId) -> Result<Project
     let auth = policy::authorize::<op::ProjectRemove>(actor)?;
     let p = visible_project(st, actor, id)?;
     let (org, pid) = (p.organization_id.clone(), p.id.clone());
-    st.write(&auth, move |tx| rs::delete_project(tx, &org, &pid))
-        .await?;
+    let event = audit::by(actor, "project.remove", st.now())
+        .resource("project", p.id.as_str())
+        .details(serde_json::json!({ "name": p.name }));
+    st.write(&auth, move |tx| {
+        rs::delete_project(tx, &org, &pid)?;
+        tx.audit(event);
+        Ok(())
+    })
+    .await?;
     Ok(p)
 }
 
