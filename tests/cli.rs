@@ -1522,3 +1522,65 @@ fn a_body_sent_after_100_continue_and_a_slow_client_are_not_cut_by_the_header_ti
     assert!(reply.contains("HTTP/1.1 401"), "{reply:?}");
     assert!(reply.contains("invalid_credentials"), "{reply:?}");
 }
+
+/// `keygate audit export ARGS --db dir/keygate.db`.
+fn export(dir: &Path, args: &[&str]) -> Output {
+    keygate(Some(dir))
+        .args(["audit", "export"])
+        .args(args)
+        .arg("--db")
+        .arg(dir.join("keygate.db"))
+        .output()
+        .expect("run keygate audit export")
+}
+
+#[test]
+fn audit_export_writes_the_shells_changes_as_json_lines_from_a_time_on() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        create_user(dir.path(), "first@example.com", "First")
+            .status
+            .success()
+    );
+    let org = only_org(&dir.path().join("keygate.db"));
+    assert!(
+        create_key(dir.path(), "first@example.com", &org)
+            .status
+            .success()
+    );
+
+    let out = export(dir.path(), &["--since", "1h"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["user.create", "organization.create", "apikey.create"]
+    );
+    for e in &lines {
+        assert_eq!(e["actor"]["type"], "shell", "{e}");
+    }
+    assert_eq!(lines[2]["organizationId"], org.as_str());
+    // The key's secret never appears; its start does.
+    let secret = text(&create_key(dir.path(), "first@example.com", &org).stdout);
+    let all = text(&export(dir.path(), &["--since", "1h", "--org", &org]).stdout);
+    assert!(!all.contains(secret.trim()), "the export holds a key");
+    assert_eq!(all.lines().count(), 3, "{all}");
+
+    let later = export(dir.path(), &["--since", "2999-01-01T00:00:00Z"]);
+    assert!(later.status.success());
+    assert_eq!(text(&later.stdout), "");
+    let wrong = export(dir.path(), &["--since", "yesterday"]);
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong.stderr).contains("RFC 3339"),
+        "{}",
+        text(&wrong.stderr)
+    );
+}

@@ -184,9 +184,12 @@ fn parse(q: Params) -> Result<(Filter, Option<crate::store::audit::Cursor>, usiz
             c.fail(name, "at most 200 characters");
         }
     }
+    let limit = q.limit.map_or(PAGE_DEFAULT, |l| l.0);
+    if !(1..=PAGE_MAX as i64).contains(&limit) {
+        c.fail("limit", format!("must be between 1 and {PAGE_MAX}"));
+    }
     c.finish()?;
-    let limit = q.limit.map_or(PAGE_DEFAULT, |l| l.0) as usize;
-    Ok((filter, cursor, limit))
+    Ok((filter, cursor, limit as usize))
 }
 
 /// The query parameters both listings take.

@@ -167,7 +167,11 @@ impl Event {
         self
     }
 
-    pub fn details(mut self, details: serde_json::Value) -> Event {
+    /// What else the event says, as a JSON object; its null fields are left out.
+    pub fn details(mut self, mut details: serde_json::Value) -> Event {
+        if let Some(o) = details.as_object_mut() {
+            o.retain(|_, v| !v.is_null());
+        }
         self.details = Some(details);
         self
     }

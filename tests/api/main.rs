@@ -3,6 +3,7 @@
 mod helpers;
 
 mod applications;
+mod audit;
 mod auth;
 mod body_limits;
 mod domains;
