@@ -139,7 +139,7 @@ impl From<AuditPage> for AuditEvents {
 const PAGE_DEFAULT: i64 = 50;
 
 /// The query's filter and cursor; a 400 names every parameter that is wrong.
-fn parse(q: Params) -> Result<(Filter, Option<crate::store::audit::Cursor>, usize)> {
+fn parse(q: Params) -> Result<audit::Query> {
     let mut c = Checks::new();
     let mut time = |name: &str, v: Option<String>| match v {
         None => None,
@@ -189,7 +189,11 @@ fn parse(q: Params) -> Result<(Filter, Option<crate::store::audit::Cursor>, usiz
         c.fail("limit", format!("must be between 1 and {PAGE_MAX}"));
     }
     c.finish()?;
-    Ok((filter, cursor, limit as usize))
+    Ok(audit::Query {
+        filter,
+        cursor,
+        limit: limit as usize,
+    })
 }
 
 /// The query parameters both listings take.
@@ -239,7 +243,7 @@ impl AuditApi {
         /// The `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<AuditEvents>> {
-        let (filter, cursor, limit) = parse(Params {
+        let q = parse(Params {
             actor_id: actor_id.0,
             action: action.0,
             resource_type: resource_type.0,
@@ -249,9 +253,7 @@ impl AuditApi {
             limit: limit.0,
             cursor: cursor.0,
         })?;
-        Ok(Json(
-            audit::all(&st, &caller.0, &filter, cursor, limit)?.into(),
-        ))
+        Ok(Json(audit::all(&st, &caller.0, &q)?.into()))
     }
 
     /// The caller's own events, newest first: its sign-ins (failed ones included),
@@ -288,7 +290,7 @@ impl AuditApi {
         /// The `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<AuditEvents>> {
-        let (filter, cursor, limit) = parse(Params {
+        let q = parse(Params {
             actor_id: actor_id.0,
             action: action.0,
             resource_type: resource_type.0,
@@ -298,8 +300,6 @@ impl AuditApi {
             limit: limit.0,
             cursor: cursor.0,
         })?;
-        Ok(Json(
-            audit::account(&st, &caller.0, &filter, cursor, limit)?.into(),
-        ))
+        Ok(Json(audit::account(&st, &caller.0, &q)?.into()))
     }
 }

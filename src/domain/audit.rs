@@ -424,15 +424,18 @@ pub struct AuditPage {
     pub next: Option<String>,
 }
 
-fn page(
-    st: &State,
-    scope: Scope,
-    filter: &Filter,
-    cursor: Option<Cursor>,
-    limit: usize,
-) -> Result<AuditPage> {
-    let limit = limit.clamp(1, PAGE_MAX);
-    let (events, more) = st.read(|c| store::audit::list(c, &scope, filter, cursor, limit))?;
+/// What a listing asks for: which events, from where, how many.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub filter: Filter,
+    /// Where the previous page stopped.
+    pub cursor: Option<Cursor>,
+    pub limit: usize,
+}
+
+fn page(st: &State, scope: Scope, q: &Query) -> Result<AuditPage> {
+    let limit = q.limit.clamp(1, PAGE_MAX);
+    let (events, more) = st.read(|c| store::audit::list(c, &scope, &q.filter, q.cursor, limit))?;
     let next = more
         .then(|| {
             events
@@ -444,43 +447,19 @@ fn page(
 }
 
 /// `audit.all`: the log of the caller's organization, for its owner and admins.
-pub fn all(
-    st: &State,
-    actor: &Actor,
-    filter: &Filter,
-    cursor: Option<Cursor>,
-    limit: usize,
-) -> Result<AuditPage> {
+pub fn all(st: &State, actor: &Actor, q: &Query) -> Result<AuditPage> {
     policy::authorize::<op::AuditAll>(actor)?;
-    let m = actor.member()?;
-    page(
-        st,
-        Scope::Org(m.organization_id.clone()),
-        filter,
-        cursor,
-        limit,
-    )
+    let org = actor.member()?.organization_id.clone();
+    page(st, Scope::Org(org), q)
 }
 
 /// `audit.account`: the caller's own events: its sign-ins (failed ones included),
 /// sessions, password and two-factor, and what it did itself in the organizations it
-/// is a member of.
-/// What others did in an organization is that organization's (`audit.all`).
-pub fn account(
-    st: &State,
-    actor: &Actor,
-    filter: &Filter,
-    cursor: Option<Cursor>,
-    limit: usize,
-) -> Result<AuditPage> {
+/// is a member of. What others did in an organization is that organization's
+/// (`audit.all`).
+pub fn account(st: &State, actor: &Actor, q: &Query) -> Result<AuditPage> {
     policy::authorize::<op::AuditAccount>(actor)?;
-    page(
-        st,
-        Scope::Account(actor.user().id.clone()),
-        filter,
-        cursor,
-        limit,
-    )
+    page(st, Scope::Account(actor.user().id.clone()), q)
 }
 
 /// Every event from `since` on, of one organization or all, oldest first, for
