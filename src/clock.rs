@@ -70,6 +70,90 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// Reads an RFC 3339 time (`2026-11-27T02:30:40Z`, `2026-11-27T03:30:40.5+01:00`) as Unix
+/// milliseconds; fractions past the millisecond are cut. `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let digits = |at: usize, n: usize| -> Option<i64> {
+        let part = b.get(at..at + n)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0, |acc, d| acc * 10 + i64::from(d - b'0')))
+    };
+    let at = |i: usize, c: u8| b.get(i).is_some_and(|x| x.eq_ignore_ascii_case(&c));
+    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
+        return None;
+    }
+    let (y, mo, d) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+    let (h, mi, sec) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo) || d < 1 || d > month_days[(mo - 1) as usize] {
+        return None;
+    }
+    // A leap second (`:60`) is read as the last moment of its minute.
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0;
+    if at(i, b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            if i - start < 3 {
+                millis = millis * 10 + i64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        for _ in (i - start)..3 {
+            millis *= 10;
+        }
+    }
+    let offset = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(&sign @ (b'+' | b'-')) if i + 6 == b.len() && at(i + 3, b':') => {
+            let (oh, om) = (digits(i + 1, 2)?, digits(i + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = (oh * 60 + om) * MINUTE;
+            if sign == b'+' { o } else { -o }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec.min(59);
+    let millis = if sec == 60 { 999 } else { millis };
+    Some(secs * SECOND + millis - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -94,6 +178,34 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(rfc3339(1_795_746_640_123), "2026-11-27T02:30:40.123Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn reads_rfc3339_times_in_any_offset_and_refuses_the_rest() {
+        for ms in [0, 951_782_400_000, 1_795_746_640_123, -1, 4_102_444_799_999] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms), "{}", rfc3339(ms));
+        }
+        let read = |s: &str| parse_rfc3339(s);
+        assert_eq!(read("2026-11-27T02:30:40Z"), Some(1_795_746_640_000));
+        assert_eq!(read("2026-11-27t02:30:40.1234z"), Some(1_795_746_640_123));
+        assert_eq!(read("2026-11-27T03:30:40.5+01:00"), Some(1_795_746_640_500));
+        assert_eq!(read("2026-11-26T21:00:40-05:30"), Some(1_795_746_640_000));
+        assert_eq!(read("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
+        for bad in [
+            "",
+            "2026-11-27",
+            "2026-11-27T02:30:40",
+            "2026-11-27 02:30:40Z",
+            "2026-13-01T00:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "2026-11-27T24:00:00Z",
+            "2026-11-27T02:30:40.Z",
+            "2026-11-27T02:30:40+0100",
+            "2026-11-27T02:30:40Z ",
+            "+026-11-27T02:30:40Z",
+        ] {
+            assert_eq!(read(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -303,7 +303,7 @@ async fn flusher(state: State) {
     }
 }
 
-/// Deletes expired sessions every hour.
+/// Deletes expired sessions, and key usage hours past the usage retention, every hour.
 async fn janitor(state: State) {
     let mut tick = tokio::time::interval(Duration::from_millis(HOUR as u64));
     loop {
@@ -312,6 +312,11 @@ async fn janitor(state: State) {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        match keys::prune_usage(&state).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "key usage hours past retention pruned"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning key usage hours failed"),
         }
     }
 }
