@@ -105,6 +105,34 @@ mod tests {
     }
 
     #[test]
+    fn reads_rfc3339_times_in_any_offset_and_refuses_the_rest() {
+        for ms in [0, 951_782_400_000, 1_795_746_640_123, -1, 4_102_444_799_999] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms), "{}", rfc3339(ms));
+        }
+        let read = |s: &str| parse_rfc3339(s);
+        assert_eq!(read("2026-11-27T02:30:40Z"), Some(1_795_746_640_000));
+        assert_eq!(read("2026-11-27t02:30:40.1234z"), Some(1_795_746_640_123));
+        assert_eq!(read("2026-11-27T03:30:40.5+01:00"), Some(1_795_746_640_500));
+        assert_eq!(read("2026-11-26T21:00:40-05:30"), Some(1_795_746_640_000));
+        assert_eq!(read("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
+        // RFC 3339 lets a space stand for the `T`; whitespace around is ignored.
+        assert_eq!(read(" 2026-11-27 02:30:40Z "), Some(1_795_746_640_000));
+        for bad in [
+            "",
+            "2026-11-27",
+            "2026-11-27T02:30:40",
+            "2026-13-01T00:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "2026-11-27T24:00:00Z",
+            "2026-11-27T02:30:40.Z",
+            "2026-11-27T02:30:40+0100",
+            "+026-11-27T02:30:40Z",
+        ] {
+            assert_eq!(read(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn manual_clock_moves_only_when_told() {
         let c = ManualClock::new(5);
         assert_eq!(c.now_ms(), 5);

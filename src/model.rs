@@ -314,6 +314,9 @@ pub struct ApiKey {
     pub scope: KeyScope,
     pub last_used_at: Option<i64>,
     pub request_count: i64,
+    /// The client address and user agent of its last request.
+    pub last_address: Option<String>,
+    pub last_user_agent: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     /// Until when the secret before the last rotation still works.

@@ -309,7 +309,8 @@ async fn flusher(state: State) {
     }
 }
 
-/// Deletes expired sessions, and audit events past their retention, every hour.
+/// Deletes expired sessions, audit events past the audit retention, and key usage hours
+/// past the usage retention, every hour.
 async fn janitor(state: State) {
     let mut tick = tokio::time::interval(Duration::from_millis(HOUR as u64));
     loop {
@@ -325,6 +326,11 @@ async fn janitor(state: State) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
+        }
+        match keys::prune_usage(&state).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "key usage hours past retention pruned"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning key usage hours failed"),
         }
     }
 }

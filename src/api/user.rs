@@ -17,11 +17,12 @@ use super::views::{
     ApiKeyView, CreatedApiKey, MemberView, PermissionsView, ScopeView, SessionView, Success,
     UserView,
 };
-use crate::clock::rfc3339;
+use crate::clock::{parse_rfc3339, rfc3339};
 use crate::domain::accounts::NewUser;
 use crate::domain::members::{self, Assignment};
 use crate::domain::{State, keys, recovery, users};
-use crate::model::{ApiKeyId, Flags, Paging, SessionId, UserId};
+use crate::error::{AllChecked, field};
+use crate::model::{ApiKey, ApiKeyId, Flags, Paging, SessionId, UserId};
 
 /// The caller, with its membership in the organization the request acts in.
 #[derive(Debug, Object)]
@@ -107,6 +108,95 @@ pub struct RotateApiKey {
     pub api_key_id: Text,
     /// How long the old secret keeps working, 0 (default) to 604800 seconds.
     pub grace_period_seconds: Option<Int<0, 604800>>,
+}
+
+/// Requests by outcome.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct UsageCounts {
+    /// Admitted.
+    pub ok: i64,
+    /// Refused with 429 `rate_limited`.
+    pub rate_limited: i64,
+    /// Refused with 429 `usage_exceeded`: the quota was used up.
+    pub usage_exceeded: i64,
+    /// Refused with 401 for the key's own state: disabled, expired, an old secret past
+    /// its grace period, a write with a read-only key, a user who may no longer use keys.
+    pub refused: i64,
+}
+
+impl From<&keys::Outcomes> for UsageCounts {
+    fn from(o: &keys::Outcomes) -> Self {
+        UsageCounts {
+            ok: o.ok,
+            rate_limited: o.rate_limited,
+            usage_exceeded: o.usage_exceeded,
+            refused: o.refused,
+        }
+    }
+}
+
+/// One hour of a key's requests.
+#[derive(Debug, Object)]
+pub struct UsageHourView {
+    /// The hour's start (RFC 3339).
+    pub hour: String,
+    #[oai(flatten)]
+    pub counts: UsageCounts,
+}
+
+/// A key's requests per hour.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ApiKeyUsage {
+    /// The key's id.
+    pub api_key_id: String,
+    /// The first hour of the span (RFC 3339).
+    pub from: String,
+    /// The last hour of the span (RFC 3339), included.
+    pub to: String,
+    /// The hours of the span that counted a request, oldest first.
+    pub hours: Vec<UsageHourView>,
+    /// The counts of the whole span.
+    pub totals: UsageCounts,
+    /// When the key was last used (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    pub last_used_at: Option<String>,
+    /// The client address of its last request.
+    #[oai(skip_serializing_if_is_none)]
+    pub last_address: Option<String>,
+    /// The User-Agent of its last request (its first 256 bytes).
+    #[oai(skip_serializing_if_is_none)]
+    pub last_user_agent: Option<String>,
+}
+
+impl From<&keys::KeyUsage> for ApiKeyUsage {
+    fn from(u: &keys::KeyUsage) -> Self {
+        ApiKeyUsage {
+            api_key_id: u.key.id.to_string(),
+            from: rfc3339(u.from),
+            to: rfc3339(u.to),
+            hours: u
+                .hours
+                .iter()
+                .map(|h| UsageHourView {
+                    hour: rfc3339(h.hour),
+                    counts: (&h.counts).into(),
+                })
+                .collect(),
+            totals: (&u.totals()).into(),
+            last_used_at: u.key.last_used_at.map(rfc3339),
+            last_address: u.key.last_address.clone(),
+            last_user_agent: u.key.last_user_agent.clone(),
+        }
+    }
+}
+
+/// A time of a query, as RFC 3339; a 400 names the field when it is not one.
+fn time(name: &str, value: Option<String>) -> crate::error::Checked<Option<i64>> {
+    let parsed = value
+        .map(|v| parse_rfc3339(&v).ok_or("must be an RFC 3339 time, such as 2026-11-27T00:00:00Z"));
+    field(name, parsed.transpose())
 }
 
 /// Changes to the caller's profile.
@@ -216,6 +306,11 @@ pub struct PasswordReset {
     pub expires_at: String,
 }
 
+/// A key as the API shows it.
+fn key_view(st: &State, k: &ApiKey) -> ApiKeyView {
+    ApiKeyView::new(k, keys::unused(st, k))
+}
+
 pub struct UserApi;
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::User")]
@@ -245,7 +340,7 @@ impl UserApi {
             user: actor.user().into(),
             member,
             permissions,
-            api_keys: api_keys.items.iter().map(ApiKeyView::from).collect(),
+            api_keys: api_keys.items.iter().map(|k| key_view(&st, k)).collect(),
             api_keys_total: api_keys.total,
         }))
     }
@@ -268,7 +363,7 @@ impl UserApi {
         offset: Query<Option<Offset>>,
     ) -> ApiResult<Listed<ApiKeyView>> {
         let page = keys::list(&st, &caller.0, paging(limit.0, offset.0)?)?;
-        Ok(Listed::new(&page, |k| k.into()))
+        Ok(Listed::new(&page, |k| key_view(&st, k)))
     }
 
     /// Create an API key acting as the caller inside `metadata.organizationId`. The
@@ -307,7 +402,7 @@ impl UserApi {
         let (k, secret) = keys::create(&st, &caller.0, n).await?;
         Ok(Json(CreatedApiKey {
             key: secret,
-            api_key: (&k).into(),
+            api_key: key_view(&st, &k),
         }))
     }
 
@@ -349,7 +444,7 @@ impl UserApi {
             b.enabled,
         )
         .await?;
-        Ok(Json((&k).into()))
+        Ok(Json(key_view(&st, &k)))
     }
 
     /// Give one of the caller's keys a new secret (shown once). The old secret keeps
@@ -375,8 +470,38 @@ impl UserApi {
         .await?;
         Ok(Json(CreatedApiKey {
             key: secret,
-            api_key: (&k).into(),
+            api_key: key_view(&st, &k),
         }))
+    }
+
+    /// A key's requests per hour by outcome (admitted, rate limited, over its quota,
+    /// refused), from `from` through `to`, with its last use and client: the caller's own
+    /// key (through a key, one of its organization), or, for an owner or admin, any key
+    /// of the organization it acts in. The counts are exact at any moment (those not yet
+    /// written are added); hours are kept for `--usage-retention-days`.
+    #[oai(
+        path = "/user.apiKeyUsage",
+        method = "get",
+        operation_id = "user.apiKeyUsage"
+    )]
+    async fn api_key_usage(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        /// The key's id.
+        #[oai(name = "apiKeyId")]
+        api_key_id: Query<String>,
+        /// The first hour (RFC 3339, rounded down to the hour); 7 days before `to` by
+        /// default.
+        from: Query<Option<String>>,
+        /// The last hour, included (RFC 3339, rounded down to the hour); now by default.
+        /// At most `--usage-retention-days` after `from`.
+        to: Query<Option<String>>,
+    ) -> ApiResult<Json<ApiKeyUsage>> {
+        let (from, to) = (time("from", from.0), time("to", to.0)).all()?;
+        let span = keys::UsageSpan { from, to };
+        let usage = keys::usage(&st, &caller.0, &ApiKeyId(api_key_id.0), span)?;
+        Ok(Json((&usage).into()))
     }
 
     /// Change the caller's name or password. A new password needs `currentPassword`, can

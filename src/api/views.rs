@@ -290,6 +290,15 @@ pub struct ApiKeyView {
     pub last_used_at: Option<String>,
     /// How many requests it has made.
     pub request_count: i64,
+    /// The client address of its last request.
+    #[oai(skip_serializing_if_is_none)]
+    pub last_address: Option<String>,
+    /// The User-Agent of its last request (its first 256 bytes).
+    #[oai(skip_serializing_if_is_none)]
+    pub last_user_agent: Option<String>,
+    /// Whether it made no request for `--unused-key-days` days, counted from its last use
+    /// or, never used, from its creation: a key to delete if nothing needs it.
+    pub unused: bool,
     /// Whether a rate limit applies.
     pub rate_limit_enabled: bool,
     /// The rate limit's window in milliseconds.
@@ -317,8 +326,9 @@ pub struct ApiKeyView {
     pub previous_secret_expires_at: Option<String>,
 }
 
-impl From<&ApiKey> for ApiKeyView {
-    fn from(k: &ApiKey) -> Self {
+impl ApiKeyView {
+    /// The view of `k`, which the domain found `unused` or not.
+    pub fn new(k: &ApiKey, unused: bool) -> Self {
         ApiKeyView {
             id: k.id.to_string(),
             name: k.name.clone(),
@@ -332,6 +342,9 @@ impl From<&ApiKey> for ApiKeyView {
             expires_at: k.expires_at.map(rfc3339),
             last_used_at: k.last_used_at.map(rfc3339),
             request_count: k.request_count,
+            last_address: k.last_address.clone(),
+            last_user_agent: k.last_user_agent.clone(),
+            unused,
             rate_limit_enabled: k.rate_limit.is_some(),
             rate_limit_time_window: k.rate_limit.map(|r| r.window_ms),
             rate_limit_max: k.rate_limit.map(|r| i64::from(r.max)),

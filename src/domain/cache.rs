@@ -15,10 +15,14 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
+use std::net::IpAddr;
+
 use super::limiter::Bucket;
+use crate::clock::HOUR;
 use crate::error::Reason;
 use crate::model::{ApiKey, ApiKeyId, Membership, OrgId, RateLimit, Session, User, UserId};
 use crate::store::Stale;
+use crate::store::keys::{Outcomes, UsageHour};
 
 /// A user in the organization a credential acts in: everything authorization needs.
 #[derive(Debug, Clone)]
@@ -52,6 +56,10 @@ pub struct AccessLists {
 #[derive(Debug)]
 pub struct KeyRuntime {
     pub id: ApiKeyId,
+    /// The key's user and organization, fixed for its life: what its refusals name in
+    /// the audit log.
+    pub user_id: UserId,
+    pub organization_id: OrgId,
     /// The key's rate limit, fixed for its life: what `state.bucket` fills up to.
     pub rate_limit: Option<RateLimit>,
     pub state: Mutex<RuntimeState>,
@@ -74,6 +82,178 @@ pub struct RuntimeState {
     pub last_used_at: i64,
     /// Requests since the last flush.
     pub pending: i64,
+    /// Requests per hour by outcome since the last flush.
+    pub hours: PendingHours,
+    /// The client of the last admitted request, once one was seen in this runtime's life.
+    pub client: Option<Client>,
+    /// Whether `client` changed since the last flush wrote it.
+    pub client_changed: bool,
+    /// Refusals of the key as disabled or expired since the last flush: one audit event
+    /// each per flush.
+    pub refusals: PendingRefusals,
+}
+
+impl RuntimeState {
+    /// Whether anything waits for the usage flush: the first count after a flush puts
+    /// the key on the flush's list.
+    pub fn waiting(&self) -> bool {
+        self.pending > 0
+            || !self.hours.is_empty()
+            || self.client_changed
+            || !self.refusals.is_empty()
+    }
+}
+
+/// A key's requests per hour since the last flush: the hour of the latest count in
+/// place, and earlier hours apart (one that ended between two flushes, normally none),
+/// so that counting allocates nothing but when an hour ends.
+#[derive(Debug, Clone, Default)]
+pub struct PendingHours {
+    current: UsageHour,
+    earlier: Vec<UsageHour>,
+}
+
+impl PendingHours {
+    /// The counts of the hour `now` falls in.
+    pub fn at(&mut self, now: i64) -> &mut Outcomes {
+        let hour = now - now.rem_euclid(HOUR);
+        if self.current.hour != hour {
+            let done = std::mem::replace(
+                &mut self.current,
+                UsageHour {
+                    hour,
+                    counts: Outcomes::default(),
+                },
+            );
+            if !done.counts.is_empty() {
+                self.earlier.push(done);
+            }
+        }
+        &mut self.current.counts
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.current.counts.is_empty() && self.earlier.is_empty()
+    }
+
+    /// Every hour with a count. An hour may come twice when the clock went back.
+    pub fn iter(&self) -> impl Iterator<Item = &UsageHour> {
+        let current = (!self.current.counts.is_empty()).then_some(&self.current);
+        self.earlier.iter().chain(current)
+    }
+
+    /// Adds the counts of `h` (taken by a flush whose write failed) back.
+    pub fn add(&mut self, h: &UsageHour) {
+        if h.hour == self.current.hour {
+            self.current.counts.add(&h.counts);
+        } else if let Some(e) = self.earlier.iter_mut().find(|e| e.hour == h.hour) {
+            e.counts.add(&h.counts);
+        } else {
+            self.earlier.push(*h);
+        }
+    }
+}
+
+/// Where a request came from, as the key's usage keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Client {
+    pub address: Option<IpAddr>,
+    /// Cut to `audit::USER_AGENT_MAX` bytes.
+    pub user_agent: Option<String>,
+}
+
+impl Client {
+    /// Makes `slot` the client of `address` and `user_agent`, and answers whether that
+    /// changed it (a first client always does). It compares first, so a client that
+    /// comes back the same costs no allocation.
+    pub fn observe(
+        slot: &mut Option<Client>,
+        address: Option<IpAddr>,
+        user_agent: Option<&str>,
+    ) -> bool {
+        let max = super::audit::USER_AGENT_MAX;
+        let cut = user_agent.map(|ua| head(ua, max));
+        if let Some(c) = slot
+            && c.address == address
+            && c.user_agent.as_deref() == cut
+        {
+            return false;
+        }
+        *slot = Some(Client {
+            address,
+            user_agent: user_agent.map(|ua| super::audit::truncate(ua, max)),
+        });
+        true
+    }
+}
+
+/// The first `max` bytes of `s` at most, cut at a character boundary.
+fn head(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Refusals of one key for one reason since the last flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalTally {
+    pub first_at: i64,
+    pub count: i64,
+    /// The key's `start` at the first of them (what the audit log labels it with).
+    pub start: String,
+    /// The client of the last of them.
+    pub client: Option<Client>,
+}
+
+/// The refusals of a key that the audit log records: as disabled, and as expired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingRefusals {
+    pub disabled: Option<RefusalTally>,
+    pub expired: Option<RefusalTally>,
+}
+
+impl PendingRefusals {
+    /// Where refusals for `reason` are counted, if the audit log records them.
+    pub fn of(&mut self, reason: Reason) -> Option<&mut Option<RefusalTally>> {
+        match reason {
+            Reason::ApiKeyDisabled => Some(&mut self.disabled),
+            Reason::ApiKeyExpired => Some(&mut self.expired),
+            _ => None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.disabled.is_none() && self.expired.is_none()
+    }
+
+    /// Each tally with its reason.
+    pub fn iter(&self) -> impl Iterator<Item = (Reason, &RefusalTally)> {
+        [
+            (Reason::ApiKeyDisabled, &self.disabled),
+            (Reason::ApiKeyExpired, &self.expired),
+        ]
+        .into_iter()
+        .filter_map(|(r, t)| t.as_ref().map(|t| (r, t)))
+    }
+
+    /// Adds tallies taken by a flush whose write failed back, before those counted since.
+    pub fn put_back(&mut self, taken: PendingRefusals) {
+        for (slot, old) in [
+            (&mut self.disabled, taken.disabled),
+            (&mut self.expired, taken.expired),
+        ] {
+            let Some(old) = old else { continue };
+            match slot {
+                Some(new) => {
+                    new.count += old.count;
+                    new.first_at = new.first_at.min(old.first_at);
+                }
+                None => *slot = Some(old),
+            }
+        }
+    }
 }
 
 /// A verified key: its record, its principal, its runtime.
@@ -574,6 +754,8 @@ impl AuthCache {
         Arc::clone(map.entry(key.id.clone()).or_insert_with(|| {
             Arc::new(KeyRuntime {
                 id: key.id.clone(),
+                user_id: key.user_id.clone(),
+                organization_id: key.organization_id.clone(),
                 rate_limit: key.rate_limit,
                 state: Mutex::new(RuntimeState {
                     bucket: key
@@ -584,6 +766,10 @@ impl AuthCache {
                     last_refill_at: key.last_refill_at,
                     last_used_at: key.last_used_at.unwrap_or(0),
                     pending: 0,
+                    hours: PendingHours::default(),
+                    client: None,
+                    client_changed: false,
+                    refusals: PendingRefusals::default(),
                 }),
                 leasing: tokio::sync::Mutex::new(()),
             })
@@ -605,7 +791,7 @@ impl AuthCache {
     }
 
     /// Notes that `rt` has usage to flush. Called once per key between two flushes: by the
-    /// request that finds nothing pending.
+    /// request that finds nothing waiting (`RuntimeState::waiting`).
     pub fn mark_used(&self, rt: &Arc<KeyRuntime>) {
         self.used
             .lock()
@@ -670,7 +856,7 @@ impl KeyRuntime {
             (Some(b), Some(rl)) => b.is_full(rl.max, rl.window_ms, now),
             _ => true,
         };
-        s.pending == 0 && s.lease == 0 && rested
+        !s.waiting() && s.lease == 0 && rested
     }
 }
 
@@ -974,6 +1160,8 @@ mod tests {
             scope: KeyScope::default(),
             last_used_at: None,
             request_count: 0,
+            last_address: None,
+            last_user_agent: None,
             created_at: 0,
             updated_at: 0,
             previous_expires_at: None,
@@ -1141,6 +1329,107 @@ mod tests {
             c.assert_exact();
             assert!(c.len() <= 16, "step {step}: {} entries", c.len());
         }
+    }
+
+    #[test]
+    fn pending_hours_count_in_place_and_keep_an_hour_that_ended_before_the_flush() {
+        let mut h = PendingHours::default();
+        assert!(h.is_empty());
+        h.at(10).ok += 1;
+        h.at(HOUR - 1).ok += 1;
+        assert!(h.earlier.is_empty(), "one hour so far");
+        h.at(HOUR).refused += 1;
+        h.at(3 * HOUR + 5).rate_limited += 2;
+        let counts = |ok, rate_limited, refused| Outcomes {
+            ok,
+            rate_limited,
+            refused,
+            ..Outcomes::default()
+        };
+        let all: Vec<UsageHour> = h.iter().copied().collect();
+        assert_eq!(
+            all,
+            [
+                UsageHour {
+                    hour: 0,
+                    counts: counts(2, 0, 0)
+                },
+                UsageHour {
+                    hour: HOUR,
+                    counts: counts(0, 0, 1)
+                },
+                UsageHour {
+                    hour: 3 * HOUR,
+                    counts: counts(0, 2, 0)
+                },
+            ]
+        );
+        // What a failed flush puts back joins the counts of its hour.
+        let mut since = PendingHours::default();
+        since.at(3 * HOUR).ok += 1;
+        for u in &all {
+            since.add(u);
+        }
+        let back: Vec<UsageHour> = since.iter().copied().collect();
+        assert_eq!(back.len(), 3);
+        assert_eq!(
+            back[2],
+            UsageHour {
+                hour: 3 * HOUR,
+                counts: counts(1, 2, 0)
+            }
+        );
+        // An hour with nothing counted is not kept.
+        let mut quiet = PendingHours::default();
+        quiet.at(0);
+        quiet.at(HOUR).ok += 1;
+        assert_eq!(quiet.iter().count(), 1);
+    }
+
+    #[test]
+    fn a_client_is_stored_when_it_changes_and_its_user_agent_cut_at_a_character_boundary() {
+        let v4 = Some(IpAddr::from([192, 0, 2, 7]));
+        let mut slot = None;
+        assert!(
+            Client::observe(&mut slot, None, None),
+            "a first client counts"
+        );
+        assert!(!Client::observe(&mut slot, None, None));
+        assert!(Client::observe(&mut slot, v4, Some("curl/8")));
+        assert!(!Client::observe(&mut slot, v4, Some("curl/8")));
+        assert!(Client::observe(&mut slot, v4, Some("curl/9")));
+        assert!(Client::observe(&mut slot, None, Some("curl/9")));
+        let long = format!("x{}", "é".repeat(200));
+        assert!(Client::observe(&mut slot, v4, Some(&long)));
+        let cut = slot.as_ref().and_then(|c| c.user_agent.clone()).unwrap();
+        assert_eq!(cut.len(), 255);
+        assert!(long.starts_with(&cut));
+        assert!(
+            !Client::observe(&mut slot, v4, Some(&long)),
+            "the same once cut"
+        );
+    }
+
+    #[test]
+    fn refusals_put_back_after_a_failed_flush_join_those_counted_since() {
+        let tally = |first_at, count| RefusalTally {
+            first_at,
+            count,
+            start: "kg_".into(),
+            client: None,
+        };
+        let mut now = PendingRefusals {
+            disabled: Some(tally(50, 2)),
+            expired: None,
+        };
+        now.put_back(PendingRefusals {
+            disabled: Some(tally(10, 3)),
+            expired: Some(tally(20, 1)),
+        });
+        assert_eq!(now.disabled, Some(tally(10, 5)));
+        assert_eq!(now.expired, Some(tally(20, 1)));
+        assert!(now.of(Reason::PermissionDenied).is_none());
+        assert_eq!(now.iter().count(), 2);
     }
 
     #[test]

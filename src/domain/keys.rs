@@ -5,16 +5,23 @@ use std::sync::Arc;
 use super::State;
 use super::access::{self, Actor, Via, load_principal};
 use super::audit;
-use super::cache::{CachedKey, KeyHit, KeyRuntime, RuntimeState, ViewSlot};
+use super::cache::{
+    CachedKey, Client, KeyHit, KeyRuntime, PendingHours, PendingRefusals, RefusalTally,
+    RuntimeState, ViewSlot,
+};
 use super::limiter::Bucket;
 use super::policy::{self, Authorized, Op, op};
 use crate::auth::{apikey, token};
-use crate::clock::{DAY, SECOND};
+use crate::clock::{DAY, HOUR, SECOND};
 use crate::error::{Backoff, Checks, Error, Reason, Result, Throttle};
 use crate::model::{
     ApiKey, ApiKeyId, KeyScope, Name, OrgId, Page, Paging, RateLimit, Refill, Role, User,
 };
 use crate::store;
+use crate::store::audit::{Event, Origin, Outcome, Who};
+use crate::store::keys::Usage;
+/// A key's requests by outcome, and per hour, as the usage series shows them.
+pub use crate::store::keys::{Outcomes, UsageHour};
 
 pub const NAME_MAX: usize = 32;
 pub const EXPIRES_MIN_SECS: i64 = DAY / SECOND;
@@ -185,6 +192,8 @@ pub async fn create(st: &State, actor: &Actor, n: NewKey) -> Result<(ApiKey, Str
         },
         last_used_at: None,
         request_count: 0,
+        last_address: None,
+        last_user_agent: None,
         created_at: now,
         updated_at: now,
         previous_expires_at: None,
@@ -257,6 +266,11 @@ fn with_usage(st: &State, keys: &mut [ApiKey], now: i64) {
             if s.last_used_at > 0 {
                 k.last_used_at = Some(s.last_used_at.max(k.last_used_at.unwrap_or(0)));
             }
+            // Seen since the runtime was made, so newer than the row's.
+            if let Some(c) = &s.client {
+                k.last_address = c.address.map(|a| a.to_string());
+                k.last_user_agent = c.user_agent.clone();
+            }
             k.remaining = s.unleased.map(|u| u + s.lease);
             k.last_refill_at = s.last_refill_at;
         }
@@ -284,14 +298,24 @@ pub fn list(st: &State, actor: &Actor, paging: Paging) -> Result<Page<ApiKey>> {
     Ok(page)
 }
 
-/// Loads a key the caller may manage: its own, or (`org_owner_may`) any key of an
-/// organization the caller owns. A key acts only in its organization, so through a key
-/// both lookups are of that organization's keys.
+/// Who may reach a key besides its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Others {
+    Nobody,
+    /// The owner of the key's organization.
+    Owner,
+    /// The owner and admins of the key's organization, acting in it.
+    Privileged,
+}
+
+/// Loads a key the caller may manage: its own, or one of its organization that `others`
+/// lets the caller reach. A key acts only in its organization, so through a key both
+/// lookups are of that organization's keys.
 fn managed<O: Op>(
     st: &State,
     actor: &Actor,
     id: &ApiKeyId,
-    org_owner_may: bool,
+    others: Others,
 ) -> Result<(ApiKey, Authorized<O>)> {
     let auth = policy::authorize::<O>(actor)?;
     let me = &actor.user().id;
@@ -306,13 +330,23 @@ fn managed<O: Op>(
             return Err(Error::Denied(Reason::WrongOrganization));
         }
         let role = store::orgs::membership_of(c, &org, me)?.map(|m| m.role);
-        match role {
-            None => Err(Error::Denied(Reason::WrongOrganization)),
-            Some(Role::Owner) if org_owner_may => {
-                store::keys::in_org(c, &org, id)?.ok_or(Error::NotFound("API key"))
+        let acting = actor.principal().membership.as_ref().ok();
+        let may = match (role, others) {
+            (None, _) => return Err(Error::Denied(Reason::WrongOrganization)),
+            (Some(Role::Owner), Others::Owner) => true,
+            (Some(r), Others::Privileged) if r.is_privileged() => {
+                // Over the keys of the organization it acts in only.
+                if acting.is_none_or(|m| m.organization_id != org) {
+                    return Err(Error::Denied(Reason::WrongOrganization));
+                }
+                true
             }
-            Some(_) => Err(Error::Denied(Reason::PermissionDenied)),
+            _ => false,
+        };
+        if !may {
+            return Err(Error::Denied(Reason::PermissionDenied));
         }
+        store::keys::in_org(c, &org, id)?.ok_or(Error::NotFound("API key"))
     })?;
     // A session manages keys only where it may act: not in an organization that requires
     // two-factor of a user without it, whichever organization the session acts in.
@@ -326,7 +360,7 @@ fn managed<O: Op>(
 
 /// `user.deleteApiKey`: by its user, or by the owner of its organization.
 pub async fn delete(st: &State, actor: &Actor, id: &ApiKeyId) -> Result<()> {
-    let (key, auth) = managed::<op::UserDeleteApiKey>(st, actor, id, true)?;
+    let (key, auth) = managed::<op::UserDeleteApiKey>(st, actor, id, Others::Owner)?;
     let k = key.clone();
     let event = key_event(actor, "apikey.delete", &key, st.now())
         .details(serde_json::json!({ "name": key.name, "start": key.start }));
@@ -352,7 +386,7 @@ pub async fn update(
     let mut c = Checks::new();
     let name = name.and_then(|n| c.field("name", Name::parse(n, NAME_MAX)));
     c.finish()?;
-    let (mut key, auth) = managed::<op::UserUpdateApiKey>(st, actor, id, false)?;
+    let (mut key, auth) = managed::<op::UserUpdateApiKey>(st, actor, id, Others::Nobody)?;
     let now = st.now();
     let mut events = Vec::new();
     if let Some(n) = name {
@@ -403,7 +437,7 @@ pub async fn rotate(
         );
         c.finish()?;
     }
-    let (mut key, auth) = managed::<op::UserRotateApiKey>(st, actor, id, false)?;
+    let (mut key, auth) = managed::<op::UserRotateApiKey>(st, actor, id, Others::Nobody)?;
     let now = st.now();
     let secret = apikey::generate(&key.prefix);
     key.start = apikey::start(&secret);
@@ -491,6 +525,19 @@ pub fn verify(st: &State, raw: &str, writes: bool) -> Result<Arc<CachedKey>> {
             found.ok_or(Error::Denied(Reason::InvalidApiKey))?
         }
     };
+    if let Err(e) = admissible(&cached, now, writes) {
+        if let Error::Denied(reason) = &e {
+            count_refused(st, &cached, *reason, now);
+        }
+        return Err(e);
+    }
+    Ok(cached)
+}
+
+/// The checks of a key found by its secret, of its own state, in the documented order:
+/// an old secret's grace, enabled, expiry, its user's membership, a read-only key's
+/// writes.
+fn admissible(cached: &CachedKey, now: i64, writes: bool) -> Result<()> {
     let key = &cached.key;
     if cached.previous_secret && key.previous_expires_at.is_none_or(|t| t <= now) {
         return Err(Error::Denied(Reason::InvalidApiKey));
@@ -510,7 +557,40 @@ pub fn verify(st: &State, raw: &str, writes: bool) -> Result<Arc<CachedKey>> {
     if writes && key.scope.read_only {
         return Err(Error::Denied(Reason::PermissionDenied));
     }
-    Ok(cached)
+    Ok(())
+}
+
+/// Counts one outcome of a request in the hour of `now`, under the lock the request
+/// holds anyway; the first count since the last flush puts the key on the flush's list.
+fn count(
+    st: &State,
+    k: &CachedKey,
+    s: &mut RuntimeState,
+    now: i64,
+    outcome: impl FnOnce(&mut Outcomes),
+) {
+    if !s.waiting() {
+        st.cache.mark_used(&k.runtime);
+    }
+    outcome(s.hours.at(now));
+}
+
+/// Counts a request refused for the key's own state; a disabled or expired key's
+/// refusals are also tallied for the audit log, with the client of the last one. A
+/// client hammering such a key costs counters, and one audit event per flush.
+fn count_refused(st: &State, k: &CachedKey, reason: Reason, now: i64) {
+    let mut s = k.runtime.state.lock().unwrap_or_else(|p| p.into_inner());
+    count(st, k, &mut s, now, |c| c.refused += 1);
+    if let Some(slot) = s.refusals.of(reason) {
+        let t = slot.get_or_insert_with(|| RefusalTally {
+            first_at: now,
+            count: 0,
+            start: k.key.start.clone(),
+            client: None,
+        });
+        t.count += 1;
+        audit::with_seen(|seen| Client::observe(&mut t.client, seen.address, seen.user_agent()));
+    }
 }
 
 /// What is left of the key's quota and rate limit by `now`, as the next request would
@@ -581,25 +661,30 @@ fn quota(key: &ApiKey, s: &RuntimeState, now: i64) -> Quota {
     })
 }
 
-/// Rate limit, then counts the request and spends one use of the lease. The first use
-/// since the last flush puts the key on the flush's list.
+/// Rate limit, then counts the request, notes its client and spends one use of the
+/// lease.
 fn spend(st: &State, k: &CachedKey, s: &mut RuntimeState, now: i64) -> Result<()> {
     if let Some(rl) = k.key.rate_limit {
         let bucket = s
             .bucket
             .get_or_insert_with(|| Bucket::full(rl.max, rl.window_ms, now));
-        bucket
-            .take(rl.max, rl.window_ms, now)
-            .map_err(|b| Error::Throttled(Throttle::RateLimited, b))?;
+        if let Err(b) = bucket.take(rl.max, rl.window_ms, now) {
+            count(st, k, s, now, |c| c.rate_limited += 1);
+            return Err(Error::Throttled(Throttle::RateLimited, b));
+        }
     }
     if s.unleased.is_some() {
         s.lease -= 1;
     }
+    count(st, k, s, now, |c| c.ok += 1);
     s.last_used_at = now;
-    if s.pending == 0 {
-        st.cache.mark_used(&k.runtime);
-    }
     s.pending += 1;
+    let client = &mut s.client;
+    if audit::with_seen(|seen| Client::observe(client, seen.address, seen.user_agent()))
+        == Some(true)
+    {
+        s.client_changed = true;
+    }
     Ok(())
 }
 
@@ -610,7 +695,10 @@ pub async fn admit(st: &State, k: &CachedKey, now: i64) -> Result<()> {
     let state = || k.runtime.state.lock().unwrap_or_else(|p| p.into_inner());
     let decide = |s: &mut RuntimeState| match quota(&k.key, s, now) {
         Quota::Spend => Some(spend(st, k, s, now)),
-        Quota::Exhausted(b) => Some(Err(Error::Throttled(Throttle::UsageExceeded, b))),
+        Quota::Exhausted(b) => {
+            count(st, k, s, now, |c| c.usage_exceeded += 1);
+            Some(Err(Error::Throttled(Throttle::UsageExceeded, b)))
+        }
         Quota::Lease => None,
     };
     if let Some(done) = decide(&mut state()) {
@@ -752,37 +840,111 @@ struct Taken {
     requests: i64,
     /// Leased uses given back to the quota.
     returned: i64,
+    hours: Vec<UsageHour>,
+    /// The client of the last request, when it changed since the last flush.
+    client: Option<Client>,
+    refusals: PendingRefusals,
 }
 
-/// Takes the usage of `runtimes` out of memory and writes it in one write; puts it back
-/// when the write fails, so nothing is lost.
-async fn flush_chunk(st: &State, runtimes: &[Arc<KeyRuntime>], give_back: bool) -> Result<usize> {
-    let mut batch = Vec::with_capacity(runtimes.len());
-    for rt in runtimes {
-        let mut s = rt.state.lock().unwrap_or_else(|p| p.into_inner());
+impl Taken {
+    /// Takes what waits for the flush out of `s` (and, `give_back`, the unspent lease);
+    /// `None` when nothing does.
+    fn from(rt: &Arc<KeyRuntime>, s: &mut RuntimeState, give_back: bool) -> Option<Taken> {
         let returned = if give_back { s.lease } else { 0 };
-        if s.pending == 0 && returned == 0 {
-            continue;
+        if !s.waiting() && returned == 0 {
+            return None;
         }
-        batch.push(Taken {
+        s.lease -= returned;
+        let client_changed = std::mem::take(&mut s.client_changed);
+        Some(Taken {
             rt: Arc::clone(rt),
             last_used_at: s.last_used_at,
-            requests: s.pending,
+            requests: std::mem::take(&mut s.pending),
             returned,
-        });
-        s.pending = 0;
-        s.lease -= returned;
+            hours: std::mem::take(&mut s.hours).iter().copied().collect(),
+            client: client_changed.then(|| s.client.clone()).flatten(),
+            refusals: std::mem::take(&mut s.refusals),
+        })
     }
+
+    /// Puts what was taken back into `s`, after a write that failed: with what was
+    /// counted since, nothing lost.
+    fn put_back(self, s: &mut RuntimeState) {
+        s.pending += self.requests;
+        s.lease += self.returned;
+        for h in &self.hours {
+            s.hours.add(h);
+        }
+        // The client in memory is this one, or a newer one.
+        s.client_changed |= self.client.is_some();
+        s.refusals.put_back(self.refusals);
+    }
+
+    fn usage(&self) -> Usage<'_> {
+        Usage {
+            id: &self.rt.id,
+            last_used_at: (self.last_used_at > 0).then_some(self.last_used_at),
+            requests: self.requests,
+            client: self
+                .client
+                .as_ref()
+                .map(|c| (c.address.map(|a| a.to_string()), c.user_agent.as_deref())),
+            hours: &self.hours,
+        }
+    }
+
+    /// One audit event per reason the key was refused for since the last flush, from
+    /// the first such refusal on, with the client of the last.
+    fn refusal_events(&self) -> impl Iterator<Item = Event> + '_ {
+        let rt = &self.rt;
+        self.refusals.iter().map(move |(reason, t)| {
+            let who = Who::Key {
+                id: rt.id.clone(),
+                start: t.start.clone(),
+                user: rt.user_id.clone(),
+            };
+            let mut e = Event::new(who, "apikey.refused", t.first_at)
+                .org(&rt.organization_id)
+                .resource("apikey", rt.id.as_str())
+                .outcome(Outcome::Refused)
+                .details(serde_json::json!({ "reason": reason.as_str() }));
+            e.count = t.count;
+            let client = t.client.clone().unwrap_or_default();
+            e.origin = Some(Origin {
+                address: client.address.map(|a| a.to_string()),
+                user_agent: client.user_agent,
+                request_id: None,
+            });
+            e
+        })
+    }
+}
+
+/// Takes the usage of `runtimes` out of memory and writes it in one write: counts, last
+/// client, hours, and the audit events of refusals. Puts it back when the write fails,
+/// so nothing is lost.
+async fn flush_chunk(st: &State, runtimes: &[Arc<KeyRuntime>], give_back: bool) -> Result<usize> {
+    let batch: Vec<Taken> = runtimes
+        .iter()
+        .filter_map(|rt| {
+            let mut s = rt.state.lock().unwrap_or_else(|p| p.into_inner());
+            Taken::from(rt, &mut s, give_back)
+        })
+        .collect();
     if batch.is_empty() {
         return Ok(0);
     }
     let work = batch.clone();
     let written = st
         .write(&policy::unchecked::<op::KeyUsage>(), move |tx| {
-            let usage = work.iter().map(|t| (&t.rt.id, t.last_used_at, t.requests));
-            let found = store::keys::record_usage(tx, usage)?;
+            let found = store::keys::record_usage(tx, work.iter().map(Taken::usage))?;
             let mut gone = Vec::new();
             for (t, found) in work.iter().zip(found) {
+                // The refusals happened, whether or not their key is still there: the
+                // log outlives what it names.
+                for e in t.refusal_events() {
+                    tx.audit(e);
+                }
                 if !found {
                     gone.push(t.rt.id.clone());
                 } else if t.returned > 0 {
@@ -811,16 +973,128 @@ async fn flush_chunk(st: &State, runtimes: &[Arc<KeyRuntime>], give_back: bool) 
         }
         Err(e) => {
             // Nothing is lost: the counts and leases go back and the next flush tries again.
-            for t in &batch {
-                let mut s = t.rt.state.lock().unwrap_or_else(|p| p.into_inner());
-                s.pending += t.requests;
-                s.lease += t.returned;
-                drop(s);
-                st.cache.mark_used(&t.rt);
+            for t in batch {
+                let rt = Arc::clone(&t.rt);
+                t.put_back(&mut rt.state.lock().unwrap_or_else(|p| p.into_inner()));
+                st.cache.mark_used(&rt);
             }
             Err(e)
         }
     }
+}
+
+/// Rows one write of the usage pruning deletes: other writes go between them.
+const PRUNE_CHUNK: i64 = 5_000;
+
+/// Deletes the hours of key usage older than the usage retention, a chunk per write;
+/// answers how many went. The janitor runs it every hour.
+pub async fn prune_usage(st: &State) -> Result<usize> {
+    let before = st.now() - i64::from(st.config.usage_retention_days) * DAY;
+    let mut total = 0;
+    loop {
+        let n = st
+            .write(&policy::unchecked::<op::Retention>(), move |tx| {
+                store::keys::prune_usage_hours(tx, before, PRUNE_CHUNK)
+            })
+            .await?;
+        total += n;
+        if (n as i64) < PRUNE_CHUNK {
+            return Ok(total);
+        }
+    }
+}
+
+/// The span `user.apiKeyUsage` asks for, as given (Unix ms).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsageSpan {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// Days a usage series spans unless asked otherwise (at most the usage retention).
+const USAGE_DEFAULT_DAYS: i64 = 7;
+
+impl UsageSpan {
+    /// The hours it covers, `from` through `to` (both hour starts, included): `to` is
+    /// now by default, `from` 7 days before `to`; both are rounded down to the hour. A
+    /// span that ends before it starts, or is longer than the retention keeps, is a 400.
+    fn hours(self, now: i64, retention_days: u32) -> Result<(i64, i64)> {
+        let hour = |t: i64| t - t.rem_euclid(HOUR);
+        let kept = i64::from(retention_days) * DAY;
+        let to = hour(self.to.unwrap_or(now));
+        let from = hour(self.from.unwrap_or(to - kept.min(USAGE_DEFAULT_DAYS * DAY)));
+        let mut c = Checks::new();
+        if from >= to {
+            c.fail("from", "must be at least an hour before `to`");
+        } else if to - from > kept {
+            c.fail(
+                "from",
+                format!("must be at most {retention_days} days (the usage retention) before `to`"),
+            );
+        }
+        c.finish()?;
+        Ok((from, to))
+    }
+}
+
+/// A key's requests per hour over a span, with what memory holds folded in.
+#[derive(Debug)]
+pub struct KeyUsage {
+    pub key: ApiKey,
+    pub from: i64,
+    pub to: i64,
+    /// The hours that counted a request, in order.
+    pub hours: Vec<UsageHour>,
+}
+
+impl KeyUsage {
+    /// The counts of the whole span.
+    pub fn totals(&self) -> Outcomes {
+        let mut t = Outcomes::default();
+        for h in &self.hours {
+            t.add(&h.counts);
+        }
+        t
+    }
+}
+
+/// `user.apiKeyUsage`: the caller's own key (in any of its organizations, or through a
+/// key, of its organization), or, for an owner or admin, any key of the organization it
+/// acts in. The counts not flushed yet are added, so the answer is exact at any moment.
+pub fn usage(st: &State, actor: &Actor, id: &ApiKeyId, span: UsageSpan) -> Result<KeyUsage> {
+    let (from, to) = span.hours(st.now(), st.config.usage_retention_days)?;
+    let (mut key, _) = managed::<op::UserApiKeyUsage>(st, actor, id, Others::Privileged)?;
+    let mut hours = st.read(|c| store::keys::usage_hours(c, id, from, to))?;
+    if let Some(rt) = st.cache.runtime_of(id) {
+        let s = rt.state.lock().unwrap_or_else(|p| p.into_inner());
+        add_pending(&mut hours, &s.hours, from, to);
+    }
+    with_usage(st, std::slice::from_mut(&mut key), st.now());
+    Ok(KeyUsage {
+        key,
+        from,
+        to,
+        hours,
+    })
+}
+
+/// Adds the counts of `pending` of the hours `from` through `to` into `hours` (in order,
+/// one entry per hour).
+fn add_pending(hours: &mut Vec<UsageHour>, pending: &PendingHours, from: i64, to: i64) {
+    for p in pending.iter().filter(|p| (from..=to).contains(&p.hour)) {
+        match hours.binary_search_by_key(&p.hour, |h| h.hour) {
+            Ok(i) => hours[i].counts.add(&p.counts),
+            Err(i) => hours.insert(i, *p),
+        }
+    }
+}
+
+/// Whether `k` made no request for `--unused-key-days` days: by its last use, or by its
+/// creation when it was never used. A key unused that long is likely forgotten, and one
+/// to delete.
+pub fn unused(st: &State, k: &ApiKey) -> bool {
+    let since = k.last_used_at.unwrap_or(k.created_at);
+    st.now() - since >= i64::from(st.config.unused_key_days) * DAY
 }
 
 /// What `keygate key create` made.
@@ -869,6 +1143,8 @@ pub fn create_from_shell(
             scope: KeyScope::default(),
             last_used_at: None,
             request_count: 0,
+            last_address: None,
+            last_user_agent: None,
             created_at: now,
             updated_at: now,
             previous_expires_at: None,

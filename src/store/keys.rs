@@ -7,9 +7,10 @@ use crate::model::{ApiKey, ApiKeyId, KeyScope, OrgId, Page, Paging, RateLimit, R
 const COLUMNS: &str = "id, name, prefix, start, user_id, organization_id, enabled, expires_at, \
     rate_limit_enabled, rate_limit_time_window, rate_limit_max, remaining, refill_amount, \
     refill_interval, last_refill_at, scope_read_only, scope_project_ids, \
-    key_usage.last_used_at, coalesce(key_usage.request_count, 0), created_at, updated_at, \
-    previous_expires_at";
-const USAGE: &str = "key_usage.last_used_at, coalesce(key_usage.request_count, 0)";
+    key_usage.last_used_at, coalesce(key_usage.request_count, 0), key_usage.last_address, \
+    key_usage.last_user_agent, created_at, updated_at, previous_expires_at";
+const USAGE: &str = "key_usage.last_used_at, coalesce(key_usage.request_count, 0), \
+    key_usage.last_address, key_usage.last_user_agent";
 /// A key's row with its usage, which lives in a table of its own (see `record_usage`).
 const KEYS: &str = "api_keys LEFT JOIN key_usage ON key_usage.key_id = api_keys.id";
 
@@ -53,9 +54,11 @@ fn api_key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
         },
         last_used_at: r.get(17)?,
         request_count: r.get(18)?,
-        created_at: r.get(19)?,
-        updated_at: r.get(20)?,
-        previous_expires_at: r.get(21)?,
+        last_address: r.get(19)?,
+        last_user_agent: r.get(20)?,
+        created_at: r.get(21)?,
+        updated_at: r.get(22)?,
+        previous_expires_at: r.get(23)?,
     })
 }
 
@@ -112,7 +115,7 @@ pub fn by_hash(conn: &Reader, hash: &[u8; 32]) -> Result<Option<(ApiKey, bool)>>
     // current secret is looked up first and the previous one only when that finds
     // nothing: one indexed lookup each, where a UNION of both would run as a subquery.
     static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
-        let columns = COLUMNS.replace(USAGE, "NULL, 0");
+        let columns = COLUMNS.replace(USAGE, "NULL, 0, NULL, NULL");
         ["key_hash", "previous_key_hash"]
             .map(|column| format!("SELECT {columns} FROM api_keys WHERE {column} = ?1"))
     });
@@ -300,22 +303,162 @@ pub fn give_back(conn: &Tx, id: &ApiKeyId, uses: i64) -> Result<()> {
     Ok(())
 }
 
-/// Writes the usage of keys, each as (key, last use, requests since the last flush), and
-/// answers for each, in order, whether the key still exists. Only the keys' small usage
-/// rows change: keys given in id order rewrite each page of that table once, whatever the
+/// A key's requests by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    /// Admitted: authenticated, within its quota and rate limit.
+    pub ok: i64,
+    /// Refused with 429 `rate_limited`.
+    pub rate_limited: i64,
+    /// Refused with 429 `usage_exceeded`: the quota was used up.
+    pub usage_exceeded: i64,
+    /// Refused for the key's own state: disabled, expired, an old secret past its grace,
+    /// a write with a read-only key, a user who may no longer use keys.
+    pub refused: i64,
+}
+
+impl Outcomes {
+    pub fn is_empty(&self) -> bool {
+        *self == Outcomes::default()
+    }
+
+    pub fn add(&mut self, o: &Outcomes) {
+        self.ok += o.ok;
+        self.rate_limited += o.rate_limited;
+        self.usage_exceeded += o.usage_exceeded;
+        self.refused += o.refused;
+    }
+}
+
+/// A key's requests in the hour that starts at `hour` (Unix ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageHour {
+    pub hour: i64,
+    pub counts: Outcomes,
+}
+
+/// What a flush writes of one key.
+#[derive(Debug)]
+pub struct Usage<'a> {
+    pub id: &'a ApiKeyId,
+    /// Its last use, when it had one.
+    pub last_used_at: Option<i64>,
+    /// Requests admitted since the last flush.
+    pub requests: i64,
+    /// The address and user agent of its last request, when they changed.
+    pub client: Option<(Option<String>, Option<&'a str>)>,
+    /// Its requests per hour since the last flush, added to what each hour holds.
+    pub hours: &'a [UsageHour],
+}
+
+/// Writes the usage of keys and answers for each, in order, whether the key still
+/// exists; a key that does not is skipped. Only the keys' small usage rows and hour rows
+/// change: keys given in id order rewrite each page of those tables once, whatever the
 /// size of the keys' own rows.
 pub fn record_usage<'a>(
     conn: &Tx,
-    usage: impl IntoIterator<Item = (&'a ApiKeyId, i64, i64)>,
+    usage: impl IntoIterator<Item = Usage<'a>>,
 ) -> Result<Vec<bool>> {
-    let mut st = conn.prepare_cached(
-        "UPDATE key_usage SET last_used_at = max(coalesce(last_used_at, 0), ?2),
-             request_count = request_count + ?3
+    let mut counts = conn.prepare_cached(
+        "UPDATE key_usage SET
+             last_used_at = CASE WHEN ?2 IS NULL THEN last_used_at
+                                 ELSE max(coalesce(last_used_at, 0), ?2) END,
+             request_count = request_count + ?3,
+             last_address = CASE WHEN ?4 THEN ?5 ELSE last_address END,
+             last_user_agent = CASE WHEN ?4 THEN ?6 ELSE last_user_agent END
          WHERE key_id = ?1",
     )?;
+    // Only for keys found above: the hour rows' key must exist.
+    let mut hours = conn.prepare_cached(
+        "INSERT INTO key_usage_hours (key_id, hour, ok, rate_limited, usage_exceeded, refused)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (key_id, hour) DO UPDATE SET
+             ok = ok + excluded.ok,
+             rate_limited = rate_limited + excluded.rate_limited,
+             usage_exceeded = usage_exceeded + excluded.usage_exceeded,
+             refused = refused + excluded.refused",
+    )?;
     let mut found = Vec::new();
-    for (id, last_used_at, requests) in usage {
-        found.push(st.execute(params![id.as_str(), last_used_at, requests])? == 1);
+    for u in usage {
+        let (address, user_agent) = match &u.client {
+            Some((a, ua)) => (a.as_deref(), *ua),
+            None => (None, None),
+        };
+        let exists = counts.execute(params![
+            u.id.as_str(),
+            u.last_used_at,
+            u.requests,
+            u.client.is_some(),
+            address,
+            user_agent
+        ])? == 1;
+        if exists {
+            for h in u.hours {
+                let c = &h.counts;
+                hours.execute(params![
+                    u.id.as_str(),
+                    h.hour,
+                    c.ok,
+                    c.rate_limited,
+                    c.usage_exceeded,
+                    c.refused
+                ])?;
+            }
+        }
+        found.push(exists);
     }
     Ok(found)
+}
+
+/// Key `id`'s hours from `from` through `to` (both hour starts, included) that counted a
+/// request, in order.
+pub fn usage_hours(conn: &Reader, id: &ApiKeyId, from: i64, to: i64) -> Result<Vec<UsageHour>> {
+    let sql = "SELECT hour, ok, rate_limited, usage_exceeded, refused FROM key_usage_hours
+               WHERE key_id = ?1 AND hour >= ?2 AND hour <= ?3 ORDER BY hour";
+    #[cfg(test)]
+    super::tests::assert_indexed(conn.conn, sql, &[&id.as_str(), &from, &to]);
+    let mut st = conn.prepare_cached(sql)?;
+    let rows = st.query_map(params![id.as_str(), from, to], |r| {
+        Ok(UsageHour {
+            hour: r.get(0)?,
+            counts: Outcomes {
+                ok: r.get(1)?,
+                rate_limited: r.get(2)?,
+                usage_exceeded: r.get(3)?,
+                refused: r.get(4)?,
+            },
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Deletes up to `limit` hour rows of hours that started before `before` (through the
+/// index on `hour`); answers how many went.
+pub fn prune_usage_hours(conn: &Tx, before: i64, limit: i64) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(PRUNE_HOURS)?
+        .execute(params![before, limit])?)
+}
+
+const PRUNE_HOURS: &str = "DELETE FROM key_usage_hours WHERE (key_id, hour) IN
+    (SELECT key_id, hour FROM key_usage_hours WHERE hour < ?1 ORDER BY hour LIMIT ?2)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Db, Ownership};
+
+    #[test]
+    fn the_usage_series_and_its_pruning_go_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("k.db"), 2, Ownership::Server).unwrap();
+        let id = ApiKeyId("k".into());
+        super::super::read(&db, |c| usage_hours(c, &id, 0, 10)).unwrap();
+        db.read(|c| {
+            let (before, limit) = (0i64, 10i64);
+            super::super::tests::assert_indexed(c, PRUNE_HOURS, &[&before, &limit]);
+            Ok(())
+        })
+        .unwrap();
+    }
 }

@@ -335,6 +335,7 @@ struct Ids {
     environments: Vec<String>,
     applications: Vec<String>,
     domains: Vec<String>,
+    keys: Vec<String>,
 }
 
 impl Ids {
@@ -345,6 +346,7 @@ impl Ids {
             environments: w.environments.clone(),
             applications: w.applications.clone(),
             domains: w.domains.clone(),
+            keys: vec![w.owner_key_id.clone(), w.member_key_id.clone()],
         }
     }
 
@@ -408,6 +410,7 @@ fn reads() -> Vec<Read> {
         r(USER_GET, plain),
         r("/api/user.listSessions", plain),
         r("/api/user.listApiKeys", plain),
+        r("/api/user.apiKeyUsage", |i| each("apiKeyId", &i.keys)),
         r("/api/user.all", plain),
         r("/api/user.getPermissions", plain),
         r("/api/project.one", |i| each("projectId", &i.projects)),
@@ -868,6 +871,7 @@ async fn check(template: &TestApp, w: &World, m: &Mutation) -> Vec<String> {
     }
     if let Some(key) = r.body["key"].as_str() {
         callers.push(("the key it made".to_owned(), As::Key(key.to_owned())));
+        ids.keys.push(id_of(&r.body));
     }
 
     keygate::domain::keys::flush_usage(&app.state)

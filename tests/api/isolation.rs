@@ -285,6 +285,13 @@ pub(crate) fn operations() -> Vec<Op> {
             |w| Call::Post(json!({"apiKeyId": w.owner_key})),
             row(WRONG_ORG, WRONG_ORG, DENIED, DENIED, DENIED, DENIED, OK),
         ),
+        // The owner's key: its user, and the organization's owner and admins, may read
+        // its usage; members may not.
+        get(
+            "/api/user.apiKeyUsage",
+            |w| q(&[("apiKeyId", &w.owner_key)]),
+            row(WRONG_ORG, WRONG_ORG, DENIED, DENIED, DENIED, OK, OK),
+        ),
         get("/api/user.listSessions", |_| none(), org_wide()),
         // The owner's other session: only the owner may end it; for anyone else it is
         // not one of theirs, whoever's it is.

@@ -509,6 +509,7 @@ async fn user_get_lists_the_callers_keys_in_the_order_they_were_made_without_sec
             "requestCount",
             "scope",
             "start",
+            "unused",
             "updatedAt",
             "userId",
         ]

@@ -15,6 +15,7 @@ mod headers;
 mod health;
 mod invitations;
 mod isolation;
+mod key_usage;
 mod key_verdicts;
 mod keys;
 mod keys_limits;
