@@ -368,15 +368,17 @@ pub fn record_usage<'a>(
              last_user_agent = CASE WHEN ?4 THEN ?6 ELSE last_user_agent END
          WHERE key_id = ?1",
     )?;
-    // Only for keys found above: the hour rows' key must exist.
-    let mut hours = conn.prepare_cached(
+    // Only for keys found above: the hour rows' key must exist. An hour's row is added
+    // once and then updated at every flush in that hour: the update goes first, one
+    // lookup, and the insert runs only when it found no row.
+    let mut add_to_hour = conn.prepare_cached(
+        "UPDATE key_usage_hours SET ok = ok + ?3, rate_limited = rate_limited + ?4,
+             usage_exceeded = usage_exceeded + ?5, refused = refused + ?6
+         WHERE key_id = ?1 AND hour = ?2",
+    )?;
+    let mut new_hour = conn.prepare_cached(
         "INSERT INTO key_usage_hours (key_id, hour, ok, rate_limited, usage_exceeded, refused)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (key_id, hour) DO UPDATE SET
-             ok = ok + excluded.ok,
-             rate_limited = rate_limited + excluded.rate_limited,
-             usage_exceeded = usage_exceeded + excluded.usage_exceeded,
-             refused = refused + excluded.refused",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut found = Vec::new();
     for u in usage {
@@ -395,14 +397,17 @@ pub fn record_usage<'a>(
         if exists {
             for h in u.hours {
                 let c = &h.counts;
-                hours.execute(params![
+                let row = params![
                     u.id.as_str(),
                     h.hour,
                     c.ok,
                     c.rate_limited,
                     c.usage_exceeded,
                     c.refused
-                ])?;
+                ];
+                if add_to_hour.execute(row)? == 0 {
+                    new_hour.execute(row)?;
+                }
             }
         }
         found.push(exists);
