@@ -140,8 +140,11 @@ fn assert_strict_headers(page: &Page, path: &str) {
 
 /// No URL that leaves the server: no scheme, no protocol-relative `//host`.
 fn assert_no_external_urls(path: &str, text: &str) {
-    // An SVG file must name its XML namespace; that is an identifier, never fetched.
-    let text = text.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    // An SVG file must name its XML namespace, and a script that builds SVG elements
+    // passes it to `createElementNS`; that is an identifier, never fetched.
+    let text = text
+        .replace("xmlns=\"http://www.w3.org/2000/svg\"", "")
+        .replace("'http://www.w3.org/2000/svg'", "");
     for external in [
         "http://", "https://", "ftp://", "ws://", "wss://", "@import",
     ] {
@@ -278,6 +281,11 @@ async fn the_script_calls_only_documented_operations_and_stores_nothing() {
         "/api/user.all",
         "/api/user.createPasswordReset",
         "/api/auth/reset-password",
+        // Activity: the organization's audit log, and the caller's own events.
+        "/api/audit.all",
+        "/api/audit.account",
+        // A key's chart.
+        "/api/user.apiKeyUsage",
     ] {
         assert!(called.contains(&path), "the dashboard does not call {path}");
     }
@@ -401,4 +409,95 @@ async fn a_reset_link_opens_a_form_for_the_new_password_twice() {
         "the script does not read the reset link"
     );
     assert!(html.contains(">Reset link<") || js.contains("'Reset link'"));
+}
+
+#[tokio::test]
+async fn the_activity_section_filters_the_audit_log_and_loads_more() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+    let js = d.get("/dashboard.js").await.body;
+
+    assert!(html.contains("<section id=\"activity\""));
+    assert!(html.contains("<h2 id=\"activity-title\" tabindex=\"-1\">Activity</h2>"));
+    // The page's section links lead to it.
+    assert!(html.contains("<a href=\"#activity-title\">Activity</a>"));
+    for (id, name) in [
+        ("activity-action", "action"),
+        ("activity-actor", "actorId"),
+        ("activity-resource-type", "resourceType"),
+        ("activity-resource-id", "resourceId"),
+        ("activity-from", "from"),
+        ("activity-to", "to"),
+    ] {
+        // Named as the query parameter, so a 400's issue marks its field.
+        let field = input(&html, id);
+        assert!(field.contains(&format!(" name=\"{name}\"")), "{field}");
+        assert_labelled(&html, id);
+    }
+    for id in ["activity-from", "activity-to"] {
+        assert!(input(&html, id).contains(" type=\"date\""), "#{id}");
+    }
+    for view in ["organization", "account"] {
+        assert!(
+            html.contains(&format!(" data-view=\"{view}\" aria-pressed=")),
+            "no {view} view"
+        );
+    }
+    assert!(html.contains(">Organization</button>") && html.contains(">My account</button>"));
+    assert!(html.contains(">Load more</button>"));
+    // Pages follow `nextCursor`; a refused organization log offers the account's.
+    assert!(js.contains("page.nextCursor") && js.contains("params.cursor"));
+    assert!(js.contains("'permission_denied'"));
+}
+
+#[tokio::test]
+async fn each_key_opens_a_usage_chart_drawn_as_svg_with_classes_only() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+    let js = d.get("/dashboard.js").await.body;
+    let css = d.get("/dashboard.css").await.body;
+
+    assert!(
+        js.contains("'data-action': 'usage'"),
+        "no usage button per key"
+    );
+    for id in ["usage-step", "usage-span"] {
+        assert_labelled(&html, id);
+    }
+    assert!(html.contains("<option value=\"hour\">hour</option>"));
+    assert!(html.contains("<option value=\"30\">the last 30 days</option>"));
+    assert!(
+        html.contains("UTC"),
+        "the chart does not say its days are UTC"
+    );
+    assert!(html.contains("id=\"usage-legend\""));
+    // SVG elements built by the script, each outcome coloured by a class of the style
+    // sheet: the policy refuses style attributes.
+    assert!(js.contains("document.createElementNS(SVG_NS"));
+    assert!(js.contains("role: 'img'") && js.contains("'aria-labelledby': 'usage-svg-title'"));
+    for (class, colour) in [
+        ("s-ok", "--c-ok"),
+        ("s-rate", "--c-rate"),
+        ("s-usage", "--c-usage"),
+        ("s-refused", "--c-refused"),
+    ] {
+        assert!(js.contains(&format!("cls: '{class}'")), "{class}");
+        assert!(
+            css.contains(&format!(".{class} {{ fill: var({colour});")),
+            "{class} has no fill"
+        );
+    }
+    for style in [".style", "'style'", "cssText"] {
+        assert!(!js.contains(style), "the script sets a style: {style}");
+    }
+}
+
+#[tokio::test]
+async fn an_unused_key_is_marked_in_words() {
+    let d = Dashboard::new();
+    let js = d.get("/dashboard.js").await.body;
+    assert!(js.contains("if (!k.unused) return null;"));
+    // The badge names the server's default of `--unused-key-days`.
+    let days = keygate::config::DEFAULT_UNUSED_KEY_DAYS;
+    assert!(js.contains(&format!("'Unused {days}+ days'")));
 }

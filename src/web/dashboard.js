@@ -319,6 +319,14 @@
     $('#tf-required').hidden = true;
     // Nothing of the signed-in view stays in the page.
     for (const body of document.querySelectorAll('#app tbody, #projects-list')) body.replaceChildren();
+    closeUsage(false);
+    activity.view = null;
+    activity.cursor = null;
+    activity.seq += 1;
+    $('#activity-form').reset();
+    clearError($('#activity-form .error'));
+    $('#activity-status').textContent = '';
+    $('#activity-more').hidden = true;
     $('#auth').hidden = false;
     $('#sign-in-notice').hidden = true;
     showAuthForm('sign-in-form');
@@ -599,7 +607,7 @@
     renderKeys(me);
     renderSessions(sessions);
     renderProjects(projects);
-    await reloadMembers();
+    await Promise.all([reloadMembers(), reloadActivity()]);
   }
 
   /** `user.get`, with the caller's newest keys: `user.get` holds the first page of them
@@ -924,6 +932,15 @@
     return k.enabled ? h('span', { class: 'badge ok' }, 'Enabled') : h('span', { class: 'badge off' }, 'Disabled');
   }
 
+  /** The server's `unused` flag, in words: a key nothing has used for 30 days or more. */
+  function unusedBadge(k) {
+    if (!k.unused) return null;
+    return [' ', h('span', {
+      class: 'badge warn',
+      title: 'No request for 30 days or more (since its creation, if never used): delete it unless something still needs it.',
+    }, 'Unused 30+ days')];
+  }
+
   function keyDetails(k) {
     const parts = [];
     if (k.rateLimitEnabled && k.rateLimitMax) {
@@ -959,10 +976,13 @@
       h('td', null, orgName(k.organizationId)),
       h('td', { class: 'nowrap' }, when(k.createdAt, '—', true)),
       h('td', { class: 'nowrap' }, when(k.expiresAt, 'never', true)),
-      h('td', { class: 'nowrap' }, ago(k.lastUsedAt)),
+      h('td', { class: 'nowrap' }, ago(k.lastUsedAt), k.lastAddress ? h('span', { class: 'sub' }, k.lastAddress) : null),
       h('td', { class: 'num' }, k.requestCount.toLocaleString()),
-      h('td', null, keyStatus(k)),
+      h('td', { class: 'status-cell' }, keyStatus(k), unusedBadge(k)),
       h('td', { class: 'actions' },
+        h('button', { type: 'button', class: 'button secondary small', 'data-action': 'usage', 'data-id': k.id,
+          'aria-controls': 'usage', 'aria-expanded': String(usage.key === k.id),
+          'aria-label': `Usage of key ${k.name}` }, 'Usage'),
         h('button', { type: 'button', class: 'button secondary small', 'data-action': 'toggle', 'data-id': k.id,
           'aria-label': `${k.enabled ? 'Disable' : 'Enable'} key ${k.name}` }, k.enabled ? 'Disable' : 'Enable'),
         h('button', { type: 'button', class: 'button secondary small', 'data-action': 'rotate', 'data-id': k.id,
@@ -974,6 +994,8 @@
     const more = $('#keys-more');
     more.hidden = total <= state.keys.length;
     more.textContent = `Showing the newest ${state.keys.length} of your ${total.toLocaleString()} keys.`;
+    // The key whose usage is open was deleted, here or elsewhere.
+    if (usage.key && !state.keys.some((k) => k.id === usage.key)) closeUsage(false);
   }
 
   $('#create-key-form').addEventListener('submit', async (event) => {
@@ -1012,7 +1034,10 @@
     if (!key) return;
     const again = `#keys-table button[data-id="${key.id}"][data-action="${button.dataset.action}"]`;
     try {
-      if (button.dataset.action === 'toggle') {
+      if (button.dataset.action === 'usage') {
+        if (usage.key === key.id) closeUsage(true);
+        else await openUsage(key);
+      } else if (button.dataset.action === 'toggle') {
         const updated = await busy(button, () => post('/api/user.updateApiKey', { apiKeyId: key.id, enabled: !key.enabled }));
         await reloadKeys();
         toast(`Key “${key.name}” ${updated.enabled ? 'enabled' : 'disabled'}.`);
@@ -1044,6 +1069,243 @@
     } catch (err) {
       toast(err.message, 'error');
     }
+  });
+
+  // Usage of a key: its requests per hour or per UTC day, stacked by outcome, drawn as SVG
+  // from `user.apiKeyUsage`. Shapes take their colours from classes in dashboard.css: the
+  // page's policy refuses inline styles.
+
+  const HOUR = 3600 * 1000;
+  const DAY = 24 * HOUR;
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  /** The outcomes of `user.apiKeyUsage`, bottom to top in a bar. */
+  const OUTCOMES = [
+    { field: 'ok', label: 'ok', cls: 's-ok' },
+    { field: 'rateLimited', label: 'rate limited', cls: 's-rate' },
+    { field: 'usageExceeded', label: 'usage exceeded', cls: 's-usage' },
+    { field: 'refused', label: 'refused', cls: 's-refused' },
+  ];
+  const utcDay = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+  const utcHour = new Intl.DateTimeFormat(undefined, {
+    month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC',
+  });
+
+  /** The key whose usage is open, its last answer, and the count of requests made. */
+  const usage = { key: null, data: null, seq: 0 };
+
+  /** Builds an SVG element; text children are text nodes. */
+  function svgNode(tag, attrs, ...children) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value !== null && value !== undefined) el.setAttribute(name, String(value));
+    }
+    for (const child of children.flat()) {
+      if (child !== null && child !== undefined) el.append(child);
+    }
+    return el;
+  }
+
+  /** The span the selectors ask for: the first bucket's start, the bucket size, how many. */
+  function usageSpan() {
+    const days = Number($('#usage-span').value);
+    const size = $('#usage-step').value === 'hour' ? HOUR : DAY;
+    const count = size === HOUR ? days * 24 : days;
+    const first = Math.floor(Date.now() / size) * size - (count - 1) * size;
+    return { days, size, count, first };
+  }
+
+  /** The answer's hours summed into the span's buckets (hours or UTC days). */
+  function buckets(data, span) {
+    const out = Array.from({ length: span.count }, (_, i) => ({
+      start: span.first + i * span.size, ok: 0, rateLimited: 0, usageExceeded: 0, refused: 0, total: 0,
+    }));
+    for (const hour of data.hours) {
+      const b = out[Math.floor((Date.parse(hour.hour) - span.first) / span.size)];
+      if (!b) continue;
+      for (const o of OUTCOMES) b[o.field] += hour[o.field];
+      b.total += OUTCOMES.reduce((n, o) => n + hour[o.field], 0);
+    }
+    return out;
+  }
+
+  /** A round step for about `parts` gridlines up to `max`: 1, 2 or 5 times a power of ten. */
+  function niceStep(max, parts) {
+    const raw = Math.max(max / parts, 1);
+    const power = 10 ** Math.floor(Math.log10(raw));
+    return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= raw);
+  }
+
+  const bucketName = (b, span) => (span.size === DAY ? utcDay : utcHour).format(new Date(b.start));
+  const countsText = (c) => OUTCOMES.map((o) => `${c[o.field].toLocaleString()} ${o.label}`).join(', ');
+
+  /** The chart of `list` (the span's buckets) as an `<svg>` `width` pixels wide. */
+  function usageChart(list, span, totals, keyName, width) {
+    const height = 220;
+    const m = { left: 48, right: 10, top: 12, bottom: 44 };
+    const plotW = width - m.left - m.right;
+    const plotH = height - m.top - m.bottom;
+    const max = Math.max(0, ...list.map((b) => b.total));
+    const step = niceStep(max, 4);
+    const top = Math.max(step, Math.ceil(max / step) * step);
+    const y = (v) => m.top + plotH - (v / top) * plotH;
+    const slot = plotW / list.length;
+    const barW = slot > 4 ? slot * 0.75 : slot;
+    const unit = span.size === DAY ? 'day' : 'hour';
+    const all = OUTCOMES.reduce((n, o) => n + totals[o.field], 0);
+    const busiest = list.reduce((a, b) => (b.total > a.total ? b : a), list[0]);
+
+    const summary = `Requests of key ${keyName} per ${unit} (UTC), the last ${span.days} days: `
+      + `${all.toLocaleString()} in all (${countsText(totals)})`
+      + (busiest.total ? `; the busiest ${unit}, ${bucketName(busiest, span)}, had ${busiest.total.toLocaleString()}.` : '.');
+    const svg = svgNode('svg', {
+      class: 'chart-svg', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img',
+      'aria-labelledby': 'usage-svg-title',
+    }, svgNode('title', { id: 'usage-svg-title' }, summary));
+
+    // The value axis: gridlines with their counts, and its name.
+    for (let v = 0; v <= top; v += step) {
+      svg.append(
+        svgNode('line', { class: v ? 'grid' : 'axis-line', x1: m.left, x2: width - m.right, y1: y(v), y2: y(v) }),
+        svgNode('text', { class: 'tick', x: m.left - 6, y: y(v), 'text-anchor': 'end', 'dominant-baseline': 'middle' },
+          v.toLocaleString()));
+    }
+    svg.append(svgNode('text', {
+      class: 'axis-title', x: 0, y: 0, 'text-anchor': 'middle',
+      transform: `translate(12 ${m.top + plotH / 2}) rotate(-90)`,
+    }, 'Requests'));
+
+    // The time axis: a label per day, or fewer where they would not fit.
+    const perDay = span.size === DAY ? 1 : 24;
+    const dayW = slot * perDay;
+    const every = Math.max(1, Math.ceil(64 / dayW));
+    // In hours, each label marks 00:00 UTC of its day.
+    const midnight = list.findIndex((b) => b.start % DAY === 0);
+    for (let i = Math.max(0, midnight); i < list.length; i += perDay * every) {
+      const x = m.left + i * slot + (span.size === DAY ? slot / 2 : 0);
+      svg.append(
+        svgNode('line', { class: 'tick-line', x1: x, x2: x, y1: m.top + plotH, y2: m.top + plotH + 4 }),
+        svgNode('text', { class: 'tick', x, y: m.top + plotH + 16, 'text-anchor': span.size === DAY ? 'middle' : 'start' },
+          utcDay.format(new Date(list[i].start))));
+    }
+    svg.append(svgNode('text', { class: 'axis-title', x: m.left + plotW / 2, y: height - 6, 'text-anchor': 'middle' },
+      span.size === DAY ? 'Day (UTC)' : 'Hour (UTC)'));
+
+    // The bars, each outcome on top of the one before.
+    list.forEach((b, i) => {
+      if (!b.total) return;
+      const g = svgNode('g', { class: 'bar' }, svgNode('title', null, `${bucketName(b, span)} UTC: ${countsText(b)}`));
+      let base = 0;
+      for (const o of OUTCOMES) {
+        const n = b[o.field];
+        if (!n) continue;
+        // A single request still shows as a sliver next to thousands.
+        const h = Math.max(1, (n / top) * plotH);
+        g.append(svgNode('rect', {
+          class: o.cls, x: m.left + i * slot + (slot - barW) / 2, y: y(base) - h, width: barW, height: h,
+        }));
+        base += n;
+      }
+      svg.append(g);
+    });
+    if (!all) {
+      svg.append(svgNode('text', { class: 'empty-text', x: m.left + plotW / 2, y: m.top + plotH / 2, 'text-anchor': 'middle' },
+        'No requests in this span.'));
+    }
+    return svg;
+  }
+
+  /** Draws the open key's chart, legend, totals, table and last client from `usage.data`. */
+  function renderUsage() {
+    const { data, span } = usage.data;
+    const key = state.keys.find((k) => k.id === usage.key);
+    const name = key ? key.name : usage.key;
+    const list = buckets(data, span);
+    const box = $('#usage-chart');
+    const width = Math.max(300, Math.floor(box.clientWidth || 640));
+    box.replaceChildren(usageChart(list, span, data.totals, name, width));
+
+    $('#usage-legend').replaceChildren(...OUTCOMES.map((o) => h('li', null,
+      h('span', { class: `swatch ${o.cls}`, 'aria-hidden': 'true' }), `${o.label}: `,
+      h('strong', null, data.totals[o.field].toLocaleString()))));
+    const all = OUTCOMES.reduce((n, o) => n + data.totals[o.field], 0);
+    $('#usage-total').textContent = `${all.toLocaleString()} request${all === 1 ? '' : 's'} from `
+      + `${utcHour.format(new Date(data.from))} to ${utcHour.format(new Date(data.to))} UTC.`;
+    $('#usage-last-used').replaceChildren(when(data.lastUsedAt, 'never'));
+    $('#usage-last-address').textContent = data.lastAddress || '—';
+    const agent = $('#usage-last-agent');
+    agent.textContent = data.lastUserAgent || '—';
+    agent.title = data.lastUserAgent || '';
+
+    $('#usage-table-when').textContent = span.size === DAY ? 'Day (UTC)' : 'Hour (UTC)';
+    const rows = list.filter((b) => b.total);
+    $('#usage-table tbody').replaceChildren(...(rows.length ? rows.map((b) => h('tr', null,
+      h('th', { scope: 'row', class: 'nowrap' }, bucketName(b, span)),
+      OUTCOMES.map((o) => h('td', { class: 'num' }, b[o.field].toLocaleString()))))
+      : [h('tr', null, h('td', { colspan: 5, class: 'muted' }, 'No requests in this span.'))]));
+  }
+
+  /** Asks for the open key's usage over the selected span and draws it. */
+  async function loadUsage() {
+    const seq = ++usage.seq;
+    const span = usageSpan();
+    const error = $('#usage-form .error');
+    try {
+      const data = await get(withQuery('/api/user.apiKeyUsage', {
+        apiKeyId: usage.key, from: new Date(span.first).toISOString(),
+      }));
+      if (seq !== usage.seq || !usage.key) return;
+      clearError(error);
+      usage.data = { data, span };
+      renderUsage();
+    } catch (err) {
+      if (seq !== usage.seq) return;
+      showError(error, err);
+    }
+  }
+
+  function markUsageButtons() {
+    for (const b of document.querySelectorAll('#keys-table button[data-action="usage"]')) {
+      b.setAttribute('aria-expanded', String(b.dataset.id === usage.key));
+    }
+  }
+
+  async function openUsage(key) {
+    usage.key = key.id;
+    usage.data = null;
+    $('#usage-key-name').textContent = key.name;
+    $('#usage-chart').replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+    for (const id of ['#usage-legend', '#usage-table tbody']) $(id).replaceChildren();
+    $('#usage-total').textContent = '';
+    $('#usage').hidden = false;
+    markUsageButtons();
+    focus('#usage-title');
+    await loadUsage();
+  }
+
+  /** Closes the usage panel; focus goes back to the key's button when `refocusKey`. */
+  function closeUsage(refocusKey) {
+    const id = usage.key;
+    usage.key = null;
+    usage.data = null;
+    usage.seq += 1;
+    $('#usage').hidden = true;
+    $('#usage-chart').replaceChildren();
+    clearError($('#usage-form .error'));
+    markUsageButtons();
+    if (refocusKey && id) focus(`#keys-table button[data-action="usage"][data-id="${id}"]`);
+  }
+
+  $('#usage-form').addEventListener('submit', (event) => event.preventDefault());
+  for (const id of ['#usage-span', '#usage-step']) $(id).addEventListener('change', () => loadUsage());
+  $('#usage-close').addEventListener('click', () => closeUsage(true));
+
+  // The chart is drawn to the width it has, so that its text keeps its size on a phone.
+  let resizeFrame = 0;
+  window.addEventListener('resize', () => {
+    cancelAnimationFrame(resizeFrame);
+    resizeFrame = requestAnimationFrame(() => {
+      if (usage.key && usage.data) renderUsage();
+    });
   });
 
   // Sessions
@@ -1090,6 +1352,7 @@
     const error = $('#members-error');
     const manager = Boolean(state.active && MANAGERS.has(state.active.role));
     $('#members').hidden = !manager;
+    $('#nav-members').hidden = !manager;
     state.members = [];
     if (!manager) {
       tbody.replaceChildren();
@@ -1180,6 +1443,170 @@
     }));
     $('#projects-empty').hidden = projects.value.length !== 0;
   }
+
+  // Activity: the organization's audit log (owner or admin) or the caller's own events,
+  // newest first, filtered, a page at a time.
+
+  const ACTIVITY_PATHS = { organization: '/api/audit.all', account: '/api/audit.account' };
+  const ACTIVITY_FILTERS = ['action', 'actorId', 'resourceType', 'resourceId'];
+  const ACTOR_KINDS = { user: 'user', api_key: 'API key', shell: 'shell', anonymous: 'anonymous' };
+  const OUTCOME_BADGES = { success: 'badge ok', failure: 'badge off', refused: 'badge off' };
+
+  /**
+   * The view shown (`null` until the page picks one), the filter of the rows shown, the
+   * cursor of the next page, and the count of requests made (a late answer is dropped).
+   */
+  const activity = { view: null, filter: {}, cursor: null, seq: 0 };
+
+  /** A date input's day, in the browser's time zone, as RFC 3339; `next` for its end. */
+  function dayStart(value, next = false) {
+    const [y, m, d] = value.split('-').map(Number);
+    return new Date(y, m - 1, d + (next ? 1 : 0)).toISOString();
+  }
+
+  /** The form's filter as query parameters; empty fields are left out. */
+  function activityFilter() {
+    const form = $('#activity-form');
+    const filter = {};
+    for (const name of ACTIVITY_FILTERS) {
+      const value = form.elements.namedItem(name).value.trim();
+      if (value) filter[name] = value;
+    }
+    const from = form.elements.namedItem('from').value;
+    const to = form.elements.namedItem('to').value;
+    if (from) filter.from = dayStart(from);
+    // `to` is exclusive: the end of the day asked for.
+    if (to) filter.to = dayStart(to, true);
+    return filter;
+  }
+
+  /** "Chrome on Linux", or a long unknown agent cut short. */
+  function shortAgent(ua) {
+    const text = describeAgent(ua);
+    return text.length > 40 ? `${text.slice(0, 39)}…` : text;
+  }
+
+  /** What `details` adds, as short text (the last time of a counted refusal is in Count). */
+  function detailsText(details) {
+    if (!details || typeof details !== 'object') return '';
+    const text = Object.entries(details)
+      .filter(([name]) => name !== 'lastAt')
+      .map(([name, value]) => `${name}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
+      .join(' · ');
+    return text.length > 120 ? `${text.slice(0, 119)}…` : text;
+  }
+
+  function activityRow(e) {
+    const a = e.actor || {};
+    const details = detailsText(e.details);
+    const lastAt = e.details && typeof e.details.lastAt === 'string' ? e.details.lastAt : null;
+    return h('tr', null,
+      h('td', { class: 'nowrap' }, when(e.at)),
+      h('td', { class: 'name', title: a.id || null }, a.label || ACTOR_KINDS[a.type] || a.type,
+        h('span', { class: 'sub' }, ACTOR_KINDS[a.type] || a.type)),
+      h('td', null, h('code', null, e.action), details ? h('span', { class: 'sub details' }, details) : null),
+      h('td', { class: 'name' }, e.resourceType || '—', e.resourceId ? h('span', { class: 'sub mono' }, e.resourceId) : null),
+      h('td', null, h('span', { class: OUTCOME_BADGES[e.outcome] || 'badge' }, e.outcome)),
+      h('td', {
+        class: 'num nowrap',
+        title: e.count > 1 ? `${e.count} times${lastAt ? `, the last at ${dateFormat.format(new Date(lastAt))}` : ''}` : null,
+      }, e.count > 1 ? `×${e.count.toLocaleString()}` : ''),
+      h('td', { class: 'nowrap' }, e.clientAddress || '—'),
+      h('td', { class: 'agent', title: e.userAgent || null }, e.userAgent ? shortAgent(e.userAgent) : '—'),
+      h('td', { class: 'nowrap' }, e.requestId ? h('code', null, e.requestId) : '—'));
+  }
+
+  function showActivityView(view) {
+    activity.view = view;
+    for (const b of document.querySelectorAll('#activity [data-view]')) {
+      b.setAttribute('aria-pressed', String(b.dataset.view === view));
+    }
+    $('#activity-caption').textContent = view === 'organization'
+      ? `Events of ${state.active ? state.active.name : 'the active organization'}`
+      : 'Events of your account';
+  }
+
+  /**
+   * Loads the first page of the form's filter (`more` false), or the next page of the rows
+   * shown. On an error the rows and the form stay as they are.
+   */
+  async function loadActivity(more = false) {
+    const error = $('#activity-form .error');
+    const tbody = $('#activity-table tbody');
+    const button = $('#activity-more');
+    const seq = ++activity.seq;
+    const filter = more ? activity.filter : activityFilter();
+    const params = { ...filter };
+    if (more) params.cursor = activity.cursor;
+    const view = activity.view;
+    $('#activity-status').textContent = 'Loading…';
+    try {
+      const page = await (more ? busy(button, () => get(withQuery(ACTIVITY_PATHS[view], params)))
+        : get(withQuery(ACTIVITY_PATHS[view], params)));
+      if (seq !== activity.seq || !signedIn) return;
+      clearError(error);
+      activity.filter = filter;
+      activity.cursor = page.nextCursor || null;
+      const rows = page.events.map(activityRow);
+      if (more) tbody.append(...rows);
+      else tbody.replaceChildren(...rows);
+      const shown = tbody.rows.length;
+      $('#activity-empty').hidden = shown !== 0;
+      $('#activity-table').hidden = shown === 0;
+      button.hidden = !activity.cursor;
+      $('#activity-status').textContent = shown
+        ? `${shown.toLocaleString()} event${shown === 1 ? '' : 's'} shown${activity.cursor ? '; there are more.' : '.'}`
+        : '';
+    } catch (err) {
+      if (seq !== activity.seq) return;
+      $('#activity-status').textContent = '';
+      showError(error, err);
+      if (!more) {
+        // The rows of another view or filter would read as this one's answer.
+        tbody.replaceChildren();
+        $('#activity-table').hidden = true;
+        $('#activity-empty').hidden = true;
+        button.hidden = true;
+      }
+      if (view === 'organization' && err.reason === 'permission_denied') {
+        error.append(' ', h('button', { type: 'button', class: 'link', 'data-view-account': true },
+          'Show the events of my account instead'));
+      }
+    }
+  }
+
+  /** The first page of the view `refresh` opens: the organization's for an owner or admin. */
+  function reloadActivity() {
+    if (!activity.view) showActivityView(state.active && MANAGERS.has(state.active.role) ? 'organization' : 'account');
+    else showActivityView(activity.view);
+    return loadActivity();
+  }
+
+  $('#activity').addEventListener('click', (event) => {
+    const toggle = event.target.closest('[data-view]');
+    const offer = event.target.closest('[data-view-account]');
+    if (!toggle && !offer) return;
+    const view = offer ? 'account' : toggle.dataset.view;
+    showActivityView(view);
+    loadActivity();
+    if (offer) focus('#activity [data-view="account"]');
+  });
+
+  $('#activity-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    loadActivity();
+  });
+
+  $('#activity-clear').addEventListener('click', () => {
+    $('#activity-form').reset();
+    loadActivity();
+    focus('#activity-action');
+  });
+
+  $('#activity-more').addEventListener('click', (event) => {
+    if (isBusy(event.currentTarget) || !activity.cursor) return;
+    loadActivity(true);
+  });
 
   // ---- Start -------------------------------------------------------------------------
 
