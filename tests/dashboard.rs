@@ -497,7 +497,7 @@ async fn an_unused_key_is_marked_in_words() {
     let d = Dashboard::new();
     let js = d.get("/dashboard.js").await.body;
     assert!(js.contains("if (!k.unused) return null;"));
-    // The badge names the server's default of `--unused-key-days`.
-    let days = keygate::config::DEFAULT_UNUSED_KEY_DAYS;
-    assert!(js.contains(&format!("'Unused {days}+ days'")));
+    // The badge names the server's `--unused-key-days`, as `user.get` gives it.
+    assert!(js.contains("unusedDays = me.unusedKeyDays"));
+    assert!(js.contains("`Unused ${unusedDays}+ days`"));
 }

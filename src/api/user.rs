@@ -42,6 +42,9 @@ pub struct Me {
     /// How many API keys it has in all (of its organization, for an API key): `apiKeys`
     /// lists the first 100 of them.
     pub api_keys_total: u64,
+    /// Days without a request after which a key is marked `unused`
+    /// (`--unused-key-days`).
+    pub unused_key_days: u32,
 }
 
 /// The organization a new key acts in.
@@ -342,6 +345,7 @@ impl UserApi {
             permissions,
             api_keys: api_keys.items.iter().map(|k| key_view(&st, k)).collect(),
             api_keys_total: api_keys.total,
+            unused_key_days: st.config.unused_key_days,
         }))
     }
 

@@ -614,6 +614,7 @@
    * (the oldest), so past one page the last page is read instead. */
   async function loadKeys() {
     const me = await get('/api/user.get');
+    if (me.unusedKeyDays) unusedDays = me.unusedKeyDays;
     const first = me.apiKeys || [];
     const total = me.apiKeysTotal ?? first.length;
     if (total <= first.length) return { me, keys: first, total };
@@ -932,13 +933,18 @@
     return k.enabled ? h('span', { class: 'badge ok' }, 'Enabled') : h('span', { class: 'badge off' }, 'Disabled');
   }
 
-  /** The server's `unused` flag, in words: a key nothing has used for 30 days or more. */
+  /** Days without a request after which the server marks a key `unused`, as `user.get`
+   * says (`--unused-key-days`). */
+  let unusedDays = 30;
+
+  /** The server's `unused` flag, in words: a key nothing has used for `unusedDays` days or
+   * more. */
   function unusedBadge(k) {
     if (!k.unused) return null;
     return [' ', h('span', {
       class: 'badge warn',
-      title: 'No request for 30 days or more (since its creation, if never used): delete it unless something still needs it.',
-    }, 'Unused 30+ days')];
+      title: `No request for ${unusedDays} days or more (since its creation, if never used): delete it unless something still needs it.`,
+    }, `Unused ${unusedDays}+ days`)];
   }
 
   function keyDetails(k) {

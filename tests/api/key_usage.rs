@@ -655,6 +655,9 @@ async fn the_unused_days_are_configurable() {
     let (_, id) = app.create_key(&owner, json!({})).await;
     app.clock.advance(3 * DAY - 1);
     let owner = app.sign_in(OWNER_EMAIL, PASSWORD).await;
+    // `user.get` gives the setting, which the dashboard's badge names.
+    let me = app.get("/api/user.get", &[], &owner).await;
+    assert_eq!(me.assert_ok()["unusedKeyDays"], 3);
     assert_eq!(listed(&app, &owner, &id).await["unused"], false);
     app.clock.advance(1);
     assert_eq!(listed(&app, &owner, &id).await["unused"], true);
