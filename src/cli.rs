@@ -100,14 +100,15 @@ fn parse_since(s: &str) -> Result<Since, String> {
         return Ok(Since::At(ms));
     }
     let s = s.trim();
-    let unit = match s.chars().last() {
-        Some('d') => crate::clock::DAY,
-        Some('h') => crate::clock::HOUR,
-        Some('m') => crate::clock::MINUTE,
-        _ => 0,
-    };
-    match s[..s.len().saturating_sub(1)].parse::<i64>() {
-        Ok(n) if unit > 0 && (0..=36_500 * crate::clock::DAY / unit).contains(&n) => {
+    let span = [
+        ('d', crate::clock::DAY),
+        ('h', crate::clock::HOUR),
+        ('m', crate::clock::MINUTE),
+    ]
+    .into_iter()
+    .find_map(|(c, unit)| Some((s.strip_suffix(c)?.parse::<i64>().ok()?, unit)));
+    match span {
+        Some((n, unit)) if (0..=36_500 * crate::clock::DAY / unit).contains(&n) => {
             Ok(Since::Ago(n * unit))
         }
         _ => Err("an RFC 3339 time (2026-12-01T00:00:00Z) or a span such as 30d, 12h, 15m".into()),

@@ -1576,11 +1576,15 @@ fn audit_export_writes_the_shells_changes_as_json_lines_from_a_time_on() {
     let later = export(dir.path(), &["--since", "2999-01-01T00:00:00Z"]);
     assert!(later.status.success());
     assert_eq!(text(&later.stdout), "");
-    let wrong = export(dir.path(), &["--since", "yesterday"]);
-    assert!(!wrong.status.success());
-    assert!(
-        text(&wrong.stderr).contains("RFC 3339"),
-        "{}",
-        text(&wrong.stderr)
-    );
+    // Not a time nor a span, including text that is not ASCII: a usage error (exit code
+    // 2), never a panic.
+    for since in ["yesterday", "é", "5µ", "d", "-1d", "99999999999d"] {
+        let wrong = export(dir.path(), &[&format!("--since={since}")]);
+        assert_eq!(wrong.status.code(), Some(2), "{since}");
+        assert!(
+            text(&wrong.stderr).contains("RFC 3339"),
+            "{since}: {}",
+            text(&wrong.stderr)
+        );
+    }
 }

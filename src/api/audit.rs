@@ -213,10 +213,11 @@ pub struct AuditApi;
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Audit")]
 impl AuditApi {
     /// The audit log of the organization the request acts in, newest first (owner or
-    /// admin): sign-ins, keys, members, invitations, the organization and its resources,
-    /// and changes made from the shell. Refused requests (a disabled or expired key, a
-    /// wrong password) are counted and written a few seconds later, one event per kind
-    /// with its `count`.
+    /// admin): its keys, members, invitations, the organization itself and its
+    /// resources, and changes made to them from the shell. Requests refused for a
+    /// disabled or expired key are counted and written a few seconds later, one event
+    /// per key and reason with its `count`. Sign-ins, sessions, passwords and two-factor
+    /// belong to each user's account, not to an organization: see `audit.account`.
     #[oai(path = "/audit.all", method = "get", operation_id = "audit.all")]
     #[allow(clippy::too_many_arguments)]
     async fn all(

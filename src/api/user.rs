@@ -481,8 +481,9 @@ impl UserApi {
     /// A key's requests per hour by outcome (admitted, rate limited, over its quota,
     /// refused), from `from` through `to`, with its last use and client: the caller's own
     /// key (through a key, one of its organization), or, for an owner or admin, any key
-    /// of the organization it acts in. The counts are exact at any moment (those not yet
-    /// written are added); hours are kept for `--usage-retention-days`.
+    /// of the organization it acts in. The counts not yet written are added (those of
+    /// a flush being written at that very moment may be missing); hours are kept for
+    /// `--usage-retention-days`.
     #[oai(
         path = "/user.apiKeyUsage",
         method = "get",
@@ -496,10 +497,11 @@ impl UserApi {
         #[oai(name = "apiKeyId")]
         api_key_id: Query<String>,
         /// The first hour (RFC 3339, rounded down to the hour); 7 days before `to` by
-        /// default.
+        /// default, and never further back than `--usage-retention-days` before `to`
+        /// (the answer's `from` says where it starts).
         from: Query<Option<String>>,
         /// The last hour, included (RFC 3339, rounded down to the hour); now by default.
-        /// At most `--usage-retention-days` after `from`.
+        /// Not before `from`.
         to: Query<Option<String>>,
     ) -> ApiResult<Json<ApiKeyUsage>> {
         let (from, to) = (time("from", from.0), time("to", to.0)).all()?;

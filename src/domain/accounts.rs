@@ -176,6 +176,9 @@ pub struct SignInExtras {
     pub device: Option<String>,
 }
 
+/// The audit action of a refused sign-in.
+pub const SIGN_IN_FAILED: &str = "session.sign_in_failed";
+
 /// `POST /api/auth/sign-in/email`. Wrong email and wrong password give the same answer
 /// after the same work; attempts are limited per account and per client address.
 pub async fn sign_in(
@@ -189,7 +192,7 @@ pub async fn sign_in(
     if let Err(Error::Throttled(t, _)) = &result {
         let email = raw_email.trim().to_lowercase();
         st.refusals
-            .sign_in_failed(&email, None, t.as_str(), st.now());
+            .refused(SIGN_IN_FAILED, &email, None, t.as_str(), st.now());
         refusal_delay(st).await;
     }
     result
@@ -246,7 +249,7 @@ async fn check_sign_in(
         drop(attempt);
         let reason = Reason::InvalidCredentials.as_str();
         st.refusals
-            .sign_in_failed(&email, subject.as_ref(), reason, st.now());
+            .refused(SIGN_IN_FAILED, &email, subject.as_ref(), reason, st.now());
         return Err(Error::Denied(Reason::InvalidCredentials));
     };
     // Only failures count against the budgets.

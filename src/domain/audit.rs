@@ -19,7 +19,7 @@ use super::access::{Actor, Via};
 use super::policy::{self, op};
 use crate::clock::DAY;
 use crate::error::{Checks, Error, Reason, Result, Throttle};
-use crate::model::{OrgId, Role, UserId};
+use crate::model::{Email, OrgId, Role, UserId};
 use crate::store::audit::{Cursor, Event, Filter, Origin, Outcome, Scope, Stored, Who};
 use crate::store::{self, Tx};
 
@@ -167,6 +167,11 @@ pub fn by(actor: &Actor, action: &'static str, at: i64) -> Event {
     }
 }
 
+/// An event of `actor`'s own account (its sessions), in no organization, at `at`.
+pub fn own(actor: &Actor, action: &'static str, at: i64) -> Event {
+    Event::new(who(actor), action, at)
+}
+
 /// An event by `user`, signed in or signing in, at `at`.
 pub fn user(user: &crate::model::User, action: &'static str, at: i64) -> Event {
     Event::new(
@@ -194,9 +199,13 @@ pub fn record(tx: &Tx, event: Event) {
 struct RefusalKey {
     action: &'static str,
     reason: &'static str,
-    /// The email a sign-in named, cut to its longest.
-    email: String,
+    /// The email a sign-in named, cut to its longest; none for a throttled one (the
+    /// email is then in the tally), for text that is no email address, and for the
+    /// summary of an account's refusals from many clients.
+    email: Option<String>,
     subject: Option<UserId>,
+    /// The client's address, an IPv6 one cut to its /64 for a throttled refusal; none
+    /// for the summary of many clients.
     address: Option<IpAddr>,
 }
 
@@ -205,13 +214,32 @@ struct Tally {
     first_at: i64,
     last_at: i64,
     count: i64,
+    /// The first email named, where the key keeps none.
+    email: Option<String>,
     user_agent: Option<String>,
     request_id: Option<String>,
 }
 
-/// Refused sign-ins, counted in memory by what they have in common, until the usage
-/// flush writes them as one event each. Bounded: past `REFUSALS_MAX` kinds, refusals
-/// are only counted, and written as one `audit.refusals_dropped` event.
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.first_at = self.first_at.min(other.first_at);
+        if other.last_at >= self.last_at {
+            self.last_at = other.last_at;
+            self.user_agent = other.user_agent;
+            self.request_id = other.request_id;
+        }
+        self.count += other.count;
+        if self.email.is_none() {
+            self.email = other.email;
+        }
+    }
+}
+
+/// Refused sign-ins and two-factor codes, counted in memory by what they have in common,
+/// until the usage flush writes them as one event each. Bounded: at most `REFUSALS_MAX`
+/// kinds are told apart, of which `ANONYMOUS_MAX` of no account; past that, an account's
+/// refusals are counted in one summary per reason (`details.manyClients`), and the rest
+/// in one `audit.refusals_dropped` event, with a warning in the server's log.
 #[derive(Default)]
 pub struct Refusals {
     inner: Mutex<RefusalMap>,
@@ -220,21 +248,94 @@ pub struct Refusals {
 #[derive(Default)]
 struct RefusalMap {
     tallies: HashMap<RefusalKey, Tally>,
+    /// How many of `tallies` name no account.
+    anonymous: usize,
+    /// How many of `tallies` are summaries of many clients.
+    summaries: usize,
     dropped: i64,
     dropped_since: Option<i64>,
+}
+
+impl RefusalMap {
+    /// Counts `t` under `key`, or under a coarser kind when there is no room for it.
+    fn add(&mut self, key: RefusalKey, t: Tally) {
+        if let Some(have) = self.tallies.get_mut(&key) {
+            return have.merge(t);
+        }
+        let room = self.tallies.len() - self.summaries < REFUSALS_MAX
+            && (key.subject.is_some() || self.anonymous < ANONYMOUS_MAX);
+        if room {
+            self.anonymous += usize::from(key.subject.is_none());
+            self.tallies.insert(key, t);
+            return;
+        }
+        if key.subject.is_some() && (key.email.is_some() || key.address.is_some()) {
+            let summary = RefusalKey {
+                email: None,
+                address: None,
+                ..key
+            };
+            if let Some(have) = self.tallies.get_mut(&summary) {
+                return have.merge(t);
+            }
+            if self.summaries < SUMMARIES_MAX {
+                self.summaries += 1;
+                let t = Tally {
+                    email: t.email.or(key.email),
+                    ..t
+                };
+                self.tallies.insert(summary, t);
+                return;
+            }
+        }
+        self.dropped += t.count;
+        self.dropped_since = Some(self.dropped_since.map_or(t.first_at, |d| d.min(t.first_at)));
+    }
 }
 
 /// How many kinds of refusal are told apart between two flushes.
 pub const REFUSALS_MAX: usize = 10_000;
 
+/// How many of them may name no account: an address sending made-up emails fills no
+/// more than these, and leaves the rest to refusals of real accounts.
+pub const ANONYMOUS_MAX: usize = 1_000;
+
+/// How many accounts' refusals from many clients are summarized beyond `REFUSALS_MAX`.
+const SUMMARIES_MAX: usize = 10_000;
+
 /// Longest email kept of a failed sign-in.
 const EMAIL_MAX: usize = 254;
 
+/// Every reason a refusal of sign-in can have, by its name.
+fn refusal_reason(name: &str) -> &'static str {
+    Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .chain(Throttle::ALL.iter().map(|t| t.as_str()))
+        .find(|r| *r == name)
+        .unwrap_or("unknown")
+}
+
+/// The address a throttled refusal is counted by: an IPv6 client's /64, which one
+/// client holds whole.
+fn throttled_address(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
 impl Refusals {
-    /// Counts a failed sign-in for `email` (of `subject`, when it names an account), for
-    /// `reason`, from the request being served.
-    pub fn sign_in_failed(
+    /// Counts a refusal of `action` (`session.sign_in_failed`,
+    /// `two_factor.confirm_failed`) for `email` (of `subject`, when it names an account),
+    /// for `reason`, from the request being served. A throttled refusal (no password was
+    /// checked) is counted by its client alone, with the first email it named.
+    pub fn refused(
         &self,
+        action: &'static str,
         email: &str,
         subject: Option<&UserId>,
         reason: &'static str,
@@ -248,138 +349,113 @@ impl Refusals {
             )
         })
         .unwrap_or((None, None, None));
+        // Text that is not an email address may be a password typed in the wrong field:
+        // it is not kept.
+        let email = Email::parse(email)
+            .ok()
+            .map(|e| truncate(e.as_str(), EMAIL_MAX));
+        let throttled = Throttle::ALL.iter().any(|t| t.as_str() == reason);
+        let (key_email, tally_email, address) = if throttled {
+            (None, email, address.map(throttled_address))
+        } else {
+            (email, None, address)
+        };
         let key = RefusalKey {
-            action: "session.sign_in_failed",
+            action,
             reason,
-            email: truncate(email, EMAIL_MAX),
+            email: key_email,
             subject: subject.cloned(),
             address,
         };
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let full = m.tallies.len() >= REFUSALS_MAX;
-        match m.tallies.get_mut(&key) {
-            Some(t) => {
-                t.count += 1;
-                t.last_at = at;
-                t.user_agent = user_agent;
-                t.request_id = request_id;
-            }
-            None if full => {
-                m.dropped += 1;
-                m.dropped_since.get_or_insert(at);
-            }
-            None => {
-                m.tallies.insert(
-                    key,
-                    Tally {
-                        first_at: at,
-                        last_at: at,
-                        count: 1,
-                        user_agent,
-                        request_id,
-                    },
-                );
-            }
-        }
-    }
-
-    /// Takes what was counted, as events.
-    fn take(&self) -> Vec<Event> {
-        let (tallies, dropped, since) = {
-            let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            (
-                std::mem::take(&mut m.tallies),
-                std::mem::take(&mut m.dropped),
-                m.dropped_since.take(),
-            )
+        let tally = Tally {
+            first_at: at,
+            last_at: at,
+            count: 1,
+            email: tally_email,
+            user_agent,
+            request_id,
         };
-        let mut out: Vec<Event> = tallies
-            .into_iter()
-            .map(|(k, t)| {
-                let who = Who::Anonymous;
-                let mut e = Event::new(who, k.action, t.first_at)
-                    .outcome(Outcome::Failure)
-                    .details(serde_json::json!({
-                        "email": k.email,
-                        "reason": k.reason,
-                        "lastAt": crate::clock::rfc3339(t.last_at),
-                    }));
-                e.subject = k.subject;
-                e.count = t.count;
-                e.origin = Some(Origin {
-                    address: k.address.map(|a| a.to_string()),
-                    user_agent: t.user_agent,
-                    request_id: t.request_id,
-                });
-                e
-            })
-            .collect();
-        if dropped > 0 {
-            let mut e = Event::new(Who::Anonymous, "audit.refusals_dropped", since.unwrap_or(0))
-                .outcome(Outcome::Failure);
-            e.count = dropped;
-            e.origin = Some(Origin::default());
-            out.push(e);
-        }
-        out.sort_by_key(|e| e.at);
-        out
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(key, tally);
     }
 
-    /// Puts events that could not be written back, so the next flush tries again.
-    fn put_back(&self, events: Vec<Event>) {
+    /// Takes what was counted: the tallies and the refusals past the bound.
+    fn take(&self) -> RefusalMap {
+        std::mem::take(&mut *self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Puts tallies that could not be written back, beside those counted since, so the
+    /// next flush tries again; within the same bounds.
+    fn put_back(&self, taken: RefusalMap) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        for e in events {
-            if e.action == "audit.refusals_dropped" {
-                m.dropped += e.count;
-                m.dropped_since.get_or_insert(e.at);
-                continue;
-            }
-            let details = e.details.as_ref();
-            let text = |k: &str| {
-                details
-                    .and_then(|d| d.get(k))
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let origin = e.origin.unwrap_or_default();
-            let key = RefusalKey {
-                action: e.action,
-                reason: Reason::ALL
-                    .iter()
-                    .map(|r| r.as_str())
-                    .chain(Throttle::ALL.iter().map(|t| t.as_str()))
-                    .find(|r| *r == text("reason"))
-                    .unwrap_or(""),
-                email: text("email"),
-                subject: e.subject,
-                address: origin.address.as_deref().and_then(|a| a.parse().ok()),
-            };
-            let t = m.tallies.entry(key).or_insert(Tally {
-                first_at: e.at,
-                last_at: e.at,
-                count: 0,
-                user_agent: origin.user_agent,
-                request_id: origin.request_id,
-            });
-            t.count += e.count;
-            t.first_at = t.first_at.min(e.at);
+        for (k, t) in taken.tallies {
+            m.add(k, t);
+        }
+        m.dropped += taken.dropped;
+        if let Some(since) = taken.dropped_since {
+            m.dropped_since = Some(m.dropped_since.map_or(since, |d| d.min(since)));
         }
     }
+}
+
+/// The events of `taken`, oldest first.
+fn refusal_events(taken: &RefusalMap) -> Vec<Event> {
+    let mut out: Vec<Event> = taken
+        .tallies
+        .iter()
+        .map(|(k, t)| {
+            let summary = k.subject.is_some() && k.email.is_none() && k.address.is_none();
+            let mut e = Event::new(Who::Anonymous, k.action, t.first_at)
+                .outcome(Outcome::Failure)
+                .details(serde_json::json!({
+                    "email": k.email.as_ref().or(t.email.as_ref()),
+                    "reason": refusal_reason(k.reason),
+                    "lastAt": crate::clock::rfc3339(t.last_at),
+                    "manyClients": summary.then_some(true),
+                }));
+            e.subject = k.subject.clone();
+            e.count = t.count;
+            e.origin = Some(Origin {
+                address: k.address.map(|a| a.to_string()),
+                user_agent: t.user_agent.clone(),
+                request_id: t.request_id.clone(),
+            });
+            e
+        })
+        .collect();
+    if taken.dropped > 0 {
+        let at = taken.dropped_since.unwrap_or(0);
+        let mut e =
+            Event::new(Who::Anonymous, "audit.refusals_dropped", at).outcome(Outcome::Failure);
+        e.count = taken.dropped;
+        e.origin = Some(Origin::default());
+        out.push(e);
+    }
+    out.sort_by_key(|e| e.at);
+    out
 }
 
 /// Writes the refusals counted since the last flush, in one unit of work; they wait
 /// for the next flush when it fails. Answers how many events it wrote.
 pub async fn flush_refusals(st: &State) -> Result<usize> {
-    let events = st.refusals.take();
+    let taken = st.refusals.take();
+    let events = refusal_events(&taken);
     if events.is_empty() {
         return Ok(0);
     }
+    if taken.dropped > 0 {
+        tracing::warn!(
+            dropped = taken.dropped,
+            "more kinds of refused sign-in than the audit log tells apart: counted in one \
+             audit.refusals_dropped event"
+        );
+    }
     let n = events.len();
-    let work = events.clone();
     let written = st
         .write(&policy::unchecked::<op::AuditFlush>(), move |tx| {
-            for e in work {
+            for e in events {
                 tx.audit(e);
             }
             Ok(())
@@ -388,7 +464,7 @@ pub async fn flush_refusals(st: &State) -> Result<usize> {
     match written {
         Ok(()) => Ok(n),
         Err(e) => {
-            st.refusals.put_back(events);
+            st.refusals.put_back(taken);
             Err(e)
         }
     }
@@ -459,7 +535,12 @@ pub fn all(st: &State, actor: &Actor, q: &Query) -> Result<AuditPage> {
 /// (`audit.all`).
 pub fn account(st: &State, actor: &Actor, q: &Query) -> Result<AuditPage> {
     policy::authorize::<op::AuditAccount>(actor)?;
-    page(st, Scope::Account(actor.user().id.clone()), q)
+    let scope = Scope::Account {
+        user: actor.user().id.clone(),
+        // A key acts inside its organization: it reads nothing of the user's others.
+        only: actor.key().map(|k| k.organization_id.clone()),
+    };
+    page(st, scope, q)
 }
 
 /// Every event from `since` on, of one organization or all, oldest first, for
@@ -497,4 +578,177 @@ pub async fn prune(st: &State) -> Result<usize> {
 /// A role as the log names it.
 pub fn role_name(r: Role) -> &'static str {
     r.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WRONG: &str = "invalid_credentials";
+
+    fn refuse(r: &Refusals, email: &str, subject: Option<&str>, reason: &'static str, at: i64) {
+        let subject = subject.map(|s| UserId(s.into()));
+        r.refused(
+            "session.sign_in_failed",
+            email,
+            subject.as_ref(),
+            reason,
+            at,
+        );
+    }
+
+    /// Counts as if served to a client at `address`.
+    async fn refuse_from(r: &Refusals, address: &str, email: &str, reason: &'static str) {
+        let seen = Seen::new(Some(address.parse().unwrap()), None, None);
+        serving(seen, async { refuse(r, email, None, reason, 1) }).await;
+    }
+
+    fn details(events: &[Event], key: &str) -> Vec<serde_json::Value> {
+        events
+            .iter()
+            .map(|e| {
+                e.details
+                    .as_ref()
+                    .and_then(|d| d.get(key))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn made_up_emails_fill_only_their_share_and_leave_room_for_real_accounts() {
+        let r = Refusals::default();
+        for i in 0..REFUSALS_MAX + 5 {
+            refuse(&r, &format!("junk{i}@example.com"), None, WRONG, 1);
+        }
+        refuse(&r, "ada@example.com", Some("ada"), WRONG, 2);
+        let taken = r.take();
+        assert_eq!(taken.tallies.len(), ANONYMOUS_MAX + 1);
+        assert_eq!(taken.dropped, (REFUSALS_MAX + 5 - ANONYMOUS_MAX) as i64);
+        let events = refusal_events(&taken);
+        let ada: Vec<_> = events
+            .iter()
+            .filter(|e| e.subject.as_ref().is_some_and(|s| s.0 == "ada"))
+            .collect();
+        assert_eq!(ada.len(), 1);
+        assert_eq!(ada[0].count, 1);
+        let dropped: Vec<_> = events
+            .iter()
+            .filter(|e| e.action == "audit.refusals_dropped")
+            .collect();
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].count, taken.dropped);
+        assert!(r.take().tallies.is_empty(), "taking empties the map");
+    }
+
+    #[tokio::test]
+    async fn past_the_bound_an_accounts_refusals_are_summed_per_reason_not_lost() {
+        let r = Refusals::default();
+        for i in 0..REFUSALS_MAX {
+            refuse(&r, "x@example.com", Some(&format!("u{i}")), WRONG, 1);
+        }
+        // From five more clients each: one summary per account and reason.
+        for a in 1..=5 {
+            refuse_from(&r, &format!("192.0.2.{a}"), "x@example.com", WRONG).await;
+            r.refused(
+                "session.sign_in_failed",
+                "ada@example.com",
+                Some(&UserId("ada".into())),
+                WRONG,
+                10 + a,
+            );
+        }
+        let taken = r.take();
+        assert_eq!(taken.tallies.len(), REFUSALS_MAX + 1);
+        assert_eq!(taken.summaries, 1);
+        let events = refusal_events(&taken);
+        let ada: Vec<_> = events
+            .iter()
+            .filter(|e| e.subject.as_ref().is_some_and(|s| s.0 == "ada"))
+            .collect();
+        assert_eq!(ada.len(), 1);
+        assert_eq!(ada[0].count, 5);
+        assert_eq!(ada[0].at, 11);
+        let d = ada[0].details.as_ref().unwrap();
+        assert_eq!(d["manyClients"], true);
+        assert_eq!(d["email"], "ada@example.com");
+        // Refusals of no account find no room: counted only.
+        assert_eq!(taken.dropped, 5);
+    }
+
+    #[test]
+    fn a_failed_flush_puts_its_tallies_back_within_the_same_bounds() {
+        let r = Refusals::default();
+        for i in 0..ANONYMOUS_MAX {
+            refuse(&r, &format!("old{i}@example.com"), None, WRONG, 1);
+        }
+        refuse(&r, "ada@example.com", Some("ada"), WRONG, 5);
+        let taken = r.take();
+        // While the write fails, the map fills again.
+        for i in 0..ANONYMOUS_MAX {
+            refuse(&r, &format!("new{i}@example.com"), None, WRONG, 2);
+        }
+        refuse(&r, "ada@example.com", Some("ada"), WRONG, 9);
+        r.put_back(taken);
+        let m = r.take();
+        assert_eq!(m.tallies.len(), ANONYMOUS_MAX + 1, "bounded");
+        assert_eq!(
+            m.dropped, ANONYMOUS_MAX as i64,
+            "the old ones counted, not kept"
+        );
+        let ada = refusal_events(&m)
+            .into_iter()
+            .find(|e| e.subject.is_some())
+            .unwrap();
+        assert_eq!((ada.count, ada.at), (2, 5));
+        assert_eq!(ada.details.unwrap()["lastAt"], crate::clock::rfc3339(9));
+    }
+
+    #[tokio::test]
+    async fn a_throttled_client_is_one_kind_per_address_and_ipv6_64() {
+        let r = Refusals::default();
+        let throttled = Throttle::ALL[0].as_str();
+        for i in 0..50 {
+            let email = format!("guess{i}@example.com");
+            refuse_from(&r, &format!("2001:db8:1:2::{i:x}"), &email, throttled).await;
+            refuse_from(&r, "192.0.2.9", &email, throttled).await;
+        }
+        let events = refusal_events(&r.take());
+        let mut seen: Vec<_> = events
+            .iter()
+            .map(|e| (e.origin.clone().unwrap().address.unwrap(), e.count))
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("192.0.2.9".to_owned(), 50),
+                ("2001:db8:1:2::".to_owned(), 50)
+            ]
+        );
+        assert_eq!(
+            details(&events, "email"),
+            vec![serde_json::json!("guess0@example.com"); 2]
+        );
+    }
+
+    #[test]
+    fn text_that_is_no_email_address_is_not_kept() {
+        let r = Refusals::default();
+        refuse(&r, "correct horse battery staple", None, WRONG, 1);
+        refuse(&r, "  Ada@Example.com ", None, WRONG, 1);
+        let events = refusal_events(&r.take());
+        let mut emails = details(&events, "email");
+        emails.sort_by_key(|v| v.to_string());
+        assert_eq!(
+            emails,
+            [
+                serde_json::json!("ada@example.com"),
+                serde_json::Value::Null
+            ]
+        );
+        let text = format!("{:?}", events);
+        assert!(!text.contains("horse"), "{text}");
+    }
 }

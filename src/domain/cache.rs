@@ -200,6 +200,7 @@ fn head(s: &str, max: usize) -> &str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefusalTally {
     pub first_at: i64,
+    pub last_at: i64,
     pub count: i64,
     /// The key's `start` at the first of them (what the audit log labels it with).
     pub start: String,
@@ -249,6 +250,7 @@ impl PendingRefusals {
                 Some(new) => {
                     new.count += old.count;
                     new.first_at = new.first_at.min(old.first_at);
+                    new.last_at = new.last_at.max(old.last_at);
                 }
                 None => *slot = Some(old),
             }
@@ -1412,22 +1414,23 @@ mod tests {
 
     #[test]
     fn refusals_put_back_after_a_failed_flush_join_those_counted_since() {
-        let tally = |first_at, count| RefusalTally {
+        let tally = |first_at, last_at, count| RefusalTally {
             first_at,
+            last_at,
             count,
             start: "kg_".into(),
             client: None,
         };
         let mut now = PendingRefusals {
-            disabled: Some(tally(50, 2)),
+            disabled: Some(tally(50, 60, 2)),
             expired: None,
         };
         now.put_back(PendingRefusals {
-            disabled: Some(tally(10, 3)),
-            expired: Some(tally(20, 1)),
+            disabled: Some(tally(10, 40, 3)),
+            expired: Some(tally(20, 20, 1)),
         });
-        assert_eq!(now.disabled, Some(tally(10, 5)));
-        assert_eq!(now.expired, Some(tally(20, 1)));
+        assert_eq!(now.disabled, Some(tally(10, 60, 5)));
+        assert_eq!(now.expired, Some(tally(20, 20, 1)));
         assert!(now.of(Reason::PermissionDenied).is_none());
         assert_eq!(now.iter().count(), 2);
     }

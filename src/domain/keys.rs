@@ -339,7 +339,9 @@ fn managed<O: Op>(
                 if acting.is_none_or(|m| m.organization_id != org) {
                     return Err(Error::Denied(Reason::WrongOrganization));
                 }
-                true
+                // A key limited to some projects reads nothing of the organization's
+                // other keys, as it lists none of its members (`user.all`).
+                actor.key().is_none_or(|k| k.scope.project_ids.is_none())
             }
             _ => false,
         };
@@ -584,11 +586,13 @@ fn count_refused(st: &State, k: &CachedKey, reason: Reason, now: i64) {
     if let Some(slot) = s.refusals.of(reason) {
         let t = slot.get_or_insert_with(|| RefusalTally {
             first_at: now,
+            last_at: now,
             count: 0,
             start: k.key.start.clone(),
             client: None,
         });
         t.count += 1;
+        t.last_at = now;
         audit::with_seen(|seen| Client::observe(&mut t.client, seen.address, seen.user_agent()));
     }
 }
@@ -907,7 +911,10 @@ impl Taken {
                 .org(&rt.organization_id)
                 .resource("apikey", rt.id.as_str())
                 .outcome(Outcome::Refused)
-                .details(serde_json::json!({ "reason": reason.as_str() }));
+                .details(serde_json::json!({
+                    "reason": reason.as_str(),
+                    "lastAt": crate::clock::rfc3339(t.last_at),
+                }));
             e.count = t.count;
             let client = t.client.clone().unwrap_or_default();
             e.origin = Some(Origin {
@@ -1016,24 +1023,21 @@ const USAGE_DEFAULT_DAYS: i64 = 7;
 
 impl UsageSpan {
     /// The hours it covers, `from` through `to` (both hour starts, included): `to` is
-    /// now by default, `from` 7 days before `to`; both are rounded down to the hour. A
-    /// span that ends before it starts, or is longer than the retention keeps, is a 400.
+    /// now by default, `from` 7 days before `to`; both are rounded down to the hour, so
+    /// a span inside one hour is that hour. A `from` after `to` is a 400; a `from`
+    /// further back than the retention keeps starts at the oldest hour kept.
     fn hours(self, now: i64, retention_days: u32) -> Result<(i64, i64)> {
         let hour = |t: i64| t - t.rem_euclid(HOUR);
         let kept = i64::from(retention_days) * DAY;
-        let to = hour(self.to.unwrap_or(now));
-        let from = hour(self.from.unwrap_or(to - kept.min(USAGE_DEFAULT_DAYS * DAY)));
-        let mut c = Checks::new();
-        if from >= to {
-            c.fail("from", "must be at least an hour before `to`");
-        } else if to - from > kept {
-            c.fail(
-                "from",
-                format!("must be at most {retention_days} days (the usage retention) before `to`"),
-            );
+        let to = self.to.unwrap_or(now);
+        let from = self.from.unwrap_or(to - kept.min(USAGE_DEFAULT_DAYS * DAY));
+        if from > to {
+            let mut c = Checks::new();
+            c.fail("from", "must not be after `to`");
+            c.finish()?;
         }
-        c.finish()?;
-        Ok((from, to))
+        let to = hour(to);
+        Ok((hour(from).max(to - kept), to))
     }
 }
 
@@ -1060,7 +1064,8 @@ impl KeyUsage {
 
 /// `user.apiKeyUsage`: the caller's own key (in any of its organizations, or through a
 /// key, of its organization), or, for an owner or admin, any key of the organization it
-/// acts in. The counts not flushed yet are added, so the answer is exact at any moment.
+/// acts in. The counts not flushed yet are added, so the answer is exact but while a
+/// flush is being written: what it took from memory shows again once it commits.
 pub fn usage(st: &State, actor: &Actor, id: &ApiKeyId, span: UsageSpan) -> Result<KeyUsage> {
     let (from, to) = span.hours(st.now(), st.config.usage_retention_days)?;
     let (mut key, _) = managed::<op::UserApiKeyUsage>(st, actor, id, Others::Privileged)?;

@@ -221,7 +221,8 @@ table! {
     /// into every account of its organization that its user may manage.
     UserCreatePasswordReset "user.createPasswordReset" => Need::write(Privileged).keys(Keys::None);
     /// A key's requests per hour: its user's own keys, or any key of the organization
-    /// for its owner and admins (decided where the key is read).
+    /// for its owner and admins and their keys not limited to projects (decided where
+    /// the key is read).
     UserApiKeyUsage "user.apiKeyUsage" => Need::read(Anyone);
     ProjectCreate "project.create" => Need::write(Privileged).flag(CreateProjects).keys(Keys::Unscoped);
     ProjectOne "project.one" => Need::read(Member).list(Projects);

@@ -237,10 +237,11 @@ pub fn reset_blocking(st: &State, email: &str) -> Result<User> {
 
 /// Runs a guess at `user`'s second factor: `check` gets the unit of work and answers
 /// `wrong_code()` for a wrong guess. Only wrong guesses count against the budgets.
-/// A wrong code, and a refused one, are counted for the audit log as failed sign-ins of
-/// the user.
+/// A wrong code, and a refused one, are counted for the audit log as refusals of
+/// `action` for the user.
 async fn guess<T: Send + 'static>(
     st: &State,
+    action: &'static str,
     user: &User,
     client: &Client,
     check: impl FnOnce(&Tx) -> Result<T> + Send + 'static,
@@ -264,7 +265,7 @@ async fn guess<T: Send + 'static>(
     };
     if let Some(reason) = failed {
         st.refusals
-            .sign_in_failed(&user.email, Some(&user.id), reason, st.now());
+            .refused(action, &user.email, Some(&user.id), reason, st.now());
     }
     if let Err(Error::Throttled(..)) = &result {
         accounts::refusal_delay(st).await;
@@ -285,7 +286,7 @@ pub async fn confirm(st: &State, actor: &Actor, code: &str, client: &Client) -> 
     let step = step_of(st, &secret, code);
     let (id, now) = (user.id.clone(), st.now());
     let event = audit::user(&user, "two_factor.enable", now);
-    guess(st, &user, client, move |tx| {
+    guess(st, "two_factor.enable_failed", &user, client, move |tx| {
         let step = step.ok_or_else(wrong_code)?;
         if !store::two_factor::use_step(tx, &id, step)? {
             return Err(wrong_code());
@@ -367,7 +368,7 @@ pub async fn complete_sign_in(
     let device = trust_device.then(token::new_token);
     let device_hash = device.as_deref().map(|d| token::sha256(d.as_bytes()));
     let (id, ttl, who) = (user.id.clone(), st.config.session_ttl_ms, client.clone());
-    let issued = guess(st, &user, client, move |tx| {
+    let issued = guess(st, accounts::SIGN_IN_FAILED, &user, client, move |tx| {
         let proved = match checked {
             Checked::Step(Some(step)) => store::two_factor::use_step(tx, &id, step)?,
             Checked::Backup(Some(h)) => store::two_factor::use_backup_code(tx, &id, &h, now)?,

@@ -78,7 +78,7 @@ pub fn sessions(st: &State, actor: &Actor, paging: Paging) -> Result<Page<Sessio
 pub async fn revoke_session(st: &State, actor: &Actor, id: &SessionId) -> Result<()> {
     let auth = policy::authorize::<op::UserRevokeSession>(actor)?;
     let (user, id) = (actor.user().id.clone(), id.clone());
-    let event = audit::by(actor, "session.revoke", st.now()).resource("session", id.as_str());
+    let event = audit::own(actor, "session.revoke", st.now()).resource("session", id.as_str());
     let gone = st
         .write(&auth, move |tx| {
             let gone = store::sessions::delete_of_user(tx, &user, &id)?;

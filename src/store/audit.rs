@@ -269,8 +269,9 @@ pub enum Scope {
     Org(OrgId),
     /// A user's own: those that concern the user and belong to no organization (its
     /// sign-ins, sessions, password, two-factor), and what the user did itself in the
-    /// organizations it is a member of.
-    Account(UserId),
+    /// organizations it is a member of; with `only`, in that one organization alone (an
+    /// API key's, which acts inside it).
+    Account { user: UserId, only: Option<OrgId> },
 }
 
 /// What a listing keeps.
@@ -310,14 +311,19 @@ pub fn list(
             sql.push_str("organization_id = ?");
             args.push(&o.0);
         }
-        Scope::Account(u) => {
+        Scope::Account { user: u, only } => {
             sql.push_str(
                 "subject_user_id = ? AND (organization_id IS NULL OR (actor_user_id = ? \
-                 AND organization_id IN (SELECT organization_id FROM members WHERE user_id = ?)))",
+                 AND organization_id IN (SELECT organization_id FROM members WHERE user_id = ?)",
             );
             args.push(&u.0);
             args.push(&u.0);
             args.push(&u.0);
+            if let Some(o) = only {
+                sql.push_str(" AND organization_id = ?");
+                args.push(&o.0);
+            }
+            sql.push_str("))");
         }
     }
     let and = |cond: &str, sql: &mut String| {

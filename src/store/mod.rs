@@ -507,7 +507,15 @@ mod tests {
             },
         ];
         let cursor = Some(audit::Cursor { at: 5, id: 3 });
-        for scope in [audit::Scope::Org(org), audit::Scope::Account(user)] {
+        let account = |only| audit::Scope::Account {
+            user: user.clone(),
+            only,
+        };
+        for scope in [
+            audit::Scope::Org(org.clone()),
+            account(None),
+            account(Some(org.clone())),
+        ] {
             for f in &filters {
                 for c in [None, cursor] {
                     read(&db, |r| audit::list(r, &scope, f, c, 10)).unwrap();

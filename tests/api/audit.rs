@@ -535,6 +535,61 @@ async fn only_owners_and_admins_read_the_organization_log_and_each_user_its_own_
 }
 
 #[tokio::test]
+async fn a_key_reads_its_users_account_log_inside_its_own_organization_only() {
+    let app = TestApp::new();
+    let (owner, _, first) = app.owner_ids().await;
+    let second = app.create_org(&owner, "Second").await;
+    let (key_a, _) = app.create_key(&owner, json!({"name": "a"})).await;
+    let (key_b, _) = app
+        .create_key(
+            &owner,
+            json!({"name": "b", "metadata": {"organizationId": second}}),
+        )
+        .await;
+    let (key_a, key_b) = (As::Key(key_a), As::Key(key_b));
+    app.post(
+        "/api/project.create",
+        json!({"name": "first-project"}),
+        &key_a,
+    )
+    .await
+    .assert_ok();
+    app.post(
+        "/api/project.create",
+        json!({"name": "second-project"}),
+        &key_b,
+    )
+    .await
+    .assert_ok();
+    let orgs_of = |r: &Reply| -> Vec<String> {
+        let mut orgs: Vec<String> = r.assert_ok()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["organizationId"].as_str().map(str::to_owned))
+            .collect();
+        orgs.sort();
+        orgs.dedup();
+        orgs
+    };
+
+    let a = app.get(ACCOUNT, &[("limit", "100")], &key_a).await;
+    assert_eq!(orgs_of(&a), std::slice::from_ref(&first));
+    assert!(a.body.to_string().contains("first-project"), "{}", a.body);
+    assert!(!a.body.to_string().contains("second-project"), "{}", a.body);
+    // Events of no organization (the sign-up, the sign-in) are the user's own.
+    assert!(a.body.to_string().contains("session.sign_in"), "{}", a.body);
+    let b = app.get(ACCOUNT, &[("limit", "100")], &key_b).await;
+    assert_eq!(orgs_of(&b), std::slice::from_ref(&second));
+    assert!(b.body.to_string().contains("second-project"), "{}", b.body);
+    // The session reads the whole account, in every organization.
+    let mut both = vec![first, second];
+    both.sort();
+    let session = app.get(ACCOUNT, &[("limit", "100")], &owner).await;
+    assert_eq!(orgs_of(&session), both);
+}
+
+#[tokio::test]
 async fn an_answer_names_the_request_id_of_its_events_with_the_client_it_came_from() {
     let app = TestApp::new();
     let (owner, _, org) = app.owner_ids().await;

@@ -382,12 +382,13 @@ async fn the_span_is_the_last_seven_days_by_default_and_rounded_down_to_the_hour
 }
 
 #[tokio::test]
-async fn a_span_backwards_too_long_or_not_in_rfc_3339_is_a_400_naming_the_field() {
+async fn a_span_backwards_or_not_in_rfc_3339_is_a_400_naming_the_field() {
     let app = TestApp::with_config(|c| c.usage_retention_days = 10);
     let (owner, _) = app.owner().await;
     let (_, id) = app.create_key(&owner, json!({})).await;
-    // Within the retention: ten days exactly, and the default of 7.
-    usage_of(
+    let span = |u: &Value| (u["from"].clone(), u["to"].clone());
+    // Within the retention: ten days exactly.
+    let u = usage_of(
         &app,
         &owner,
         &id,
@@ -396,8 +397,37 @@ async fn a_span_backwards_too_long_or_not_in_rfc_3339_is_a_400_naming_the_field(
             ("to", "2026-11-27T00:00:00Z"),
         ],
     )
-    .await
-    .assert_ok();
+    .await;
+    let ten_days = (
+        json!("2026-11-17T00:00:00.000Z"),
+        json!("2026-11-27T00:00:00.000Z"),
+    );
+    assert_eq!(span(u.assert_ok()), ten_days);
+    // Further back than the retention: from the oldest hour kept, as the answer says.
+    let u = usage_of(
+        &app,
+        &owner,
+        &id,
+        &[
+            ("from", "2026-10-01T00:00:00Z"),
+            ("to", "2026-11-27T00:30:00Z"),
+        ],
+    )
+    .await;
+    assert_eq!(span(u.assert_ok()), ten_days);
+    // Inside one hour: that hour.
+    let u = usage_of(
+        &app,
+        &owner,
+        &id,
+        &[
+            ("from", "2026-11-27T01:10:00Z"),
+            ("to", "2026-11-27T01:50:00Z"),
+        ],
+    )
+    .await;
+    let one = json!("2026-11-27T01:00:00.000Z");
+    assert_eq!(span(u.assert_ok()), (one.clone(), one));
 
     for (query, issues) in [
         (
@@ -407,18 +437,11 @@ async fn a_span_backwards_too_long_or_not_in_rfc_3339_is_a_400_naming_the_field(
             ],
             &["from"][..],
         ),
-        // The same hour once rounded down.
+        // Backwards inside one hour.
         (
             [
-                ("from", "2026-11-27T01:10:00Z"),
-                ("to", "2026-11-27T01:50:00Z"),
-            ],
-            &["from"],
-        ),
-        (
-            [
-                ("from", "2026-11-16T23:00:00Z"),
-                ("to", "2026-11-27T00:00:00Z"),
+                ("from", "2026-11-27T01:50:00Z"),
+                ("to", "2026-11-27T01:10:00Z"),
             ],
             &["from"],
         ),
@@ -503,6 +526,16 @@ async fn its_user_and_the_owners_and_admins_of_its_organization_may_read_a_keys_
     usage_of(&app, &owner, MISSING, &[])
         .await
         .assert_error(404, "not_found");
+    // An owner's key limited to a project reads its own usage, not the other keys'.
+    let (project, _) = project(&app, &owner, "p").await;
+    let (scoped, scoped_id) = app
+        .create_key(&owner, json!({"scope": {"projectIds": [project]}}))
+        .await;
+    let scoped = As::Key(scoped);
+    usage_of(&app, &scoped, &member_key_id, &[])
+        .await
+        .assert_error(401, "permission_denied");
+    usage_of(&app, &scoped, &scoped_id, &[]).await.assert_ok();
     // An admin acting in another organization sees the keys of that one only.
     let elsewhere = app.create_org(&admin.who, "Elsewhere").await;
     app.post(
@@ -800,7 +833,11 @@ async fn refusals_of_a_disabled_or_expired_key_are_one_audit_event_per_key_and_r
     assert_eq!(e("resource_type"), "apikey");
     assert_eq!(e("outcome"), "refused");
     assert_eq!(e("request_id"), Value::Null);
-    assert_eq!(e("details"), r#"{"reason":"api_key_disabled"}"#);
+    let details: Value = serde_json::from_str(e("details").as_str().unwrap()).unwrap();
+    assert_eq!(
+        details,
+        json!({"reason": "api_key_disabled", "lastAt": rfc3339(first + 5 * SECOND)})
+    );
     let label = e("actor_label");
     assert!(disabled.starts_with(label.as_str().unwrap()), "{label}");
 
