@@ -421,11 +421,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 .block_on(crate::server::serve(config))
         }
         Command::Openapi { yaml } => {
-            let service = crate::api::service();
             let text = if yaml {
-                service.spec_yaml()
+                crate::api::openapi::yaml()
             } else {
-                service.spec()
+                crate::api::openapi::json()
             };
             let mut out = std::io::stdout().lock();
             writeln!(out, "{text}").map_err(|e| e.to_string())

@@ -34,16 +34,21 @@ fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
         let service = api::service();
-        let spec = service.spec();
-        let info = api::routes(&spec);
-        let bodies = api::body_check::BodyCheck::from_spec(&spec);
-        let yaml = service.spec_yaml();
+        // The middleware reads the generated document; clients get the published one.
+        let raw = api::openapi::raw();
+        let info = api::routes(&raw);
+        let bodies = api::body_check::BodyCheck::from_spec(&raw);
+        let published = api::openapi::published();
+        let spec = api::openapi::to_json(&published);
+        let yaml = api::openapi::to_yaml(&published);
+        // Swagger UI embeds the document it is given: give it the published one.
+        let swagger = service.swagger_ui_html().replacen(&raw, &spec, 1);
         let routes = Route::new()
             .at("/", web::dashboard())
             .at("/dashboard.js", web::dashboard_js())
             .at("/dashboard.css", web::dashboard_css())
             .at("/favicon.svg", web::favicon())
-            .nest("/swagger", service.swagger_ui())
+            .nest("/swagger", web::swagger(swagger))
             .at("/openapi.json", web::text(spec, "application/json"))
             .at("/openapi.yaml", web::text(yaml, "application/yaml"))
             .at("/api/authz/forward-auth", api::authz::forward_auth)

@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 
 use super::ApiTags;
 use super::error::{ApiError, ApiResult};
-use super::security::{client, origin_allowed, session_token, side_cookie};
+use super::security::{SessionVia, client, origin_allowed, session_via, side_cookie};
 use super::text::Text;
 use super::views::{SessionAndUser, Success};
 use crate::domain::{State, accounts, forward, recovery, sessions};
@@ -148,8 +148,18 @@ impl ApiResponse for CurrentSession {
     }
 }
 
+/// The session token for the answer's body: only to a client that sent no `Origin`,
+/// which every browser sends with a POST. A browser's session stays in its HttpOnly
+/// cookie, out of reach of the page's scripts.
+pub fn token_for(req: &Request, token: &str) -> Option<String> {
+    req.header(poem::http::header::ORIGIN.as_str())
+        .is_none()
+        .then(|| token.to_owned())
+}
+
 fn signed_in(
     st: &State,
+    req: &Request,
     user: &crate::model::User,
     issued: &sessions::Issued,
     url: Option<String>,
@@ -163,6 +173,7 @@ fn signed_in(
             session: (&issued.session).into(),
             user: user.into(),
             url,
+            token: token_for(req, &issued.token),
         }),
         cookie,
     )
@@ -202,7 +213,7 @@ impl AuthApi {
             invitation_token: b.invitation_token.map(Text::into_inner),
         };
         let (user, issued) = accounts::sign_up(&st, input, &client(&st, req)).await?;
-        Ok(signed_in(&st, &user, &issued, None))
+        Ok(signed_in(&st, req, &user, &issued, None))
     }
 
     /// Sign in with email and password.
@@ -240,7 +251,7 @@ impl AuthApi {
         match accounts::sign_in(&st, &body.email, &body.password, &client(&st, req), extras).await?
         {
             accounts::SignedIn::Session(user, issued) => {
-                let SignedIn::Ok(answer, cookie) = signed_in(&st, &user, &issued, url);
+                let SignedIn::Ok(answer, cookie) = signed_in(&st, req, &user, &issued, url);
                 Ok(SignInAnswer::Ok(
                     Json(SignInResult::Session(answer.0)),
                     cookie,
@@ -262,11 +273,12 @@ impl AuthApi {
     /// Sign out: deletes the current session and clears the cookie.
     #[oai(path = "/sign-out", method = "post", operation_id = "auth.signOut")]
     async fn sign_out(&self, st: Data<&State>, req: &Request) -> ApiResult<SignedOut> {
-        if let Some(token) = session_token(&st, req) {
-            if !origin_allowed(&st, req) {
+        match session_via(&st, req) {
+            Some(SessionVia::Cookie(_)) if !origin_allowed(&st, req) => {
                 return Err(Error::Denied(Reason::InvalidOrigin).into());
             }
-            sessions::sign_out(&st, token).await?;
+            Some(via) => sessions::sign_out(&st, via.token()).await?,
+            None => {}
         }
         Ok(SignedOut::Ok(
             Json(Success::yes()),
@@ -305,14 +317,15 @@ impl AuthApi {
         operation_id = "auth.getSession"
     )]
     async fn get_session(&self, st: Data<&State>, req: &Request) -> ApiResult<CurrentSession> {
-        let Some(token) = session_token(&st, req) else {
+        let Some(via) = session_via(&st, req) else {
             return Ok(CurrentSession(None));
         };
-        match super::security::session(&st, req, token).await {
+        match super::security::session(&st, req, via).await {
             Ok(current) => Ok(CurrentSession(Some(SessionAndUser {
                 session: (&current.cached.session).into(),
                 user: (&current.cached.principal.user).into(),
                 url: None,
+                token: None,
             }))),
             Err(e) if e.status().as_u16() == 401 => Ok(CurrentSession(None)),
             Err(e) => Err(e),

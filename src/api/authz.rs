@@ -23,7 +23,6 @@ use super::ApiTags;
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::security::{self, Caller};
 use super::text::Text;
-use crate::auth::apikey;
 use crate::clock::rfc3339;
 use crate::domain::State;
 use crate::domain::forward::{self, Code, Credential, Granted, Target};
@@ -137,17 +136,7 @@ fn credential<'r>(st: &State, req: &'r Request) -> Option<Credential<'r>> {
     if req.headers().contains_key("x-api-key") {
         return Some(Credential::Key(header(req, "x-api-key").unwrap_or("")));
     }
-    let bearer = req
-        .headers()
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| {
-            let (scheme, value) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
-        })
-        .find(|v| apikey::well_formed(v));
-    if let Some(key) = bearer {
+    if let Some(key) = security::bearer_key(req) {
         return Some(Credential::Key(key));
     }
     security::session_token(st, req).map(Credential::Session)

@@ -224,12 +224,17 @@ impl IntoResponse for ApiError {
         let h = resp.headers_mut();
         if let Some(b) = self.backoff {
             h.insert(header::RETRY_AFTER, HeaderValue::from(b.retry_after_secs));
-            h.insert("ratelimit-limit", HeaderValue::from(b.limit));
-            h.insert("ratelimit-remaining", HeaderValue::from(b.remaining));
-            h.insert("ratelimit-reset", HeaderValue::from(b.reset_secs));
+            rate_headers(h, &b);
         }
         resp
     }
+}
+
+/// The `RateLimit-Limit`, `-Remaining` and `-Reset` headers of what is left of a limit.
+pub fn rate_headers(h: &mut poem::http::HeaderMap, left: &Backoff) {
+    h.insert("ratelimit-limit", HeaderValue::from(left.limit));
+    h.insert("ratelimit-remaining", HeaderValue::from(left.remaining));
+    h.insert("ratelimit-reset", HeaderValue::from(left.reset_secs));
 }
 
 impl From<ApiError> for poem::Error {
@@ -262,6 +267,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
         "A cookie-authenticated change came from an untrusted Origin (`invalid_origin`).",
     ),
     (404, "The resource does not exist."),
+    (
+        408,
+        "The request body stopped arriving, or took too long in all (`body_timeout`).",
+    ),
     (409, "The change conflicts with existing data."),
     (413, "The request body is larger than 1 MiB."),
     (415, "A POST without `Content-Type: application/json`."),
@@ -269,6 +278,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (
         500,
         "An unexpected server error; the cause is logged, not shown.",
+    ),
+    (
+        503,
+        "The server holds too many request bodies right now (`server_busy`); try again shortly.",
     ),
     (
         507,

@@ -30,6 +30,8 @@ use crate::error::{Invalid, Transport};
 /// request was recorded there names it.
 const REQUEST_ID: &str = "x-request-id";
 
+const RATELIMIT_LIMIT: &str = "ratelimit-limit";
+
 /// Where authentication leaves a `Set-Cookie` for the response (a session extended on
 /// this request, or a dead session's cookie to clear).
 #[derive(Clone, Default)]
@@ -370,7 +372,7 @@ impl<E: Endpoint> Endpoint for FrameEndpoint<E> {
             ),
             None => Seen::new(None, None, None),
         };
-        let ((result, close), request_id) = audit::serving(seen, async {
+        let ((result, close), served) = audit::serving(seen, async {
             match self.prepare(&mut req, &mut held).await {
                 Err((resp, close)) => (Ok(resp), close),
                 Ok(()) => (
@@ -383,8 +385,16 @@ impl<E: Endpoint> Endpoint for FrameEndpoint<E> {
         drop(held);
         let mut resp = self.shape(path, result);
         // An answer whose request is in the audit log names it, to match the two.
-        if let Some(Ok(v)) = request_id.map(|id| HeaderValue::from_str(&id)) {
+        if let Some(Ok(v)) = served.request_id.map(|id| HeaderValue::from_str(&id)) {
             resp.headers_mut().insert(REQUEST_ID, v);
+        }
+        // A key with a rate limit learns what is left of it on every answer, so that it
+        // can slow down before it is refused; a 429 carries its own.
+        if let Some(left) = served.rate {
+            let h = resp.headers_mut();
+            if !h.contains_key(RATELIMIT_LIMIT) {
+                super::error::rate_headers(h, &left);
+            }
         }
         if close {
             resp.headers_mut()

@@ -41,9 +41,70 @@ fn cookie_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The session token the request carries, if any.
+/// The session token the request's cookie carries, if any.
 pub fn session_token<'r>(st: &State, req: &'r Request) -> Option<&'r str> {
     cookie_value(req, st.config.cookie_jar().name())
+}
+
+/// The values of the request's `Authorization: Bearer` headers (the scheme in any case).
+/// Other schemes are not ours and are ignored.
+fn bearers(req: &Request) -> impl Iterator<Item = &str> {
+    req.headers()
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| {
+            let (scheme, value) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
+        })
+}
+
+/// The first bearer value that has the shape of a keygate API key.
+pub fn bearer_key(req: &Request) -> Option<&str> {
+    bearers(req).find(|v| crate::auth::apikey::well_formed(v))
+}
+
+/// How a request carries its session.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionVia<'r> {
+    /// The session token as `Authorization: Bearer`, from a client that is not a browser:
+    /// no cookie is involved, so no Origin is checked.
+    Bearer(&'r str),
+    /// The session cookie: its state changes must come from an allowed Origin.
+    Cookie(&'r str),
+}
+
+impl<'r> SessionVia<'r> {
+    pub fn token(self) -> &'r str {
+        match self {
+            SessionVia::Bearer(t) | SessionVia::Cookie(t) => t,
+        }
+    }
+}
+
+/// The session the request carries: a bearer value that is not an API key, else the
+/// session cookie.
+pub fn session_via<'r>(st: &State, req: &'r Request) -> Option<SessionVia<'r>> {
+    match bearers(req).find(|b| !b.is_empty() && !crate::auth::apikey::well_formed(b)) {
+        Some(b) => Some(SessionVia::Bearer(b)),
+        None => session_token(st, req).map(SessionVia::Cookie),
+    }
+}
+
+/// The session the request carries, checked like every state change's: a cookie-borne
+/// one from an allowed Origin when the request `changes` state.
+pub async fn signed_in_session(
+    st: &State,
+    req: &Request,
+    changes: bool,
+) -> Result<Current, ApiError> {
+    match session_via(st, req) {
+        None => Err(Error::Denied(Reason::MissingCredentials).into()),
+        Some(SessionVia::Cookie(_)) if changes && !origin_allowed(st, req) => {
+            Err(Error::Denied(Reason::InvalidOrigin).into())
+        }
+        Some(via) => session(st, req, via).await,
+    }
 }
 
 /// The value of sign-in's own cookie `side` the request carries, if any.
@@ -187,9 +248,10 @@ fn changes_state(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Authenticates a request for an operation that `writes` or not: an `x-api-key` header
-/// decides alone when present; otherwise the session cookie, whose state-changing
-/// requests must come from an allowed origin.
+/// Authenticates a request for an operation that `writes` or not, from the first of: an
+/// `x-api-key` header, which decides alone when present; `Authorization: Bearer` with an
+/// API key or a session token; the session cookie, whose state-changing requests must
+/// come from an allowed origin.
 pub async fn authenticate(st: &State, req: &Request, writes: bool) -> Result<Actor, ApiError> {
     let mut keys = req.headers().get_all("x-api-key").iter();
     if let Some(first) = keys.next() {
@@ -200,21 +262,23 @@ pub async fn authenticate(st: &State, req: &Request, writes: bool) -> Result<Act
         };
         return Ok(keys::authenticate(st, raw, writes).await?);
     }
-    let Some(token) = session_token(st, req) else {
-        return Err(Error::Denied(Reason::MissingCredentials).into());
-    };
-    if changes_state(req.method()) && !origin_allowed(st, req) {
-        return Err(Error::Denied(Reason::InvalidOrigin).into());
+    if let Some(b) = bearer_key(req) {
+        return Ok(keys::authenticate(st, b, writes).await?);
     }
-    let current = session(st, req, token).await?;
+    let current = signed_in_session(st, req, changes_state(req.method())).await?;
     Ok(access::from_session(current.cached))
 }
 
-/// Authenticates the session of `token`. The response re-issues the cookie when the
-/// session was extended, and clears it when the session is dead.
-pub async fn session(st: &State, req: &Request, token: &str) -> Result<Current, ApiError> {
+/// Authenticates the session of `via`. For a cookie, the response re-issues it when the
+/// session was extended and clears it when the session is dead; a bearer token is the
+/// client's to keep, and stays the same when its session is extended.
+pub async fn session(st: &State, req: &Request, via: SessionVia<'_>) -> Result<Current, ApiError> {
     let jar = st.config.cookie_jar();
-    let slot = req.extensions().get::<CookieSlot>();
+    let slot = match via {
+        SessionVia::Cookie(_) => req.extensions().get::<CookieSlot>(),
+        SessionVia::Bearer(_) => None,
+    };
+    let token = via.token();
     match sessions::authenticate(st, token).await {
         Ok(current) => {
             if current.extended

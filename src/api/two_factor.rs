@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::error::{ApiError, ApiResult};
-use super::security::{self, client, origin_allowed, session_token, side_cookie};
+use super::security::{self, client, side_cookie};
 use super::text::Text;
 use super::views::SessionAndUser;
 use crate::auth::cookie::{CHALLENGE, DEVICE};
@@ -135,16 +135,10 @@ impl<T: ApiResponse> ApiResponse for WithCookies<T> {
     }
 }
 
-/// The signed-in user of the request's session, for a change of its two-factor: the
-/// change must come from an allowed origin.
+/// The signed-in user of the request's session, for a change of its two-factor: a
+/// cookie-borne session's change must come from an allowed origin.
 async fn signed_in(st: &State, req: &Request) -> Result<Actor, ApiError> {
-    let Some(token) = session_token(st, req) else {
-        return Err(Error::Denied(Reason::MissingCredentials).into());
-    };
-    if !origin_allowed(st, req) {
-        return Err(Error::Denied(Reason::InvalidOrigin).into());
-    }
-    let current = security::session(st, req, token).await?;
+    let current = security::signed_in_session(st, req, true).await?;
     Ok(access::from_session(current.cached))
 }
 
@@ -258,7 +252,8 @@ impl TwoFactorApi {
     ) -> ApiResult<WithCookies<CodeStep>> {
         let trust = body.trust_device.unwrap_or(false);
         let proof = two_factor::Proof::Totp(&body.code);
-        if side_cookie(&st, req, &CHALLENGE).is_none() && session_token(&st, req).is_some() {
+        if side_cookie(&st, req, &CHALLENGE).is_none() && security::session_via(&st, req).is_some()
+        {
             let actor = signed_in(&st, req).await?;
             let user = two_factor::confirm(&st, &actor, &body.code, &client(&st, req)).await?;
             let session = actor
@@ -270,6 +265,7 @@ impl TwoFactorApi {
                         session: session.into(),
                         user: (&user).into(),
                         url: None,
+                        token: None,
                     }),
                     None,
                 ),
@@ -323,6 +319,7 @@ async fn code_step(
                 session: (&done.issued.session).into(),
                 user: (&done.user).into(),
                 url: done.url,
+                token: super::auth::token_for(req, &done.issued.token),
             }),
             Some(session_cookie),
         ),

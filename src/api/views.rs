@@ -90,6 +90,12 @@ pub struct SessionAndUser {
     /// registered domain or this server's own. Absent otherwise.
     #[oai(skip_serializing_if_is_none)]
     pub url: Option<String>,
+    /// The session's token, in the answers of sign-up, sign-in and the code step only:
+    /// for clients that are not browsers, which send it as `Authorization: Bearer` (no
+    /// cookie, no Origin). A browser keeps to the HttpOnly cookie. Whoever reads this
+    /// answer sent the password; the token is never shown again.
+    #[oai(skip_serializing_if_is_none)]
+    pub token: Option<String>,
 }
 
 /// `{"success": true}`.

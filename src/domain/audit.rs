@@ -7,6 +7,7 @@
 //! password, a disabled key) change nothing and can come by the thousand: they are
 //! counted here, by what they have in common, and written a few rows per flush.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -18,7 +19,7 @@ use super::State;
 use super::access::{Actor, Via};
 use super::policy::{self, op};
 use crate::clock::DAY;
-use crate::error::{Checks, Error, Reason, Result, Throttle};
+use crate::error::{Backoff, Checks, Error, Reason, Result, Throttle};
 use crate::model::{Email, OrgId, Role, UserId};
 use crate::store::audit::{Cursor, Event, Filter, Origin, Outcome, Scope, Stored, Who};
 use crate::store::{self, Tx};
@@ -34,6 +35,9 @@ pub struct Seen {
     /// Whether a write of this request recorded an event: its answer then names the
     /// request id.
     audited: AtomicBool,
+    /// What is left of the rate limit of the key this request spent, for the answer's
+    /// `RateLimit-*` headers.
+    rate: Cell<Option<Backoff>>,
 }
 
 tokio::task_local! {
@@ -76,6 +80,7 @@ impl Seen {
             inbound_id,
             number: NUMBER.fetch_add(1, Ordering::Relaxed),
             audited: AtomicBool::new(false),
+            rate: Cell::new(None),
         }
     }
 
@@ -117,15 +122,32 @@ pub fn truncate(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
-/// Runs `f` as the serving of a request that `seen` describes; answers its output and,
-/// when the request recorded an audit event, its request id.
-pub async fn serving<F: std::future::Future>(seen: Seen, f: F) -> (F::Output, Option<String>) {
+/// What serving a request left for its answer.
+#[derive(Debug, Default)]
+pub struct Served {
+    /// The request id, when the request recorded an audit event.
+    pub request_id: Option<String>,
+    /// What is left of the rate limit of the key the request spent, if it has one.
+    pub rate: Option<Backoff>,
+}
+
+/// Runs `f` as the serving of a request that `seen` describes; answers its output and
+/// what it left for the answer.
+pub async fn serving<F: std::future::Future>(seen: Seen, f: F) -> (F::Output, Served) {
     SEEN.scope(seen, async move {
         let out = f.await;
-        let id = SEEN.with(|s| s.audited().then(|| s.request_id()));
-        (out, id)
+        let served = SEEN.with(|s| Served {
+            request_id: s.audited().then(|| s.request_id()),
+            rate: s.rate.get(),
+        });
+        (out, served)
     })
     .await
+}
+
+/// Notes what is left of the rate limit of the key the request being served spent.
+pub fn note_rate(left: Backoff) {
+    let _ = SEEN.try_with(|s| s.rate.set(Some(left)));
 }
 
 /// Calls `f` with what the transport saw of the request being served, if any.

@@ -672,9 +672,12 @@ fn spend(st: &State, k: &CachedKey, s: &mut RuntimeState, now: i64) -> Result<()
         let bucket = s
             .bucket
             .get_or_insert_with(|| Bucket::full(rl.max, rl.window_ms, now));
-        if let Err(b) = bucket.take(rl.max, rl.window_ms, now) {
-            count(st, k, s, now, |c| c.rate_limited += 1);
-            return Err(Error::Throttled(Throttle::RateLimited, b));
+        match bucket.take(rl.max, rl.window_ms, now) {
+            Ok(left) => audit::note_rate(left),
+            Err(b) => {
+                count(st, k, s, now, |c| c.rate_limited += 1);
+                return Err(Error::Throttled(Throttle::RateLimited, b));
+            }
         }
     }
     if s.unleased.is_some() {

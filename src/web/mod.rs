@@ -15,6 +15,8 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; base-uri 'none'; \
 
 /// An endpoint that always answers `body` with `content_type` (GET and HEAD only).
 pub fn text(body: String, content_type: &'static str) -> impl Endpoint<Output = Response> {
+    // Shared, not copied, by every answer (Swagger UI's page is over a megabyte).
+    let body = bytes::Bytes::from(body);
     make_sync(move |req| {
         if !matches!(*req.method(), Method::GET | Method::HEAD) {
             return not_allowed();
@@ -23,6 +25,11 @@ pub fn text(body: String, content_type: &'static str) -> impl Endpoint<Output = 
             .content_type(content_type)
             .body(body.clone())
     })
+}
+
+/// Swagger UI: its page, with the spec it shows embedded, at `/swagger` and `/swagger/`.
+pub fn swagger(page: String) -> impl Endpoint<Output = Response> {
+    poem::Route::new().at("/", text(page, "text/html; charset=utf-8"))
 }
 
 fn not_allowed() -> Response {

@@ -5,8 +5,9 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use keygate::clock::ManualClock;
 use keygate::config::Config;
@@ -237,6 +238,42 @@ pub fn assert_public_user(user: &Value) {
     assert!(!text.contains(PASSWORD), "the password leaked: {text}");
 }
 
+/// The statuses the published spec lists for each (method, path) of an operation.
+fn documented_statuses() -> &'static HashMap<(String, String), Vec<u16>> {
+    static DOCUMENTED: OnceLock<HashMap<(String, String), Vec<u16>>> = OnceLock::new();
+    DOCUMENTED.get_or_init(|| {
+        let spec = keygate::api::openapi::published();
+        let mut out = HashMap::new();
+        for (path, ops) in spec["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let statuses = op["responses"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|s| s.parse().unwrap())
+                    .collect();
+                out.insert((method.to_uppercase(), path.clone()), statuses);
+            }
+        }
+        out
+    })
+}
+
+/// Fails when an operation answers a status its spec does not list: every request the
+/// tests make checks the spec's promise to clients.
+#[track_caller]
+fn assert_documented(method: &str, path: &str, r: &Reply) {
+    let path = path.split('?').next().unwrap_or(path);
+    if let Some(statuses) = documented_statuses().get(&(method.to_owned(), path.to_owned())) {
+        assert!(
+            statuses.contains(&r.status),
+            "{method} {path} answered {} ({}), which its spec does not list: {statuses:?}",
+            r.status,
+            r.body
+        );
+    }
+}
+
 impl TestApp {
     pub fn new() -> TestApp {
         Self::with_config(|_| {})
@@ -355,7 +392,9 @@ impl TestApp {
         for (k, v) in query {
             req = req.query(*k, v);
         }
-        read(self.auth(req, who).send().await).await
+        let r = read(self.auth(req, who).send().await).await;
+        assert_documented("GET", path, &r);
+        r
     }
 
     /// `GET path?query` as `who` on a second server opened read-only on the same database
@@ -377,7 +416,9 @@ impl TestApp {
     /// `POST path` with a JSON body as `who`.
     pub async fn post(&self, path: &str, body: Value, who: &As) -> Reply {
         let req = self.client.post(path).body_json(&body);
-        read(self.auth(req, who).send().await).await
+        let r = read(self.auth(req, who).send().await).await;
+        assert_documented("POST", path, &r);
+        r
     }
 
     /// Signs up the first user (the owner of "My Organization"); returns its cookie.
