@@ -337,6 +337,13 @@ fn body_schema_name(op: &Value) -> Option<&str> {
 /// Puts an example on every property of schema `name`, the body of operation `op`, and
 /// of the schemas it refers to.
 fn put_examples(schemas: &mut Map<String, Value>, name: &str, op: &str, depth: usize) {
+    // A body that takes one field of several: one example of the whole, which Swagger UI
+    // prefers to one made of every field.
+    if name == "AcceptInvitation"
+        && let Some(s) = schemas.get_mut(name)
+    {
+        s["examples"] = json!([{"invitationId": example(op, "invitationId")}]);
+    }
     let mut nested = Vec::new();
     if let Some(props) = schemas
         .get_mut(name)

@@ -59,9 +59,17 @@ fn bearers(req: &Request) -> impl Iterator<Item = &str> {
         })
 }
 
-/// The first bearer value that has the shape of a keygate API key.
+/// The first bearer value that has the shape and checksum of a keygate API key: forward
+/// auth's choice, where other bearer values belong to the protected service.
 pub fn bearer_key(req: &Request) -> Option<&str> {
     bearers(req).find(|v| crate::auth::apikey::well_formed(v))
+}
+
+/// Whether a bearer value sent to the API is meant as an API key: every key has a `_`
+/// between its prefix and its body, and no session token (base62) has one. A mistyped
+/// key is then refused as `invalid_api_key`, not as a session.
+fn means_key(v: &str) -> bool {
+    v.contains('_')
 }
 
 /// How a request carries its session.
@@ -82,12 +90,12 @@ impl<'r> SessionVia<'r> {
     }
 }
 
-/// The session the request carries: a bearer value that is not an API key, else the
-/// session cookie.
+/// The session the request carries: the first bearer value, unless it is meant as an
+/// API key; else the session cookie.
 pub fn session_via<'r>(st: &State, req: &'r Request) -> Option<SessionVia<'r>> {
-    match bearers(req).find(|b| !b.is_empty() && !crate::auth::apikey::well_formed(b)) {
-        Some(b) => Some(SessionVia::Bearer(b)),
-        None => session_token(st, req).map(SessionVia::Cookie),
+    match bearers(req).next() {
+        Some(b) if !means_key(b) => Some(SessionVia::Bearer(b)),
+        _ => session_token(st, req).map(SessionVia::Cookie),
     }
 }
 
@@ -262,7 +270,7 @@ pub async fn authenticate(st: &State, req: &Request, writes: bool) -> Result<Act
         };
         return Ok(keys::authenticate(st, raw, writes).await?);
     }
-    if let Some(b) = bearer_key(req) {
+    if let Some(b) = bearers(req).next().filter(|b| means_key(b)) {
         return Ok(keys::authenticate(st, b, writes).await?);
     }
     let current = signed_in_session(st, req, changes_state(req.method())).await?;

@@ -69,6 +69,7 @@ fn credential(who: &As) -> Vec<(String, String)> {
         As::Cookie(t) => vec![("cookie".into(), cookie(t))],
         As::Key(k) => vec![("x-api-key".into(), k.clone())],
         As::Cookies(c) => vec![("cookie".into(), c.clone())],
+        As::Bearer(t) => vec![("authorization".into(), format!("Bearer {t}"))],
     }
 }
 

@@ -163,6 +163,9 @@ pub enum As {
     Key(String),
     /// A browser's whole `Cookie` header (sign-in's own cookies), with our Origin.
     Cookies(String),
+    /// `Authorization: Bearer` with an API key or a session token, and no Origin: a
+    /// client that is not a browser.
+    Bearer(String),
 }
 
 impl As {
@@ -312,6 +315,7 @@ impl TestApp {
                 .header("origin", ORIGIN),
             As::Key(k) => req.header("x-api-key", k.as_str()),
             As::Cookies(c) => req.header("cookie", c.as_str()).header("origin", ORIGIN),
+            As::Bearer(t) => req.header("authorization", format!("Bearer {t}")),
         }
     }
 

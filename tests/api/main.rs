@@ -6,6 +6,7 @@ mod applications;
 mod audit;
 mod auth;
 mod body_limits;
+mod clients;
 mod domains;
 mod environments;
 mod errors;

@@ -805,3 +805,26 @@ async fn wrong_codes_count_against_the_client_address_too() {
         .await;
     r.assert_ok();
 }
+
+#[tokio::test]
+async fn a_client_without_origin_gets_the_session_token_from_the_code_step_only() {
+    let (app, _, secret, _) = owner_with_two_factor().await;
+    // The password step answers no token: there is no session yet.
+    let step = app.try_sign_in(OWNER_EMAIL, PASSWORD).await;
+    assert_eq!(step.assert_ok(), &json!({"twoFactorRedirect": true}));
+    let challenge = challenge_of(&step);
+    // The code step, sent back with the step's cookie by a client that keeps cookies
+    // but sends no Origin.
+    let req = app
+        .request(Method::POST, VERIFY_TOTP)
+        .header("cookie", format!("keygate.two_factor={challenge}"))
+        .body_json(&json!({"code": code(&app, &secret, 0)}));
+    let done = app.send(req).await;
+    let token = done.assert_ok()["token"]
+        .as_str()
+        .expect("the session token")
+        .to_owned();
+    assert_eq!(Some(token.clone()), done.session_token());
+    let me = app.get(GET_SESSION, &[], &As::Bearer(token)).await;
+    assert_eq!(me.assert_ok()["user"]["email"], OWNER_EMAIL);
+}
