@@ -365,9 +365,42 @@ fn put_examples(schemas: &mut Map<String, Value>, name: &str, op: &str, depth: u
     }
 }
 
+/// The body made of a schema's examples, as a client filling in every field would send
+/// it: the schema's own example, else each property's, nested objects alike.
+pub fn sample(schemas: &Value, schema: &Value) -> Option<Value> {
+    sample_at(schemas, schema, 0)
+}
+
+fn sample_at(schemas: &Value, schema: &Value, depth: usize) -> Option<Value> {
+    if depth > 4 {
+        return None;
+    }
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.strip_prefix("#/components/schemas/")?;
+        return sample_at(schemas, &schemas[name], depth + 1);
+    }
+    if let Some(e) = schema["examples"].get(0) {
+        return Some(e.clone());
+    }
+    let props = schema["properties"].as_object()?;
+    let mut out = Map::new();
+    for (k, v) in props {
+        out.insert(k.clone(), sample_at(schemas, v, depth + 1)?);
+    }
+    Some(Value::Object(out))
+}
+
 fn finish_operation(method: &str, op: &mut Value, schemas: &Value) {
     let id = op["operationId"].as_str().unwrap_or_default().to_owned();
     let body_schema = body_schema_name(op).and_then(|name| schemas.get(name));
+    // The body Swagger UI prefills: a valid request.
+    if let Some(body) = body_schema.and_then(|b| sample(schemas, b))
+        && let Some(Value::Object(content)) = op.pointer_mut("/requestBody/content")
+    {
+        for media in content.values_mut() {
+            media["example"] = body.clone();
+        }
+    }
     let Some(o) = op.as_object_mut() else {
         return;
     };

@@ -172,27 +172,6 @@ async fn a_rate_limited_key_learns_what_is_left_on_every_answer() {
     assert_eq!(headers(&r), [None, None, None]);
 }
 
-/// The body Swagger UI fills in for a schema: each property's example, nested objects
-/// built the same way.
-fn sample(spec: &Value, schema: &Value) -> Value {
-    if let Some(r) = schema["$ref"].as_str() {
-        let name = r.trim_start_matches("#/components/schemas/");
-        return sample(spec, &spec["components"]["schemas"][name]);
-    }
-    if let Some(e) = schema["examples"].get(0) {
-        return e.clone();
-    }
-    let props = schema["properties"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no example and no properties: {schema}"));
-    Value::Object(
-        props
-            .iter()
-            .map(|(k, v)| (k.clone(), sample(spec, v)))
-            .collect(),
-    )
-}
-
 /// Every field of every request body, and every query parameter, has an example; a
 /// request made of examples alone passes validation.
 #[tokio::test]
@@ -235,12 +214,18 @@ async fn swagger_ui_defaults_made_of_the_examples_are_valid_requests() {
                     .collect();
                 app.get(path, &q, &owner).await
             } else {
-                let body = op
-                    .pointer("/requestBody/content")
-                    .and_then(|c| c.as_object())
-                    .and_then(|c| c.values().next())
-                    .map(|m| sample(&spec, &m["schema"]))
-                    .unwrap_or(json!({}));
+                let body = match op.pointer("/requestBody/content") {
+                    // What Swagger UI prefills: the body's example. It must be the one
+                    // made of the fields' examples, so that those are valid too.
+                    Some(c) => {
+                        let media = c.as_object().unwrap().values().next().unwrap();
+                        let schemas = &spec["components"]["schemas"];
+                        let made = keygate::api::openapi::sample(schemas, &media["schema"]);
+                        assert_eq!(made.as_ref(), media.get("example"), "{id}");
+                        made.unwrap_or_else(|| panic!("{id}: a field without example"))
+                    }
+                    None => json!({}),
+                };
                 app.post(path, body, &owner).await
             };
             assert!(
