@@ -38,7 +38,7 @@ fn shared() -> &'static Shared {
         let raw = api::openapi::raw();
         let info = api::routes(&raw);
         let bodies = api::body_check::BodyCheck::from_spec(&raw);
-        let published = api::openapi::published();
+        let published = api::openapi::published_from(&raw);
         let spec = api::openapi::to_json(&published);
         let yaml = api::openapi::to_yaml(&published);
         // Swagger UI embeds the document it is given: give it the published one.

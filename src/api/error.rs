@@ -230,9 +230,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+pub const RATELIMIT_LIMIT: &str = "ratelimit-limit";
+
 /// The `RateLimit-Limit`, `-Remaining` and `-Reset` headers of what is left of a limit.
 pub fn rate_headers(h: &mut poem::http::HeaderMap, left: &Backoff) {
-    h.insert("ratelimit-limit", HeaderValue::from(left.limit));
+    h.insert(RATELIMIT_LIMIT, HeaderValue::from(left.limit));
     h.insert("ratelimit-remaining", HeaderValue::from(left.remaining));
     h.insert("ratelimit-reset", HeaderValue::from(left.reset_secs));
 }

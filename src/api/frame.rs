@@ -30,8 +30,6 @@ use crate::error::{Invalid, Transport};
 /// request was recorded there names it.
 const REQUEST_ID: &str = "x-request-id";
 
-const RATELIMIT_LIMIT: &str = "ratelimit-limit";
-
 /// Where authentication leaves a `Set-Cookie` for the response (a session extended on
 /// this request, or a dead session's cookie to clear).
 #[derive(Clone, Default)]
@@ -392,7 +390,7 @@ impl<E: Endpoint> Endpoint for FrameEndpoint<E> {
         // can slow down before it is refused; a 429 carries its own.
         if let Some(left) = served.rate {
             let h = resp.headers_mut();
-            if !h.contains_key(RATELIMIT_LIMIT) {
+            if !h.contains_key(super::error::RATELIMIT_LIMIT) {
                 super::error::rate_headers(h, &left);
             }
         }

@@ -638,6 +638,14 @@ mod tests {
             .collect()
     }
 
+    /// The events about the account `user`.
+    fn of_subject<'e>(events: &'e [Event], user: &str) -> Vec<&'e Event> {
+        events
+            .iter()
+            .filter(|e| e.subject.as_ref().is_some_and(|s| s.0 == user))
+            .collect()
+    }
+
     #[test]
     fn made_up_emails_fill_only_their_share_and_leave_room_for_real_accounts() {
         let r = Refusals::default();
@@ -649,10 +657,7 @@ mod tests {
         assert_eq!(taken.tallies.len(), ANONYMOUS_MAX + 1);
         assert_eq!(taken.dropped, (REFUSALS_MAX + 5 - ANONYMOUS_MAX) as i64);
         let events = refusal_events(&taken);
-        let ada: Vec<_> = events
-            .iter()
-            .filter(|e| e.subject.as_ref().is_some_and(|s| s.0 == "ada"))
-            .collect();
+        let ada = of_subject(&events, "ada");
         assert_eq!(ada.len(), 1);
         assert_eq!(ada[0].count, 1);
         let dropped: Vec<_> = events
@@ -685,10 +690,7 @@ mod tests {
         assert_eq!(taken.tallies.len(), REFUSALS_MAX + 1);
         assert_eq!(taken.summaries, 1);
         let events = refusal_events(&taken);
-        let ada: Vec<_> = events
-            .iter()
-            .filter(|e| e.subject.as_ref().is_some_and(|s| s.0 == "ada"))
-            .collect();
+        let ada = of_subject(&events, "ada");
         assert_eq!(ada.len(), 1);
         assert_eq!(ada[0].count, 5);
         assert_eq!(ada[0].at, 11);
