@@ -138,8 +138,6 @@ def main() -> None:
     project = next((p for p in projects if p.project_id == project_id), None)
     if project is None:
         fail(f"project.all does not list project {project_id}")
-    if isinstance(project.environments, Unset):
-        fail("project.all lists the project without its environments")
     environment = next((e for e in project.environments if e.environment_id == environment_id), None)
     if environment is None or not environment.is_default:
         fail(f"project.all does not list the default environment {environment_id} in the project")

@@ -117,17 +117,17 @@ impl ProjectApi {
         /// The project's id.
         #[oai(name = "projectId")]
         project_id: Query<String>,
-    ) -> ApiResult<Json<ProjectView>> {
+    ) -> ApiResult<Json<ProjectTreeView>> {
         let t = projects::one(&st, &caller.0, &ProjectId(project_id.0))?;
-        Ok(Json(ProjectView::tree(&t)))
+        Ok(Json(ProjectTreeView::new(&t)))
     }
 
     /// The organization's projects the caller may see, newest first, each with its
     /// environments and their applications.
     #[oai(path = "/project.all", method = "get", operation_id = "project.all")]
-    async fn all(&self, st: Data<&State>, caller: Caller) -> ApiResult<RawJson<Vec<ProjectView>>> {
+    async fn all(&self, st: Data<&State>, caller: Caller) -> ApiResult<RawJson<Vec<ProjectTreeView>>> {
         let render = |trees: &[ProjectTree]| {
-            let views: Vec<ProjectView> = trees.iter().map(ProjectView::tree).collect();
+            let views: Vec<ProjectTreeView> = trees.iter().map(ProjectTreeView::new).collect();
             views.to_json_string()
         };
         Ok(RawJson::new(projects::all(&st, &caller.0, render)?))
@@ -213,9 +213,29 @@ pub struct ProjectView {
     pub organization_id: String,
     /// When it was created (RFC 3339).
     pub created_at: String,
-    /// Its environments that the caller may see (in `project.one` and `project.all`).
-    #[oai(skip_serializing_if_is_none)]
-    pub environments: Option<Vec<EnvironmentView>>,
+}
+
+/// A project with its environments and their applications, as `project.one` and
+/// `project.all` answer.
+#[derive(Debug, Clone, Object)]
+pub struct ProjectTreeView {
+    #[oai(flatten)]
+    pub project: ProjectView,
+    /// Its environments that the caller may see, each with its applications.
+    pub environments: Vec<EnvironmentView>,
+}
+
+impl ProjectTreeView {
+    fn new(t: &ProjectTree) -> ProjectTreeView {
+        ProjectTreeView {
+            project: ProjectView::flat(&t.project),
+            environments: t
+                .environments
+                .iter()
+                .map(|(e, apps)| EnvironmentView::new(e, apps))
+                .collect(),
+        }
+    }
 }
 
 impl ProjectView {
@@ -226,19 +246,7 @@ impl ProjectView {
             description: p.description.clone(),
             organization_id: p.organization_id.to_string(),
             created_at: rfc3339(p.created_at),
-            environments: None,
         }
-    }
-
-    fn tree(t: &ProjectTree) -> ProjectView {
-        let mut v = ProjectView::flat(&t.project);
-        v.environments = Some(
-            t.environments
-                .iter()
-                .map(|(e, apps)| EnvironmentView::new(e, apps))
-                .collect(),
-        );
-        v
     }
 }
 

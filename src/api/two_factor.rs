@@ -83,7 +83,7 @@ pub struct Status {
 
 /// New backup codes, shown once.
 #[derive(Debug, Object)]
-pub struct BackupCodes {
+pub struct NewBackupCodes {
     /// Always true.
     pub status: bool,
     /// Ten single-use codes; the earlier ones no longer work.
@@ -209,10 +209,10 @@ impl TwoFactorApi {
         st: Data<&State>,
         req: &Request,
         body: Json<PasswordBody>,
-    ) -> ApiResult<Answer<BackupCodes>> {
+    ) -> ApiResult<Answer<NewBackupCodes>> {
         let actor = signed_in(&st, req).await?;
         let codes = two_factor::new_codes(&st, &actor, &body.password).await?;
-        Ok(Answer::Ok(Json(BackupCodes {
+        Ok(Answer::Ok(Json(NewBackupCodes {
             status: true,
             backup_codes: codes,
         })))

@@ -47,6 +47,35 @@ async fn an_api_key_works_as_authorization_bearer_and_x_api_key_comes_first() {
 }
 
 #[tokio::test]
+async fn a_page_of_another_site_gets_no_cors_leave_to_send_a_key() {
+    // A browser asks before it sends `x-api-key` or `Authorization` across origins.
+    // keygate answers no preflight, so a page elsewhere cannot spend a key it obtained,
+    // and a simple cross-origin request is answered without leave to read the answer.
+    let app = TestApp::new();
+    let (owner, _) = app.owner().await;
+    let (key, _) = app.create_key(&owner, json!({})).await;
+    for header in ["x-api-key", "authorization"] {
+        let req = app
+            .request(poem::http::Method::OPTIONS, "/api/project.all")
+            .header("origin", "https://elsewhere.example")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", header);
+        let r = app.send(req).await;
+        r.assert_error(405, "method_not_allowed");
+        assert_eq!(r.header("allow"), Some("GET"));
+        assert_eq!(r.header("access-control-allow-origin"), None);
+        assert_eq!(r.header("access-control-allow-headers"), None);
+    }
+    let req = app
+        .request(poem::http::Method::GET, "/api/project.all")
+        .header("origin", "https://elsewhere.example")
+        .header("x-api-key", key.as_str());
+    let r = app.send(req).await;
+    r.assert_ok();
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
 async fn a_client_without_origin_gets_its_session_token_and_uses_it_as_a_bearer() {
     let app = TestApp::new();
     let signed_up = app

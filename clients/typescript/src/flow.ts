@@ -124,8 +124,7 @@ async function main() {
   // 6. project.all lists the project, its environments, and their applications.
   const { data: projects } = await ok('project.all after the changes', projectAll({ client: keyed }));
   const project = projects.find((p) => p.projectId === projectId) ?? fail(`project.all does not list project ${projectId}`);
-  const environments = project.environments ?? fail('project.all lists the project without its environments');
-  const environment = environments.find((e) => e.environmentId === environmentId);
+  const environment = project.environments.find((e) => e.environmentId === environmentId);
   if (environment === undefined || !environment.isDefault) {
     fail(`project.all does not list the default environment ${environmentId} in the project`);
   }
