@@ -125,7 +125,11 @@ impl ProjectApi {
     /// The organization's projects the caller may see, newest first, each with its
     /// environments and their applications.
     #[oai(path = "/project.all", method = "get", operation_id = "project.all")]
-    async fn all(&self, st: Data<&State>, caller: Caller) -> ApiResult<RawJson<Vec<ProjectTreeView>>> {
+    async fn all(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+    ) -> ApiResult<RawJson<Vec<ProjectTreeView>>> {
         let render = |trees: &[ProjectTree]| {
             let views: Vec<ProjectTreeView> = trees.iter().map(ProjectTreeView::new).collect();
             views.to_json_string()
