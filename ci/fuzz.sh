@@ -296,6 +296,7 @@ values = $(toml_list "$OWNER_PASSWORD" "$MEMBER_PASSWORD")
 "body.path" = { dictionary = "paths", probability = 0.5 }
 "body.key" = { dictionary = "verified_keys", probability = 0.5 }
 "body.method" = { dictionary = "methods", probability = 0.5 }
+"query.userId" = { dictionary = "users", probability = 0.5 }
 "body.userId" = { dictionary = "users", probability = 0.5 }
 "body.memberId" = { dictionary = "members", probability = 0.5 }
 "body.invitationId" = { dictionary = "invitations", probability = 0.5 }

@@ -420,7 +420,8 @@ async fn the_activity_section_filters_the_audit_log_and_loads_more() {
     assert!(html.contains("<section id=\"activity\""));
     assert!(html.contains("<h2 id=\"activity-title\" tabindex=\"-1\">Activity</h2>"));
     // The page's section links lead to it.
-    assert!(html.contains("<a href=\"#activity-title\">Activity</a>"));
+    assert!(html.contains("<a href=\"#/activity\" data-nav=\"activity\">Activity</a>"));
+    assert!(html.contains("<section id=\"activity\" class=\"card\" data-route=\"activity\""));
     for (id, name) in [
         ("activity-action", "action"),
         ("activity-actor", "actorId"),

@@ -24,6 +24,15 @@ use crate::domain::{State, keys, recovery, users};
 use crate::error::{AllChecked, field};
 use crate::model::{ApiKey, ApiKeyId, Flags, Paging, SessionId, UserId};
 
+/// A member with its permissions, as `user.one` answers.
+#[derive(Debug, Object)]
+pub struct MemberDetail {
+    #[oai(flatten)]
+    pub member: MemberView,
+    /// Its flags and access lists in the organization.
+    pub permissions: PermissionsView,
+}
+
 /// The caller, with its membership in the organization the request acts in.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
@@ -583,6 +592,25 @@ impl UserApi {
     ) -> ApiResult<Listed<MemberView>> {
         let page = members::all(&st, &caller.0, paging(limit.0, offset.0)?)?;
         Ok(Listed::new(&page, |(m, u)| MemberView::new(m, Some(u))))
+    }
+
+    /// One member of the active organization with its permission flags and access lists,
+    /// as `user.assignPermissions` replaces them (owner or admin). Owner and admin hold
+    /// every flag, and their lists are empty: none applies to them.
+    #[oai(path = "/user.one", method = "get", operation_id = "user.one")]
+    async fn one(
+        &self,
+        st: Data<&State>,
+        caller: Caller,
+        /// The member's user id.
+        #[oai(name = "userId")]
+        user_id: Query<String>,
+    ) -> ApiResult<Json<MemberDetail>> {
+        let (m, u, p) = members::one(&st, &caller.0, &UserId(user_id.0))?;
+        Ok(Json(MemberDetail {
+            member: MemberView::new(&m, Some(&u)),
+            permissions: (&p).into(),
+        }))
     }
 
     /// Remove a user from the active organization (owner or admin; not the owner, not an

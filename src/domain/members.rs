@@ -48,6 +48,31 @@ pub fn all(st: &State, actor: &Actor, paging: Paging) -> Result<Page<(Membership
     st.read(|c| store::orgs::members_of(c, &me.organization_id, paging))
 }
 
+/// `user.one`: one member of the active organization with its user and its permissions
+/// as stored, the flags and lists `user.assignPermissions` replaces (owner or admin).
+/// Owner and admin hold every flag; their lists are empty, since none applies to them.
+pub fn one(st: &State, actor: &Actor, user: &UserId) -> Result<(Membership, User, Permissions)> {
+    policy::authorize::<op::UserOne>(actor)?;
+    let org = &actor.member()?.organization_id;
+    st.read(|c| {
+        let m = store::orgs::membership_of(c, org, user)?.ok_or(Error::NotFound("member"))?;
+        let u = store::users::by_id(c, user)?.ok_or(Error::NotFound("member"))?;
+        let privileged = m.role.is_privileged();
+        let list = |l| match privileged {
+            true => Ok(Vec::new()),
+            false => store::orgs::access_list(c, &m.id, l),
+        };
+        let p = Permissions {
+            role: m.role,
+            flags: if privileged { Flags::ALL } else { m.flags },
+            projects: list(AccessList::Projects)?,
+            environments: list(AccessList::Environments)?,
+            applications: list(AccessList::Applications)?,
+        };
+        Ok((m, u, p))
+    })
+}
+
 /// `organization.updateMemberRole`.
 pub async fn update_role(
     st: &State,

@@ -212,6 +212,7 @@ table! {
     UserListSessions "user.listSessions" => Need::read(Anyone).keys(Keys::Unlimited).account();
     UserRevokeSession "user.revokeSession" => Need::write(Anyone).keys(Keys::Unlimited).account();
     UserAll "user.all" => Need::read(Privileged).keys(Keys::Unscoped);
+    UserOne "user.one" => Need::read(Privileged).keys(Keys::Unscoped);
     UserRemove "user.remove" => Need::write(Privileged).keys(Keys::Unscoped);
     UserAssignPermissions "user.assignPermissions" => Need::write(Privileged).keys(Keys::Unscoped);
     UserGetPermissions "user.getPermissions" => Need::read(Member);

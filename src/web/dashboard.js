@@ -551,9 +551,11 @@
     start();
   });
 
-  // A reset link pasted into a tab that has the dashboard open already.
+  // A reset link pasted into a tab that has the dashboard open already; or another
+  // section, chosen in the navigation or by the browser's back button.
   window.addEventListener('hashchange', () => {
     if (resetToken()) showReset();
+    else if (signedIn) showRoute(true);
   });
 
   $('#sign-out').addEventListener('click', async (event) => {
@@ -567,6 +569,46 @@
       toast(err.message, 'error');
     }
   });
+
+  // ---- Sections ----------------------------------------------------------------------
+
+  /** Each section's address (`#/keys`) and the heading that takes focus there. */
+  const ROUTES = {
+    keys: { heading: '#keys-title', name: 'API keys' },
+    sessions: { heading: '#sessions-title', name: 'Sessions' },
+    organization: { heading: '#organization-title', name: 'Organization' },
+    projects: { heading: '#projects-title', name: 'Projects' },
+    activity: { heading: '#activity-title', name: 'Activity' },
+    account: { heading: '#account-title', name: 'Account' },
+  };
+
+  /** The section the address names; the keys when it names none, as the reference's
+   * "Settings → API Keys" leads there first. */
+  function route() {
+    const m = /^#\/([a-z]+)$/.exec(window.location.hash);
+    return m && Object.hasOwn(ROUTES, m[1]) ? m[1] : 'keys';
+  }
+
+  /** Shows the section the address names alone; `moveFocus` puts focus on its heading. */
+  function showRoute(moveFocus) {
+    const current = route();
+    for (const el of document.querySelectorAll('#app [data-route]')) {
+      el.classList.toggle('off-route', el.dataset.route !== current);
+    }
+    for (const link of document.querySelectorAll('[data-nav]')) {
+      if (link.dataset.nav === current) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+    document.title = `${ROUTES[current].name} · keygate`;
+    if (moveFocus) focus(ROUTES[current].heading);
+  }
+
+  /** Opens section `name` and leaves focus where the caller puts it (pushState fires no
+   * hashchange); back returns to the section before. */
+  function goTo(name) {
+    if (route() !== name) window.history.pushState(null, '', `#/${name}`);
+    showRoute(false);
+  }
 
   // ---- Signed in ---------------------------------------------------------------------
 
@@ -584,7 +626,7 @@
     $('#auth').hidden = true;
     $('#who').hidden = false;
     $('#app').hidden = false;
-    focus('#account-title');
+    showRoute(true);
     await refresh();
   }
 
@@ -785,6 +827,7 @@
 
   /** Takes the user to setting two-factor up: its password form, or the step it is at. */
   function startTwoFactorSetup() {
+    goTo('account');
     if (!$('#tf-verify-form').hidden) {
       focus('#tf-first-code');
       return;
@@ -1358,7 +1401,10 @@
     const error = $('#members-error');
     const manager = Boolean(state.active && MANAGERS.has(state.active.role));
     $('#members').hidden = !manager;
-    $('#nav-members').hidden = !manager;
+    $('#organization-members-note').hidden = manager;
+    $('#organization-summary').textContent = state.active
+      ? `${state.active.name}: you are its ${state.active.role}.`
+      : 'You have no active organization.';
     state.members = [];
     if (!manager) {
       tbody.replaceChildren();

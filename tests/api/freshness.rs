@@ -336,6 +336,7 @@ struct Ids {
     applications: Vec<String>,
     domains: Vec<String>,
     keys: Vec<String>,
+    users: Vec<String>,
 }
 
 impl Ids {
@@ -347,6 +348,7 @@ impl Ids {
             applications: w.applications.clone(),
             domains: w.domains.clone(),
             keys: vec![w.owner_key_id.clone(), w.member_key_id.clone()],
+            users: vec![w.member.user_id.clone(), w.other_member.user_id.clone()],
         }
     }
 
@@ -361,6 +363,7 @@ impl Ids {
                         "environmentId" => &mut self.environments,
                         "applicationId" => &mut self.applications,
                         "domainId" => &mut self.domains,
+                        "userId" => &mut self.users,
                         _ => {
                             self.add_from(x);
                             continue;
@@ -412,6 +415,7 @@ fn reads() -> Vec<Read> {
         r("/api/user.listApiKeys", plain),
         r("/api/user.apiKeyUsage", |i| each("apiKeyId", &i.keys)),
         r("/api/user.all", plain),
+        r("/api/user.one", |i| each("userId", &i.users)),
         r("/api/user.getPermissions", plain),
         r("/api/project.one", |i| each("projectId", &i.projects)),
         r("/api/project.all", plain),

@@ -307,6 +307,12 @@ pub(crate) fn operations() -> Vec<Op> {
             |_| none(),
             row(OK, OK, DENIED, DENIED, DENIED, OK, OK),
         ),
+        // Strangers ask in their own organization, where our member is not one.
+        get(
+            "/api/user.one",
+            |w| Call::Get(vec![("userId", w.without.user_id.clone())]),
+            row(NOT_FOUND, NOT_FOUND, DENIED, DENIED, DENIED, OK, OK),
+        ),
         // Strangers act on their own organization, where our member is not one.
         post(
             "/api/user.remove",

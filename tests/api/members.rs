@@ -1292,3 +1292,84 @@ async fn a_demoted_admin_keeps_no_access_list_from_before() {
     assert_eq!(p.assert_ok()["accessedProjects"], json!([]));
     assert_eq!(app.count("member_projects"), 0);
 }
+
+// user.one
+
+#[tokio::test]
+async fn user_one_shows_a_members_stored_flags_and_lists_to_the_owner() {
+    let app = TestApp::new();
+    let (owner, owner_id, org) = app.owner_ids().await;
+    let (p, e, a) = resources_in(&app, &org, "1");
+    let member = app
+        .invite_and_join(&owner, "member@example.com", "member")
+        .await;
+    assign(
+        &app,
+        &owner,
+        &member.user_id,
+        json!({"canCreateServices": true, "accessedProjects": [p],
+               "accessedEnvironments": [e], "accessedServices": [a]}),
+    )
+    .await
+    .assert_ok();
+
+    let r = app
+        .get("/api/user.one", &[("userId", &member.user_id)], &owner)
+        .await;
+
+    let body = r.assert_ok();
+    assert_eq!(body["id"], member.member_id);
+    assert_eq!(body["role"], "member");
+    assert_eq!(body["user"]["email"], "member@example.com");
+    assert_eq!(flags_set(&body["permissions"]), ["canCreateServices"]);
+    assert_eq!(body["permissions"]["accessedProjects"], json!([p]));
+    assert_eq!(body["permissions"]["accessedEnvironments"], json!([e]));
+    assert_eq!(body["permissions"]["accessedServices"], json!([a]));
+    // What the member itself is told is the same.
+    let own = permissions(&app, &member.who).await;
+    assert_eq!(own, body["permissions"]);
+
+    // The owner holds every flag, and no list applies to it.
+    let me = app
+        .get("/api/user.one", &[("userId", &owner_id)], &owner)
+        .await;
+    let me = me.assert_ok();
+    assert_eq!(me["role"], "owner");
+    assert_eq!(flags_set(&me["permissions"]).len(), flag_names().len());
+    assert_eq!(me["permissions"]["accessedProjects"], json!([]));
+}
+
+#[tokio::test]
+async fn user_one_is_for_owners_and_admins_of_the_members_organization() {
+    let app = TestApp::new();
+    let (owner, owner_id, _) = app.owner_ids().await;
+    let member = app
+        .invite_and_join(&owner, "member@example.com", "member")
+        .await;
+    let admin = app
+        .invite_and_join(&owner, "admin@example.com", "admin")
+        .await;
+
+    app.get("/api/user.one", &[("userId", &owner_id)], &member.who)
+        .await
+        .assert_error(401, "permission_denied");
+    app.get("/api/user.one", &[("userId", &member.user_id)], &admin.who)
+        .await
+        .assert_ok();
+    // A user of another organization is not a member here.
+    let s = stranger(&app, &owner, "stranger@example.com").await;
+    app.get("/api/user.one", &[("userId", &s.user_id)], &owner)
+        .await
+        .assert_error(404, "not_found");
+    // Nor is the owner a member of the stranger's organization.
+    app.get("/api/user.one", &[("userId", &owner_id)], &s.who)
+        .await
+        .assert_error(404, "not_found");
+    app.get(
+        "/api/user.one",
+        &[("userId", "nosuchuser0000000000")],
+        &owner,
+    )
+    .await
+    .assert_error(404, "not_found");
+}
