@@ -194,6 +194,13 @@ def log_problems(d, expected_refusals):
     return bad
 
 
+def goto(d, section):
+    """Opens a section through the page's navigation: one section shows at a time."""
+    d.find_element(By.CSS_SELECTOR, f'nav.sections a[data-nav="{section}"]').click()
+    WebDriverWait(d, 5).until(lambda d: d.find_element(
+        By.CSS_SELECTOR, f'[data-route="{section}"]').is_displayed())
+
+
 def owner_checks(d, base, ids):
     wait = WebDriverWait(d, 10)
     sign_in(d, base, OWNER)
@@ -201,9 +208,9 @@ def owner_checks(d, base, ids):
     settled(d)
 
     # Navigation reaches the section.
-    link = d.find_element(By.CSS_SELECTOR, 'nav.sections a[href="#activity-title"]')
-    link.click()
-    check(d.execute_script("return location.hash") == "#activity-title", "the section link leads to Activity")
+    goto(d, "activity")
+    check(d.execute_script("return location.hash") == "#/activity", "the section link leads to Activity")
+    check(d.switch_to.active_element.get_attribute("id") == "activity-title", "focus moves to its heading")
 
     pressed = d.find_element(By.CSS_SELECTOR, '#activity [data-view="organization"]').get_attribute("aria-pressed")
     check(pressed == "true", "an owner starts on the organization's log")
@@ -271,6 +278,7 @@ def owner_checks(d, base, ids):
     d.find_element(By.ID, "activity-clear").click()
 
     # Keys: the unused badge, then the chart.
+    goto(d, "keys")
     badges = d.execute_script(
         "return [...document.querySelectorAll('#keys-table tbody tr')].map(r => "
         "[r.querySelector('td.name').firstChild.textContent, r.querySelector('.badge.warn')?.textContent || ''])")
@@ -336,6 +344,7 @@ def member_checks(d, base):
     wait = WebDriverWait(d, 10)
     d.delete_all_cookies()
     sign_in(d, base, MEMBER)
+    goto(d, "activity")
     settled(d)
     check(d.find_element(By.CSS_SELECTOR, '#activity [data-view="account"]').get_attribute("aria-pressed") == "true",
           "a member starts on its account's events")
