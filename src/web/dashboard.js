@@ -613,7 +613,7 @@
   // ---- Signed in ---------------------------------------------------------------------
 
   /** What the page knows: the user, its organizations, the active one, its keys. */
-  const state = { me: null, orgs: [], active: null, keys: [], members: [] };
+  const state = { me: null, orgs: [], active: null, keys: [], members: [], projects: [] };
 
   async function enter(user) {
     signedIn = true;
@@ -691,9 +691,8 @@
     }
     $('#me-role').textContent = state.active ? state.active.role : '—';
     const activeName = state.active ? state.active.name : 'no organization';
-    $('#create-org-name').textContent = activeName;
     $('#projects-org-name').textContent = activeName;
-    $('#create-key-form button[type=submit]').disabled = !state.active;
+    renderKeyOrgs();
 
     const select = $('#org-select');
     const options = state.orgs.map((o) => h('option', { value: o.id }, `${o.name} (${o.role})`));
@@ -1047,6 +1046,37 @@
     if (usage.key && !state.keys.some((k) => k.id === usage.key)) closeUsage(false);
   }
 
+  /** The new key's organization: each of the caller's, with its role there; the active
+   * one first chosen. */
+  function renderKeyOrgs() {
+    const select = $('#key-org');
+    const chosen = select.value;
+    select.replaceChildren(...state.orgs.map((o) => h('option', { value: o.id }, `${o.name} (your role: ${o.role})`)));
+    const keep = state.orgs.some((o) => o.id === chosen) ? chosen : state.active && state.active.id;
+    if (keep) select.value = keep;
+    $('#create-key-form button[type=submit]').disabled = state.orgs.length === 0;
+    renderKeyProjects();
+  }
+
+  /** The projects a new key may be limited to: those of the active organization that the
+   * caller sees (the page lists no other organization's projects). */
+  function renderKeyProjects() {
+    const box = $('#key-projects');
+    const hint = $('#key-projects-hint');
+    const inActive = Boolean(state.active && $('#key-org').value === state.active.id);
+    const ticked = new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
+    const projects = inActive ? state.projects : [];
+    box.replaceChildren(...projects.map((p, n) => h('div', { class: 'check' },
+      h('input', { id: `key-project-${n}`, type: 'checkbox', value: p.projectId, checked: ticked.has(p.projectId) }),
+      h('label', { for: `key-project-${n}` }, p.name))));
+    hint.hidden = inActive && projects.length > 0;
+    hint.textContent = inActive
+      ? 'This organization has no project you may see yet.'
+      : 'To limit the key to some projects, switch to its organization under Account first.';
+  }
+
+  $('#key-org').addEventListener('change', renderKeyProjects);
+
   $('#create-key-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const form = event.currentTarget;
@@ -1054,11 +1084,17 @@
     const error = $('.error', form);
     if (isBusy(button)) return;
     clearError(error);
-    if (!state.active) {
-      showError(error, { message: 'Choose an active organization first.' });
+    const organizationId = $('#key-org').value;
+    if (!organizationId) {
+      showError(error, { message: 'Choose the organization the key acts in.' });
       return;
     }
-    const body = { name: $('#key-name').value.trim(), metadata: { organizationId: state.active.id } };
+    const body = { name: $('#key-name').value.trim(), metadata: { organizationId } };
+    const scope = {};
+    if ($('#key-read-only').checked) scope.readOnly = true;
+    const projectIds = [...$('#key-projects').querySelectorAll('input:checked')].map((i) => i.value);
+    if (projectIds.length) scope.projectIds = projectIds;
+    if (Object.keys(scope).length) body.scope = scope;
     const days = $('#key-expiry').value.trim();
     if (days) body.expiresIn = Number(days) * 86400;
     const max = $('#key-rate-max').value.trim();
@@ -1069,6 +1105,8 @@
     try {
       const created = await busy(button, () => post('/api/user.createApiKey', body));
       form.reset();
+      $('#key-org').value = organizationId;
+      renderKeyProjects();
       await reloadKeys();
       await showSecret({ title: 'Your new API key', label: `Key for ${created.name}`, secret: created.key });
     } catch (err) {
@@ -1476,6 +1514,8 @@
   function renderProjects(projects) {
     const error = $('#projects-error');
     const list = $('#projects-list');
+    state.projects = projects.status === 'fulfilled' ? projects.value : [];
+    renderKeyProjects();
     if (projects.status === 'rejected') {
       list.replaceChildren();
       $('#projects-empty').hidden = true;
