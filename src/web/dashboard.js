@@ -66,8 +66,8 @@
   }
   /** `path` with `params` as its query string. */
   const withQuery = (path, params) => `${path}?${new URLSearchParams(params)}`;
-  /** The most keys one page of `user.listApiKeys` holds. */
-  const KEY_PAGE = 100;
+  /** Keys shown on one page of the dashboard's list. */
+  const KEY_VIEW = 20;
   const post = (path, body) => call('POST', path, body);
 
   // ---- Small helpers -----------------------------------------------------------------
@@ -652,16 +652,24 @@
     await Promise.all([reloadMembers(), reloadActivity()]);
   }
 
-  /** `user.get`, with the caller's newest keys: `user.get` holds the first page of them
-   * (the oldest), so past one page the last page is read instead. */
+  /** Which page of keys is shown: 0 is the newest `KEY_VIEW` of them. */
+  let keyPage = 0;
+
+  /** `user.get`, with the caller's keys of page `keyPage`. The API lists keys oldest
+   * first and `user.get` holds the first 100 of them, so a page past those is read with
+   * `user.listApiKeys`. */
   async function loadKeys() {
     const me = await get('/api/user.get');
     if (me.unusedKeyDays) unusedDays = me.unusedKeyDays;
     const first = me.apiKeys || [];
     const total = me.apiKeysTotal ?? first.length;
-    if (total <= first.length) return { me, keys: first, total };
-    const newest = { offset: Math.max(total - KEY_PAGE, 0), limit: KEY_PAGE };
-    return { me, keys: await get(withQuery('/api/user.listApiKeys', newest)), total };
+    keyPage = Math.min(keyPage, Math.max(Math.ceil(total / KEY_VIEW) - 1, 0));
+    const end = total - keyPage * KEY_VIEW;
+    const offset = Math.max(end - KEY_VIEW, 0);
+    const keys = end <= first.length
+      ? first.slice(offset, end)
+      : await get(withQuery('/api/user.listApiKeys', { offset, limit: end - offset }));
+    return { me, keys, total, offset, end };
   }
 
   async function reloadKeys() {
@@ -1039,9 +1047,11 @@
           'aria-label': `Delete key ${k.name}` }, 'Delete')))));
     $('#keys-table').hidden = state.keys.length === 0;
     $('#keys-empty').hidden = state.keys.length !== 0;
-    const more = $('#keys-more');
-    more.hidden = total <= state.keys.length;
-    more.textContent = `Showing the newest ${state.keys.length} of your ${total.toLocaleString()} keys.`;
+    const { offset, end } = loaded.value;
+    $('#keys-pager').hidden = total <= KEY_VIEW;
+    $('#keys-more').textContent = `Keys ${(total - end + 1).toLocaleString()}–${(total - offset).toLocaleString()} of ${total.toLocaleString()}, newest first.`;
+    $('#keys-newer').disabled = keyPage === 0;
+    $('#keys-older').disabled = offset === 0;
     // The key whose usage is open was deleted, here or elsewhere.
     if (usage.key && !state.keys.some((k) => k.id === usage.key)) closeUsage(false);
   }
@@ -1113,6 +1123,16 @@
       showError(error, err);
     }
   });
+
+  for (const [id, step] of [['#keys-newer', -1], ['#keys-older', 1]]) {
+    $(id).addEventListener('click', async (event) => {
+      const button = event.currentTarget;
+      if (isBusy(button)) return;
+      keyPage = Math.max(keyPage + step, 0);
+      await busy(button, reloadKeys);
+      if (button.disabled) focus('#keys-title');
+    });
+  }
 
   $('#keys-table tbody').addEventListener('click', async (event) => {
     const button = event.target.closest('button[data-action]');
