@@ -1460,9 +1460,7 @@
     const manager = Boolean(state.active && MANAGERS.has(state.active.role));
     $('#members').hidden = !manager;
     $('#organization-members-note').hidden = manager;
-    $('#organization-summary').textContent = state.active
-      ? `${state.active.name}: you are its ${state.active.role}.`
-      : 'You have no active organization.';
+    renderOrganization();
     state.members = [];
     if (!manager) {
       tbody.replaceChildren();
@@ -1481,6 +1479,83 @@
       showError(error, err);
     }
   }
+
+  /** The active organization, and what the caller's role lets it do to it. */
+  function renderOrganization() {
+    const org = state.active;
+    $('#organization-summary').textContent = org
+      ? `${org.name}: you are its ${org.role}.`
+      : 'You have no active organization.';
+    const manager = Boolean(org && MANAGERS.has(org.role));
+    $('#org-rename-form').hidden = !manager;
+    if (manager) $('#org-rename-name').value = org.name;
+    $('#org-delete').hidden = !(org && org.role === 'owner');
+    $('#org-manage-note').hidden = !org || org.role === 'owner';
+    for (const sel of ['#org-rename-form .error', '#org-create-form .error', '#org-delete .error']) clearError($(sel));
+  }
+
+  $('#org-rename-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    const org = state.active;
+    if (isBusy(button) || !org) return;
+    clearError(error);
+    try {
+      const updated = await busy(button, () => post('/api/organization.update', {
+        organizationId: org.id, name: $('#org-rename-name').value.trim(),
+      }));
+      await refresh();
+      toast(`The organization is now called ${updated.name}.`);
+    } catch (err) {
+      showError(error, err);
+    }
+  });
+
+  $('#org-create-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $('button[type=submit]', form);
+    const error = $('.error', form);
+    if (isBusy(button)) return;
+    clearError(error);
+    try {
+      const org = await busy(button, async () => {
+        const made = await post('/api/organization.create', { name: $('#org-create-name').value.trim() });
+        await post('/api/organization.setActive', { organizationId: made.id });
+        return made;
+      });
+      form.reset();
+      await refresh();
+      toast(`${org.name} is created, and you now work in it.`);
+      focus('#organization-title');
+    } catch (err) {
+      showError(error, err);
+    }
+  });
+
+  $('#org-delete-button').addEventListener('click', async (event) => {
+    const button = event.currentTarget;
+    const error = $('#org-delete .error');
+    const org = state.active;
+    if (isBusy(button) || !org) return;
+    clearError(error);
+    const answer = await confirmDialog({
+      title: `Delete ${org.name}?`,
+      text: 'Everything in it goes with it, and its members lose access at once. This cannot be undone.',
+      ok: 'Delete organization',
+    });
+    if (!answer) return;
+    try {
+      await busy(button, () => post('/api/organization.delete', { organizationId: org.id }));
+      await refresh();
+      toast(`${org.name} is deleted.`);
+      focus('#organization-title');
+    } catch (err) {
+      showError(error, err);
+    }
+  });
 
   /** Whether a reset link for `m` is the caller's to make (the server decides in the end). */
   function mayReset(m) {
