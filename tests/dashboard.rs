@@ -144,7 +144,9 @@ fn assert_no_external_urls(path: &str, text: &str) {
     // passes it to `createElementNS`; that is an identifier, never fetched.
     let text = text
         .replace("xmlns=\"http://www.w3.org/2000/svg\"", "")
-        .replace("'http://www.w3.org/2000/svg'", "");
+        .replace("'http://www.w3.org/2000/svg'", "")
+        // The proxy snippets' placeholder for the user's own service: shown, never fetched.
+        .replace("const UPSTREAM = 'http://127.0.0.1:8080';", "");
     for external in [
         "http://", "https://", "ftp://", "ws://", "wss://", "@import",
     ] {
@@ -286,6 +288,36 @@ async fn the_script_calls_only_documented_operations_and_stores_nothing() {
         "/api/audit.account",
         // A key's chart.
         "/api/user.apiKeyUsage",
+        // What the caller may do in the active organization.
+        "/api/user.getPermissions",
+        // Organizations of their own: created, renamed (`organization.update`), deleted.
+        "/api/organization.create",
+        "/api/organization.delete",
+        // A member's role, flags and access lists, and its removal.
+        "/api/user.one",
+        "/api/organization.updateMemberRole",
+        "/api/user.assignPermissions",
+        "/api/user.remove",
+        // Invitations, and accepting one from its link.
+        "/api/organization.inviteMember",
+        "/api/organization.allInvitations",
+        "/api/organization.removeInvitation",
+        "/api/organization.acceptInvitation",
+        // The project tree and each application's domains.
+        "/api/project.create",
+        "/api/project.update",
+        "/api/project.remove",
+        "/api/environment.create",
+        "/api/environment.update",
+        "/api/environment.remove",
+        "/api/application.one",
+        "/api/application.create",
+        "/api/application.update",
+        "/api/application.delete",
+        "/api/domain.byApplicationId",
+        "/api/domain.create",
+        "/api/domain.update",
+        "/api/domain.delete",
     ] {
         assert!(called.contains(&path), "the dashboard does not call {path}");
     }
@@ -326,6 +358,70 @@ fn assert_labelled(html: &str, id: &str) {
         html.contains(&format!("<label for=\"{id}\"")),
         "#{id} has no label"
     );
+}
+
+#[tokio::test]
+async fn every_field_of_the_page_has_a_label() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+    let mut fields = 0;
+    for tag in ["input", "select", "textarea"] {
+        for field in tags(&html, tag) {
+            let id = attributes(field, "id");
+            assert!(
+                !id.is_empty() || field.contains(" aria-label=\""),
+                "a field with no id or aria-label: {field}"
+            );
+            if let Some(id) = id.first() {
+                assert_labelled(&html, id);
+            }
+            fields += 1;
+        }
+    }
+    // The page's own fields, not counting the dialogs and trees the script builds.
+    assert!(fields > 30, "only {fields} fields found");
+
+    // The fields the script builds: a label for each, named as the API's field.
+    let js = d.get("/dashboard.js").await.body;
+    assert!(js.contains("h('label', { for: id }, f.label"));
+    assert!(js.contains("h('label', { for: `perm-${flag}` }"));
+    assert!(js.contains("h('label', { for: `access-${id}` }, label)"));
+    assert!(js.contains("h('label', { for: `snippet-proxy-${appId}` }"));
+    assert!(js.contains("h('label', { for: `snippet-${appId}`"));
+}
+
+#[tokio::test]
+async fn the_organization_section_invites_manages_members_and_holds_the_project_tree() {
+    let d = Dashboard::new();
+    let html = d.get("/").await.body;
+    for (id, name) in [
+        ("invite-email", "email"),
+        ("project-name", "name"),
+        ("project-description", "description"),
+    ] {
+        let field = input(&html, id);
+        assert!(field.contains(&format!(" name=\"{name}\"")), "{field}");
+        assert_labelled(&html, id);
+    }
+    for id in [
+        "member-editor",
+        "member-role-form",
+        "member-perms-form",
+        "member-access",
+        "member-remove",
+        "invitations-table",
+        "projects-rights",
+        "edit-dialog",
+    ] {
+        assert!(html.contains(&format!(" id=\"{id}\"")), "no #{id}");
+    }
+    let js = d.get("/dashboard.js").await.body;
+    // The invitation link carries its token in the fragment, which no request sends.
+    assert!(js.contains("#invite=${encodeURIComponent(token)}"));
+    // Every proxy of deploy/ has its snippet.
+    for proxy in ["traefik: {", "caddy: {", "nginx: {"] {
+        assert!(js.contains(proxy), "no {proxy} snippet");
+    }
 }
 
 #[tokio::test]

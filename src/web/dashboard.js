@@ -224,6 +224,91 @@
     });
   }
 
+  /**
+   * Handles the submissions of the form `selector`, one at a time: its error cleared,
+   * then `run(form, button)`. A refusal is shown in the form, which keeps its input.
+   */
+  function onSubmit(selector, run) {
+    $(selector).addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const form = event.currentTarget;
+      const button = $('button[type=submit]', form);
+      const error = $('.error', form);
+      if (isBusy(button)) return;
+      clearError(error);
+      try {
+        await run(form, button);
+      } catch (err) {
+        showError(error, err);
+      }
+    });
+  }
+
+  /**
+   * Asks for a few values in a dialog and hands them to `submit`, which talks to the
+   * server. A refusal is shown in the dialog, which stays open with what was typed;
+   * resolves to what `submit` answered, or `null` if cancelled. Each field is
+   * `{name, label, value, required, maxlength, placeholder, hint, type}`; `name` is the
+   * API's field, so the issues of a 400 mark it.
+   */
+  function editDialog({ title, text = '', fields, ok, submit }) {
+    const dialog = $('#edit-dialog');
+    const form = $('#edit-form');
+    const error = $('.error', form);
+    $('#edit-title').textContent = title;
+    $('#edit-text').textContent = text;
+    $('#edit-text').hidden = !text;
+    $('#edit-ok').textContent = ok;
+    clearError(error);
+    $('#edit-fields').replaceChildren(...fields.map((f) => {
+      const id = `edit-f-${f.name}`;
+      const hintId = f.hint ? `${id}-hint` : null;
+      return h('div', { class: 'field' },
+        h('label', { for: id }, f.label, f.required ? null : h('span', { class: 'muted' }, ' (optional)')),
+        h('input', {
+          id, name: f.name, type: f.type || 'text', value: f.value || '', required: Boolean(f.required),
+          maxlength: String(f.maxlength || 255), placeholder: f.placeholder || null, autocomplete: 'off',
+          spellcheck: 'false', 'aria-describedby': hintId,
+        }),
+        f.hint ? h('p', { id: hintId, class: 'hint' }, f.hint) : null);
+    }));
+    const opener = document.activeElement;
+    return new Promise((resolve) => {
+      let result = null;
+      const onSubmit = async (event) => {
+        event.preventDefault();
+        const button = $('#edit-ok');
+        if (isBusy(button)) return;
+        clearError(error);
+        const values = {};
+        for (const f of fields) values[f.name] = form.elements.namedItem(f.name).value.trim();
+        try {
+          result = await busy(button, () => submit(values));
+          dialog.close();
+        } catch (err) {
+          showError(error, err);
+          const bad = form.querySelector('[aria-invalid]');
+          if (bad) bad.focus();
+        }
+      };
+      const onCancel = () => dialog.close();
+      form.addEventListener('submit', onSubmit);
+      $('#edit-cancel').addEventListener('click', onCancel);
+      dialog.addEventListener('close', () => {
+        form.removeEventListener('submit', onSubmit);
+        $('#edit-cancel').removeEventListener('click', onCancel);
+        refocus(opener);
+        resolve(result);
+      }, { once: true });
+      dialog.showModal();
+      const first = $('input', form);
+      if (first) {
+        first.focus();
+        first.select();
+      }
+    });
+  }
+
   /** What the secret dialog says of an API key, as the page has it. */
   const KEY_NOTE = [...$('#secret-note').childNodes].map((n) => n.cloneNode(true));
 
@@ -320,6 +405,9 @@
     // Nothing of the signed-in view stays in the page.
     for (const body of document.querySelectorAll('#app tbody, #projects-list')) body.replaceChildren();
     closeUsage(false);
+    closeMember(false);
+    domains.open.clear();
+    domains.loaded.clear();
     activity.view = null;
     activity.cursor = null;
     activity.seq += 1;
@@ -329,6 +417,7 @@
     $('#activity-more').hidden = true;
     $('#auth').hidden = false;
     $('#sign-in-notice').hidden = true;
+    $('#sign-up-invited').hidden = true;
     showAuthForm('sign-in-form');
   }
 
@@ -353,6 +442,8 @@
       const answer = await busy(button, () => post(path, body()));
       for (const input of form.querySelectorAll('input[type=password]')) input.value = '';
       clearError(error);
+      // Signing up with the invitation's token accepted it.
+      if (form.id === 'sign-up-form' && $('#up-invitation').value.trim() === pendingInvite) pendingInvite = '';
       if (answer.twoFactorRedirect) showCodeStep();
       else await signedInWith(answer);
     } catch (err) {
@@ -369,6 +460,7 @@
       return;
     }
     await enter(answer.user);
+    await offerInvitation();
   }
 
   // The code step of a sign-in: the password step set a cookie for it that lives 3 minutes.
@@ -490,6 +582,67 @@
     return body;
   }));
 
+  // An invitation link: the dashboard's address with `#invite=<token>`. Signed out, it
+  // opens the sign-up form with the token filled in; signed in (or after signing in),
+  // the page offers to accept it. The token stays in the fragment, never sent but to
+  // the API.
+
+  /** The token of the invitation link the page was opened with, or ''. */
+  function inviteToken() {
+    const m = /^#invite=(.+)$/.exec(window.location.hash);
+    try {
+      return m ? decodeURIComponent(m[1]) : '';
+    } catch {
+      return m[1];
+    }
+  }
+
+  /** An invitation to accept once signed in. */
+  let pendingInvite = '';
+
+  function showInvitedSignUp(token) {
+    pendingInvite = token;
+    showAuth();
+    showAuthForm('sign-up-form');
+    $('#up-invitation').value = token;
+    $('#sign-up-invited').hidden = false;
+    focus('#up-name');
+  }
+
+  /** An invitation link opened in a page already loaded: accepted by the account signed
+   * in, or signed up with. */
+  function openInvitation(token) {
+    window.history.replaceState(null, '', window.location.pathname + window.location.search);
+    if (signedIn) {
+      pendingInvite = token;
+      showRoute(false);
+      offerInvitation();
+    } else {
+      showInvitedSignUp(token);
+    }
+  }
+
+  /** Offers to accept the pending invitation with the account signed in now. */
+  async function offerInvitation() {
+    const token = pendingInvite;
+    pendingInvite = '';
+    if (!token) return;
+    const answer = await confirmDialog({
+      title: 'Join an organization?',
+      text: `You were invited to an organization. Accept the invitation as ${state.me ? state.me.email : 'you'}? It works only for the email it was sent to.`,
+      ok: 'Accept invitation',
+    });
+    if (!answer) return;
+    try {
+      const member = await post('/api/organization.acceptInvitation', { token });
+      await post('/api/organization.setActive', { organizationId: member.organizationId });
+      await refresh();
+      toast(`You joined ${state.active ? state.active.name : 'the organization'} as ${member.role}.`);
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  }
+
   // A password-reset link: the dashboard's address with `#reset=<token>`. The token stays
   // in the fragment, which the browser never sends; the page sends it only to set the
   // password.
@@ -554,7 +707,9 @@
   // A reset link pasted into a tab that has the dashboard open already; or another
   // section, chosen in the navigation or by the browser's back button.
   window.addEventListener('hashchange', () => {
+    const invited = inviteToken();
     if (resetToken()) showReset();
+    else if (invited) openInvitation(invited);
     else if (signedIn) showRoute(true);
   });
 
@@ -613,7 +768,11 @@
   // ---- Signed in ---------------------------------------------------------------------
 
   /** What the page knows: the user, its organizations, the active one, its keys. */
-  const state = { me: null, orgs: [], active: null, keys: [], members: [], projects: [] };
+  const state = {
+    me: null, orgs: [], active: null, keys: [], members: [], projects: [],
+    // The caller's flags in the active organization (`user.getPermissions`).
+    perms: null,
+  };
 
   async function enter(user) {
     signedIn = true;
@@ -634,16 +793,18 @@
   async function refresh() {
     // Shown again by any answer that is still `two_factor_required`.
     $('#tf-required').hidden = true;
-    const [me, orgs, active, sessions, projects] = await Promise.allSettled([
+    const [me, orgs, active, sessions, projects, perms] = await Promise.allSettled([
       loadKeys(),
       get('/api/organization.all'),
       get('/api/organization.active'),
       get('/api/user.listSessions'),
       get('/api/project.all'),
+      get('/api/user.getPermissions'),
     ]);
     if (!signedIn) return;
     state.orgs = orgs.status === 'fulfilled' ? orgs.value : [];
     state.active = active.status === 'fulfilled' ? active.value : null;
+    state.perms = perms.status === 'fulfilled' ? perms.value : null;
     renderAccount(me, orgs, active);
     clearError($('#create-key-form .error'));
     renderKeys(me);
@@ -1064,7 +1225,6 @@
     select.replaceChildren(...state.orgs.map((o) => h('option', { value: o.id }, `${o.name} (your role: ${o.role})`)));
     const keep = state.orgs.some((o) => o.id === chosen) ? chosen : state.active && state.active.id;
     if (keep) select.value = keep;
-    $('#create-key-form button[type=submit]').disabled = state.orgs.length === 0;
     renderKeyProjects();
   }
 
@@ -1079,6 +1239,13 @@
     box.replaceChildren(...projects.map((p, n) => h('div', { class: 'check' },
       h('input', { id: `key-project-${n}`, type: 'checkbox', value: p.projectId, checked: ticked.has(p.projectId) }),
       h('label', { for: `key-project-${n}` }, p.name))));
+    // A member needs canAccessToAPI for keys; the page knows it for the active
+    // organization (the server decides for the others).
+    const refused = inActive && state.perms && !state.perms.canAccessToAPI;
+    $('#key-org-hint').textContent = refused
+      ? 'Your role here does not let you create keys: an owner or admin can give you that permission under Organization.'
+      : 'The key acts there with your role in it.';
+    $('#create-key-form button[type=submit]').disabled = state.orgs.length === 0 || Boolean(refused);
     hint.hidden = inActive && projects.length > 0;
     hint.textContent = inActive
       ? 'This organization has no project you may see yet.'
@@ -1450,34 +1617,58 @@
     }
   });
 
-  // Members, for an owner or admin: who is in the organization, and reset links.
+  // Members, for an owner or admin: who is in the organization, their roles, permissions
+  // and reset links, and the invitations.
 
   const MANAGERS = new Set(['owner', 'admin']);
+
+  /** Whether the caller manages the active organization's members. */
+  const isManager = () => Boolean(state.active && MANAGERS.has(state.active.role));
+
+  /** A member's flags, with what each lets it do, in the order of the API. */
+  const FLAGS = [
+    ['canCreateProjects', 'create and rename projects'],
+    ['canDeleteProjects', 'remove projects'],
+    ['canCreateEnvironments', 'create and rename environments'],
+    ['canDeleteEnvironments', 'remove environments'],
+    ['canCreateServices', 'create and change applications and their domains'],
+    ['canDeleteServices', 'delete applications and domains'],
+    ['canAccessToAPI', 'create API keys'],
+  ];
+  const capitalized = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
   async function reloadMembers() {
     const tbody = $('#members-table tbody');
     const error = $('#members-error');
-    const manager = Boolean(state.active && MANAGERS.has(state.active.role));
+    const manager = isManager();
     $('#members').hidden = !manager;
+    $('#invitations').hidden = !manager;
     $('#organization-members-note').hidden = manager;
     renderOrganization();
     state.members = [];
     if (!manager) {
       tbody.replaceChildren();
+      $('#invitations-table tbody').replaceChildren();
+      closeMember(false);
       return;
     }
     $('#members-org-name').textContent = state.active.name;
-    try {
-      const page = await getPage('/api/user.all');
-      if (!signedIn) return;
-      clearError(error);
-      state.members = page.items;
-      renderMembers(page.total);
-    } catch (err) {
+    const [members] = await Promise.all([
+      getPage('/api/user.all').then((page) => ({ page }), (err) => ({ err })),
+      reloadInvitations(),
+    ]);
+    if (!signedIn) return;
+    if (members.err) {
       tbody.replaceChildren();
       $('#members-more').hidden = true;
-      showError(error, err);
+      showError(error, members.err);
+      return;
     }
+    clearError(error);
+    state.members = members.page.items;
+    renderMembers(members.page.total);
+    // The member being edited left, or the organization changed.
+    if (editing.member && !state.members.some((m) => m.id === editing.member.id)) closeMember(false);
   }
 
   /** The active organization, and what the caller's role lets it do to it. */
@@ -1557,8 +1748,9 @@
     }
   });
 
-  /** Whether a reset link for `m` is the caller's to make (the server decides in the end). */
-  function mayReset(m) {
+  /** Whether the caller may change `m`: not itself, not the owner, and an admin no other
+   * admin (the server decides in the end). */
+  function mayManage(m) {
     if (!state.me || m.userId === state.me.id || m.role === 'owner') return false;
     return !(state.active.role === 'admin' && m.role === 'admin');
   }
@@ -1573,10 +1765,16 @@
       h('td', null, m.role),
       h('td', null, m.user && m.user.twoFactorEnabled ? h('span', { class: 'badge ok' }, 'On') : h('span', { class: 'badge' }, 'Off')),
       h('td', { class: 'nowrap' }, when(m.createdAt, '—', true)),
-      h('td', { class: 'actions' }, mayReset(m) ? h('button', {
-        type: 'button', class: 'button secondary small', 'data-id': m.userId,
-        'aria-label': `Make a password-reset link for ${memberName(m)}`,
-      }, 'Reset link') : null))));
+      h('td', { class: 'actions' }, mayManage(m) ? [
+        h('button', {
+          type: 'button', class: 'button secondary small', 'data-action': 'manage', 'data-id': m.userId,
+          'aria-controls': 'member-editor', 'aria-label': `Manage ${memberName(m)}`,
+        }, 'Manage'),
+        h('button', {
+          type: 'button', class: 'button secondary small', 'data-action': 'reset', 'data-id': m.userId,
+          'aria-label': `Make a password-reset link for ${memberName(m)}`,
+        }, 'Reset link'),
+      ] : h('span', { class: 'sub' }, m.userId === me ? 'yourself' : `${m.role === 'owner' ? 'the owner' : 'an admin'}: not yours to change`)))));
     const more = $('#members-more');
     more.hidden = total <= state.members.length;
     more.textContent = `Showing the first ${state.members.length} of ${total.toLocaleString()} members.`;
@@ -1587,6 +1785,10 @@
     if (!button || isBusy(button)) return;
     const member = state.members.find((m) => m.userId === button.dataset.id);
     if (!member) return;
+    if (button.dataset.action === 'manage') {
+      await busy(button, () => openMember(member.userId));
+      return;
+    }
     const name = memberName(member);
     try {
       const link = await busy(button, () => post('/api/user.createPasswordReset', { userId: member.userId }));
@@ -1604,13 +1806,251 @@
     }
   });
 
-  // Projects
+  // One member's role, flags, access lists and removal, prefilled from `user.one`.
+
+  const editing = { member: null };
+
+  async function openMember(userId) {
+    const error = $('#member-editor-error');
+    $('#member-editor').hidden = false;
+    for (const el of document.querySelectorAll('#member-editor .error')) clearError(el);
+    try {
+      editing.member = await get(withQuery('/api/user.one', { userId }));
+    } catch (err) {
+      editing.member = null;
+      $('#member-editor-title').textContent = 'Manage a member';
+      for (const id of ['#member-role-form', '#member-perms-form', '#member-perms-admin', '#member-remove-box']) $(id).hidden = true;
+      showError(error, err);
+      focus('#member-editor-title');
+      return;
+    }
+    renderMember();
+    focus('#member-editor-title');
+  }
+
+  function renderMember() {
+    const m = editing.member;
+    const name = memberName(m);
+    $('#member-editor-title').textContent = `Manage ${name}`;
+    $('#member-role-form').hidden = false;
+    $('#member-remove-box').hidden = false;
+    $('#member-role').value = m.role;
+    const member = m.role === 'member';
+    $('#member-perms-form').hidden = !member;
+    $('#member-perms-admin').hidden = member;
+    if (member) renderPermissions(m.permissions);
+  }
+
+  function renderPermissions(p) {
+    $('#member-flags').replaceChildren(...FLAGS.map(([flag, what]) => h('div', { class: 'check' },
+      h('input', { id: `perm-${flag}`, type: 'checkbox', name: flag, checked: Boolean(p[flag]) }),
+      h('label', { for: `perm-${flag}` }, capitalized(what)))));
+    const has = {
+      project: new Set(p.accessedProjects),
+      environment: new Set(p.accessedEnvironments),
+      application: new Set(p.accessedServices),
+    };
+    const box = (kind, id, label) => h('div', { class: 'check' },
+      h('input', { id: `access-${id}`, type: 'checkbox', value: id, 'data-kind': kind, checked: has[kind].has(id) }),
+      h('label', { for: `access-${id}` }, label));
+    const apps = (env) => h('ul', null, env.applications.map((app) => h('li', null,
+      box('application', app.applicationId, `${app.name} (application)`))));
+    const envs = (proj) => h('ul', null, proj.environments.map((env) => h('li', null,
+      box('environment', env.environmentId, `${env.name} (environment)`), apps(env))));
+    $('#member-access').replaceChildren(...state.projects.map((proj) => h('li', null,
+      box('project', proj.projectId, proj.name), envs(proj))));
+    $('#member-access-empty').hidden = state.projects.length > 0;
+  }
+
+  // What holds a resource is checked with it; what it holds is unchecked with it.
+  $('#member-access').addEventListener('change', (event) => {
+    const input = event.target;
+    if (!(input instanceof HTMLInputElement)) return;
+    const item = input.closest('li');
+    if (input.checked) {
+      for (let li = item.parentElement.closest('li'); li; li = li.parentElement.closest('li')) {
+        $(':scope > .check input', li).checked = true;
+      }
+    } else {
+      for (const inner of item.querySelectorAll('ul input')) inner.checked = false;
+    }
+  });
+
+  function closeMember(moveFocus) {
+    const had = !$('#member-editor').hidden;
+    editing.member = null;
+    $('#member-editor').hidden = true;
+    if (moveFocus && had) focus('#members-title');
+  }
+
+  $('#member-editor-close').addEventListener('click', () => closeMember(true));
+
+  onSubmit('#member-role-form', async (form, button) => {
+    const m = editing.member;
+    if (!m) return;
+    const role = $('#member-role').value;
+    await busy(button, async () => {
+      await post('/api/organization.updateMemberRole', { memberId: m.id, role });
+      editing.member = await get(withQuery('/api/user.one', { userId: m.userId }));
+    });
+    renderMember();
+    toast(`${memberName(m)} is now ${role === 'admin' ? 'an admin' : 'a member'}.`);
+    await reloadMembers();
+  });
+
+  onSubmit('#member-perms-form', async (form, button) => {
+    const m = editing.member;
+    if (!m) return;
+    const body = { userId: m.userId };
+    for (const [flag] of FLAGS) body[flag] = $(`#perm-${flag}`).checked;
+    const ticked = (kind) => [...$('#member-access').querySelectorAll(`input[data-kind=${kind}]:checked`)].map((i) => i.value);
+    body.accessedProjects = ticked('project');
+    body.accessedEnvironments = ticked('environment');
+    body.accessedServices = ticked('application');
+    const saved = await busy(button, () => post('/api/user.assignPermissions', body));
+    editing.member.permissions = saved;
+    renderPermissions(saved);
+    toast(`${memberName(m)}'s permissions are saved; they apply to its next request.`);
+  });
+
+  $('#member-remove').addEventListener('click', async (event) => {
+    const button = event.currentTarget;
+    const error = $('#member-remove-box .error');
+    const m = editing.member;
+    if (isBusy(button) || !m) return;
+    clearError(error);
+    const name = memberName(m);
+    const answer = await confirmDialog({
+      title: `Remove ${name}?`,
+      text: `${name} leaves ${state.active.name} at once, and its keys for it stop working. Its account stays; an invitation brings it back.`,
+      ok: 'Remove member',
+    });
+    if (!answer) return;
+    try {
+      await busy(button, () => post('/api/user.remove', { userId: m.userId }));
+      closeMember(false);
+      await reloadMembers();
+      toast(`${name} is no longer a member.`);
+      focus('#members-title');
+    } catch (err) {
+      showError(error, err);
+    }
+  });
+
+  // Invitations: made with a link shown once, listed, and cancelled while pending.
+
+  let invitations = [];
+
+  /** The dashboard's address that signs a new user up with `token`, or lets one accept it. */
+  const invitationLink = (token) => `${window.location.origin}${window.location.pathname}#invite=${encodeURIComponent(token)}`;
+
+  /** An invitation's status as it stands now: a pending one past its time is expired. */
+  const invitationStatus = (i) => (i.status === 'pending' && Date.parse(i.expiresAt) <= Date.now() ? 'expired' : i.status);
+  const STATUS_BADGES = { pending: 'badge info', accepted: 'badge ok', canceled: 'badge', expired: 'badge off' };
+
+  async function reloadInvitations() {
+    const error = $('#invitations-error');
+    try {
+      // The API lists them oldest first, 100 at most: the newest are on the last page.
+      let page = await getPage('/api/organization.allInvitations');
+      if (page.total > page.items.length) {
+        page = await getPage(withQuery('/api/organization.allInvitations', { offset: page.total - 100, limit: 100 }));
+      }
+      if (!signedIn) return;
+      clearError(error);
+      invitations = [...page.items].reverse();
+      renderInvitations(page.total);
+    } catch (err) {
+      invitations = [];
+      $('#invitations-table tbody').replaceChildren();
+      $('#invitations-more').hidden = true;
+      $('#invitations-empty').hidden = true;
+      showError(error, err);
+    }
+  }
+
+  function renderInvitations(total) {
+    $('#invitations-table tbody').replaceChildren(...invitations.map((i) => {
+      const status = invitationStatus(i);
+      return h('tr', null,
+        h('td', { class: 'name' }, i.email),
+        h('td', null, i.role),
+        h('td', null, h('span', { class: STATUS_BADGES[status] || 'badge' }, status)),
+        h('td', { class: 'nowrap' }, when(i.createdAt)),
+        h('td', { class: 'nowrap' }, when(i.expiresAt)),
+        h('td', { class: 'actions' }, status === 'pending' ? h('button', {
+          type: 'button', class: 'button secondary small danger-text', 'data-id': i.id,
+          'aria-label': `Cancel the invitation for ${i.email}`,
+        }, 'Cancel') : null));
+    }));
+    $('#invitations-table').hidden = invitations.length === 0;
+    $('#invitations-empty').hidden = invitations.length !== 0;
+    const more = $('#invitations-more');
+    more.hidden = total <= invitations.length;
+    more.textContent = `Showing the newest ${invitations.length} of ${total.toLocaleString()} invitations.`;
+  }
+
+  onSubmit('#invite-form', async (form, button) => {
+    const email = $('#invite-email').value.trim();
+    const made = await busy(button, () => post('/api/organization.inviteMember', { email, role: $('#invite-role').value }));
+    form.reset();
+    await reloadInvitations();
+    await showSecret({
+      title: `Invitation for ${made.email}`,
+      label: 'Link to send',
+      secret: invitationLink(made.token),
+      note: [h('strong', null, 'Copy it now: you will not see it again.'),
+        ` It makes an account for ${made.email} (or adds an existing one) as ${made.role} of ${state.active.name}, once, until ${dateFormat.format(new Date(made.expiresAt))}.`],
+      what: 'link',
+      done: 'Done',
+    });
+  });
+
+  $('#invitations-table tbody').addEventListener('click', async (event) => {
+    const button = event.target.closest('button[data-id]');
+    if (!button || isBusy(button)) return;
+    const inv = invitations.find((i) => i.id === button.dataset.id);
+    if (!inv) return;
+    try {
+      await busy(button, () => post('/api/organization.removeInvitation', { invitationId: inv.id }));
+      await reloadInvitations();
+      toast(`The invitation for ${inv.email} is cancelled.`);
+      focus('#invitations-title');
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  });
+
+  // Projects: the tree of the active organization's projects, environments and
+  // applications, and each application's domains, with what the caller's role allows.
+
+  /** Whether the caller holds `flag` in the active organization (owners and admins hold
+   * them all). */
+  const may = (flag) => Boolean(state.perms && state.perms[flag]);
+
+  /** Applications whose domains are open, and the domains last loaded for each. */
+  const domains = { open: new Set(), loaded: new Map(), proxy: 'traefik' };
+
+  /** Says what the caller's role keeps it from doing here, and why. */
+  function renderRights() {
+    const note = $('#projects-rights');
+    const missing = FLAGS.filter(([flag]) => flag !== 'canAccessToAPI' && !may(flag)).map(([, what]) => what);
+    note.hidden = missing.length === 0 || !state.active;
+    const last = missing.length > 1 ? ` or ${missing.pop()}` : '';
+    note.textContent = `As a ${state.active ? state.active.role : 'member'} of this organization you may not ${missing.join(', ')}${last}: those controls are hidden. An owner or admin gives members these permissions under Organization.`;
+    $('#project-create-form').hidden = !may('canCreateProjects');
+  }
+
+  const actionButton = (action, id, label, text, extra = '') => h('button', {
+    type: 'button', class: `button secondary small${extra}`, 'data-action': action, 'data-id': id, 'aria-label': label,
+  }, text);
 
   function renderProjects(projects) {
     const error = $('#projects-error');
     const list = $('#projects-list');
     state.projects = projects.status === 'fulfilled' ? projects.value : [];
     renderKeyProjects();
+    renderRights();
     if (projects.status === 'rejected') {
       list.replaceChildren();
       $('#projects-empty').hidden = true;
@@ -1618,17 +2058,401 @@
       return;
     }
     clearError(error);
-    list.replaceChildren(...projects.value.map((p) => {
-      const envs = p.environments || [];
-      const apps = envs.reduce((n, e) => n + e.applications.length, 0);
-      return h('li', null,
-        h('div', { class: 'name' }, p.name),
-        p.description ? h('p', { class: 'desc' }, p.description) : null,
-        h('p', { class: 'meta' },
-          `${envs.map((e) => e.name).join(', ') || 'no environments'} · ${apps} application${apps === 1 ? '' : 's'} · created `,
-          when(p.createdAt, '—', true)));
+    const apps = new Set();
+    list.replaceChildren(...state.projects.map((p) => projectItem(p, apps)));
+    $('#projects-empty').hidden = state.projects.length !== 0;
+    // Applications gone from the tree drop their open panels.
+    for (const id of [...domains.open]) if (!apps.has(id)) domains.open.delete(id);
+    for (const id of domains.open) renderDomains(id);
+  }
+
+  function projectItem(p, apps) {
+    return h('li', { class: 'project' },
+      h('div', { class: 'tree-head' },
+        h('div', null,
+          h('h3', { class: 'name' }, p.name),
+          p.description ? h('p', { class: 'desc' }, p.description) : null,
+          h('p', { class: 'meta' }, 'created ', when(p.createdAt, '—', true))),
+        h('div', { class: 'buttons' },
+          may('canCreateProjects') ? actionButton('rename-project', p.projectId, `Rename project ${p.name}`, 'Rename') : null,
+          may('canCreateEnvironments') ? actionButton('add-environment', p.projectId, `Add an environment to ${p.name}`, 'Add environment') : null,
+          may('canDeleteProjects') ? actionButton('remove-project', p.projectId, `Remove project ${p.name}`, 'Remove', ' danger-text') : null)),
+      h('ul', { class: 'environments' }, p.environments.map((e) => environmentItem(e, apps))));
+  }
+
+  function environmentItem(e, apps) {
+    const changeable = !e.isDefault;
+    return h('li', { class: 'environment' },
+      h('div', { class: 'tree-head' },
+        h('div', null,
+          h('span', { class: 'name' }, e.name),
+          e.isDefault ? h('span', { class: 'badge' }, 'default') : null,
+          e.description ? h('span', { class: 'sub' }, e.description) : null,
+          e.isDefault && (may('canCreateEnvironments') || may('canDeleteEnvironments'))
+            ? h('span', { class: 'sub' }, 'The default environment cannot be renamed or removed.') : null),
+        h('div', { class: 'buttons' },
+          may('canCreateEnvironments') && changeable ? actionButton('rename-environment', e.environmentId, `Rename environment ${e.name}`, 'Rename') : null,
+          may('canCreateServices') ? actionButton('add-application', e.environmentId, `Add an application to ${e.name}`, 'Add application') : null,
+          may('canDeleteEnvironments') && changeable ? actionButton('remove-environment', e.environmentId, `Remove environment ${e.name}`, 'Remove', ' danger-text') : null)),
+      e.applications.length
+        ? h('ul', { class: 'applications' }, e.applications.map((a) => applicationItem(a, apps)))
+        : h('p', { class: 'empty sub' }, 'No applications.'));
+  }
+
+  function applicationItem(a, apps) {
+    apps.add(a.applicationId);
+    const open = domains.open.has(a.applicationId);
+    return h('li', { class: 'application' },
+      h('div', { class: 'tree-head' },
+        h('div', null,
+          h('span', { class: 'name' }, a.name),
+          h('span', { class: 'sub mono' }, a.appName)),
+        h('div', { class: 'buttons' },
+          h('button', {
+            type: 'button', class: 'button secondary small', 'data-action': 'domains', 'data-id': a.applicationId,
+            'aria-expanded': String(open), 'aria-controls': `domains-${a.applicationId}`,
+            'aria-label': `Domains of ${a.name}`,
+          }, 'Domains'),
+          may('canCreateServices') ? actionButton('edit-application', a.applicationId, `Edit application ${a.name}`, 'Edit') : null,
+          may('canDeleteServices') ? actionButton('delete-application', a.applicationId, `Delete application ${a.name}`, 'Delete', ' danger-text') : null)),
+      h('div', { id: `domains-${a.applicationId}`, class: 'domains', hidden: !open }));
+  }
+
+  /** Finds a project, environment or application of the tree by id. */
+  function findResource(kind, id) {
+    for (const p of state.projects) {
+      if (kind === 'project' && p.projectId === id) return p;
+      for (const e of p.environments) {
+        if (kind === 'environment' && e.environmentId === id) return e;
+        for (const a of e.applications) if (kind === 'application' && a.applicationId === id) return a;
+      }
+    }
+    return null;
+  }
+
+  async function reloadProjects() {
+    const projects = await Promise.allSettled([get('/api/project.all')]);
+    if (signedIn) renderProjects(projects[0]);
+  }
+
+  const nameField = (value, label = 'Name') => ({ name: 'name', label, value, required: true });
+  const descriptionField = (value) => ({ name: 'description', label: 'Description', value: value || '', maxlength: 10000 });
+  const optional = (v) => v || undefined;
+
+  /** What each button of the tree does: a dialog or a confirmation, then the API. */
+  const PROJECT_ACTIONS = {
+    'rename-project': (p) => editDialog({
+      title: `Rename ${p.name}`, ok: 'Save', fields: [nameField(p.name), descriptionField(p.description)],
+      submit: (v) => post('/api/project.update', { projectId: p.projectId, name: v.name, description: v.description }),
+    }).then((r) => r && `The project is now called ${r.name}.`),
+    'add-environment': (p) => editDialog({
+      title: `A new environment in ${p.name}`, ok: 'Create environment',
+      fields: [nameField('', 'Name'), descriptionField('')],
+      submit: (v) => post('/api/environment.create', { projectId: p.projectId, name: v.name, description: optional(v.description) }),
+    }).then((r) => r && `The environment ${r.name} is created.`),
+    'remove-project': (p) => confirmDialog({
+      title: `Remove ${p.name}?`,
+      text: 'Its environments, applications and their domains go with it. This cannot be undone.',
+      ok: 'Remove project',
+    }).then((yes) => yes && post('/api/project.remove', { projectId: p.projectId }).then(() => `${p.name} is removed.`)),
+    'rename-environment': (e) => editDialog({
+      title: `Rename ${e.name}`, ok: 'Save', fields: [nameField(e.name), descriptionField(e.description)],
+      submit: (v) => post('/api/environment.update', { environmentId: e.environmentId, name: v.name, description: v.description }),
+    }).then((r) => r && `The environment is now called ${r.name}.`),
+    'add-application': (e) => editDialog({
+      title: `A new application in ${e.name}`, ok: 'Create application',
+      fields: [nameField(''), {
+        name: 'appName', label: 'Technical name', value: '', maxlength: 63,
+        hint: 'Unique in the organization; made from the name when left empty.',
+      }, descriptionField('')],
+      submit: (v) => post('/api/application.create', {
+        environmentId: e.environmentId, name: v.name, appName: optional(v.appName), description: optional(v.description),
+      }),
+    }).then((r) => r && `The application ${r.name} is created.`),
+    'remove-environment': (e) => confirmDialog({
+      title: `Remove ${e.name}?`,
+      text: 'Its applications and their domains go with it. This cannot be undone.',
+      ok: 'Remove environment',
+    }).then((yes) => yes && post('/api/environment.remove', { environmentId: e.environmentId }).then(() => `${e.name} is removed.`)),
+    'edit-application': (a) => get(withQuery('/api/application.one', { applicationId: a.applicationId })).then((full) => editDialog({
+      title: `Edit ${a.name}`, ok: 'Save',
+      fields: [nameField(full.name), { name: 'appName', label: 'Technical name', value: full.appName, required: true, maxlength: 63 },
+        descriptionField(full.description)],
+      submit: (v) => post('/api/application.update', {
+        applicationId: a.applicationId, name: v.name, appName: v.appName, description: v.description,
+      }),
+    })).then((r) => r && `The application is now called ${r.name}.`),
+    'delete-application': (a) => confirmDialog({
+      title: `Delete ${a.name}?`,
+      text: 'Its domains go with it, and forward auth stops letting requests through to them. This cannot be undone.',
+      ok: 'Delete application',
+    }).then((yes) => yes && post('/api/application.delete', { applicationId: a.applicationId }).then(() => `${a.name} is deleted.`)),
+  };
+  const ACTION_KINDS = {
+    'rename-project': 'project', 'add-environment': 'project', 'remove-project': 'project',
+    'rename-environment': 'environment', 'add-application': 'environment', 'remove-environment': 'environment',
+    'edit-application': 'application', 'delete-application': 'application',
+  };
+
+  $('#projects-list').addEventListener('click', async (event) => {
+    const btn = event.target.closest('button[data-action]');
+    if (!btn || isBusy(btn)) return;
+    const { action, id } = btn.dataset;
+    if (action === 'domains') {
+      toggleDomains(id, btn);
+      return;
+    }
+    if (action.endsWith('-domain') || action === 'copy-snippet') {
+      await domainAction(action, id, btn);
+      return;
+    }
+    const target = findResource(ACTION_KINDS[action], id);
+    if (!target) return;
+    try {
+      const done = await busy(btn, () => PROJECT_ACTIONS[action](target));
+      if (!done) return;
+      await reloadProjects();
+      toast(done);
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  });
+
+  onSubmit('#project-create-form', async (form, button) => {
+    const made = await busy(button, () => post('/api/project.create', {
+      name: $('#project-name').value.trim(), description: optional($('#project-description').value.trim()),
     }));
-    $('#projects-empty').hidden = projects.value.length !== 0;
+    form.reset();
+    await reloadProjects();
+    toast(`The project ${made.project.name} is created, with its ${made.environment.name} environment.`);
+  });
+
+  // An application's domains, and the proxy configuration that guards them.
+
+  async function toggleDomains(appId, btn) {
+    const panel = $(`#domains-${CSS.escape(appId)}`);
+    const open = !domains.open.has(appId);
+    btn.setAttribute('aria-expanded', String(open));
+    if (!open) {
+      domains.open.delete(appId);
+      panel.hidden = true;
+      return;
+    }
+    domains.open.add(appId);
+    panel.hidden = false;
+    await loadDomains(appId);
+  }
+
+  async function loadDomains(appId) {
+    try {
+      domains.loaded.set(appId, await get(withQuery('/api/domain.byApplicationId', { applicationId: appId })));
+    } catch (err) {
+      domains.loaded.set(appId, err);
+    }
+    if (domains.open.has(appId)) renderDomains(appId);
+  }
+
+  function renderDomains(appId) {
+    const panel = $(`#domains-${CSS.escape(appId)}`);
+    const app = findResource('application', appId);
+    if (!panel || !app) return;
+    const list = domains.loaded.get(appId);
+    if (list === undefined) {
+      panel.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+      return;
+    }
+    if (list instanceof Error) {
+      panel.replaceChildren(h('p', { class: 'error', role: 'alert' }, list.message));
+      return;
+    }
+    panel.replaceChildren(
+      h('h4', null, `Domains of ${app.name}`),
+      list.length ? h('table', { class: 'domains-table' },
+        h('caption', { class: 'visually-hidden' }, `Domains of ${app.name}`),
+        h('thead', null, h('tr', null,
+          h('th', { scope: 'col' }, 'Host'), h('th', { scope: 'col' }, 'Path'),
+          h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
+        h('tbody', null, list.map((d) => h('tr', null,
+          h('td', { class: 'name mono' }, d.host),
+          h('td', { class: 'mono' }, d.path),
+          h('td', { class: 'actions' },
+            may('canCreateServices') ? actionButton('edit-domain', d.domainId, `Edit domain ${d.host}${d.path}`, 'Edit') : null,
+            may('canDeleteServices') ? actionButton('delete-domain', d.domainId, `Delete domain ${d.host}${d.path}`, 'Delete', ' danger-text') : null))))) : h('p', { class: 'empty' }, 'No domains: forward auth lets no request through to this application.'),
+      may('canCreateServices') ? actionButton('add-domain', appId, `Add a domain to ${app.name}`, 'Add domain') : null,
+      list.length ? h('div', { class: 'snippet' },
+        h('label', { for: `snippet-proxy-${appId}` }, 'Proxy configuration for'),
+        h('div', { class: 'row' },
+          h('select', { id: `snippet-proxy-${appId}`, 'data-app': appId, class: 'snippet-proxy' },
+            Object.entries(PROXIES).map(([value, p]) => h('option', { value, selected: value === domains.proxy }, p.name))),
+          h('button', { type: 'button', class: 'button secondary', 'data-action': 'copy-snippet', 'data-id': appId }, 'Copy')),
+        h('label', { for: `snippet-${appId}`, class: 'visually-hidden' }, `Configuration for ${app.name}`),
+        h('textarea', { id: `snippet-${appId}`, class: 'mono', readonly: true, rows: '14', spellcheck: 'false' },
+          PROXIES[domains.proxy].snippet(app, list)),
+        h('p', { class: 'hint', id: `snippet-copied-${appId}`, role: 'status', 'aria-live': 'polite' },
+          PROXIES[domains.proxy].hint)) : null);
+  }
+
+  /** The address a proxy uses to reach keygate: this page's, as the browser sees it. */
+  const keygateUrl = () => window.location.origin;
+  /** Where the snippets send allowed requests: a placeholder for the user's service. */
+  const UPSTREAM = 'http://127.0.0.1:8080';
+  const IDENTITY_HEADERS = 'X-Keygate-User-Id X-Keygate-Organization-Id X-Keygate-Role X-Keygate-Auth X-Keygate-Key-Id Remote-User Remote-Email Remote-Name Remote-Groups';
+
+  /** A domain's path as a prefix that holds itself and what is below it. */
+  const below = (path) => (path === '/' ? '/' : `${path.replace(/\/$/, '')}/`);
+
+  const PROXIES = {
+    traefik: {
+      name: 'Traefik 3 (dynamic configuration)',
+      hint: 'Put it in a file of Traefik\'s file provider, and set the service\'s address.',
+      snippet: (app, list) => [
+        'http:',
+        '  routers:',
+        ...list.map((d, n) => [
+          `    ${app.appName}-${n + 1}:`,
+          `      rule: "Host(\`${d.host}\`)${d.path === '/' ? '' : ` && (Path(\`${d.path}\`) || PathPrefix(\`${below(d.path)}\`))`}"`,
+          '      middlewares: [keygate, strip-credentials]',
+          `      service: ${app.appName}`,
+        ]).flat(),
+        '  middlewares:',
+        '    keygate:',
+        '      forwardAuth:',
+        `        address: "${keygateUrl()}/api/authz/forward-auth"`,
+        '        trustForwardHeader: false',
+        `        authResponseHeaders: [${IDENTITY_HEADERS.split(' ').join(', ')}]`,
+        '    strip-credentials:',
+        '      headers:',
+        '        customRequestHeaders:',
+        '          X-Api-Key: ""',
+        '  services:',
+        `    ${app.appName}:`,
+        '      loadBalancer:',
+        '        servers:',
+        `          - url: "${UPSTREAM}" # your service`,
+      ].join('\n'),
+    },
+    caddy: {
+      name: 'Caddy (Caddyfile)',
+      hint: 'Add it to your Caddyfile, and set the service\'s address.',
+      snippet: (app, list) => [...new Set(list.map((d) => d.host))].map((host) => {
+        const paths = list.filter((d) => d.host === host).map((d) => d.path);
+        const all = paths.includes('/');
+        return [
+          `${host} {`,
+          all ? null : `\t@keygate path ${paths.map((p) => `${p} ${below(p)}*`).join(' ')}`,
+          `\tforward_auth ${all ? '' : '@keygate '}${keygateUrl()} {`,
+          '\t\turi /api/authz/forward-auth?',
+          `\t\tcopy_headers ${IDENTITY_HEADERS}`,
+          '\t}',
+          '\trequest_header -X-Api-Key',
+          `\treverse_proxy ${UPSTREAM} # your service`,
+          '}',
+        ].filter((line) => line !== null).join('\n');
+      }).join('\n\n'),
+    },
+    nginx: {
+      name: 'nginx (auth_request)',
+      hint: 'Inside the http block; it needs the keygate upstream and the @keygate_signin location of the README\'s nginx configuration.',
+      snippet: (app, list) => [...new Set(list.map((d) => d.host))].map((host) => [
+        'server {',
+        '    listen 80;',
+        `    server_name ${host};`,
+        ...list.filter((d) => d.host === host).map((d) => [
+          '',
+          `    location ${d.path === '/' ? '/' : `^~ ${below(d.path)}`} {`,
+          '        auth_request /.keygate;',
+          '        auth_request_set $keygate_user_id $upstream_http_x_keygate_user_id;',
+          '        auth_request_set $keygate_role $upstream_http_x_keygate_role;',
+          '        auth_request_set $keygate_location $upstream_http_location;',
+          '        error_page 401 = @keygate_signin;',
+          '        proxy_set_header X-Keygate-User-Id $keygate_user_id;',
+          '        proxy_set_header X-Keygate-Role $keygate_role;',
+          '        proxy_set_header X-Api-Key "";',
+          '        proxy_set_header Host $http_host;',
+          `        proxy_pass ${UPSTREAM}; # your service`,
+          '    }',
+        ]).flat(),
+        '',
+        '    location = /.keygate {',
+        '        internal;',
+        `        proxy_pass ${keygateUrl()}/api/authz/auth-request;`,
+        '        proxy_pass_request_body off;',
+        '        proxy_set_header Content-Length "";',
+        '        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;',
+        '        proxy_set_header X-Original-Method $request_method;',
+        '    }',
+        '}',
+      ].join('\n')).join('\n\n'),
+    },
+  };
+
+  $('#projects-list').addEventListener('change', (event) => {
+    const select = event.target.closest('select.snippet-proxy');
+    if (!select || !Object.hasOwn(PROXIES, select.value)) return;
+    domains.proxy = select.value;
+    renderDomains(select.dataset.app);
+    focus(`#snippet-proxy-${CSS.escape(select.dataset.app)}`);
+  });
+
+  const hostField = (value) => ({
+    name: 'host', label: 'Host', value, required: true, placeholder: 'app.example.com',
+    hint: 'Without scheme or port; stored lower case.',
+  });
+  const pathField = (value) => ({
+    name: 'path', label: 'Path prefix', value, placeholder: '/',
+    hint: 'It holds itself and what is below it: /api holds /api/v1, not /apix.',
+  });
+
+  /** Finds a loaded domain and its application by the domain's id. */
+  function findDomain(domainId) {
+    for (const [appId, list] of domains.loaded) {
+      if (!Array.isArray(list)) continue;
+      const d = list.find((x) => x.domainId === domainId);
+      if (d) return { appId, d };
+    }
+    return null;
+  }
+
+  async function domainAction(action, id, btn) {
+    if (action === 'copy-snippet') {
+      const area = $(`#snippet-${CSS.escape(id)}`);
+      await copyText(area.value, area, $(`#snippet-copied-${CSS.escape(id)}`), 'configuration');
+      return;
+    }
+    const found = action === 'add-domain' ? { appId: id, d: null } : findDomain(id);
+    if (!found) return;
+    const { appId, d } = found;
+    try {
+      const done = await busy(btn, async () => {
+        if (action === 'add-domain') {
+          const r = await editDialog({
+            title: 'A new domain', ok: 'Add domain', fields: [hostField(''), pathField('')],
+            submit: (v) => post('/api/domain.create', { applicationId: appId, host: v.host, path: optional(v.path) }),
+          });
+          return r && `${r.host}${r.path} now leads to this application, behind keygate.`;
+        }
+        if (action === 'edit-domain') {
+          const r = await editDialog({
+            title: `Edit ${d.host}${d.path}`, ok: 'Save', fields: [hostField(d.host), pathField(d.path)],
+            submit: (v) => post('/api/domain.update', { domainId: d.domainId, host: v.host, path: v.path || '/' }),
+          });
+          return r && `The domain is now ${r.host}${r.path}.`;
+        }
+        const yes = await confirmDialog({
+          title: `Delete ${d.host}${d.path}?`,
+          text: 'Forward auth refuses its requests from the next one on.',
+          ok: 'Delete domain',
+        });
+        if (!yes) return null;
+        await post('/api/domain.delete', { domainId: d.domainId });
+        return `${d.host}${d.path} is deleted.`;
+      });
+      if (!done) return;
+      await loadDomains(appId);
+      toast(done);
+    } catch (err) {
+      toast(err.message, 'error');
+    }
   }
 
   // Activity: the organization's audit log (owner or admin) or the caller's own events,
@@ -1803,9 +2627,15 @@
       showReset();
       return;
     }
+    const invited = inviteToken();
+    if (invited) window.history.replaceState(null, '', window.location.pathname + window.location.search);
     try {
       const current = await get('/api/auth/get-session');
-      if (current && current.user) await enter(current.user);
+      if (current && current.user) {
+        pendingInvite = invited;
+        await enter(current.user);
+        await offerInvitation();
+      } else if (invited) showInvitedSignUp(invited);
       else showAuth();
     } catch (err) {
       showAuth();
