@@ -13,106 +13,30 @@ member's refused organization log offers the account view, the unused badge mark
 aged key alone, a key's chart draws non-zero stacked bars per day and per hour over 7
 and 30 days with its totals as text, the page fits 360 px, and the browser logged no
 error and no Content Security Policy violation. Needs `chromium`, `chromedriver` and
-the `selenium` package; the run takes under a minute. Not wired into CI.
+the `selenium` package; the run takes under a minute. In CI.
 """
 
-import http.client
-import json
 import os
-import shutil
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 
-from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-PASSWORD = "correct horse battery"
+from browser import PASSWORD, Client, Server, check, free_port, goto, run, sign_in, signed_in
+
 OWNER = "ada@example.com"
 MEMBER = "bob@example.com"
 RENAMES = 55
 AGENT = "keygate-dashboard-check/1 (Python http.client; a user agent longer than forty characters)"
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
-    def __init__(self, binary, db, port, log):
-        self.cmd = [binary, "serve", "--listen", f"127.0.0.1:{port}", "--db", db]
-        self.port = port
-        self.log = log
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=self.log,
-                                     stdin=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("keygate did not start")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-class Client:
-    """HTTP with one session cookie, as a browser on the dashboard's origin."""
-
-    def __init__(self, port):
-        self.port = port
-        self.cookie = None
-
-    def call(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        h = {"Origin": f"http://127.0.0.1:{self.port}", "User-Agent": AGENT, **(headers or {})}
-        if self.cookie:
-            h["Cookie"] = self.cookie
-        data = None
-        if body is not None:
-            h["Content-Type"] = "application/json"
-            data = json.dumps(body)
-        c.request(method, path, data, h)
-        r = c.getresponse()
-        text = r.read().decode()
-        for name, value in r.getheaders():
-            if name.lower() == "set-cookie" and value.split("=", 1)[1].split(";")[0]:
-                self.cookie = value.split(";")[0]
-        c.close()
-        return r.status, json.loads(text) if text else None
 
 
 def seed(port):
     """Fills a new server; answers the ids of the keys by name."""
-    owner = Client(port)
+    owner = Client(port, AGENT)
     st, _ = owner.call("POST", "/api/auth/sign-up/email",
                        {"name": "Ada", "email": OWNER, "password": PASSWORD})
     assert st == 200, st
@@ -124,7 +48,7 @@ def seed(port):
         st, k = owner.call("POST", "/api/user.createApiKey", {"name": name, "metadata": meta, **extra})
         assert st == 200, (st, k)
         keys[name] = k
-    use = Client(port)
+    use = Client(port, AGENT)
     codes = [use.call("GET", "/api/project.all", headers={"x-api-key": keys["deploy-bot"]["key"]})[0]
              for _ in range(6)]
     assert codes == [200] * 3 + [429] * 3, codes
@@ -133,7 +57,7 @@ def seed(port):
     for _ in range(4):
         st, _ = use.call("GET", "/api/project.all", headers={"x-api-key": keys["old-cron"]["key"]})
         assert st == 401, st
-    st, _ = Client(port).call("POST", "/api/auth/sign-in/email", {"email": OWNER, "password": "not the password"})
+    st, _ = Client(port, AGENT).call("POST", "/api/auth/sign-in/email", {"email": OWNER, "password": "not the password"})
     assert st == 401, st
     for i in range(RENAMES):
         owner.call("POST", "/api/user.updateApiKey", {"apiKeyId": keys["renamed"]["id"], "name": f"renamed-{i}"})
@@ -151,28 +75,6 @@ def age_key(db, key_id, days):
     c.close()
 
 
-def browser():
-    opts = webdriver.ChromeOptions()
-    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1000"]:
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    opts.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
-    # A local driver: Selenium Manager would look for one on the network.
-    d = webdriver.Chrome(options=opts, service=webdriver.ChromeService(shutil.which("chromedriver")))
-    d.set_page_load_timeout(20)
-    d.set_script_timeout(20)
-    return d
-
-
-def sign_in(d, base, email):
-    d.get(base + "/")
-    wait = WebDriverWait(d, 10)
-    wait.until(EC.visibility_of_element_located((By.ID, "in-email"))).send_keys(email)
-    d.find_element(By.ID, "in-password").send_keys(PASSWORD + Keys.ENTER)
-    wait.until(EC.visibility_of_element_located((By.ID, "app")))
-
-
 def rows(d):
     return d.find_elements(By.CSS_SELECTOR, "#activity-table tbody tr")
 
@@ -183,27 +85,11 @@ def settled(d):
         lambda d: d.find_element(By.ID, "activity-status").text != "Loading…")
 
 
-def log_problems(d, expected_refusals):
-    bad = []
-    for entry in d.get_log("browser"):
-        msg = entry["message"]
-        if "Content Security Policy" in msg or "Refused to" in msg:
-            bad.append(msg)
-        elif entry["level"] == "SEVERE" and not any(p in msg for p in expected_refusals):
-            bad.append(msg)
-    return bad
-
-
-def goto(d, section):
-    """Opens a section through the page's navigation: one section shows at a time."""
-    d.find_element(By.CSS_SELECTOR, f'nav.sections a[data-nav="{section}"]').click()
-    WebDriverWait(d, 5).until(lambda d: d.find_element(
-        By.CSS_SELECTOR, f'[data-route="{section}"]').is_displayed())
-
-
-def owner_checks(d, base, ids):
+def owner_checks(br, base, ids):
+    d = br.d
     wait = WebDriverWait(d, 10)
     sign_in(d, base, OWNER)
+    signed_in(d)
     wait.until(lambda d: len(rows(d)) > 0)
     settled(d)
 
@@ -336,14 +222,16 @@ def owner_checks(d, base, ids):
     d.set_window_size(1280, 1000)
 
     # The one refusal asked for: the reversed span (400).
-    problems = log_problems(d, ["/api/audit.all?action=session.sign_in&from=2026-12-10"])
+    problems = br.problems(["/api/audit.all?action=session.sign_in&from=2026-12-10"])
     check(not problems, f"the owner's browser log is clean (but the reversed span): {problems}")
 
 
-def member_checks(d, base):
+def member_checks(br, base):
+    d = br.d
     wait = WebDriverWait(d, 10)
     d.delete_all_cookies()
     sign_in(d, base, MEMBER)
+    signed_in(d)
     goto(d, "activity")
     settled(d)
     check(d.find_element(By.CSS_SELECTOR, '#activity [data-view="account"]').get_attribute("aria-pressed") == "true",
@@ -356,7 +244,7 @@ def member_checks(d, base):
     offer[0].click()
     wait.until(lambda d: not error.is_displayed() and len(rows(d)) > 0)
     check("session.sign_in" in d.find_element(By.ID, "activity-table").text, "the offer opens the account view")
-    problems = log_problems(d, ["/api/audit.all"])
+    problems = br.problems(["/api/audit.all"])
     check(not problems, f"the member's browser log is clean (but the refused audit.all): {problems}")
 
 
@@ -368,7 +256,6 @@ def main():
         base = f"http://127.0.0.1:{port}"
         with open(os.path.join(tmp, "keygate.log"), "w") as log:
             server = Server(binary, db, port, log)
-            d = None
             try:
                 server.start()
                 ids = seed(port)
@@ -378,17 +265,14 @@ def main():
                 server.stop()
                 age_key(db, ids["idle"], 40)
                 server.start()
-                d = browser()
-                owner_checks(d, base, ids)
-                member_checks(d, base)
+
+                def checks(b):
+                    owner_checks(b, base, ids)
+                    member_checks(b, base)
+
+                run("dashboard_browser", checks)
             finally:
-                if d:
-                    d.quit()
                 server.stop()
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        sys.exit(1)
-    print("all checks passed")
 
 
 if __name__ == "__main__":
